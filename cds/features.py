@@ -19,6 +19,10 @@ Roles:
 * ``input``    - recorded but feeds the model only through a derived column;
 * ``red_flag`` - a safety question; a ``True`` routes the patient to referral, never to a score.
 
+``procedure`` names the clinical test that records an exam or movement finding: the unit of a
+"next best assessment". ``applies_when`` restricts a finding to patients with a given answer
+(running analysis only for runners).
+
 Reference ranges are the 10th-90th percentile of pain-free adults (the simulated controls; a
 test checks the table against them) unless the text says otherwise.
 
@@ -31,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 Group = Literal["intake", "exam", "movement"]
@@ -77,7 +81,8 @@ class Feature:
     row_column: str | None = None
     help: str = ""
     required: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    procedure: str | None = None
+    applies_when: tuple[str, str] | None = None
 
     @property
     def coding(self) -> Coding:
@@ -90,6 +95,8 @@ def _local(name: str, label: str) -> Coding:
 
 
 YES_NO = "yes/no"
+DYNAMOMETRY = "Hand-held dynamometry of isometric hip abduction, both sides"
+SQUAT_VIDEO = "Single-leg squat, frontal-plane video (knee FPPA, pelvic drop, trunk lean)"
 
 FEATURES: tuple[Feature, ...] = (
     # ---------------------------------------------------------------- intake (patient-reported)
@@ -150,10 +157,12 @@ FEATURES: tuple[Feature, ...] = (
     # ---------------------------------------------------------------- clinical exam
     Feature("hip_abduction_left_nm_per_kg", "exam", "number",
             "Isometric hip abduction torque, left (hand-held dynamometer)", unit="N·m/kg",
-            ucum="N.m/kg", minimum=0.2, maximum=4.0, reference="1.1-2.2", role="input"),
+            ucum="N.m/kg", minimum=0.2, maximum=4.0, reference="1.1-2.2", role="input",
+            procedure=DYNAMOMETRY),
     Feature("hip_abduction_right_nm_per_kg", "exam", "number",
             "Isometric hip abduction torque, right (hand-held dynamometer)", unit="N·m/kg",
-            ucum="N.m/kg", minimum=0.2, maximum=4.0, reference="1.1-2.2", role="input"),
+            ucum="N.m/kg", minimum=0.2, maximum=4.0, reference="1.1-2.2", role="input",
+            procedure=DYNAMOMETRY),
     Feature("hip_abduction_symptomatic_nm_per_kg", "exam", "number",
             "Hip abduction torque, painful side (weaker side if both)", unit="N·m/kg",
             ucum="N.m/kg", minimum=0.2, maximum=4.0, reference="1.1-2.2", monotone=-1,
@@ -164,31 +173,35 @@ FEATURES: tuple[Feature, ...] = (
             minimum=-100, maximum=100, reference="-12 to 12", monotone=1, role="derived",
             derived_from=("hip_abduction_left_nm_per_kg", "hip_abduction_right_nm_per_kg", "side")),
     Feature("trendelenburg_sign", "exam", "boolean", "Trendelenburg sign positive", unit=YES_NO,
-            monotone=1),
+            monotone=1, procedure="Trendelenburg test (single-leg stance, observe the pelvis)"),
     Feature("single_leg_stance_30s_pain", "exam", "boolean",
-            "Lateral hip pain within 30 s of single-leg stance", unit=YES_NO, monotone=1),
+            "Lateral hip pain within 30 s of single-leg stance", unit=YES_NO, monotone=1,
+            procedure="30-second single-leg stance test"),
     Feature("trochanter_tenderness", "exam", "boolean", "Greater trochanter tenderness",
-            unit=YES_NO, monotone=1),
+            unit=YES_NO, monotone=1, procedure="Palpation of the greater trochanter"),
     Feature("foot_posture_index", "exam", "integer", "Foot Posture Index (FPI-6)",
             unit="points", ucum="{score}", minimum=-12, maximum=12, reference="0 to 6",
-            help="Positive is pronated."),
+            help="Positive is pronated.", procedure="Foot Posture Index (FPI-6)"),
     Feature("knee_effusion", "exam", "boolean", "Knee effusion (points to the joint)",
-            unit=YES_NO, monotone=-1),
+            unit=YES_NO, monotone=-1, procedure="Knee effusion test (sweep / patellar tap)"),
     Feature("straight_leg_raise_positive", "exam", "boolean",
-            "Straight-leg raise positive (points to a nerve root)", unit=YES_NO, monotone=-1),
+            "Straight-leg raise positive (points to a nerve root)", unit=YES_NO, monotone=-1,
+            procedure="Straight-leg raise"),
     # ---------------------------------------------------------------- movement analysis
     Feature("single_leg_squat_knee_fppa_deg", "movement", "number",
             "Single-leg squat: knee frontal-plane projection angle (valgus +)", unit="°",
-            ucum="deg", minimum=-20, maximum=45, reference="2-16", monotone=1),
+            ucum="deg", minimum=-20, maximum=45, reference="2-16", monotone=1, procedure=SQUAT_VIDEO),
     Feature("single_leg_squat_pelvic_drop_deg", "movement", "number",
             "Single-leg squat: contralateral pelvic drop", unit="°", ucum="deg",
-            minimum=-15, maximum=25, reference="1-9", monotone=1),
+            minimum=-15, maximum=25, reference="1-9", monotone=1, procedure=SQUAT_VIDEO),
     Feature("single_leg_squat_trunk_lean_deg", "movement", "number",
             "Single-leg squat: ipsilateral trunk lean", unit="°", ucum="deg",
-            minimum=-15, maximum=30, reference="0-9", monotone=1),
+            minimum=-15, maximum=30, reference="0-9", monotone=1, procedure=SQUAT_VIDEO),
     Feature("running_pelvic_drop_deg", "movement", "number",
             "Running: contralateral pelvic drop (runners)", unit="°", ucum="deg",
-            minimum=-5, maximum=20, reference="2-8", monotone=1),
+            minimum=-5, maximum=20, reference="2-8", monotone=1,
+            procedure="Running gait analysis (video or sensors), frontal plane",
+            applies_when=("activity_profile", "runner")),
 )
 
 BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}

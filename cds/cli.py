@@ -1,0 +1,144 @@
+"""The ``cds`` command line. Training commands import the heavy libraries only when run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import CdsError, InvalidRecord
+
+EXAMPLES = {
+    "assess": "cds assess --input examples/runner_pfp_hip_driven.json --explain",
+    "simulate": "cds simulate --n 200000 --seed 1 --out data/train.parquet",
+    "train": "cds train --data data/train.parquet --eval-data data/eval.parquet "
+             "--out models/gmed-driver/0.1.0",
+    "models": "cds models promote 0.1.0 --alias production",
+}
+
+
+def _explain_text(result: dict[str, Any]) -> str:
+    lines = [f"{result['model']['id']} {result['model']['version']} "
+             f"(trained on: {result['model']['trained_on']})"]
+    if result["action"] == "refer":
+        lines.append("RED FLAG - refer / rule out before anything else: "
+                     + "; ".join(f["label"] for f in result["red_flags"]))
+    lines += [f"Warning: {w['message']}" for w in result["warnings"]]
+    for r in result["results"]:
+        lines.append(f"\n{r['complaint_label']}: {r['probability']:.0%} ({r['band']}) that hip "
+                     "abductor weakness drives it")
+        lines += [f"  {'+' if f['contribution'] > 0 else '-'} {f['text']} ({f['contribution']:+.2f})"
+                  for f in r["factors"][:6]]
+        if r["missing"]:
+            lines.append("  Missing: " + ", ".join(m["label"] for m in r["missing"]))
+        if r["next_best_assessment"]:
+            lines.append("  " + r["next_best_assessment"]["text"])
+    lines.append("\n" + result["disclaimer"])
+    return "\n".join(lines)
+
+
+def _assess(args: argparse.Namespace) -> int:
+    from .assess import assess
+    from .model import load_model
+
+    record = json.loads(Path(args.input).read_text())
+    result = assess(record, model=load_model(args.model)).to_dict()
+    print(_explain_text(result) if args.explain else json.dumps(result, indent=2))
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from training.simulate import simulate
+
+    frame = simulate(args.n, args.seed, control_fraction=args.controls)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(args.out, index=False)
+    print(f"wrote {len(frame)} simulated people to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from training.pipeline import train
+
+    out = train(args.data, args.out, version=args.version, eval_data=args.eval_data,
+                seed=args.seed)
+    print(f"wrote model artefact {out}", file=sys.stderr)
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from training.artefact import set_alias
+
+    from .model import MODEL_ID, models_dir
+
+    root = Path(args.root) if args.root else models_dir()
+    if args.action == "list":
+        registry_file = root / "registry.json"
+        aliases = json.loads(registry_file.read_text())["aliases"] if registry_file.is_file() else {}
+        for d in sorted((root / MODEL_ID).iterdir()) if (root / MODEL_ID).is_dir() else []:
+            tags = [a for a, v in aliases.items() if v == d.name]
+            print(d.name + (f"  [{', '.join(tags)}]" if tags else ""))
+        return 0
+    if not args.version:
+        raise SystemExit("cds models promote: give a VERSION")
+    set_alias(root, args.alias, args.version)
+    print(f"{args.alias} -> {args.version}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cds", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text,
+                              epilog=f"example: {EXAMPLES[name]}")
+
+    p = add("assess", "Assess one patient record (JSON) and print the Assessment.")
+    p.add_argument("--input", required=True, help="patient record JSON file")
+    p.add_argument("--model", default="production", help="alias, version or directory")
+    p.add_argument("--explain", action="store_true", help="print a readable explanation")
+    p.set_defaults(run=_assess)
+
+    p = add("simulate", "Simulate a cohort from the structural causal model (Parquet).")
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--controls", type=float, default=0.0, help="fraction of pain-free controls")
+    p.add_argument("--out", required=True)
+    p.set_defaults(run=_simulate)
+
+    p = add("train", "Train, calibrate, evaluate and write a sealed model artefact.")
+    p.add_argument("--data", required=True, help="training data (.parquet or .csv)")
+    p.add_argument("--out", required=True, help="artefact directory (its name is the version)")
+    p.add_argument("--eval-data", help="held-out data for the figures in metadata and card")
+    p.add_argument("--version", help="version (default: the directory name)")
+    p.add_argument("--seed", type=int, default=20261124)
+    p.set_defaults(run=_train)
+
+    p = add("models", "List model versions or point an alias at one.")
+    p.add_argument("action", choices=("list", "promote"))
+    p.add_argument("version", nargs="?")
+    p.add_argument("--alias", default="production")
+    p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
+    p.set_defaults(run=_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except InvalidRecord as e:
+        for err in e.errors:
+            print(f"invalid: {err.field}: {err.message} [{err.rule}]", file=sys.stderr)
+        return 2
+    except CdsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Contributions -> ranked factors in words; missing items; the next best assessment.
+
+Factors are the exact TreeSHAP contributions on the raw score (log-odds), one per model column
+with a non-zero contribution, with the value, unit and reference range a clinician reads. The
+next best assessment is the missing exam or movement test whose result would, on average over
+the values seen in training, move the calibrated probability the most.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .assessment import Factor, NextAssessment
+from .features import (
+    BY_NAME,
+    FEATURES,
+    MODEL_COLUMNS,
+    YES_NO,
+    Feature,
+    column_feature,
+)
+
+if TYPE_CHECKING:
+    from .model import Model
+
+_COLUMN_INDEX = {c: j for j, c in enumerate(MODEL_COLUMNS)}
+
+
+def display_value(f: Feature, encoded: float) -> Any:
+    """A model value as a clinician reads it: a label, yes/no, or a rounded number."""
+    if np.isnan(encoded):
+        return None
+    if f.kind == "category":
+        labels = f.allowed_labels or f.allowed
+        return labels[int(encoded)]
+    if f.kind == "boolean":
+        return "yes" if encoded >= 0.5 else "no"
+    if f.kind == "integer":
+        return int(encoded)
+    return round(float(encoded), 2)
+
+
+def _factor_text(f: Feature, value: Any, contribution: float) -> str:
+    verb = "raises" if contribution > 0 else "lowers"
+    if value is None:
+        return f"{f.label}: not recorded ({verb} the estimate as the model treats missing values)"
+    unit = f" {f.unit}" if f.unit and f.unit != YES_NO else ""
+    ref = f" (pain-free adults {f.reference}{unit})" if f.reference else ""
+    return f"{f.label}: {value}{unit}{ref} {verb} the estimate"
+
+
+def factors(row: np.ndarray, contributions: np.ndarray) -> list[Factor]:
+    """Non-zero contributions of one row as factors, largest magnitude first."""
+    order = np.argsort(-np.abs(contributions[: len(MODEL_COLUMNS)]), kind="stable")
+    out = []
+    for j in order:
+        c = float(contributions[j])
+        if c == 0.0:
+            break
+        col = MODEL_COLUMNS[j]
+        f = column_feature(col)
+        value = display_value(f, row[j])
+        out.append(Factor(
+            feature=col, label=f.label, value=value,
+            unit=f.unit if f.unit != YES_NO else None, reference=f.reference,
+            contribution=c, direction="raises" if c > 0 else "lowers",
+            text=_factor_text(f, value, c)))
+    return out
+
+
+def _applies(f: Feature, record: Mapping[str, Any]) -> bool:
+    if f.applies_when is None:
+        return True
+    field, wanted = f.applies_when
+    return record.get(field) == wanted
+
+
+def missing_items(record: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Recordable findings that are absent from the record (and apply to this patient)."""
+    return [{"feature": f.name, "label": f.label, "group": f.group}
+            for f in FEATURES
+            if f.role in ("model", "input") and record.get(f.name) is None and _applies(f, record)]
+
+
+def _procedure_columns() -> dict[str, list[str]]:
+    """Each procedure -> the model columns its result fills (derived columns follow their inputs)."""
+    out: dict[str, list[str]] = {}
+    for col in MODEL_COLUMNS:
+        f = column_feature(col)
+        sources = [BY_NAME[s] for s in f.derived_from] or [f]
+        for s in sources:
+            if s.procedure and col not in out.setdefault(s.procedure, []):
+                out[s.procedure].append(col)
+    return out
+
+
+PROCEDURE_COLUMNS: dict[str, list[str]] = _procedure_columns()
+
+
+def candidate_procedures(missing: Sequence[Mapping[str, str]]) -> list[str]:
+    """Procedures with at least one missing finding, in contract order."""
+    names = {m["feature"] for m in missing}
+    return [p for p in PROCEDURE_COLUMNS
+            if any(f.procedure == p and f.name in names for f in FEATURES)]
+
+
+def next_best(model: Model, rows: np.ndarray, procedures: Sequence[str]
+              ) -> list[NextAssessment | None]:
+    """For each row, the candidate procedure with the largest expected change in probability.
+
+    Each procedure's missing columns are filled with the joint values stored from training
+    (``metadata["procedure_samples"]``); the expected absolute change of the calibrated
+    probability over those values ranks the procedures. One batched prediction for all rows.
+    """
+    samples: Mapping[str, Any] = model.metadata.get("procedure_samples", {})
+    plans = []
+    for p in procedures:
+        if p not in samples or rows.shape[0] == 0:
+            continue
+        # fill only what is missing (rows of one record share their missing values)
+        keep = [i for i, c in enumerate(samples[p]["columns"])
+                if np.isnan(rows[0, _COLUMN_INDEX[c]])]
+        if keep:
+            values = np.asarray(samples[p]["values"], dtype=float)[:, keep]
+            plans.append((p, [_COLUMN_INDEX[samples[p]["columns"][i]] for i in keep], values))
+    if not plans or rows.shape[0] == 0:
+        return [None] * rows.shape[0]
+    blocks = []
+    for _, cols, values in plans:
+        block = np.repeat(rows, len(values), axis=0)
+        block[:, cols] = np.tile(values, (rows.shape[0], 1))
+        blocks.append(block)
+    probs = model.probability(model.predict_raw(np.vstack([rows, *blocks])))
+    p0, rest = probs[: rows.shape[0]], probs[rows.shape[0]:]
+    best: list[NextAssessment | None] = []
+    expected = []
+    offset = 0
+    for _, _, values in plans:
+        k = len(values)
+        moved = np.abs(rest[offset: offset + rows.shape[0] * k].reshape(rows.shape[0], k)
+                       - p0[:, None]).mean(axis=1)
+        expected.append(moved)
+        offset += rows.shape[0] * k
+    table = np.vstack(expected)
+    for i in range(rows.shape[0]):
+        k = int(np.argmax(table[:, i]))
+        procedure, cols, _ = plans[k]
+        first = column_feature(MODEL_COLUMNS[cols[0]])
+        change = float(table[k, i])
+        best.append(NextAssessment(
+            procedure=procedure, feature=MODEL_COLUMNS[cols[0]],
+            features=[MODEL_COLUMNS[c] for c in cols], label=procedure, group=first.group,
+            expected_change=round(change, 4),
+            text=f"Next: {procedure}. Its result is expected to move this estimate by about "
+                 f"{100 * change:.0f} percentage points."))
+    return best

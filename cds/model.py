@@ -1,0 +1,144 @@
+"""A model bundle: resolve, verify, load; raw score, calibrated probability, exact contributions.
+
+An artefact directory (``models/gmed-driver/<version>/``) holds LightGBM's native text model,
+``calibration.json``, ``metadata.json``, ``MODEL_CARD.md`` and ``manifest.json`` (SHA-256 of every
+other file). The manifest is verified before any file is parsed; a model trained on another
+version of the feature contract is refused. Never pickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import IntegrityError, ModelUnavailable
+from .features import MODEL_COLUMNS, contract_hash
+
+MODEL_ID = "gmed-driver"
+MODEL_FILE = "model.txt"
+REQUIRED_FILES = (MODEL_FILE, "calibration.json", "metadata.json")
+MODELS_DIR_ENV = "GMED_MODELS_DIR"
+
+
+def models_dir() -> Path:
+    """Where artefacts and ``registry.json`` live: ``$GMED_MODELS_DIR`` or the repo's ``models/``."""
+    configured = os.environ.get(MODELS_DIR_ENV)
+    return Path(configured) if configured else Path(__file__).resolve().parent.parent / "models"
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve(path_or_alias: str | Path, root: Path | None = None) -> Path:
+    """An artefact directory from a path or a registry alias (``production``) or version."""
+    candidate = Path(path_or_alias)
+    if candidate.is_dir():
+        return candidate
+    root = root or models_dir()
+    registry_file = root / "registry.json"
+    name = str(path_or_alias)
+    version = name
+    if registry_file.is_file():
+        registry = json.loads(registry_file.read_text())
+        version = registry.get("aliases", {}).get(name, name)
+    directory = root / MODEL_ID / version
+    if not directory.is_dir():
+        raise ModelUnavailable(f"No model '{name}' (looked for {directory})")
+    return directory
+
+
+def verify_manifest(directory: Path) -> dict[str, str]:
+    """Check every file listed in ``manifest.json`` against its SHA-256; return the listing."""
+    manifest_file = directory / "manifest.json"
+    if not manifest_file.is_file():
+        raise IntegrityError(f"{directory}: manifest.json is missing")
+    try:
+        files: dict[str, str] = json.loads(manifest_file.read_text())["files"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise IntegrityError(f"{directory}: manifest.json is unreadable") from e
+    missing = [f for f in REQUIRED_FILES if f not in files]
+    if missing:
+        raise IntegrityError(f"{directory}: manifest does not list {', '.join(missing)}")
+    for name, digest in files.items():
+        path = directory / name
+        if Path(name).name != name or not path.is_file():
+            raise IntegrityError(f"{directory}: {name} listed in the manifest is missing")
+        if sha256_file(path) != digest:
+            raise IntegrityError(f"{directory}: {name} does not match its SHA-256 in the manifest "
+                                 "(corrupted or tampered); refusing to load")
+    return files
+
+
+class Model:
+    """A verified, loaded model. Build with :func:`load_model`."""
+
+    def __init__(self, directory: Path, metadata: dict[str, Any],
+                 calibration: dict[str, float], booster: Any) -> None:
+        self.path = directory
+        self.metadata = metadata
+        self.calibration = calibration
+        self._booster = booster
+        self.id: str = metadata.get("id", MODEL_ID)
+        self.version: str = metadata["version"]
+        self.bands: dict[str, float] = metadata["bands"]
+
+    @property
+    def trained_on(self) -> str:
+        return str(self.metadata.get("trained_on", "unknown"))
+
+    def predict_raw(self, X: np.ndarray) -> np.ndarray:
+        """Raw score (log-odds before calibration) per row."""
+        out: np.ndarray = self._booster.predict(X, raw_score=True, num_threads=1)
+        return out
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Exact TreeSHAP on the raw score: (n, n_columns + 1), last column the base value."""
+        out: np.ndarray = self._booster.predict(X, pred_contrib=True, num_threads=1)
+        return out
+
+    def probability(self, raw: np.ndarray | float) -> np.ndarray:
+        """Calibrated probability from the raw score (Platt scaling fitted on held-out data)."""
+        z = self.calibration["intercept"] + self.calibration["slope"] * np.asarray(raw)
+        result: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+        return result
+
+    def band(self, probability: float) -> str:
+        """``low`` / ``moderate`` / ``high`` by the thresholds stored in the metadata."""
+        if probability >= self.bands["high_from"]:
+            return "high"
+        return "moderate" if probability >= self.bands["moderate_from"] else "low"
+
+
+def load_model(path_or_alias: str | Path = "production", *, root: Path | None = None) -> Model:
+    """Resolve, verify (manifest first), check the contract, and load a model."""
+    directory = resolve(path_or_alias, root)
+    verify_manifest(directory)
+    try:
+        metadata = json.loads((directory / "metadata.json").read_text())
+        calibration = json.loads((directory / "calibration.json").read_text())
+    except ValueError as e:
+        raise ModelUnavailable(f"{directory}: unreadable JSON") from e
+    if metadata.get("contract_hash") != contract_hash():
+        raise ModelUnavailable(f"{directory}: trained on another version of the feature contract "
+                               f"({str(metadata.get('contract_hash'))[:12]}, this code "
+                               f"{contract_hash()[:12]}); retrain it")
+    if list(metadata.get("columns", [])) != list(MODEL_COLUMNS):
+        raise ModelUnavailable(f"{directory}: column order differs from the contract")
+    if not all(math.isfinite(calibration.get(k, math.nan)) for k in ("intercept", "slope")):
+        raise ModelUnavailable(f"{directory}: calibration.json lacks intercept/slope")
+    import lightgbm  # deferred: only a loaded model needs it
+
+    booster = lightgbm.Booster(model_str=(directory / MODEL_FILE).read_text())
+    return Model(directory, metadata, calibration, booster)

@@ -1,0 +1,130 @@
+"""Write a model artefact and keep the registry of aliases.
+
+``models/gmed-driver/<version>/``: ``model.txt`` (LightGBM native text), ``calibration.json``,
+``metadata.json``, ``MODEL_CARD.md`` and ``manifest.json`` (SHA-256 of each, written last).
+``models/registry.json`` maps aliases (``production``, ``candidate``) to versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cds.explain import PROCEDURE_COLUMNS
+from cds.features import MODEL_COLUMNS, column_feature, contract_hash
+from cds.model import MODEL_FILE, MODEL_ID, sha256_file
+
+from .fit import Fitted
+from .model_card import render_model_card
+
+# Bands on the calibrated probability. "moderate" starts near the overall base rate of the
+# outcome in presenting patients (15-30% by complaint, CLINICAL.md): from there a hip-focused
+# examination is worth doing. "high" starts at about twice the base rate, where a hip-focused
+# programme is a reasonable first-line option if the exam agrees.
+BANDS = {"moderate_from": 0.20, "high_from": 0.40}
+TRAINED_ON_SIMULATED = ("simulated cohort (structural causal model from published priors); "
+                        "not patient outcomes")
+PROCEDURE_SAMPLES = 12
+LIBRARIES = ("lightgbm", "numpy", "scikit-learn", "pandas")
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def population_ranges(X: np.ndarray) -> dict[str, list[float]]:
+    """0.5th-99.5th percentile of each numeric model column in the training data."""
+    out = {}
+    for j, col in enumerate(MODEL_COLUMNS):
+        if column_feature(col).kind not in ("number", "integer"):
+            continue
+        values = X[:, j][~np.isnan(X[:, j])]
+        if len(values):
+            lo, hi = np.percentile(values, [0.5, 99.5])
+            out[col] = [round(float(lo), 4), round(float(hi), 4)]
+    return out
+
+
+def procedure_samples(X: np.ndarray, seed: int) -> dict[str, dict[str, Any]]:
+    """Per procedure, joint values of its columns from training rows where all are recorded."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for procedure, cols in PROCEDURE_COLUMNS.items():
+        idx = np.array([MODEL_COLUMNS.index(c) for c in cols])
+        complete = np.flatnonzero(~np.isnan(X[:, idx]).any(axis=1))
+        if len(complete) < PROCEDURE_SAMPLES:
+            continue
+        chosen = rng.choice(complete, PROCEDURE_SAMPLES, replace=False)
+        out[procedure] = {"columns": cols,
+                          "values": np.round(X[np.ix_(chosen, idx)], 4).tolist()}
+    return out
+
+
+def write_artefact(directory: Path, fitted: Fitted, *, version: str, X_train: np.ndarray,
+                   training_data: dict[str, Any], metrics: dict[str, Any], seed: int,
+                   trained_on: str = TRAINED_ON_SIMULATED) -> Path:
+    """Write every file, then the manifest that seals them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / MODEL_FILE).write_text(fitted.booster.model_to_string())
+    (directory / "calibration.json").write_text(
+        json.dumps({"method": "platt", **fitted.calibration}, indent=2) + "\n")
+    metadata = {
+        "id": MODEL_ID,
+        "version": version,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "trained_on": trained_on,
+        "contract_hash": contract_hash(),
+        "columns": list(MODEL_COLUMNS),
+        "training_data": training_data,
+        "libraries": library_versions(),
+        "seed": seed,
+        "params": {k: v for k, v in fitted.params.items() if k != "monotone_constraints"},
+        "trees": fitted.booster.num_trees(),
+        "size_selection": fitted.selection,
+        "split_sizes": fitted.split_sizes,
+        "bands": BANDS,
+        "metrics": metrics,
+        "population": population_ranges(X_train),
+        "procedure_samples": procedure_samples(X_train, seed),
+    }
+    (directory / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    (directory / "MODEL_CARD.md").write_text(render_model_card(metadata))
+    seal(directory)
+    return directory
+
+
+def seal(directory: Path) -> None:
+    """(Re)write ``manifest.json`` with the SHA-256 of every other file."""
+    files = {p.name: sha256_file(p) for p in sorted(directory.iterdir())
+             if p.is_file() and p.name != "manifest.json"}
+    (directory / "manifest.json").write_text(json.dumps({"files": files}, indent=2) + "\n")
+
+
+def set_alias(root: Path, alias: str, version: str) -> dict[str, Any]:
+    """Point ``alias`` at ``version`` in ``registry.json`` (atomic replace), keeping history."""
+    if not (root / MODEL_ID / version).is_dir():
+        raise FileNotFoundError(f"no version {version} under {root / MODEL_ID}")
+    registry_file = root / "registry.json"
+    registry: dict[str, Any] = (json.loads(registry_file.read_text())
+                                if registry_file.is_file() else {"aliases": {}, "history": []})
+    registry["aliases"][alias] = version
+    registry.setdefault("history", []).append(
+        {"alias": alias, "version": version,
+         "at": datetime.now(UTC).isoformat(timespec="seconds")})
+    tmp = registry_file.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(registry, indent=2) + "\n")
+    os.replace(tmp, registry_file)
+    return registry
