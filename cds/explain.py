@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from .model import Model
 
 _COLUMN_INDEX = {c: j for j, c in enumerate(MODEL_COLUMNS)}
+MIN_EXPECTED_CHANGE = 0.02
+"""A test expected to move the probability by less than this is not worth suggesting."""
 
 
 def display_value(f: Feature, encoded: float) -> Any:
@@ -43,13 +45,19 @@ def display_value(f: Feature, encoded: float) -> Any:
     return round(float(encoded), 2)
 
 
+def with_unit(value: Any, unit: str | None) -> str:
+    """``18.5°``, ``6/10``, ``1.08 N·m/kg``, ``yes``."""
+    if not unit or unit == YES_NO:
+        return str(value)
+    return f"{value}{unit}" if not unit[0].isalnum() else f"{value} {unit}"
+
+
 def _factor_text(f: Feature, value: Any, contribution: float) -> str:
     verb = "raises" if contribution > 0 else "lowers"
     if value is None:
         return f"{f.label}: not recorded ({verb} the estimate as the model treats missing values)"
-    unit = f" {f.unit}" if f.unit and f.unit != YES_NO else ""
-    ref = f" (pain-free adults {f.reference}{unit})" if f.reference else ""
-    return f"{f.label}: {value}{unit}{ref} {verb} the estimate"
+    ref = f" (pain-free adults {with_unit(f.reference, f.unit)})" if f.reference else ""
+    return f"{f.label}: {with_unit(value, f.unit)}{ref} {verb} the estimate"
 
 
 def factors(row: np.ndarray, contributions: np.ndarray) -> list[Factor]:
@@ -147,6 +155,9 @@ def next_best(model: Model, rows: np.ndarray, procedures: Sequence[str]
     table = np.vstack(expected)
     for i in range(rows.shape[0]):
         k = int(np.argmax(table[:, i]))
+        if table[k, i] < MIN_EXPECTED_CHANGE:
+            best.append(None)
+            continue
         procedure, cols, _ = plans[k]
         first = column_feature(MODEL_COLUMNS[cols[0]])
         change = float(table[k, i])
