@@ -18,7 +18,7 @@ from .fit import fit
 DEFAULT_SEED = 20261124
 
 
-def _strata(ds: Dataset) -> np.ndarray:
+def complaint_strata(ds: Dataset) -> np.ndarray:
     codes = ds.X[:, MODEL_COLUMNS.index(COMPLAINT)]
     strata: np.ndarray = np.nan_to_num(codes, nan=-1).astype(int) + 1
     return strata
@@ -52,7 +52,7 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
     version = version or out.name
     frame = read_frame(data)
     ds = prepare(frame)
-    fitted = fit(ds.X, ds.y, _strata(ds), seed=seed, num_threads=num_threads)
+    fitted = fit(ds.X, ds.y, complaint_strata(ds), seed=seed, num_threads=num_threads)
     training_data = {"file": Path(data).name, "sha256": file_sha256(data), "rows": len(ds.y),
                      "excluded": ds.excluded, "prevalence": round(float(ds.y.mean()), 4),
                      "categorical_columns": list(CATEGORICAL_COLUMNS)}
