@@ -1,0 +1,474 @@
+"""FHIR R4 in and out: resources -> a patient record; an Assessment -> a RiskAssessment.
+
+In: ``Patient`` (gender -> ``sex``, birthDate -> ``age_years``), ``Observation`` (matched by the
+contract's codings; ``valueQuantity`` units checked against ``Feature.ucum`` and converted only
+where the conversion is exact), ``Condition`` (active complaints by code) and the
+``QuestionnaireResponse`` of our ``gmed-intake`` Questionnaire (linkId = feature name). A value in
+a unit we cannot convert safely is an error naming the feature and the rule ``unit``: never misread.
+When two sources give one finding, the most recent wins (Observation ``effective[x]``/``issued``,
+QuestionnaireResponse ``authored``); demographics come from the Patient.
+
+Out: :func:`risk_assessment` (one ``prediction`` per complaint: ``probabilityDecimal`` is the
+calibrated probability that hip abductor weakness drives that complaint, ``qualitativeRisk`` the
+band), :func:`intake_questionnaire` generated from the contract, :func:`findings_code_system`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from .errors import FieldError, InvalidRecord
+from .features import BY_NAME, GROUPS, LOCAL_SYSTEM, ROWS, YES_NO, Feature, contract_hash, record_fields
+
+UCUM = "http://unitsofmeasure.org"
+BASE = "https://gmed-cds.org/fhir"
+QUESTIONNAIRE_URL = f"{BASE}/Questionnaire/gmed-intake"
+COMPLAINT_SYSTEM = f"{BASE}/CodeSystem/complaints"
+RISK_PROBABILITY = "http://terminology.hl7.org/CodeSystem/risk-probability"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+
+# Condition codes per complaint. The contract names the complaints but not their codes; until it
+# does, this table is the one place they live (our own code system first, then ICD-10-CM, SNOMED).
+COMPLAINT_CODES: dict[str, tuple[tuple[str, str], ...]] = {
+    "pfp": ((COMPLAINT_SYSTEM, "pfp"), (ICD10CM, "M22.2X1"), (ICD10CM, "M22.2X2"),
+            (ICD10CM, "M22.2X3"), (ICD10CM, "M22.2X9")),
+    "itbs": ((COMPLAINT_SYSTEM, "itbs"), (ICD10CM, "M76.30"), (ICD10CM, "M76.31"),
+             (ICD10CM, "M76.32")),
+    "lbp": ((COMPLAINT_SYSTEM, "lbp"), (ICD10CM, "M54.5"), (ICD10CM, "M54.50"),
+            (ICD10CM, "M54.51"), (ICD10CM, "M54.59"), (SNOMED, "279039007")),
+}
+_CONDITION_INDEX = {code: c for c, codes in COMPLAINT_CODES.items() for code in codes}
+_OBSERVATION_INDEX = {(f.coding.system, f.coding.code): f for f in record_fields()
+                      if f.role != "rows"}
+# Exact conversions into the contract's unit: (contract UCUM, given UCUM) -> factor.
+_CONVERSIONS: dict[tuple[str, str], float] = {
+    ("deg", "rad"): 180.0 / math.pi,
+    ("mo", "a"): 12.0, ("mo", "wk"): 7 / 30.4375, ("mo", "d"): 1 / 30.4375,
+    ("a", "mo"): 1 / 12.0,
+    ("N.m/kg", "N.m.kg-1"): 1.0, ("kg/m2", "kg.m-2"): 1.0,
+}
+_YES = {(SNOMED, "373066001"), ("http://terminology.hl7.org/CodeSystem/v2-0136", "Y")}
+_NO = {(SNOMED, "373067005"), ("http://terminology.hl7.org/CodeSystem/v2-0136", "N")}
+_LOINC_ANSWERS = {"LA3-6": "female", "LA2-8": "male"}
+_SKIP_STATUS = {"entered-in-error", "cancelled", "registered", "amended-in-error"}
+
+
+@dataclass
+class FhirRecord:
+    """A patient record read from FHIR, with the references it was built from."""
+
+    record: dict[str, Any]
+    basis: list[str] = field(default_factory=list)
+    patient_id: str | None = None
+
+
+@dataclass
+class _Reader:
+    today: date
+    values: dict[str, tuple[str, Any]] = field(default_factory=dict)  # feature -> (when, value)
+    complaints: list[str] = field(default_factory=list)
+    errors: list[FieldError] = field(default_factory=list)
+    basis: list[str] = field(default_factory=list)
+    patient_id: str | None = None
+
+    def put(self, name: str, value: Any, when: str) -> None:
+        if value is None:
+            return
+        current = self.values.get(name)
+        if current is None or when >= current[0]:
+            self.values[name] = (when, value)
+
+    def error(self, name: str, rule: str, message: str) -> None:
+        self.errors.append(FieldError(name, rule, message))
+
+
+def _codings(concept: Any) -> list[tuple[str, str]]:
+    if not isinstance(concept, Mapping):
+        return []
+    return [(str(c.get("system", "")), str(c.get("code", "")))
+            for c in concept.get("coding") or [] if isinstance(c, Mapping)]
+
+
+def _ref(resource: Mapping[str, Any]) -> str | None:
+    rid = resource.get("id")
+    return f"{resource.get('resourceType')}/{rid}" if isinstance(rid, str) and rid else None
+
+
+def flatten(resources: Any) -> list[Mapping[str, Any]]:
+    """A resource, a list of resources or a Bundle (nested too) -> the plain resources."""
+    out: list[Mapping[str, Any]] = []
+    stack = [resources]
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, list):
+            stack[0:0] = item
+        elif isinstance(item, Mapping):
+            if item.get("resourceType") == "Bundle":
+                entries = item.get("entry") or []
+                stack[0:0] = [e.get("resource") for e in entries
+                              if isinstance(e, Mapping) and e.get("resource") is not None
+                              and (e.get("search") or {}).get("mode") != "outcome"]
+            else:
+                out.append(item)
+    return out
+
+
+def _scalar_from_code(f: Feature, codings: list[tuple[str, str]], text: Any) -> Any:
+    """A boolean or category from coded (or plain-text) answers; ``None`` when unrecognised."""
+    if f.kind == "boolean":
+        if any(c in _YES for c in codings):
+            return True
+        if any(c in _NO for c in codings):
+            return False
+        return None
+    for _, code in codings:
+        code = _LOINC_ANSWERS.get(code, code) if f.name == "sex" else code
+        if code in f.allowed:
+            return code
+    return text if isinstance(text, str) and text in f.allowed else None
+
+
+def _quantity(f: Feature, q: Any, where: str, reader: _Reader) -> Any:
+    """A valueQuantity in the contract's unit, converted only where the conversion is exact."""
+    if not isinstance(q, Mapping) or not isinstance(q.get("value"), int | float) \
+            or isinstance(q.get("value"), bool):
+        reader.error(f.name, "type", f"{f.label}: {where} has no numeric valueQuantity.value")
+        return None
+    system, code = q.get("system"), q.get("code") or q.get("unit")
+    value = float(q["value"])
+    if system not in (None, UCUM):
+        reader.error(f.name, "unit", f"{f.label}: {where} unit is not UCUM; expected '{f.ucum}'")
+        return None
+    if code == f.ucum or (f.ucum and f.ucum.startswith("{") and code in ("1", "{score}")):
+        converted = value
+    elif (f.ucum, code) in _CONVERSIONS:
+        converted = value * _CONVERSIONS[(str(f.ucum), str(code))]
+    else:
+        reader.error(f.name, "unit", f"{f.label}: {where} is in a unit that cannot be converted "
+                                     f"safely; expected UCUM '{f.ucum}'")
+        return None
+    if f.kind == "integer" and code != f.ucum and not str(f.ucum).startswith("{"):
+        return math.floor(converted + 1e-9)  # age in months -> completed years
+    if f.kind == "integer" and converted == int(converted):
+        return int(converted)
+    return round(converted, 6)
+
+
+def _read_value(f: Feature, holder: Mapping[str, Any], where: str, reader: _Reader) -> Any:
+    """The value of an Observation or a QuestionnaireResponse answer for feature ``f``."""
+    if f.kind in ("boolean", "category"):
+        if "valueBoolean" in holder and f.kind == "boolean":
+            return holder["valueBoolean"] if isinstance(holder["valueBoolean"], bool) else None
+        concept = holder.get("valueCodeableConcept")
+        codings = _codings(concept)
+        if "valueCoding" in holder and isinstance(holder["valueCoding"], Mapping):
+            codings.append((str(holder["valueCoding"].get("system", "")),
+                            str(holder["valueCoding"].get("code", ""))))
+        value = _scalar_from_code(f, codings, holder.get("valueString"))
+        if value is None:
+            reader.error(f.name, "enum" if f.kind == "category" else "type",
+                         f"{f.label}: {where} has no recognised coded answer")
+        return value
+    if "valueQuantity" in holder:
+        return _quantity(f, holder["valueQuantity"], where, reader)
+    for key in ("valueInteger", "valueDecimal"):
+        if key in holder:
+            if f.ucum and not f.ucum.startswith("{") and f.unit != YES_NO:
+                reader.error(f.name, "unit", f"{f.label}: {where} gives a number without a unit; "
+                                             f"use valueQuantity in '{f.ucum}'")
+                return None
+            return holder[key]
+    reader.error(f.name, "type", f"{f.label}: {where} has no value of a supported type")
+    return None
+
+
+def _when(resource: Mapping[str, Any], *keys: str) -> str:
+    for key in keys:
+        value = resource.get(key)
+        if isinstance(value, Mapping):
+            value = value.get("end") or value.get("start")
+        if isinstance(value, str):
+            return value
+    return ""
+
+
+def _check_subject(resource: Mapping[str, Any], reader: _Reader, where: str) -> bool:
+    subject = resource.get("subject") or resource.get("patient")
+    ref = subject.get("reference") if isinstance(subject, Mapping) else None
+    if not (isinstance(ref, str) and ref.startswith("Patient/")):
+        return True
+    if reader.patient_id is None:
+        reader.patient_id = ref.removeprefix("Patient/")
+    elif ref != f"Patient/{reader.patient_id}":
+        reader.error("subject", "subject", f"{where} is about another patient")
+        return False
+    return True
+
+
+def _patient(resource: Mapping[str, Any], reader: _Reader) -> None:
+    pid = resource.get("id")
+    if reader.patient_id and pid and pid != reader.patient_id:
+        reader.error("subject", "subject", "More than one Patient; one record is one patient")
+        return
+    reader.patient_id = pid if isinstance(pid, str) else reader.patient_id
+    gender = resource.get("gender")
+    if gender in BY_NAME["sex"].allowed:
+        reader.put("sex", gender, "~")  # "~" sorts after every date: the Patient wins
+    birth = resource.get("birthDate")
+    if isinstance(birth, str) and birth:
+        try:
+            parts = [int(p) for p in birth[:10].split("-")]
+            # a partial date is read at its midpoint (July 1st, the 15th): off by < 6 months
+            born = date(parts[0], parts[1] if len(parts) > 1 else 7, parts[2] if len(parts) > 2 else 15)
+        except (ValueError, IndexError):
+            reader.error("age_years", "format", "Age: Patient.birthDate is not a FHIR date")
+            return
+        age = reader.today.year - born.year - ((reader.today.month, reader.today.day)
+                                               < (born.month, born.day))
+        reader.put("age_years", age, "~")
+
+
+def _observation(resource: Mapping[str, Any], reader: _Reader) -> None:
+    if resource.get("status") in _SKIP_STATUS or "dataAbsentReason" in resource:
+        return
+    features = {_OBSERVATION_INDEX[c] for c in _codings(resource.get("code"))
+                if c in _OBSERVATION_INDEX}
+    if len(features) != 1 or not _check_subject(resource, reader, "An Observation"):
+        return
+    f = features.pop()
+    value = _read_value(f, resource, "an Observation", reader)
+    reader.put(f.name, value, _when(resource, "effectiveDateTime", "effectivePeriod",
+                                    "effectiveInstant", "issued"))
+    if value is not None and (ref := _ref(resource)):
+        reader.basis.append(ref)
+
+
+def _condition(resource: Mapping[str, Any], reader: _Reader) -> None:
+    clinical = {code for _, code in _codings(resource.get("clinicalStatus"))}
+    verification = {code for _, code in _codings(resource.get("verificationStatus"))}
+    if (clinical and not clinical & {"active", "recurrence", "relapse"}) \
+            or verification & {"refuted", "entered-in-error"}:
+        return
+    complaints = {_CONDITION_INDEX[c] for c in _codings(resource.get("code"))
+                  if c in _CONDITION_INDEX}
+    if complaints and _check_subject(resource, reader, "A Condition"):
+        reader.complaints.extend(c for c in ROWS.allowed
+                                 if c in complaints and c not in reader.complaints)
+        if ref := _ref(resource):
+            reader.basis.append(ref)
+
+
+def _items(items: Any) -> Iterable[Mapping[str, Any]]:
+    for item in items or []:
+        if isinstance(item, Mapping):
+            yield item
+            yield from _items(item.get("item"))
+
+
+def _questionnaire_response(resource: Mapping[str, Any], reader: _Reader) -> None:
+    canonical = str(resource.get("questionnaire") or QUESTIONNAIRE_URL).split("|")[0]
+    if canonical not in (QUESTIONNAIRE_URL, "Questionnaire/gmed-intake"):
+        reader.error("questionnaire", "questionnaire",
+                     f"QuestionnaireResponse answers another Questionnaire; expected {QUESTIONNAIRE_URL}")
+        return
+    if resource.get("status") in ("entered-in-error", "stopped") \
+            or not _check_subject(resource, reader, "A QuestionnaireResponse"):
+        return
+    when = _when(resource, "authored")
+    for item in _items(resource.get("item")):
+        link = item.get("linkId")
+        f = BY_NAME.get(link) if isinstance(link, str) else None
+        answers = [a for a in item.get("answer") or [] if isinstance(a, Mapping)]
+        if not answers or (f is None and "item" in item):
+            continue  # a group, or an unanswered question
+        if f is None or f.role == "derived":
+            reader.error(str(link)[:64], "additionalProperties",
+                         "QuestionnaireResponse item is not a question of gmed-intake")
+            continue
+        if f.role == "rows":
+            for a in answers:
+                value = _read_value(f, a, "a QuestionnaireResponse answer", reader)
+                if value is not None and value not in reader.complaints:
+                    reader.complaints.append(value)
+            continue
+        reader.put(f.name, _read_value(f, answers[0], "a QuestionnaireResponse answer", reader), when)
+    if ref := _ref(resource):
+        reader.basis.append(ref)
+
+
+_READERS = {"Patient": _patient, "Observation": _observation, "Condition": _condition,
+            "QuestionnaireResponse": _questionnaire_response}
+
+
+def record_from_fhir(resources: Any, *, today: date | None = None) -> FhirRecord:
+    """Map FHIR R4 resources (a Bundle, a list, or one resource) to a patient record.
+
+    Resources of other types are ignored. Raises :class:`~cds.errors.InvalidRecord` naming the
+    feature and rule of every value that cannot be read safely (wrong unit, unknown answer code,
+    another patient's data). The record is not validated against the contract here: pass it to
+    :func:`cds.assess` (which does) or :func:`cds.validate_record`.
+    """
+    reader = _Reader(today=today or date.today())
+    flat = flatten(resources)
+    # the Patient first, so every other resource can be checked against it
+    for resource in sorted(flat, key=lambda r: r.get("resourceType") != "Patient"):
+        handler = _READERS.get(str(resource.get("resourceType")))
+        if handler is not None:
+            handler(resource, reader)
+    if reader.errors:
+        raise InvalidRecord(reader.errors)
+    record: dict[str, Any] = {name: value for name, (_, value) in reader.values.items()}
+    if reader.complaints:
+        record[ROWS.name] = [c for c in ROWS.allowed if c in reader.complaints] + [
+            c for c in reader.complaints if c not in ROWS.allowed]  # unknowns fail validation
+    if reader.patient_id:
+        record["patient_id"] = reader.patient_id[:128]
+    return FhirRecord(record=record, basis=list(dict.fromkeys(reader.basis)),
+                      patient_id=reader.patient_id)
+
+
+# ----------------------------------------------------------------------------------- out
+
+
+def _risk_band(band: str) -> dict[str, Any]:
+    return {"coding": [{"system": RISK_PROBABILITY, "code": band,
+                        "display": band.capitalize()}], "text": band}
+
+
+def risk_assessment(assessment: Any, *, subject: str | None = None, rid: str | None = None,
+                    occurrence: str | None = None, basis: Iterable[str] = ()) -> dict[str, Any]:
+    """An :class:`~cds.assessment.Assessment` (or its ``to_dict()``) as a FHIR R4 RiskAssessment.
+
+    Each ``prediction`` is one complaint: ``outcome`` names it, ``probabilityDecimal`` is the
+    calibrated probability (0-1) that hip abductor weakness drives it, ``qualitativeRisk`` the
+    model's band and ``rationale`` the top factors. With a red flag the predictions are left out
+    and the note says to refer: safety beats the score.
+    """
+    data = assessment if isinstance(assessment, Mapping) else assessment.to_dict()
+    model = data["model"]
+    notes = [f"Model {model['id']} {model['version']}, trained on {model['trained_on']}.",
+             "probabilityDecimal: calibrated probability (0-1) that gluteus medius (hip "
+             "abductor) weakness is a driver of the complaint; qualitativeRisk: the model's band.",
+             data["disclaimer"]]
+    resource: dict[str, Any] = {
+        "resourceType": "RiskAssessment",
+        "status": "final",
+        "method": {"coding": [{"system": f"{BASE}/CodeSystem/models", "code": model["id"],
+                               "version": model["version"], "display": model["id"]}]},
+        "code": {"coding": [{"system": LOCAL_SYSTEM, "code": "hip_driver",
+                             "display": "Hip abductor weakness as a driver of the complaint"}]},
+        "subject": {"reference": subject} if subject else {"display": "Unidentified patient"},
+    }
+    if rid:
+        resource["id"] = rid
+    if occurrence:
+        resource["occurrenceDateTime"] = occurrence
+    if basis:
+        resource["basis"] = [{"reference": r} for r in basis]
+    if data["action"] == "refer":
+        flags = "; ".join(f["label"] for f in data["red_flags"])
+        notes.insert(0, f"RED FLAG - refer / rule out serious pathology first: {flags}. "
+                        "No hip-driver estimate is given.")
+    else:
+        resource["prediction"] = [{
+            "outcome": {"coding": [{"system": COMPLAINT_SYSTEM, "code": r["complaint"],
+                                    "display": r["complaint_label"]}],
+                        "text": f"Hip abductor weakness drives: {r['complaint_label']}"},
+            "probabilityDecimal": r["probability"],
+            "qualitativeRisk": _risk_band(r["band"]),
+            "rationale": "; ".join(f["text"] for f in r["factors"][:3]) or "No factor recorded",
+        } for r in data["results"]]
+    notes.extend(w["message"] for w in data["warnings"])
+    resource["note"] = [{"text": n} for n in notes]
+    return resource
+
+
+def answer_system(f: Feature) -> str:
+    """The code system of a category feature's answers in the Questionnaire."""
+    return COMPLAINT_SYSTEM if f.role == "rows" else f"{BASE}/CodeSystem/{f.name}"
+
+
+def _question(f: Feature) -> dict[str, Any]:
+    c = f.coding
+    item: dict[str, Any] = {"linkId": f.name, "text": f.label,
+                            "code": [{"system": c.system, "code": c.code, "display": c.display}],
+                            "required": f.required}
+    extensions: list[dict[str, Any]] = []
+    if f.kind in ("boolean", "integer"):
+        item["type"] = f.kind
+    elif f.kind == "number":
+        item["type"] = "decimal"
+    else:
+        item["type"] = "choice"
+        labels = f.allowed_labels or f.allowed
+        item["answerOption"] = [{"valueCoding": {"system": answer_system(f), "code": a,
+                                                 "display": lab}}
+                                for a, lab in zip(f.allowed, labels, strict=True)]
+    if f.role == "rows":
+        item["repeats"] = True
+    if f.kind in ("integer", "number"):
+        vkey = "valueInteger" if f.kind == "integer" else "valueDecimal"
+        for url, bound in (("minValue", f.minimum), ("maxValue", f.maximum)):
+            if bound is not None:
+                value = int(bound) if f.kind == "integer" else float(bound)
+                extensions.append({"url": f"http://hl7.org/fhir/StructureDefinition/{url}",
+                                   vkey: value})
+        if f.ucum and f.unit:
+            extensions.append({"url": "http://hl7.org/fhir/StructureDefinition/questionnaire-unit",
+                               "valueCoding": {"system": UCUM, "code": f.ucum, "display": f.unit}})
+    if extensions:
+        item["extension"] = extensions
+    if f.applies_when:
+        on, answer = f.applies_when
+        item["enableWhen"] = [{"question": on, "operator": "=", "answerCoding": {
+            "system": answer_system(BY_NAME[on]), "code": answer}}]
+    help_text = " ".join(t for t in (f.help, f"Reference (pain-free adults): {f.reference}."
+                                     if f.reference else "") if t)
+    if help_text:
+        item["item"] = [{"linkId": f"{f.name}.help", "type": "display", "text": help_text,
+                         "extension": [{
+                             "url": "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl",
+                             "valueCodeableConcept": {"coding": [{
+                                 "system": "http://hl7.org/fhir/questionnaire-item-control",
+                                 "code": "help"}]}}]}]
+    return item
+
+
+def intake_questionnaire() -> dict[str, Any]:
+    """The FHIR R4 Questionnaire ``gmed-intake``, generated from the contract (one group per
+    care setting; linkId = feature name; version = the contract hash)."""
+    fields = record_fields()
+    return {
+        "resourceType": "Questionnaire",
+        "id": "gmed-intake",
+        "url": QUESTIONNAIRE_URL,
+        "version": contract_hash()[:12],
+        "name": "GmedIntake",
+        "title": "Gluteus medius driver assessment: intake, examination and movement findings",
+        "status": "active",
+        "subjectType": ["Patient"],
+        "description": "Answer what is known; leave the rest blank (not assessed). Red-flag "
+                       "questions route the patient to referral whatever the estimate.",
+        "item": [{"linkId": group, "type": "group", "text": group.capitalize(),
+                  "item": [_question(f) for f in fields if f.group == group]}
+                 for group in GROUPS],
+    }
+
+
+def findings_code_system() -> dict[str, Any]:
+    """The CodeSystem of local finding codes (code = feature name), for features without a
+    standard code."""
+    local = [f for f in record_fields() if f.coding.system == LOCAL_SYSTEM]
+    return {
+        "resourceType": "CodeSystem", "id": "findings", "url": LOCAL_SYSTEM,
+        "version": contract_hash()[:12], "name": "GmedFindings", "status": "active",
+        "content": "complete", "caseSensitive": True,
+        "concept": [{"code": "hip_driver",
+                     "display": "Hip abductor weakness as a driver of the complaint"}]
+                   + [{"code": f.name, "display": f.label} for f in local],
+    }
