@@ -1,0 +1,188 @@
+"""The JSON API (``/v1``) and the FHIR artefacts we publish (``/fhir``).
+
+``POST /v1/assessments`` takes a patient record (the contract's JSON Schema) or FHIR R4 (a Bundle,
+a list of resources, or a single QuestionnaireResponse) and returns the Assessment with its id,
+or a FHIR ``RiskAssessment`` when asked with ``Accept: application/fhir+json``. Every assessment
+is committed to the store (with an audit line) before the answer leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify
+from flask.typing import ResponseReturnValue
+
+import cds
+from cds.errors import FieldError, InvalidRecord
+from cds.features import ROWS, contract_hash, contract_table, record_json_schema
+from cds.fhir import findings_code_system, intake_questionnaire, record_from_fhir, risk_assessment
+
+from .auth import caller
+from .errors import FHIR_JSON, NotFound, wants_fhir
+from .metrics import count_prediction
+from .model import get_model
+from .payload import json_body, require_object
+from .store import get_store
+
+bp = Blueprint("api", __name__)
+HIDDEN_METADATA = ("procedure_samples", "population")
+
+
+def parse_input(body: Any, where: str = "$") -> tuple[dict[str, Any], str | None, list[str]]:
+    """A record (and the FHIR subject and basis, if FHIR) from a JSON record or FHIR resources."""
+    if isinstance(body, list) or (isinstance(body, Mapping) and "resourceType" in body):
+        fhir = record_from_fhir(body)
+        return fhir.record, (f"Patient/{fhir.patient_id}" if fhir.patient_id else None), fhir.basis
+    if not isinstance(body, Mapping):
+        raise InvalidRecord([FieldError(where, "type",
+                                        "A patient record (JSON object) or FHIR resources")])
+    return dict(body), None, []
+
+
+def _assess(body: Any, source: str) -> tuple[str, dict[str, Any], str | None, list[str]]:
+    record, subject, basis = parse_input(body)
+    assessment = cds.assess(record, model=get_model())
+    result = assessment.to_dict()
+    store = get_store()
+    patient_id = record.get("patient_id")
+    inputs = {k: v for k, v in record.items() if k != "patient_id"}
+    aid = store.save_assessment(source=source, inputs=inputs, result=result, caller=caller(),
+                                patient_ref=store.pseudonym(patient_id if isinstance(
+                                    patient_id, str) else None))
+    count_prediction(result)
+    return aid, result, subject, basis
+
+
+@bp.post("/v1/assessments")
+def create_assessment() -> ResponseReturnValue:
+    """Assess one patient; 201 with the Assessment (or a RiskAssessment) and its Location."""
+    aid, result, subject, basis = _assess(json_body(), "api")
+    headers = {"Location": f"/v1/assessments/{aid}"}
+    if wants_fhir():
+        resource = risk_assessment(result, subject=subject, rid=aid, basis=basis,
+                                   occurrence=date.today().isoformat())
+        response = jsonify(resource)
+        response.mimetype = FHIR_JSON
+        return response, 201, headers
+    return jsonify({"id": aid, **result}), 201, headers
+
+
+@bp.get("/v1/assessments/<aid>")
+def read_assessment(aid: str) -> Response:
+    """A stored assessment (its result, never its inputs' patient reference)."""
+    row = get_store().get_assessment(aid)
+    if row is None:
+        raise NotFound("No assessment with this id")
+    return jsonify({"id": row["id"], **row["result"]})
+
+
+@bp.post("/v1/assessments/batch")
+def batch() -> Response:
+    """Up to ``BATCH_MAX`` records; each result stands alone (one bad record fails only itself)."""
+    body = require_object(json_body())
+    records = body.get("records")
+    limit = int(current_app.config["BATCH_MAX"])
+    if not isinstance(records, list) or not 1 <= len(records) <= limit:
+        raise InvalidRecord([FieldError("records", "maxItems" if isinstance(records, list)
+                                        and records else "required",
+                                        f"records: an array of 1 to {limit} records")])
+    results: list[dict[str, Any]] = []
+    for i, record in enumerate(records):
+        try:
+            aid, result, _, _ = _assess(record, "api-batch")
+        except InvalidRecord as e:
+            results.append({"index": i, "status": e.status,
+                            "errors": [err.to_dict() for err in e.errors]})
+            continue
+        results.append({"index": i, "status": 201, "id": aid, "assessment": result})
+    return jsonify({"results": results})
+
+
+@bp.get("/v1/model")
+def model_info() -> Response:
+    """The model's metadata: version, training facts, metrics, bands (bulky tables left out)."""
+    model = get_model()
+    facts = {k: v for k, v in model.metadata.items() if k not in HIDDEN_METADATA}
+    facts.update(id=model.id, version=model.version, trained_on=model.trained_on,
+                 model_card_url="/v1/model/card")
+    return jsonify(facts)
+
+
+@bp.get("/v1/model/card")
+def model_card() -> Response:
+    """The model card (markdown): what the model is and is not. Public: the card's source link."""
+    path = get_model().path / "MODEL_CARD.md"
+    if not path.is_file():
+        raise NotFound("This model has no model card")
+    return Response(path.read_text(), mimetype="text/markdown")
+
+
+@bp.get("/v1/features")
+def features() -> Response:
+    """The feature contract: the table, its hash and the record's JSON Schema."""
+    return jsonify({"contract_hash": contract_hash(), "features": contract_table(),
+                    "record_schema": record_json_schema()})
+
+
+def _outcome_errors(body: Mapping[str, Any]) -> list[FieldError]:
+    errors = []
+    if not isinstance(body.get("assessment_id"), str) or not body["assessment_id"]:
+        errors.append(FieldError("assessment_id", "required", "assessment_id: the assessment's id"))
+    if body.get("complaint") not in ROWS.allowed:
+        errors.append(FieldError("complaint", "enum",
+                                 f"complaint: one of {', '.join(ROWS.allowed)}"))
+    if not isinstance(body.get("hip_driver"), bool):
+        errors.append(FieldError("hip_driver", "type",
+                                 "hip_driver: true if hip abductor weakness was confirmed as a "
+                                 "driver (weakness found and a meaningful response), else false"))
+    confirmed = body.get("confirmed_on")
+    if confirmed is not None:
+        try:
+            date.fromisoformat(confirmed if isinstance(confirmed, str) else "")
+        except ValueError:
+            errors.append(FieldError("confirmed_on", "format", "confirmed_on: a date YYYY-MM-DD"))
+    errors += [FieldError(str(k)[:64], "additionalProperties", "Unknown field")
+               for k in body if k not in ("assessment_id", "complaint", "hip_driver",
+                                          "confirmed_on")]
+    return errors
+
+
+@bp.post("/v1/outcomes")
+def record_outcome() -> ResponseReturnValue:
+    """The confirmed outcome of an earlier assessment's complaint, kept for retraining."""
+    body = require_object(json_body())
+    errors = _outcome_errors(body)
+    if errors:
+        raise InvalidRecord(errors)
+    store = get_store()
+    row = store.get_assessment(body["assessment_id"])
+    if row is None:
+        raise NotFound("No assessment with this id")
+    if body["complaint"] not in row["inputs"].get(ROWS.name, []):
+        raise InvalidRecord([FieldError("complaint", "assessed",
+                                        "complaint: not one of the assessment's complaints")])
+    oid = store.save_outcome(assessment_id=row["id"], complaint=body["complaint"],
+                             hip_driver=body["hip_driver"], confirmed_on=body.get("confirmed_on"),
+                             caller=caller(), patient_ref=row["patient_ref"])
+    return jsonify({"id": oid}), 201
+
+
+def _fhir(resource: dict[str, Any]) -> Response:
+    response = jsonify(resource)
+    response.mimetype = FHIR_JSON
+    return response
+
+
+@bp.get("/fhir/Questionnaire/gmed-intake")
+def questionnaire() -> Response:
+    """The intake Questionnaire, generated from the contract."""
+    return _fhir(intake_questionnaire())
+
+
+@bp.get("/fhir/CodeSystem/findings")
+def code_system() -> Response:
+    """The local code system of findings without a standard code."""
+    return _fhir(findings_code_system())

@@ -1,0 +1,36 @@
+"""The application factory: configuration, then each concern registers itself.
+
+``create_app(config=None)`` builds a Flask app; nothing heavy happens here. The model and the
+database engine are reached lazily (``get_model()``, ``get_store()``) so that under gunicorn they
+are created in each worker after the fork, never shared across processes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from . import auth, errors, logs, metrics, model, store
+from .api import bp as api_bp
+from .cds_hooks import bp as cds_hooks_bp
+from .config import load_config
+from .openapi import bp as openapi_bp
+from .ops import bp as ops_bp
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the service. ``config`` overrides ``GMED_*`` environment variables and defaults
+    (see :mod:`service.config`)."""
+    app = Flask("service", instance_relative_config=True)
+    load_config(app, config)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    logs.init_app(app)  # first: its after_request runs last, once the others have set the scene
+    metrics.init_app(app)
+    errors.init_app(app)
+    model.init_app(app)
+    store.init_app(app)
+    auth.init_app(app)
+    for bp in (cds_hooks_bp, api_bp, openapi_bp, ops_bp):
+        app.register_blueprint(bp)
+    return app

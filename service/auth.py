@@ -1,0 +1,165 @@
+"""Who may call: signed JWT bearer tokens as CDS Hooks 2.0 specifies, and CORS.
+
+Every call to ``/cds-services`` and ``/v1`` carries ``Authorization: Bearer <JWT>``:
+
+* ``alg`` is ES384 or RS384 (never ``none``, never HMAC or anything else);
+* ``iss`` is on the allowlist (``JWT_ISSUERS``); its keys come from a configured JWKS file or
+  inline set, or from the token's ``jku`` when that URL is allowlisted for the issuer;
+* ``kid`` names a key of that set; ``aud`` is the URL of the endpoint called;
+* ``exp``, ``iat`` and ``jti`` are present, the token is current and not longer-lived than
+  ``JWT_MAX_LIFETIME``, and its ``jti`` was never seen before (kept in the store until it expires,
+  so the check holds across workers).
+
+Any failure is a 401 with no detail (the reason is logged, never the token). ``AUTH="off"`` skips
+all of it, for development only, and the service logs a warning at start. Public routes (health,
+metrics, the OpenAPI document, the Questionnaire, the model card) need no token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import jwt
+from flask import Flask, Response, current_app, g, request
+
+from .errors import Unauthorized
+from .store import get_store
+
+log = logging.getLogger("service")
+ALGORITHMS = ("ES384", "RS384")
+PROTECTED = ("/cds-services", "/v1/")
+PUBLIC = ("/v1/model/card",)
+JKU_TTL_S = 300.0
+_jku_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+_jku_lock = threading.Lock()
+
+
+def _reject(reason: str) -> Unauthorized:
+    log.info("token rejected", extra={"reason": reason})
+    return Unauthorized("")
+
+
+def _fetch_jwks(url: str, timeout: float) -> dict[str, Any]:
+    """A JWKS from an allowlisted ``jku``, cached for a few minutes per process."""
+    with _jku_lock:
+        hit = _jku_cache.get(url)
+        if hit and time.monotonic() - hit[0] < JKU_TTL_S:
+            return hit[1]
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        jwks: dict[str, Any] = json.loads(response.read(1 << 20))
+    with _jku_lock:
+        _jku_cache[url] = (time.monotonic(), jwks)
+    return jwks
+
+
+def _jwks_for(issuer: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+    if "jwks" in issuer:
+        jwks: dict[str, Any] = issuer["jwks"]
+        return jwks
+    jku = header.get("jku")
+    if jku is not None:
+        if jku not in issuer.get("jku", []):
+            raise _reject("jku not allowlisted for issuer")
+        try:
+            return _fetch_jwks(jku, float(current_app.config["FHIR_TIMEOUT"]))
+        except (OSError, ValueError) as e:
+            raise _reject("jku unreachable") from e
+    if "jwks_file" in issuer:
+        try:
+            loaded: dict[str, Any] = json.loads(Path(issuer["jwks_file"]).read_text())
+            return loaded
+        except (OSError, ValueError) as e:
+            raise _reject("jwks file unreadable") from e
+    raise _reject("no keys configured for issuer")
+
+
+def expected_audience() -> str:
+    """The URL of the endpoint being called, as the ``aud`` of its token must say."""
+    base = current_app.config["BASE_URL"] or request.host_url.rstrip("/")
+    return f"{base}{request.path}"
+
+
+def verify(token: str) -> dict[str, Any]:
+    """The verified claims of ``token`` or :class:`Unauthorized` (see the module docstring)."""
+    cfg = current_app.config
+    try:
+        header = jwt.get_unverified_header(token)
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as e:
+        raise _reject("malformed") from e
+    if header.get("alg") not in ALGORITHMS:
+        raise _reject("algorithm not allowed")
+    if header.get("typ", "JWT") != "JWT":
+        raise _reject("typ is not JWT")
+    issuer = cfg["JWT_ISSUERS"].get(unverified.get("iss"))
+    if not isinstance(issuer, dict):
+        raise _reject("issuer not allowed")
+    jwks = _jwks_for(issuer, header)
+    matches = [k for k in jwks.get("keys", []) if k.get("kid") == header.get("kid")]
+    if not header.get("kid") or len(matches) != 1:
+        raise _reject("unknown kid")
+    try:
+        key = jwt.PyJWK(matches[0], algorithm=header["alg"])
+        claims: dict[str, Any] = jwt.decode(
+            token, key=key, algorithms=[header["alg"]], audience=expected_audience(),
+            issuer=unverified.get("iss"), leeway=int(cfg["JWT_LEEWAY"]),
+            options={"require": ["iss", "aud", "exp", "iat", "jti"]})
+    except (jwt.PyJWTError, ValueError, TypeError) as e:
+        raise _reject(type(e).__name__) from e
+    if not isinstance(claims["jti"], str) or not claims["jti"]:
+        raise _reject("jti not a string")
+    now_s = int(time.time())
+    if claims["exp"] - claims["iat"] > int(cfg["JWT_MAX_LIFETIME"]):
+        raise _reject("token lives too long")
+    if claims["iat"] > now_s + int(cfg["JWT_LEEWAY"]):
+        raise _reject("issued in the future")
+    if not get_store().remember_token(claims["jti"], claims["iss"], int(claims["exp"]), now_s):
+        raise _reject("jti replayed")
+    return claims
+
+
+def caller() -> str:
+    """Who is calling, for the audit trail: the token's issuer (and subject), or ``dev``."""
+    claims = g.get("claims")
+    if not claims:
+        return "anonymous (auth off)"
+    sub = claims.get("sub")
+    return f"{claims['iss']} {sub}" if sub else str(claims["iss"])
+
+
+def _authenticate() -> None:
+    if request.method == "OPTIONS" or current_app.config["AUTH"] == "off":
+        return
+    if not request.path.startswith(PROTECTED) or request.path.startswith(PUBLIC):
+        return
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _reject("no bearer token")
+    g.claims = verify(token.strip())
+
+
+def _cors(response: Response) -> Response:
+    origin = request.headers.get("Origin")
+    if origin and origin in current_app.config["CORS_ORIGINS"]:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Accept"
+            response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Authenticate protected routes before each request; add CORS headers after."""
+    if app.config["AUTH"] == "off":
+        log.warning("AUTHENTICATION IS OFF: every caller is trusted. Development only; set "
+                    "GMED_AUTH=jwt and GMED_JWT_ISSUERS for any real use.")
+    app.before_request(_authenticate)
+    app.after_request(_cors)

@@ -1,0 +1,154 @@
+"""The one place where errors become responses.
+
+Typed errors carry their status (:class:`cds.errors.CdsError` and the service's subclasses below);
+werkzeug's ``HTTPException`` covers routing, 405, 413 and 415. The body depends on the audience:
+
+* CDS Hooks (``/cds-services``) and FHIR (``/fhir``) routes, and any client that asks with
+  ``Accept: application/fhir+json``, get a FHIR ``OperationOutcome`` (one issue per broken rule,
+  ``expression`` = the field);
+* everything else gets ``{"error": {"code", "message", "errors": [{"field", "rule", "message"}]}}``.
+
+401 answers carry no detail. Anything unexpected is a 500 with no detail, logged by type only:
+a client input that reaches it is a bug, and a test hunts for them (schemathesis).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from cds.errors import CdsError, FieldError, InvalidRecord
+
+log = logging.getLogger("service")
+
+FHIR_JSON = "application/fhir+json"
+# FHIR issue-type codes by HTTP status (http://hl7.org/fhir/issue-type)
+_ISSUE_CODE = {400: "structure", 401: "login", 403: "forbidden", 404: "not-found",
+               405: "not-supported", 409: "conflict", 412: "incomplete", 413: "too-costly",
+               415: "not-supported", 422: "invalid", 429: "throttled", 503: "transient"}
+_RULE_ISSUE = {"required": "required", "unit": "value", "enum": "code-invalid",
+               "minimum": "value", "maximum": "value", "subject": "business-rule"}
+
+
+class ServiceError(CdsError):
+    """An error of the service layer; ``errors`` name the fields and rules when there are any."""
+
+    def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class BadRequest(ServiceError):
+    """The request is not shaped as the endpoint requires (JSON, CDS Hooks request fields)."""
+
+    status = 400
+    code = "bad-request"
+
+
+class Unauthorized(ServiceError):
+    """No valid bearer token. The response says nothing more, on purpose."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "not-found"
+
+
+class PreconditionFailed(ServiceError):
+    """CDS Hooks: data the service needs is neither prefetched nor fetchable (412)."""
+
+    status = 412
+    code = "precondition-failed"
+
+
+class StoreUnavailable(ServiceError):
+    """The database did not take a write; the client is not told it succeeded."""
+
+    status = 503
+    code = "store-unavailable"
+
+
+def wants_fhir() -> bool:
+    """Does this request get FHIR OperationOutcomes (by route or by ``Accept``)?"""
+    path = request.path
+    if path.startswith(("/cds-services", "/fhir/")):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", FHIR_JSON])
+    return best == FHIR_JSON and request.accept_mimetypes[FHIR_JSON] > 0
+
+
+def operation_outcome(status: int, message: str, errors: list[FieldError]) -> dict[str, Any]:
+    """An OperationOutcome: one issue per broken rule, or one for the whole error."""
+    code = _ISSUE_CODE.get(status, "exception" if status >= 500 else "invalid")
+    issues: list[dict[str, Any]] = [
+        {"severity": "error", "code": _RULE_ISSUE.get(e.rule, code),
+         "details": {"coding": [{"system": "https://gmed-cds.org/fhir/CodeSystem/rules",
+                                 "code": e.rule}], "text": e.message},
+         "diagnostics": e.message, "expression": [e.field]}
+        for e in errors]
+    if not issues:
+        issue: dict[str, Any] = {"severity": "error", "code": code}
+        if message:
+            issue["diagnostics"] = message
+        issues.append(issue)
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def error_response(status: int, code: str, message: str,
+                   errors: list[FieldError] | None = None) -> Response:
+    """The response for an error, in the format this request's audience reads."""
+    errors = errors or []
+    if wants_fhir():
+        response = jsonify(operation_outcome(status, message, errors))
+        response.mimetype = FHIR_JSON
+    else:
+        body: dict[str, Any] = {"code": code, "message": message}
+        if errors:
+            body["errors"] = [e.to_dict() for e in errors]
+        response = jsonify({"error": body})
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def _on_cds_error(e: CdsError) -> Response:
+    errors = list(getattr(e, "errors", []) or [])
+    if e.status == 401:
+        return error_response(401, e.code, "")
+    if isinstance(e, InvalidRecord):
+        return error_response(e.status, e.code, "The record breaks the feature contract", errors)
+    if e.status >= 500:
+        log.warning("service unavailable", extra={"error": type(e).__name__, "code": e.code})
+        # model and store failures name no path or detail to the client
+        return error_response(e.status, e.code, "The service is not ready; try again later")
+    return error_response(e.status, e.code, str(e), errors)
+
+
+def _on_http_error(e: HTTPException) -> Response:
+    status = e.code or 500
+    code = (e.name or "error").lower().replace(" ", "-")
+    response = error_response(status, code, e.description or "")
+    if status == 405 and e.response is None:
+        allowed = getattr(e, "valid_methods", None)
+        if allowed:
+            response.headers["Allow"] = ", ".join(allowed)
+    return response
+
+
+def _on_unexpected(e: Exception) -> Response:
+    log.error("unhandled error", extra={"error": type(e).__name__})
+    return error_response(500, "internal", "Internal error")
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers: typed errors, HTTP errors, and the last-resort 500."""
+    app.register_error_handler(CdsError, _on_cds_error)
+    app.register_error_handler(HTTPException, _on_http_error)
+    app.register_error_handler(Exception, _on_unexpected)

@@ -1,0 +1,51 @@
+"""Operations: liveness, readiness, metrics, and a constant route for the framework ceiling.
+
+``/healthz`` says the process answers. ``/readyz`` is 503 until a verified model is loaded (it
+tries to load one, lazily) and the store answers a query. ``/metrics`` is Prometheus text.
+``/ops/ping`` returns a constant JSON body: the benchmark's baseline for what Flask and gunicorn
+cost on their own.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from cds.errors import ModelUnavailable
+
+from .metrics import exposition, note_model
+from .model import host
+from .store import get_store
+
+bp = Blueprint("ops", __name__)
+_PING = {"status": "ok"}
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "alive"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    checks: dict[str, str] = {}
+    try:
+        model = host().get()
+        checks["model"] = f"{model.id} {model.version}"
+        note_model(model.id, model.version)
+    except ModelUnavailable:
+        checks["model"] = "unavailable"
+    checks["store"] = "ok" if get_store().ping() else "unavailable"
+    ready = "unavailable" not in checks.values()
+    response = jsonify({"status": "ready" if ready else "not-ready", "checks": checks})
+    response.status_code = 200 if ready else 503
+    return response
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    return exposition()
+
+
+@bp.get("/ops/ping")
+def ping() -> Response:
+    return jsonify(_PING)

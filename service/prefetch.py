@@ -1,0 +1,170 @@
+"""CDS Hooks prefetch: the templates we ask for, and what each answer means.
+
+Per the specification, a prefetch key in the request is either a FHIR resource (often a
+``searchset`` Bundle), ``null`` (the client has no such data), or absent (the client chose not to,
+or failed to, prefetch it). CDS Hooks 2.0 also lets a client send an ``OperationOutcome`` for a
+failed prefetch: we read it as absent. An absent key is fetched from ``fhirServer`` with the
+request's ``fhirAuthorization`` when that server is on ``FHIR_SERVER_ALLOWLIST``; otherwise a key
+the service needs (the Patient, and the Conditions unless the intake form names the complaints)
+makes the call fail with 412 Precondition Failed. An empty Bundle is the same as ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cds.errors import FieldError
+from cds.features import record_fields
+from cds.fhir import COMPLAINT_CODES, QUESTIONNAIRE_URL
+
+from .errors import BadRequest, PreconditionFailed
+
+MAX_PAGES = 5
+
+
+def _code_list() -> str:
+    return ",".join(f"{f.coding.system}|{f.coding.code}" for f in record_fields()
+                    if f.role != "rows")
+
+
+def _complaint_codes() -> str:
+    return ",".join(f"{system}|{code}" for codes in COMPLAINT_CODES.values()
+                    for system, code in codes)
+
+
+TEMPLATES: dict[str, str] = {
+    "patient": "Patient/{{context.patientId}}",
+    "observations": ("Observation?patient={{context.patientId}}&code=" + _code_list()
+                     + "&_sort=-date&_count=200"),
+    "conditions": ("Condition?patient={{context.patientId}}&code=" + _complaint_codes()
+                   + "&clinical-status=active"),
+    "intake": ("QuestionnaireResponse?patient={{context.patientId}}&questionnaire="
+               + QUESTIONNAIRE_URL + "&status=completed&_sort=-authored&_count=1"),
+}
+DESCRIPTIONS = {
+    "patient": "Patient demographics (sex, birth date -> age)",
+    "observations": "Recent exam and movement findings and pain score, by the contract's codes",
+    "conditions": "Active presenting complaints (patellofemoral pain, IT band syndrome, low back "
+                  "pain)",
+    "intake": "The latest completed gmed-intake QuestionnaireResponse",
+}
+
+
+@dataclass
+class Gathered:
+    """What the prefetch (and any fetching) produced."""
+
+    resources: list[Any] = field(default_factory=list)
+    unavailable: list[str] = field(default_factory=list)  # keys neither prefetched nor fetched
+    empty: list[str] = field(default_factory=list)         # keys the client has no data for
+
+
+def _is_outcome(value: Mapping[str, Any]) -> bool:
+    if value.get("resourceType") == "OperationOutcome":
+        return True
+    entries = value.get("entry") or []
+    return (value.get("resourceType") == "Bundle" and bool(entries)
+            and all(isinstance(e, Mapping) and isinstance(e.get("resource"), Mapping)
+                    and e["resource"].get("resourceType") == "OperationOutcome"
+                    for e in entries))
+
+
+def _is_empty(value: Mapping[str, Any]) -> bool:
+    return value.get("resourceType") == "Bundle" and not value.get("entry")
+
+
+def render(template: str, context: Mapping[str, Any]) -> str:
+    """A template with its ``{{context.x}}`` tokens replaced (values URL-quoted)."""
+    out = template
+    for key, value in context.items():
+        if isinstance(value, str | int):
+            out = out.replace("{{context." + key + "}}", urllib.parse.quote(str(value), safe=""))
+    return out
+
+
+def _fetch(server: str, relative: str, auth: Mapping[str, Any], timeout: float) -> Any:
+    """GET one prefetch query from the client's FHIR server, following ``next`` pages."""
+    url: str | None = f"{server.rstrip('/')}/{relative}"
+    headers = {"Accept": "application/fhir+json",
+               "Authorization": f"Bearer {auth['access_token']}"}
+    pages: list[dict[str, Any]] = []
+    while url and len(pages) < MAX_PAGES:
+        if not url.startswith(server.rstrip("/") + "/"):
+            break  # never follow a link off the server we were given
+        req = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            page = json.loads(response.read(8 << 20))
+        pages.append(page)
+        url = next((link.get("url") for link in page.get("link") or []
+                    if isinstance(link, Mapping) and link.get("relation") == "next"), None)
+    return pages[0] if len(pages) == 1 else {"resourceType": "Bundle", "type": "collection",
+                                             "entry": [{"resource": p} for p in pages]}
+
+
+def _can_fetch(request: Mapping[str, Any], allowlist: list[str]) -> bool:
+    server, auth = request.get("fhirServer"), request.get("fhirAuthorization")
+    return (isinstance(server, str) and isinstance(auth, Mapping)
+            and isinstance(auth.get("access_token"), str)
+            and any(server.startswith(prefix) for prefix in allowlist))
+
+
+def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float) -> Gathered:
+    """Collect the resources of every template key, fetching what was not prefetched if allowed.
+
+    Raises 400 for a prefetch value that is not a FHIR resource (or ``null``).
+    """
+    prefetch = request.get("prefetch") or {}
+    out = Gathered()
+    for key, template in TEMPLATES.items():
+        value = prefetch.get(key, ...) if isinstance(prefetch, Mapping) else ...
+        if value is None:
+            out.empty.append(key)
+            continue
+        if value is not ... and not (isinstance(value, Mapping)
+                                     and isinstance(value.get("resourceType"), str)):
+            raise BadRequest(f"prefetch.{key} is not a FHIR resource",
+                             [FieldError(f"prefetch.{key}", "type",
+                                         "A prefetch value is a FHIR resource or null")])
+        if value is not ... and not _is_outcome(value):
+            if _is_empty(value):
+                out.empty.append(key)
+            else:
+                out.resources.append(value)
+            continue
+        if not _can_fetch(request, allowlist):
+            out.unavailable.append(key)
+            continue
+        try:
+            fetched = _fetch(request["fhirServer"], render(template, request["context"]),
+                             request["fhirAuthorization"], timeout)
+        except (OSError, ValueError):
+            out.unavailable.append(key)
+            continue
+        if isinstance(fetched, Mapping) and not _is_outcome(fetched) and not _is_empty(fetched):
+            out.resources.append(fetched)
+        else:
+            (out.unavailable if isinstance(fetched, Mapping) and _is_outcome(fetched)
+             else out.empty).append(key)
+    return out
+
+
+def require(gathered: Gathered, has_intake_complaints: bool) -> None:
+    """412 when the Patient, or anything that could name the complaints, cannot be had."""
+    errors = []
+    for key in ("patient", "conditions"):
+        if key == "conditions" and has_intake_complaints:
+            continue
+        if key in gathered.unavailable:
+            errors.append(FieldError(f"prefetch.{key}", "required",
+                                     f"{DESCRIPTIONS[key]}: not prefetched, and the service "
+                                     "cannot fetch it (no fhirServer access)"))
+        elif key == "patient" and key in gathered.empty:
+            errors.append(FieldError("prefetch.patient", "required",
+                                     "Patient: the client has no Patient resource for this call"))
+    if errors:
+        raise PreconditionFailed("Required data is absent and cannot be fetched", errors)

@@ -1,0 +1,286 @@
+"""The store: assessments, cards, feedback, outcomes, the audit trail and seen token ids.
+
+SQLAlchemy Core on any database URL; by default a SQLite file in the instance folder (WAL,
+``synchronous=FULL``: a committed assessment survives a crash). Each write is one transaction,
+committed before the caller answers the client, so an assessment the client was told about is
+never lost. Patient references are pseudonymised with HMAC-SHA256 under a configured secret; the
+raw reference is never stored. The engine is created lazily per process (after gunicorn forks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from .errors import StoreUnavailable
+
+metadata = MetaData()
+assessments = Table(
+    "assessments", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("patient_ref", String(64), index=True),
+    Column("source", String(32), nullable=False),
+    Column("hook_instance", String(128)),
+    Column("model_id", String(64), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("inputs", JSON, nullable=False),
+    Column("result", JSON, nullable=False),
+)
+cards = Table(
+    "cards", metadata,
+    Column("uuid", String(36), primary_key=True),
+    Column("assessment_id", String(36), ForeignKey("assessments.id"), nullable=False, index=True),
+    Column("complaint", String(16)),
+    Column("suggestion_uuid", String(36)),
+)
+feedback = Table(
+    "feedback", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("card_uuid", String(36), ForeignKey("cards.uuid"), nullable=False, index=True),
+    Column("outcome", String(16), nullable=False),
+    Column("accepted_suggestions", JSON),
+    Column("override_reason", JSON),
+    Column("outcome_timestamp", String(40), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("caller", String(256)),
+)
+outcomes = Table(
+    "outcomes", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("assessment_id", String(36), ForeignKey("assessments.id"), nullable=False, index=True),
+    Column("complaint", String(16), nullable=False),
+    Column("hip_driver", Boolean, nullable=False),
+    Column("confirmed_on", String(10)),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("caller", String(256)),
+)
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("caller", String(256)),
+    Column("action", String(64), nullable=False),
+    Column("patient_ref", String(64)),
+    Column("model_version", String(64)),
+    Column("assessment_id", String(36)),
+    Column("returned", JSON),
+)
+seen_tokens = Table(
+    "seen_tokens", metadata,
+    Column("jti_hash", String(64), primary_key=True),
+    Column("expires_at", Integer, nullable=False, index=True),
+)
+_EXT = "gmed.store"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """One database: lazy engine, pseudonymiser, and the few writes and reads the service does."""
+
+    def __init__(self, url: str, secret: bytes) -> None:
+        self.url = url
+        self._secret = secret
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = self._connect()
+        return self._engine
+
+    def _connect(self) -> Engine:
+        sqlite = self.url.startswith("sqlite")
+        engine = create_engine(self.url, connect_args={"timeout": 15} if sqlite else {},
+                               json_serializer=lambda v: json.dumps(v, separators=(",", ":")))
+        if sqlite:
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn: Any, _: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=FULL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+        metadata.create_all(engine)
+        return engine
+
+    def pseudonym(self, patient_id: str | None) -> str | None:
+        """HMAC-SHA256 of a patient reference: stable per secret, not reversible without it."""
+        if not patient_id:
+            return None
+        return hmac.new(self._secret, patient_id.encode(), hashlib.sha256).hexdigest()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One committed transaction; any database failure becomes a 503, never a 500."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as e:
+            raise StoreUnavailable("The store did not take the write") from e
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+    @staticmethod
+    def new_id() -> str:
+        return str(uuid.uuid4())
+
+    def audit_event(self, caller: str, action: str, patient_ref: str | None,
+                    returned: Any, model_version: str | None = None) -> None:
+        """An audit line for an answer that stored no assessment (e.g. no cards)."""
+        with self.transaction() as conn:
+            conn.execute(insert(audit).values(at=now(), caller=caller, action=action,
+                                              patient_ref=patient_ref,
+                                              model_version=model_version, returned=returned))
+
+    def save_assessment(self, *, source: str, inputs: Mapping[str, Any], result: Mapping[str, Any],
+                        patient_ref: str | None, caller: str, hook_instance: str | None = None,
+                        card_rows: list[dict[str, Any]] | None = None,
+                        returned: Any = None, aid: str | None = None) -> str:
+        """Store an assessment, its cards and its audit line in one transaction; return its id."""
+        aid = aid or self.new_id()
+        model = result["model"]
+        with self.transaction() as conn:
+            conn.execute(insert(assessments).values(
+                id=aid, created_at=now(), patient_ref=patient_ref, source=source,
+                hook_instance=hook_instance, model_id=model["id"], model_version=model["version"],
+                action=result["action"], inputs=dict(inputs), result=dict(result)))
+            if card_rows:
+                conn.execute(insert(cards), [{**c, "assessment_id": aid} for c in card_rows])
+            conn.execute(insert(audit).values(
+                at=now(), caller=caller, action=source, patient_ref=patient_ref,
+                model_version=model["version"], assessment_id=aid,
+                returned=returned if returned is not None else summary(result)))
+        return aid
+
+    def get_assessment(self, aid: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(assessments).where(assessments.c.id == aid)).mappings().first()
+        return dict(row) if row else None
+
+    def known_cards(self, uuids: list[str]) -> set[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(cards.c.uuid).where(cards.c.uuid.in_(uuids))).all()
+        return {r[0] for r in rows}
+
+    def save_feedback(self, items: list[dict[str, Any]], caller: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(insert(feedback), [{**i, "received_at": now(), "caller": caller}
+                                            for i in items])
+            conn.execute(insert(audit).values(
+                at=now(), caller=caller, action="feedback",
+                returned={"feedback": len(items)}))
+
+    def save_outcome(self, *, assessment_id: str, complaint: str, hip_driver: bool,
+                     confirmed_on: str | None, caller: str, patient_ref: str | None) -> str:
+        oid = str(uuid.uuid4())
+        with self.transaction() as conn:
+            conn.execute(insert(outcomes).values(
+                id=oid, assessment_id=assessment_id, complaint=complaint, hip_driver=hip_driver,
+                confirmed_on=confirmed_on, recorded_at=now(), caller=caller))
+            conn.execute(insert(audit).values(
+                at=now(), caller=caller, action="outcome", patient_ref=patient_ref,
+                assessment_id=assessment_id, returned={"outcome": oid}))
+        return oid
+
+    def remember_token(self, jti: str, iss: str, expires_at: int, now_s: int) -> bool:
+        """Record a token id until it expires; ``False`` if it was seen before (a replay)."""
+        key = hashlib.sha256(f"{iss}\x00{jti}".encode()).hexdigest()
+        try:
+            with self.transaction() as conn:
+                conn.execute(seen_tokens.delete().where(seen_tokens.c.expires_at < now_s))
+                conn.execute(insert(seen_tokens).values(jti_hash=key, expires_at=expires_at))
+        except IntegrityError:
+            return False
+        return True
+
+    def rows(self, table: Table) -> list[dict[str, Any]]:
+        """Every row of a table (tests and exports)."""
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(table)).mappings()]
+
+
+def summary(result: Mapping[str, Any]) -> dict[str, Any]:
+    """What was returned, for the audit trail: action, red flags and bands (no inputs)."""
+    return {"action": result["action"],
+            "red_flags": [f["feature"] for f in result.get("red_flags", [])],
+            "results": {r["complaint"]: r["band"] for r in result.get("results", [])}}
+
+
+def _secret(app: Flask) -> bytes:
+    configured = app.config["PSEUDONYM_SECRET"]
+    if configured:
+        return str(configured).encode()
+    path = Path(app.instance_path) / "pseudonym.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".pseudonym.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(os.urandom(32).hex().encode())
+        try:
+            os.link(tmp, path)  # atomic: the first worker's key wins, the others read it
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_bytes()
+
+
+def init_app(app: Flask) -> None:
+    url = app.config["DATABASE_URL"]
+    if not url:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{Path(app.instance_path) / 'gmed.sqlite3'}"
+    app.extensions[_EXT] = Store(str(url), _secret(app))
+
+
+def get_store() -> Store:
+    """This app's store (engine created on first use in this process)."""
+    store: Store = current_app.extensions[_EXT]
+    return store
