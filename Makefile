@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint bench clean
+MODEL_VERSION ?= 0.1.0
+
+.PHONY: serve test lint bench model clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +28,15 @@ bench: $(STAMP)
 	$(BIN)/python bench/assess.py
 	$(BIN)/python bench/simulate.py
 	$(BIN)/python bench/train.py
+
+# Rebuild the shipped model from its recipe: 200k simulated patients to train, 20k held out.
+model: $(STAMP)
+	$(BIN)/cds simulate --n 200000 --seed 1 --out data/train.parquet
+	$(BIN)/cds simulate --n 20000 --seed 2 --out data/eval.parquet
+	rm -rf models/gmed-driver/$(MODEL_VERSION)
+	$(BIN)/cds train --data data/train.parquet --eval-data data/eval.parquet \
+		--out models/gmed-driver/$(MODEL_VERSION)
+	$(BIN)/cds models promote $(MODEL_VERSION) --alias production
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

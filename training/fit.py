@@ -21,7 +21,7 @@ from .calibration import fit_platt
 
 BASE_PARAMS: dict[str, Any] = {
     "objective": "binary",
-    "learning_rate": 0.05,
+    "learning_rate": 0.1,
     "min_data_in_leaf": 200,
     "lambda_l2": 1.0,
     "feature_fraction": 1.0,
