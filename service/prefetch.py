@@ -27,9 +27,12 @@ from .errors import BadRequest, PreconditionFailed
 MAX_PAGES = 5
 
 
+DEMOGRAPHICS = ("age_years", "sex")  # from the Patient resource, not Observations
+
+
 def _code_list() -> str:
     return ",".join(f"{f.coding.system}|{f.coding.code}" for f in record_fields()
-                    if f.role != "rows")
+                    if f.role != "rows" and f.name not in DEMOGRAPHICS)
 
 
 def _complaint_codes() -> str:
