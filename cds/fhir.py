@@ -22,7 +22,7 @@ from datetime import date
 from typing import Any
 
 from .errors import FieldError, InvalidRecord
-from .features import BY_NAME, GROUPS, LOCAL_SYSTEM, ROWS, YES_NO, Feature, contract_hash, record_fields
+from .features import BY_NAME, GROUPS, LOCAL_SYSTEM, ROWS, Feature, contract_hash, record_fields
 
 UCUM = "http://unitsofmeasure.org"
 BASE = "https://gmed-cds.org/fhir"
@@ -159,8 +159,13 @@ def _quantity(f: Feature, q: Any, where: str, reader: _Reader) -> Any:
     return round(converted, 6)
 
 
-def _read_value(f: Feature, holder: Mapping[str, Any], where: str, reader: _Reader) -> Any:
-    """The value of an Observation or a QuestionnaireResponse answer for feature ``f``."""
+def _read_value(f: Feature, holder: Mapping[str, Any], where: str, reader: _Reader,
+                unit_declared: bool = False) -> Any:
+    """The value of an Observation or a QuestionnaireResponse answer for feature ``f``.
+
+    ``unit_declared``: a bare number is in the contract's unit because the question says so
+    (our Questionnaire declares each unit); an Observation's bare number is ambiguous.
+    """
     if f.kind in ("boolean", "category"):
         if "valueBoolean" in holder and f.kind == "boolean":
             return holder["valueBoolean"] if isinstance(holder["valueBoolean"], bool) else None
@@ -178,7 +183,7 @@ def _read_value(f: Feature, holder: Mapping[str, Any], where: str, reader: _Read
         return _quantity(f, holder["valueQuantity"], where, reader)
     for key in ("valueInteger", "valueDecimal"):
         if key in holder:
-            if f.ucum and not f.ucum.startswith("{") and f.unit != YES_NO:
+            if f.ucum and not f.ucum.startswith("{") and not unit_declared:
                 reader.error(f.name, "unit", f"{f.label}: {where} gives a number without a unit; "
                                              f"use valueQuantity in '{f.ucum}'")
                 return None
@@ -292,11 +297,12 @@ def _questionnaire_response(resource: Mapping[str, Any], reader: _Reader) -> Non
             continue
         if f.role == "rows":
             for a in answers:
-                value = _read_value(f, a, "a QuestionnaireResponse answer", reader)
+                value = _read_value(f, a, "a QuestionnaireResponse answer", reader, True)
                 if value is not None and value not in reader.complaints:
                     reader.complaints.append(value)
             continue
-        reader.put(f.name, _read_value(f, answers[0], "a QuestionnaireResponse answer", reader), when)
+        reader.put(f.name, _read_value(f, answers[0], "a QuestionnaireResponse answer", reader,
+                                       unit_declared=True), when)
     if ref := _ref(resource):
         reader.basis.append(ref)
 

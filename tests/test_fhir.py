@@ -278,3 +278,10 @@ def test_questionnaire_response_built_from_the_questionnaire_reads_back() -> Non
 def test_code_system_lists_every_local_code() -> None:
     codes = {c["code"] for c in findings_code_system()["concept"]}
     assert {f.name for f in record_fields() if f.coding.system == LOCAL_SYSTEM} <= codes
+
+
+def test_bare_number_in_a_questionnaire_answer_is_in_the_declared_unit() -> None:
+    qr = questionnaire_response({"linkId": "age_years", "answer": [{"valueInteger": 44}]},
+                                {"linkId": "bmi_kg_m2", "answer": [{"valueDecimal": 24.5}]})
+    record = read(qr)
+    assert (record["age_years"], record["bmi_kg_m2"]) == (44, 24.5)
