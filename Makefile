@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# loopback development server: auth is off unless GMED_AUTH=jwt (the service warns at start)
 serve: $(STAMP)
-	$(BIN)/cds assess --input examples/runner_pfp_hip_driven.json --explain
+	GMED_AUTH=$${GMED_AUTH:-off} $(BIN)/gunicorn -c service/gunicorn_conf.py "service:create_app()"
 
 lint: $(STAMP)
 	$(BIN)/ruff check cds training service tests bench

@@ -1,0 +1,54 @@
+"""gunicorn settings for ``make serve``: loopback, one sync worker per core, app built per worker.
+
+The app is not preloaded: each worker imports it after the fork and loads the verified model in
+``post_worker_init`` (LightGBM runs with one thread per worker), so no model, database engine or
+thread pool is shared across processes. Prometheus figures of all workers are aggregated through
+a multiprocess directory created here. Environment: ``GMED_BIND`` (default 127.0.0.1:8080),
+``GMED_WORKERS`` (default: the number of cores), plus every ``GMED_*`` setting of the app.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+bind = os.environ.get("GMED_BIND", "127.0.0.1:8080")
+workers = int(os.environ.get("GMED_WORKERS", str(os.cpu_count() or 1)))
+worker_class = "sync"
+preload_app = False
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+accesslog = None  # the app writes its own JSON access lines, without query strings or ids
+errorlog = "-"
+loglevel = os.environ.get("GMED_LOG_LEVEL", "info").lower()
+# threads of numerical libraries: one per worker, as many workers as cores
+raw_env = ["OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1"]
+for _setting in raw_env:
+    _key, _value = _setting.split("=")
+    os.environ.setdefault(_key, _value)
+
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gmed-metrics-")
+
+
+def post_worker_init(worker: Any) -> None:
+    """Load the model (and open the store) in the fresh worker, before it takes requests."""
+    from cds.errors import CdsError
+    from service.model import get_model
+    from service.store import get_store
+
+    app = worker.wsgi
+    try:
+        with app.app_context():
+            get_model()
+            get_store().ping()
+    except CdsError:
+        pass  # /readyz reports it; requests answer 503
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
