@@ -99,18 +99,19 @@ RED_FLAG_RATE = 0.0033  # each of six flags: ~2 % of cases have one; independent
 # Allison 2016: F 1.3-1.8, M 1.6-2.2), -1 %/y after 40 (0.5-1 %/y). Compromise: the 50-70 y band
 # (0.9-1.3) is only reached with the low end of the young norms, the top of the decline and
 # the BMI-class factor; men of 50-70 land just above 1.3, the pooled band inside it.
-TORQUE_YOUNG = np.log([1.45, 1.75])  # male, female order below: index by `female`
+TORQUE_YOUNG = np.log([1.45, 1.75])  # female, male
 TORQUE_DECLINE_PER_YEAR = 0.01
 TORQUE_BMI_CLASS = np.log([1.0, 0.93, 0.84])  # choice: per-kg torque falls with adiposity
 PERSON_SD = 0.20  # log; with the error below, between-person CV ~24 % (20-30 %)
 ERROR_SD, ERROR_SIDE_CORR = 0.11, 0.75  # dynamometer CV 10-15 % per side; a session share is
-# common to both sides (tester, fixation), which keeps healthy side-to-side differences small
+# common to both sides (tester, fixation): healthy side-to-side differences stay within ~12 %
 DEFICIT_LOG_MEAN, DEFICIT_LOG_SD = np.log(0.73), 0.08  # weak side 20-35 % below the norm
 CONTRALATERAL_SHARE = 0.4  # unilateral: other side shares 40 % -> side-to-side ~17 % (10-25 %)
 
 # Kinematics, degrees: mean by complaint row + shift when weak, residual SD. FPPA: controls
 # 7-9°, PFP 15-17°, SD ~5 (Herrington 2014; Ghulam 2021), + female, + pronation (FPI).
-# Running pelvic drop: healthy 4-6°, injured 6-9°, SD 2-3 (Bramah 2018). Shifts give |r| with W
+# Running pelvic drop: healthy 4-6°, injured 6-9°, SD 2-3, OR ~1.8 per degree for injury (Bramah
+# 2018): injured mean ~8.4° satisfies all three. Weakness shifts give |r| with W
 # of about 0.3 among cases; controls' 10th-90th percentiles are the contract's reference ranges.
 FPPA_BASE, FPPA_WEAK, FPPA_SD = np.array([12.2, 9.1, 8.1, 7.1]), 3.0, 5.15
 FPPA_FEMALE, FPPA_PER_FPI_POINT, FPI_CENTRE = 2.0, 0.5, 3.0  # choice
