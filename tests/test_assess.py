@@ -64,7 +64,7 @@ def test_factor_text_gives_value_unit_and_reference(tiny_model: cds.Model, runne
     strength = next(f for f in result.factors
                     if f.feature == "hip_abduction_symptomatic_nm_per_kg")
     assert strength.value == 1.08 and strength.unit == "N·m/kg"
-    assert "1.08 N·m/kg" in strength.text and "1.1-2.2 N·m/kg" in strength.text
+    assert "1.08 N·m/kg" in strength.text and "0.9-2.0 N·m/kg" in strength.text
 
 
 def test_one_result_per_presenting_complaint(tiny_model: cds.Model) -> None:

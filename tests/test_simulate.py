@@ -338,14 +338,9 @@ def _reference(name: str) -> tuple[float, float]:
 
 REFERENCED = sorted({f.name for f in (*record_fields(), *map(column_feature, MODEL_COLUMNS))
                      if f.reference and f.kind in ("number", "integer")})
-# The contract's torque range fits young adults; controls of every adult age give 0.93-1.99
-# N·m/kg. Strict: once the contract is corrected these must pass, and the mark must go.
-TORQUE_DISAGREES = pytest.mark.xfail(strict=True, reason="controls give about 0.9-2.0 N·m/kg")
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=TORQUE_DISAGREES) if n.startswith("hip_abduction_") and
-    n.endswith("_nm_per_kg") else n for n in REFERENCED])
+@pytest.mark.parametrize("name", REFERENCED)
 def test_reference_range_is_the_10th_to_90th_percentile_of_controls(
         controls: pd.DataFrame, name: str) -> None:
     if name in controls.columns:
