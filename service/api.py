@@ -97,7 +97,7 @@ def batch() -> Response:
             results.append({"index": i, "status": e.status,
                             "errors": [err.to_dict() for err in e.errors]})
             continue
-        results.append({"index": i, "status": 201, "id": aid, "assessment": result})
+        results.append({"index": i, "status": 201, "id": aid, "assessment": {"id": aid, **result}})
     return jsonify({"results": results})
 
 
