@@ -42,9 +42,10 @@ class JsonFormatter(logging.Formatter):
 def configure(level: str) -> None:
     """Send the ``service`` loggers to stderr as JSON (one handler, however many apps)."""
     logger = logging.getLogger("service")
-    logger.handlers = [h for h in logger.handlers if not isinstance(h.formatter, JsonFormatter)]
+    logger.handlers = [h for h in logger.handlers if not getattr(h, "gmed_stderr", False)]
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.gmed_stderr = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(level)
 
