@@ -33,7 +33,7 @@ MIN_EXPECTED_CHANGE = 0.02
 
 def display_value(f: Feature, encoded: float) -> Any:
     """A model value as a clinician reads it: a label, yes/no, or a rounded number."""
-    if np.isnan(encoded):
+    if encoded != encoded:  # NaN, without a numpy call per value
         return None
     if f.kind == "category":
         labels = f.allowed_labels or f.allowed
@@ -52,31 +52,43 @@ def with_unit(value: Any, unit: str | None) -> str:
     return f"{value}{unit}" if not unit[0].isalnum() else f"{value} {unit}"
 
 
-def _factor_text(f: Feature, value: Any, contribution: float) -> str:
-    verb = "raises" if contribution > 0 else "lowers"
-    if value is None:
-        return f"{f.label}: not recorded ({verb} the estimate as the model treats missing values)"
-    ref = f" (pain-free adults {with_unit(f.reference, f.unit)})" if f.reference else ""
-    return f"{f.label}: {with_unit(value, f.unit)}{ref} {verb} the estimate"
+class _Wording:
+    """What a factor says about one model column, prepared once (this runs on every request)."""
+
+    __slots__ = ("column", "feature", "label", "reference", "reference_text", "unit")
+
+    def __init__(self, column: str) -> None:
+        f = column_feature(column)
+        self.column = column
+        self.feature = f
+        self.label = "Complaint" if f.role == "rows" else f.label
+        self.unit = f.unit if f.unit != YES_NO else None
+        self.reference = f.reference
+        self.reference_text = (f" (pain-free adults {with_unit(f.reference, f.unit)})"
+                               if f.reference else "")
+
+    def factor(self, encoded: float, contribution: float) -> Factor:
+        value = display_value(self.feature, encoded)
+        verb = "raises" if contribution > 0 else "lowers"
+        if value is None:
+            text = (f"{self.label}: not recorded ({verb} the estimate as the model treats "
+                    "missing values)")
+        else:
+            text = f"{self.label}: {with_unit(value, self.unit)}{self.reference_text} {verb} the estimate"
+        return Factor(feature=self.column, label=self.label, value=value, unit=self.unit,
+                      reference=self.reference, contribution=contribution, direction=verb,
+                      text=text)
+
+
+_WORDING = [_Wording(c) for c in MODEL_COLUMNS]
 
 
 def factors(row: np.ndarray, contributions: np.ndarray) -> list[Factor]:
     """Non-zero contributions of one row as factors, largest magnitude first."""
-    order = np.argsort(-np.abs(contributions[: len(MODEL_COLUMNS)]), kind="stable")
-    out = []
-    for j in order:
-        c = float(contributions[j])
-        if c == 0.0:
-            break
-        col = MODEL_COLUMNS[j]
-        f = column_feature(col)
-        value = display_value(f, row[j])
-        out.append(Factor(
-            feature=col, label=f.label, value=value,
-            unit=f.unit if f.unit != YES_NO else None, reference=f.reference,
-            contribution=c, direction="raises" if c > 0 else "lowers",
-            text=_factor_text(f, value, c)))
-    return out
+    values = contributions[: len(MODEL_COLUMNS)].tolist()
+    encoded = row.tolist()
+    order = sorted(range(len(values)), key=lambda j: -abs(values[j]))
+    return [_WORDING[j].factor(encoded[j], values[j]) for j in order if values[j] != 0.0]
 
 
 def _applies(f: Feature, record: Mapping[str, Any]) -> bool:
@@ -108,11 +120,13 @@ def _procedure_columns() -> dict[str, list[str]]:
 PROCEDURE_COLUMNS: dict[str, list[str]] = _procedure_columns()
 
 
+_PROCEDURE_OF: dict[str, str] = {f.name: f.procedure for f in FEATURES if f.procedure}
+
+
 def candidate_procedures(missing: Sequence[Mapping[str, str]]) -> list[str]:
     """Procedures with at least one missing finding, in contract order."""
-    names = {m["feature"] for m in missing}
-    return [p for p in PROCEDURE_COLUMNS
-            if any(f.procedure == p and f.name in names for f in FEATURES)]
+    wanted = {_PROCEDURE_OF.get(m["feature"]) for m in missing}
+    return [p for p in PROCEDURE_COLUMNS if p in wanted]
 
 
 def next_best(model: Model, rows: np.ndarray, procedures: Sequence[str]

@@ -26,6 +26,10 @@ _CODES: dict[str, dict[str, float]] = {
 }
 
 
+_RECORDED: dict[str, Feature] = {
+    f.name: f for f in BY_NAME.values() if f.role in ("model", "input")}
+
+
 def encode_value(f: Feature, value: Any) -> float:
     """One recorded value as the model sees it (NaN when not recorded)."""
     if value is None:
@@ -54,33 +58,32 @@ def _derive(raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
             "hip_abduction_asymmetry_pct": asymmetry}
 
 
-def model_matrix(raw: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+def model_matrix(raw: Mapping[str, Any], n: int) -> np.ndarray:
     """Assemble the model matrix (n, len(MODEL_COLUMNS)) from encoded raw columns.
 
-    ``raw`` maps record field names (and ``complaint``) to float arrays of length ``n``; a field
-    that is absent is taken as not recorded.
+    ``raw`` maps record field names (and ``complaint``) to float arrays of length ``n`` or to
+    scalars shared by every row; a field that is absent is taken as not recorded.
     """
-    nan = np.full(n, np.nan)
-    full = {name: raw.get(name, nan) for name in (_LEFT, _RIGHT, "side")}
-    derived = _derive(full)
-    X = np.empty((n, len(MODEL_COLUMNS)))
+    derived = _derive({name: np.asarray(raw.get(name, np.nan), dtype=float)
+                       for name in (_LEFT, _RIGHT, "side")})
+    X = np.full((n, len(MODEL_COLUMNS)), np.nan)
     for j, col in enumerate(MODEL_COLUMNS):
-        X[:, j] = derived[col] if col in derived else raw.get(col, nan)
+        value = derived[col] if col in derived else raw.get(col)
+        if value is not None:
+            X[:, j] = value
     return X
 
 
 def rows_from_record(record: Mapping[str, Any]) -> tuple[list[str], np.ndarray]:
     """A validated record -> (complaints, model rows), one row per complaint in record order."""
     complaints: list[str] = list(record[ROWS.name])
-    n = len(complaints)
-    raw: dict[str, np.ndarray] = {
+    raw: dict[str, Any] = {
         _ROW_COLUMN: np.array([_CODES[ROWS.name][c] for c in complaints], dtype=float)}
     for name, value in record.items():
-        f = BY_NAME.get(name)
-        if f is None or f.role in ("rows", "red_flag", "derived"):
-            continue
-        raw[name] = np.full(n, encode_value(f, value))
-    return complaints, model_matrix(raw, n)
+        f = _RECORDED.get(name)
+        if f is not None:
+            raw[name] = encode_value(f, value)
+    return complaints, model_matrix(raw, len(complaints))
 
 
 def rows_from_frame(frame: pd.DataFrame) -> np.ndarray:
