@@ -63,9 +63,14 @@ def _train(args: argparse.Namespace) -> int:
     from training.pipeline import train
 
     out = train(args.data, args.out, version=args.version, eval_data=args.eval_data,
-                seed=args.seed)
+                seed=args.seed, quarantine=args.quarantine, progress=_progress)
     print(f"wrote model artefact {out}", file=sys.stderr)
     return 0
+
+
+def _progress(message: str) -> None:
+    """Long steps say what they are doing, on stderr (stdout stays for results)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -110,8 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_simulate)
 
     p = add("train", "Train, calibrate, evaluate and write a sealed model artefact.")
-    p.add_argument("--data", required=True, help="training data (.parquet or .csv)")
+    p.add_argument("--data", required=True,
+                   help="training data: .csv, .parquet (file or directory), FHIR Bulk NDJSON "
+                        "(directory or .ndjson) or the service's store (SQLAlchemy URL)")
     p.add_argument("--out", required=True, help="artefact directory (its name is the version)")
+    p.add_argument("--quarantine", help="write rows set aside here (.csv or .parquet, with reason)")
     p.add_argument("--eval-data", help="held-out data for the figures in metadata and card")
     p.add_argument("--version", help="version (default: the directory name)")
     p.add_argument("--seed", type=int, default=20261124)
@@ -136,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except CdsError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2 if e.status == 422 else 1
     return code
 
 

@@ -1,9 +1,12 @@
-"""Training data: read a file in the contract's schema, keep the rows a model may learn from.
+"""Training data: read any source, validate it, keep the rows a model may learn from.
 
 A training frame has one row per presenting complaint, the contract's record fields as columns
 (``complaint`` instead of the ``complaints`` list) and the observed outcome in ``hip_driver``
-(0/1). Rows of pain-free controls, rows without an outcome and rows with a red flag (those
-patients are referred, never scored) are set aside, and the counts are reported.
+(0/1). :func:`load` is the one way in for training, evaluation and recalibration: read
+(:mod:`training.sources`), validate (:mod:`training.validation`; bad rows to quarantine), set
+aside rows without a complaint or outcome or with a red flag (those patients are referred, never
+scored), and build the model matrix. Every row read is either learned from or in the quarantine
+with its reason, and the counts are reported.
 """
 
 from __future__ import annotations
@@ -11,15 +14,19 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cds.features import RED_FLAGS, ROWS
+from cds.features import RED_FLAGS
 from cds.intake import rows_from_frame
 
-LABEL = "hip_driver"
-COMPLAINT = ROWS.row_column or "complaint"
+from .schema import COMPLAINT, LABEL, infer_care_setting
+from .sources import Source, read_source
+from .validation import REASON, Validated, validate, write_quarantine
+
+__all__ = ["COMPLAINT", "LABEL", "Dataset", "file_sha256", "load", "prepare", "read_frame"]
 
 
 @dataclass
@@ -30,16 +37,22 @@ class Dataset:
     y: np.ndarray
     frame: pd.DataFrame
     excluded: dict[str, int] = field(default_factory=dict)
+    description: str = ""
+    sha256: str = ""
+    validation: dict[str, Any] = field(default_factory=dict)
+    simulated: bool = False
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What the model records about its data (metadata ``training_data``)."""
+        return {"source": self.description, "sha256": self.sha256, "rows": len(self.y),
+                "excluded": self.excluded, "prevalence": round(float(self.y.mean()), 4),
+                "validation": self.validation}
 
 
 def read_frame(path: str | Path) -> pd.DataFrame:
-    """Parquet or CSV, by extension."""
-    path = Path(path)
-    if path.suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if path.suffix == ".csv":
-        return pd.read_csv(path)
-    raise ValueError(f"{path}: expected a .parquet or .csv file")
+    """Parquet or CSV, by extension (no validation: see :func:`load`)."""
+    return read_source(path).frame
 
 
 def file_sha256(path: str | Path) -> str:
@@ -50,8 +63,14 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def _with_setting(frame: pd.DataFrame) -> pd.DataFrame:
+    if "care_setting" not in frame.columns or frame["care_setting"].isna().all():
+        frame = frame.assign(care_setting=infer_care_setting(frame))
+    return frame
+
+
 def prepare(frame: pd.DataFrame) -> Dataset:
-    """Select trainable rows and build (X, y)."""
+    """Select trainable rows of an already canonical frame (the simulator's) and build (X, y)."""
     if LABEL not in frame.columns or COMPLAINT not in frame.columns:
         raise ValueError(f"training data needs the columns '{COMPLAINT}' and '{LABEL}'")
     keep = frame[COMPLAINT].notna() & frame[LABEL].notna()
@@ -63,5 +82,49 @@ def prepare(frame: pd.DataFrame) -> Dataset:
             flagged |= frame[f.name].fillna(0).to_numpy(dtype=float) > 0
     excluded["red_flag"] = int((keep.to_numpy() & flagged).sum())
     keep &= ~flagged
-    kept = frame.loc[keep.to_numpy()].reset_index(drop=True)
-    return Dataset(rows_from_frame(kept), kept[LABEL].to_numpy(dtype=float), kept, excluded)
+    kept = _with_setting(frame.loc[keep.to_numpy()].reset_index(drop=True))
+    return Dataset(rows_from_frame(kept), kept[LABEL].to_numpy(dtype=float), kept, excluded,
+                   simulated="p_true" in frame.columns)
+
+
+def from_source(source: Source, *, quarantine: str | Path | None = None) -> tuple[Dataset, Validated]:
+    """Validate a read source and build the dataset; write the quarantine if asked."""
+    checked = validate(source.frame)
+    if len(source.rejected):
+        checked.quarantine = pd.concat([source.rejected, checked.quarantine], ignore_index=True)
+        checked.failures.insert(0, {"column": "(source)", "rule": source.kind,
+                                    "rows": len(source.rejected),
+                                    "message": "records that could not be read safely"})
+        checked.rows_in += len(source.rejected)
+    summary = checked.summary()
+    summary.update(source.notes)
+    if quarantine is not None:
+        write_quarantine(checked.quarantine, quarantine)
+        summary["quarantine"] = str(quarantine)
+    frame = _with_setting(checked.accepted)
+    ds = Dataset(rows_from_frame(frame), frame[LABEL].to_numpy(dtype=float), frame,
+                 dict(checked.excluded), source.description, source.sha256, summary,
+                 simulated="p_true" in frame.columns)
+    if not len(ds.y):
+        raise ValueError(f"{source.description}: no row can be learned from "
+                         f"({summary['rejected']} rejected, {checked.excluded} set aside)")
+    return ds, checked
+
+
+def load(spec: str | Path, *, quarantine: str | Path | None = None) -> Dataset:
+    """Read, validate and prepare training data from a file, NDJSON export or database URL.
+
+    Raises :class:`~training.validation.DataRejected` (before any training) when the columns or
+    units are wrong; rows that break a rule go to ``quarantine`` (CSV or Parquet, with a
+    ``reason`` column) and are counted in ``Dataset.validation``.
+    """
+    ds, _ = from_source(read_source(spec), quarantine=quarantine)
+    return ds
+
+
+def quarantine_reasons(path: str | Path) -> pd.Series:
+    """The ``reason`` column of a written quarantine file (for reports and tests)."""
+    path = Path(path)
+    frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    reasons: pd.Series = frame[REASON]
+    return reasons

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,11 @@ import numpy as np
 from cds.features import CATEGORICAL_COLUMNS, MODEL_COLUMNS
 from cds.model import load_model
 
-from .artefact import write_artefact
-from .dataset import COMPLAINT, Dataset, file_sha256, prepare, read_frame
+from .artefact import TRAINED_ON_SIMULATED, write_artefact
+from .dataset import COMPLAINT, Dataset, load
 from .evaluate import by_group, logistic_baseline, metrics
 from .fit import fit
+from .validation import validation_lines
 
 DEFAULT_SEED = 20261124
 
@@ -44,25 +46,35 @@ def evaluate_model(directory: Path, train: Dataset, test: Dataset, *, descriptio
     return out
 
 
+def trained_on(ds: Dataset) -> str:
+    """What the model says it learned from: the simulator, or local outcomes from a source."""
+    return TRAINED_ON_SIMULATED if ds.simulated else f"local outcomes ({ds.description})"
+
+
 def train(data: str | Path, out: str | Path, *, version: str | None = None,
           eval_data: str | Path | None = None, seed: int = DEFAULT_SEED,
-          num_threads: int = 0) -> Path:
-    """Read, fit, write the artefact, evaluate on ``eval_data``, reseal with the figures."""
+          num_threads: int = 0, quarantine: str | Path | None = None,
+          progress: Callable[[str], None] | None = None) -> Path:
+    """Read and validate, fit, write the artefact, evaluate on ``eval_data``, reseal with figures.
+
+    ``progress`` receives one line per step (the validation report included).
+    """
+    say = progress or (lambda _: None)
     out = Path(out)
     version = version or out.name
-    frame = read_frame(data)
-    ds = prepare(frame)
+    say(f"reading and validating {data}")
+    ds = load(data, quarantine=quarantine)
+    for line in validation_lines(ds.validation):
+        say(line)
+    say(f"fitting on {len(ds.y)} rows")
     fitted = fit(ds.X, ds.y, complaint_strata(ds), seed=seed, num_threads=num_threads)
-    training_data = {"file": Path(data).name, "sha256": file_sha256(data), "rows": len(ds.y),
-                     "excluded": ds.excluded, "prevalence": round(float(ds.y.mean()), 4),
-                     "categorical_columns": list(CATEGORICAL_COLUMNS)}
+    training_data = {**ds.provenance, "categorical_columns": list(CATEGORICAL_COLUMNS)}
     write_artefact(out, fitted, version=version, X_train=ds.X, training_data=training_data,
-                   metrics={}, seed=seed)
+                   metrics={}, seed=seed, trained_on=trained_on(ds))
     if eval_data is not None:
-        test = prepare(read_frame(eval_data))
-        description = f"{Path(eval_data).name} (sha256 {file_sha256(eval_data)[:12]}, " \
-                      f"{len(test.y)} rows)"
-        figures = evaluate_model(out, ds, test, description=description)
+        say(f"evaluating on {eval_data}")
+        test = load(eval_data)
+        figures = evaluate_model(out, ds, test, description=test.description)
         write_artefact(out, fitted, version=version, X_train=ds.X, training_data=training_data,
-                       metrics=figures, seed=seed)
+                       metrics=figures, seed=seed, trained_on=trained_on(ds))
     return out

@@ -1,0 +1,197 @@
+"""The training-data schema, derived from the feature contract (never restated), as pandera.
+
+A training frame has one row per presenting complaint: the contract's record fields as columns,
+``complaint`` in place of the ``complaints`` list and the observed outcome ``hip_driver`` (0/1).
+Every check runs on the raw column (strings from a CSV, floats from Parquet), so a value that is
+not a number is reported as a ``type`` failure rather than silently becoming NaN. Rule names
+match :class:`cds.errors.FieldError` (``type``, ``enum``, ``integer``, ``minimum``, ``maximum``,
+``required``), plus the column-level ``unit`` rule below.
+
+``unit`` (whole column, at least :data:`UNIT_MIN_VALUES` values): a column is taken to be in
+another unit when most of its values fall outside the contract's range, or when its median or
+spread is far from the contract's reference range (median outside ``[lo - 2w, hi + 2w]`` or
+interquartile range outside ``[w/20, 20w]``, ``w = hi - lo``). This catches radians for degrees
+and N·m for N·m/kg; it cannot catch a unit that differs by a small factor, nor one in a column
+without a reference range whose values stay within the contract's limits (symptom duration in
+days rather than months mostly does). A unit failure stops the run: a column in the wrong unit
+is not a few bad rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from cds.features import ROWS, Feature, record_fields
+
+LABEL = "hip_driver"
+COMPLAINT = ROWS.row_column or "complaint"
+REQUIRED_COLUMNS: tuple[str, ...] = (COMPLAINT, LABEL, *(f.name for f in record_fields()
+                                                        if f.required and f.role != "rows"))
+# Columns a training file may carry beyond the contract: identifiers, the care setting (for
+# subgroups) and what the simulator records about its own truth (for the ceiling).
+PASSTHROUGH: tuple[str, ...] = ("patient_id", "care_setting", "is_control", "weak", "alt_cause",
+                                "hip_driver_true", "p_true", "assessment_id", "recorded_at")
+CARE_SETTINGS: tuple[str, ...] = ("intake", "exam", "movement")
+UNIT_MIN_VALUES = 50
+UNIT_OUTSIDE_SHARE = 0.5
+_BOOL_TEXT = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0, "y": 1.0, "n": 0.0,
+              "1": 1.0, "0": 0.0, "1.0": 1.0, "0.0": 0.0}
+_REFERENCE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(?:-|to)\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+def as_number(s: pd.Series) -> pd.Series:
+    """Numeric view of a raw column (booleans as 0/1); anything unreadable becomes NaN."""
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype(float)
+    return pd.to_numeric(s, errors="coerce").astype(float)
+
+
+def as_boolean(s: pd.Series) -> pd.Series:
+    """0.0/1.0 view of a raw yes/no column (true/false, yes/no, 1/0); anything else NaN."""
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        x = s.astype(float)
+        return x.where(x.isin((0.0, 1.0)))
+    return s.astype("string").str.strip().str.lower().map(_BOOL_TEXT).astype(float)
+
+
+def as_category(s: pd.Series, allowed: tuple[str, ...]) -> pd.Series:
+    """A categorical over the contract's ``allowed`` values (unknown values become NaN)."""
+    text = s.astype("string").str.strip()
+    return pd.Series(pd.Categorical(text, categories=list(allowed)), index=s.index, name=s.name)
+
+
+def reference_range(f: Feature) -> tuple[float, float] | None:
+    """The contract's reference range as numbers (``"1-9"``, ``"0 to 6"``), if it has one."""
+    m = _REFERENCE.match(f.reference or "")
+    return (float(m.group(1)), float(m.group(2))) if m else None
+
+
+def unit_plausible(f: Feature, s: pd.Series) -> bool:
+    """Whether a numeric column looks like it is in the contract's unit (module docstring)."""
+    x = as_number(s).dropna()
+    if len(x) < UNIT_MIN_VALUES:
+        return True
+    lo = f.minimum if f.minimum is not None else -np.inf
+    hi = f.maximum if f.maximum is not None else np.inf
+    if float(((x < lo) | (x > hi)).mean()) > UNIT_OUTSIDE_SHARE:
+        return False
+    ref = reference_range(f)
+    if ref is None:
+        return True
+    lo, hi = ref
+    width = hi - lo
+    q1, median, q3 = np.percentile(x, [25, 50, 75])
+    iqr = q3 - q1
+    return bool(lo - 2 * width <= median <= hi + 2 * width
+                and (iqr == 0 or width / 20 <= iqr <= 20 * width))
+
+
+def _recorded(s: pd.Series) -> pd.Series:
+    return s.notna() & (s.astype("string").str.strip() != "")
+
+
+def _rule(fn: Callable[[pd.Series], pd.Series], name: str, message: str) -> pa.Check:
+    """An element-wise rule: passes where the value is not recorded or ``fn`` holds."""
+    return pa.Check(lambda s: ~_recorded(s) | fn(s), name=name, error=message, ignore_na=False)
+
+
+def _checks(f: Feature, column: str) -> list[pa.Check]:
+    label = f.label
+    if f.kind == "boolean":
+        return [_rule(lambda s: as_boolean(s).notna(), "type", f"{label}: yes/no (1/0, true/false)")]
+    if f.kind == "category":
+        allowed = set(f.allowed)
+        return [_rule(lambda s: s.astype("string").str.strip().isin(allowed), "enum",
+                      f"{label}: one of {', '.join(f.allowed)}")]
+    unit = f" {f.unit}" if f.unit else ""
+    checks = [_rule(lambda s: as_number(s).notna(), "type", f"{label}: a number")]
+    if f.kind == "integer":
+        checks.append(_rule(lambda s: ~(as_number(s) % 1 > 0), "integer", f"{label}: whole number"))
+    if f.minimum is not None:
+        low = f.minimum
+        checks.append(_rule(lambda s: ~(as_number(s) < low), "minimum",
+                            f"{label}: at least {low:g}{unit}"))
+    if f.maximum is not None:
+        high = f.maximum
+        checks.append(_rule(lambda s: ~(as_number(s) > high), "maximum",
+                            f"{label}: at most {high:g}{unit}"))
+    checks.append(pa.Check(lambda s: unit_plausible(f, s), name="unit",
+                           error=f"{label}: values look like another unit; expected {f.unit or f.ucum}"))
+    return checks
+
+
+def _required(label: str) -> pa.Check:
+    return pa.Check(_recorded, name="required", error=f"{label}: required", ignore_na=False)
+
+
+def training_columns() -> dict[str, Feature]:
+    """Training-frame column -> the contract feature that declares it (``complaint``: the rows)."""
+    out = {COMPLAINT: ROWS}
+    out.update({f.name: f for f in record_fields() if f.role != "rows"})
+    return out
+
+
+def training_schema() -> pa.DataFrameSchema:
+    """The pandera schema of a training frame, built from :data:`cds.features.FEATURES`.
+
+    Columns are optional here (a clinic without movement analysis has no kinematics columns);
+    which columns must be present is checked before validation (:data:`REQUIRED_COLUMNS`).
+    No dtype is imposed: the checks read raw values, so every failure is reported by column and
+    rule rather than as one dtype error per column.
+    """
+    columns: dict[str, pa.Column] = {}
+    for name, f in training_columns().items():
+        checks = _checks(f, name)
+        if f.required and name != COMPLAINT:
+            checks.insert(0, _required(f.label))
+        columns[name] = pa.Column(checks=checks, nullable=True, required=False)
+    columns[LABEL] = pa.Column(checks=[_rule(lambda s: as_boolean(s).notna(), "type",
+                                             "hip_driver: outcome 1 (driver) or 0 (not)")],
+                               nullable=True, required=False)
+    columns["care_setting"] = pa.Column(checks=[_rule(
+        lambda s: s.astype("string").str.strip().isin(CARE_SETTINGS), "enum",
+        f"care_setting: one of {', '.join(CARE_SETTINGS)}")], nullable=True, required=False)
+    return pa.DataFrameSchema(columns, strict=False, name="gmed training data")
+
+
+def canonical(frame: pd.DataFrame) -> pd.DataFrame:
+    """Validated raw rows -> canonical dtypes: numbers and yes/no as float64 (NaN when not
+    recorded), categories as ``pd.Categorical`` over the contract's values."""
+    out = frame.copy()
+    for name, f in training_columns().items():
+        if name not in out.columns:
+            continue
+        if f.kind == "category":
+            out[name] = as_category(out[name], f.allowed)
+        elif f.kind == "boolean":
+            out[name] = as_boolean(out[name])
+        else:
+            out[name] = as_number(out[name])
+    if LABEL in out.columns:
+        out[LABEL] = as_boolean(out[LABEL])
+    if "care_setting" in out.columns:
+        out["care_setting"] = as_category(out["care_setting"], CARE_SETTINGS)
+    return out
+
+
+def infer_care_setting(frame: pd.DataFrame) -> pd.Series:
+    """The care setting a row was recorded in, from which contract groups it has findings for
+    (``movement`` if any movement finding, else ``exam`` if any exam finding, else ``intake``)."""
+    setting = pd.Series("intake", index=frame.index, dtype=object)
+    for group in ("exam", "movement"):
+        names = [f.name for f in record_fields() if f.group == group and f.name in frame.columns]
+        if names:
+            setting[frame[names].notna().any(axis=1).to_numpy()] = group
+    return pd.Series(pd.Categorical(setting, categories=list(CARE_SETTINGS)), index=frame.index)
+
+
+def describe_rules() -> list[dict[str, Any]]:
+    """Every column and rule of the schema (for ``--help`` text and the report)."""
+    return [{"column": name, "rules": [c.name for c in col.checks]}
+            for name, col in training_schema().columns.items()]

@@ -1,0 +1,267 @@
+"""Where training data comes from: a file, a FHIR R4 Bulk Data export, or the service's store.
+
+Each reader returns a raw frame in the training schema (:mod:`training.schema`; values are not
+validated here) plus a description and a SHA-256 of what was read, so a model records exactly
+which data it learned from.
+
+* **CSV / Parquet** (a file, or a directory of Parquet parts): read as is.
+* **FHIR R4 Bulk Data NDJSON** (a directory of ``<Type>*.ndjson`` files, or one ``.ndjson``
+  file): ``Patient``, ``Observation``, ``Condition`` and ``QuestionnaireResponse`` resources are
+  grouped by patient and mapped with :func:`cds.fhir.record_from_fhir` (the service's own
+  mapping: units checked, safe conversions only). The outcome is an ``Observation`` coded
+  ``{LOCAL_SYSTEM}#hip_driver`` (:data:`OUTCOME_CODING`) with ``valueBoolean`` (or a SNOMED
+  yes/no ``valueCodeableConcept``), whose ``focus`` references the ``Condition`` of the complaint
+  it confirms; without ``focus`` it applies to the patient's only complaint. The latest outcome
+  per complaint wins. Age is computed at the date of the latest finding, not at export time.
+  A patient whose resources cannot be read safely is rejected with the mapping's reasons.
+* **The service's store** (any SQLAlchemy URL): assessments joined with the outcomes recorded
+  through ``POST /v1/outcomes``; the stored inputs are the validated record. The latest outcome
+  per assessment and complaint wins (a correction supersedes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cds.errors import InvalidRecord
+from cds.features import LOCAL_SYSTEM, ROWS
+from cds.fhir import COMPLAINT_CODES, record_from_fhir
+
+from .schema import COMPLAINT, LABEL
+
+OUTCOME_CODING = (LOCAL_SYSTEM, "hip_driver")
+FHIR_TYPES = ("Patient", "Observation", "Condition", "QuestionnaireResponse")
+_YES_NO = {"373066001": True, "373067005": False, "Y": True, "N": False}
+_COMPLAINT_BY_CODE = {code: c for c, codes in COMPLAINT_CODES.items() for code in codes}
+_URL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "oracle")
+
+
+@dataclass
+class Source:
+    """Raw rows in the training schema, what they came from, and rows rejected while reading."""
+
+    frame: pd.DataFrame
+    description: str
+    sha256: str
+    kind: str
+    rejected: pd.DataFrame = field(default_factory=pd.DataFrame)  # with a ``reason`` column
+    notes: dict[str, int] = field(default_factory=dict)
+
+
+def _sha256_files(paths: Iterable[Path]) -> str:
+    h = hashlib.sha256()
+    for path in sorted(paths):
+        h.update(path.name.encode() + b"\0")
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def is_database_url(spec: str) -> bool:
+    """Whether ``spec`` is a SQLAlchemy URL (``sqlite:///...``, ``postgresql+psycopg://...``)."""
+    return "://" in spec and spec.split("://", 1)[0].split("+")[0] in _URL_SCHEMES
+
+
+def read_source(spec: str | Path) -> Source:
+    """Dispatch on what ``spec`` is: a database URL, NDJSON, Parquet or CSV."""
+    text = str(spec)
+    if is_database_url(text):
+        return read_store(text)
+    path = Path(spec)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    if (path.is_dir() and any(path.glob("*.ndjson"))) or path.suffix == ".ndjson":
+        return read_fhir_ndjson(path)
+    return read_table(path)
+
+
+def read_table(path: Path) -> Source:
+    """CSV or Parquet by extension; a directory is read as a Parquet dataset."""
+    if path.is_dir():
+        parts = sorted(path.rglob("*.parquet"))
+        if not parts:
+            raise ValueError(f"{path}: a directory of training data must hold .parquet or .ndjson files")
+        frame, files = pd.read_parquet(path), parts
+    elif path.suffix in (".parquet", ".pq"):
+        frame, files = pd.read_parquet(path), [path]
+    elif path.suffix == ".csv":
+        frame, files = pd.read_csv(path, low_memory=False), [path]
+    else:
+        raise ValueError(f"{path}: expected .csv, .parquet, .ndjson, a directory or a database URL")
+    digest = _sha256_files(files)
+    return Source(frame, f"{path.name} (sha256 {digest[:12]}, {len(frame)} rows)", digest, "table")
+
+
+# ------------------------------------------------------------------------------ FHIR NDJSON
+
+
+def _ndjson_resources(path: Path) -> tuple[list[dict[str, Any]], list[Path]]:
+    files = sorted(path.glob("*.ndjson")) if path.is_dir() else [path]
+    resources = []
+    for file in files:
+        with file.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        resources.append(json.loads(line))
+                    except ValueError as e:
+                        raise ValueError(f"{file.name}:{n}: not a JSON line") from e
+    return resources, files
+
+
+def _patient_of(resource: Mapping[str, Any]) -> str | None:
+    if resource.get("resourceType") == "Patient":
+        rid = resource.get("id")
+        return rid if isinstance(rid, str) else None
+    subject = resource.get("subject") or resource.get("patient")
+    ref = subject.get("reference") if isinstance(subject, Mapping) else None
+    return ref.removeprefix("Patient/") if isinstance(ref, str) and ref.startswith("Patient/") else None
+
+
+def _is_outcome(resource: Mapping[str, Any]) -> bool:
+    if resource.get("resourceType") != "Observation":
+        return False
+    codings = (resource.get("code") or {}).get("coding") or []
+    return any((c.get("system"), c.get("code")) == OUTCOME_CODING for c in codings
+               if isinstance(c, Mapping))
+
+
+def _outcome_value(resource: Mapping[str, Any]) -> bool | None:
+    if isinstance(resource.get("valueBoolean"), bool):
+        return bool(resource["valueBoolean"])
+    for c in (resource.get("valueCodeableConcept") or {}).get("coding") or []:
+        if isinstance(c, Mapping) and c.get("code") in _YES_NO:
+            return _YES_NO[str(c["code"])]
+    return None
+
+
+def _when(resource: Mapping[str, Any]) -> str:
+    for key in ("effectiveDateTime", "authored", "issued", "recordedDate", "onsetDateTime"):
+        value = resource.get(key)
+        if isinstance(value, str):
+            return value
+    return ""
+
+
+def _condition_complaint(resource: Mapping[str, Any]) -> str | None:
+    for c in (resource.get("code") or {}).get("coding") or []:
+        if isinstance(c, Mapping):
+            found = _COMPLAINT_BY_CODE.get((str(c.get("system")), str(c.get("code"))))
+            if found:
+                return found
+    return None
+
+
+def _patient_rows(pid: str, resources: list[Mapping[str, Any]]
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One patient's resources -> (training rows, rejected rows with a reason)."""
+    findings = [r for r in resources if not _is_outcome(r)]
+    outcomes = sorted((r for r in resources if _is_outcome(r)), key=_when)
+    conditions = {f"Condition/{r.get('id')}": _condition_complaint(r) for r in findings
+                  if r.get("resourceType") == "Condition"}
+    dates = [d[:10] for d in map(_when, findings) if len(d) >= 10]
+    try:
+        today = date.fromisoformat(max(dates)) if dates else None
+    except ValueError:
+        today = None
+    try:
+        mapped = record_from_fhir(findings, today=today).record
+    except InvalidRecord as e:
+        reason = "; ".join(f"{err.field}: {err.rule}" for err in e.errors)
+        return [], [{"patient_id": pid, "reason": f"fhir: {reason}"}]
+    complaints = list(mapped.pop(ROWS.name, []))
+    mapped.pop("patient_id", None)
+    labels: dict[str, bool] = {}
+    rejected = []
+    for obs in outcomes:
+        value = _outcome_value(obs)
+        focus = [conditions.get(str(f.get("reference"))) for f in obs.get("focus") or []
+                 if isinstance(f, Mapping)]
+        targets = [c for c in focus if c] or (complaints if len(complaints) == 1 else [])
+        if value is None or not targets:
+            why = "no boolean value" if value is None else "no focus Condition of a known complaint"
+            rejected.append({"patient_id": pid, "reason": f"fhir: outcome Observation/{obs.get('id')} "
+                                                          f"has {why}"})
+            continue
+        labels.update(dict.fromkeys(targets, value))
+    for c in labels:
+        if c not in complaints:
+            complaints.append(c)
+    rows = [{"patient_id": pid, **mapped, COMPLAINT: c,
+             LABEL: float(labels[c]) if c in labels else None} for c in complaints]
+    if not complaints:
+        rows = [{"patient_id": pid, **mapped, COMPLAINT: None, LABEL: None}]
+    return rows, rejected
+
+
+def read_fhir_ndjson(path: Path) -> Source:
+    """A FHIR R4 Bulk Data export -> one row per patient and complaint (module docstring)."""
+    resources, files = _ndjson_resources(path)
+    by_patient: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    unlinked = 0
+    for r in resources:
+        if r.get("resourceType") not in FHIR_TYPES:
+            continue
+        pid = _patient_of(r)
+        if pid is None:
+            unlinked += 1
+            continue
+        by_patient[pid].append(r)
+    rows: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    for pid in sorted(by_patient):
+        good, bad = _patient_rows(pid, by_patient[pid])
+        rows += good
+        rejected += bad
+    digest = _sha256_files(files)
+    frame = pd.DataFrame(rows)
+    return Source(frame, f"FHIR NDJSON {path.name} (sha256 {digest[:12]}, {len(by_patient)} "
+                         f"patients, {len(frame)} rows)", digest, "fhir",
+                  rejected=pd.DataFrame(rejected), notes={"resources_without_patient": unlinked})
+
+
+# ------------------------------------------------------------------------------ the store
+
+
+def read_store(url: str) -> Source:
+    """Assessments joined with their recorded outcomes, from the service's database."""
+    from sqlalchemy import MetaData, create_engine, select
+
+    engine = create_engine(url)
+    try:
+        meta = MetaData()
+        meta.reflect(engine, only=["assessments", "outcomes"])
+        a, o = meta.tables["assessments"], meta.tables["outcomes"]
+        query = (select(a.c.id, a.c.patient_ref, a.c.inputs, o.c.complaint, o.c.hip_driver,
+                        o.c.recorded_at)
+                 .join(o, o.c.assessment_id == a.c.id)
+                 .order_by(o.c.recorded_at, o.c.id))
+        with engine.connect() as conn:
+            result = [dict(r) for r in conn.execute(query).mappings()]
+    finally:
+        engine.dispose()
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in result:
+        latest[(r["id"], r["complaint"])] = r
+    rows = []
+    for r in latest.values():
+        inputs = r["inputs"] if isinstance(r["inputs"], Mapping) else json.loads(r["inputs"])
+        record = {k: v for k, v in inputs.items() if k not in (ROWS.name, "patient_id")}
+        rows.append({"assessment_id": r["id"], "patient_id": r["patient_ref"], **record,
+                     COMPLAINT: r["complaint"], LABEL: float(bool(r["hip_driver"]))})
+    frame = pd.DataFrame(rows)
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
+    scheme, _, rest = url.partition("://")
+    safe_url = f"{scheme}://{rest.rsplit('@', 1)[-1]}"  # never record a password
+    return Source(frame, f"store {safe_url} (sha256 {digest[:12]}, {len(frame)} outcomes)",
+                  digest, "store", notes={"superseded_outcomes": len(result) - len(latest)})
