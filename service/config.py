@@ -4,6 +4,9 @@ Every key, with its default and meaning:
 
 ``MODEL``                 ``"production"``  registry alias, version or artefact directory
 ``DATABASE_URL``          ``None``          SQLAlchemy URL; ``None`` = SQLite in the instance folder
+``SQLITE_SYNCHRONOUS``    ``"FULL"``        ``FULL``: a commit is on disk before the client is answered
+                                            (survives power loss); ``NORMAL``: survives a crash of
+                                            the service but not of the machine, several times faster
 ``PSEUDONYM_SECRET``      ``None``          HMAC key for patient references; ``None`` = a random
                                             key kept in ``<instance>/pseudonym.key`` (0600)
 ``AUTH``                  ``"jwt"``         ``"jwt"`` or ``"off"`` (development only; logged loudly)
@@ -31,6 +34,7 @@ from flask import Flask
 DEFAULTS: dict[str, Any] = {
     "MODEL": "production",
     "DATABASE_URL": None,
+    "SQLITE_SYNCHRONOUS": "FULL",
     "PSEUDONYM_SECRET": None,
     "AUTH": "jwt",
     "JWT_ISSUERS": {},

@@ -1,10 +1,14 @@
-"""gunicorn settings for ``make serve``: loopback, one sync worker per core, app built per worker.
+"""gunicorn settings for ``make serve``: loopback, one worker per core, app built per worker.
 
 The app is not preloaded: each worker imports it after the fork and loads the verified model in
 ``post_worker_init`` (LightGBM runs with one thread per worker), so no model, database engine or
-thread pool is shared across processes. Prometheus figures of all workers are aggregated through
-a multiprocess directory created here. Environment: ``GMED_BIND`` (default 127.0.0.1:8080),
-``GMED_WORKERS`` (default: the number of cores), plus every ``GMED_*`` setting of the app.
+thread pool is shared across processes. Each worker runs a few threads (``gthread``): the CPU
+work is one core's, but while one request waits for the store's disk flush the others compute,
+and the store commits their writes together (see :mod:`service.writer`). Prometheus figures of
+all workers are aggregated through a multiprocess directory created here.
+
+Environment: ``GMED_BIND`` (default 127.0.0.1:8080), ``GMED_WORKERS`` (default: the number of
+cores), ``GMED_THREADS`` (default 4), plus every ``GMED_*`` setting of the app.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from typing import Any
 
 bind = os.environ.get("GMED_BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("GMED_WORKERS", str(os.cpu_count() or 1)))
-worker_class = "sync"
+worker_class = "gthread"
+threads = int(os.environ.get("GMED_THREADS", "4"))
 preload_app = False
 timeout = 30
 graceful_timeout = 10

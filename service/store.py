@@ -15,8 +15,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,10 +38,11 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .errors import StoreUnavailable
+from .writer import GroupCommit
 
 metadata = MetaData()
 assessments = Table(
@@ -103,6 +103,9 @@ seen_tokens = Table(
     Column("expires_at", Integer, nullable=False, index=True),
 )
 _EXT = "gmed.store"
+_INSERT_ASSESSMENT = insert(assessments)
+_INSERT_CARD = insert(cards)
+_INSERT_AUDIT = insert(audit)
 
 
 def now() -> datetime:
@@ -112,11 +115,15 @@ def now() -> datetime:
 class Store:
     """One database: lazy engine, pseudonymiser, and the few writes and reads the service does."""
 
-    def __init__(self, url: str, secret: bytes) -> None:
+    def __init__(self, url: str, secret: bytes, *, synchronous: str = "FULL") -> None:
         self.url = url
         self._secret = secret
+        self._synchronous = synchronous
         self._engine: Engine | None = None
         self._lock = threading.Lock()
+        database = make_url(url).database if url.startswith("sqlite") else None
+        lock_file = Path(f"{database}.writelock") if database and database != ":memory:" else None
+        self._writer = GroupCommit(lambda: self.engine, lock_file)
 
     @property
     def engine(self) -> Engine:
@@ -135,7 +142,7 @@ class Store:
             def _pragmas(dbapi_conn: Any, _: Any) -> None:
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=FULL")
+                cur.execute(f"PRAGMA synchronous={self._synchronous}")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
         metadata.create_all(engine)
@@ -147,12 +154,11 @@ class Store:
             return None
         return hmac.new(self._secret, patient_id.encode(), hashlib.sha256).hexdigest()
 
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One committed transaction; any database failure becomes a 503, never a 500."""
+    def write(self, work: Callable[[Connection], Any]) -> Any:
+        """Run ``work(conn)`` in a committed transaction (group commit: see
+        :mod:`service.writer`); a database failure becomes a 503, never a 500."""
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            return self._writer.run(work)
         except IntegrityError:
             raise
         except SQLAlchemyError as e:
@@ -173,10 +179,9 @@ class Store:
     def audit_event(self, caller: str, action: str, patient_ref: str | None,
                     returned: Any, model_version: str | None = None) -> None:
         """An audit line for an answer that stored no assessment (e.g. no cards)."""
-        with self.transaction() as conn:
-            conn.execute(insert(audit).values(at=now(), caller=caller, action=action,
-                                              patient_ref=patient_ref,
-                                              model_version=model_version, returned=returned))
+        self.write(lambda conn: conn.execute(insert(audit).values(
+            at=now(), caller=caller, action=action, patient_ref=patient_ref,
+            model_version=model_version, returned=returned)))
 
     def save_assessment(self, *, source: str, inputs: Mapping[str, Any], result: Mapping[str, Any],
                         patient_ref: str | None, caller: str, hook_instance: str | None = None,
@@ -185,17 +190,21 @@ class Store:
         """Store an assessment, its cards and its audit line in one transaction; return its id."""
         aid = aid or self.new_id()
         model = result["model"]
-        with self.transaction() as conn:
-            conn.execute(insert(assessments).values(
-                id=aid, created_at=now(), patient_ref=patient_ref, source=source,
-                hook_instance=hook_instance, model_id=model["id"], model_version=model["version"],
-                action=result["action"], inputs=dict(inputs), result=dict(result)))
+        def work(conn: Connection) -> None:
+            # statements built once, parameters bound per call: SQLAlchemy compiles them once
+            conn.execute(_INSERT_ASSESSMENT, {
+                "id": aid, "created_at": now(), "patient_ref": patient_ref, "source": source,
+                "hook_instance": hook_instance, "model_id": model["id"],
+                "model_version": model["version"], "action": result["action"],
+                "inputs": dict(inputs), "result": dict(result)})
             if card_rows:
-                conn.execute(insert(cards), [{**c, "assessment_id": aid} for c in card_rows])
-            conn.execute(insert(audit).values(
-                at=now(), caller=caller, action=source, patient_ref=patient_ref,
-                model_version=model["version"], assessment_id=aid,
-                returned=returned if returned is not None else summary(result)))
+                conn.execute(_INSERT_CARD, [{**c, "assessment_id": aid} for c in card_rows])
+            conn.execute(_INSERT_AUDIT, {
+                "at": now(), "caller": caller, "action": source, "patient_ref": patient_ref,
+                "model_version": model["version"], "assessment_id": aid,
+                "returned": returned if returned is not None else summary(result)})
+
+        self.write(work)
         return aid
 
     def get_assessment(self, aid: str) -> dict[str, Any] | None:
@@ -209,32 +218,37 @@ class Store:
         return {r[0] for r in rows}
 
     def save_feedback(self, items: list[dict[str, Any]], caller: str) -> None:
-        with self.transaction() as conn:
+        def work(conn: Connection) -> None:
             conn.execute(insert(feedback), [{**i, "received_at": now(), "caller": caller}
                                             for i in items])
-            conn.execute(insert(audit).values(
-                at=now(), caller=caller, action="feedback",
-                returned={"feedback": len(items)}))
+            conn.execute(insert(audit).values(at=now(), caller=caller, action="feedback",
+                                              returned={"feedback": len(items)}))
+
+        self.write(work)
 
     def save_outcome(self, *, assessment_id: str, complaint: str, hip_driver: bool,
                      confirmed_on: str | None, caller: str, patient_ref: str | None) -> str:
         oid = str(uuid.uuid4())
-        with self.transaction() as conn:
+        def work(conn: Connection) -> None:
             conn.execute(insert(outcomes).values(
                 id=oid, assessment_id=assessment_id, complaint=complaint, hip_driver=hip_driver,
                 confirmed_on=confirmed_on, recorded_at=now(), caller=caller))
             conn.execute(insert(audit).values(
                 at=now(), caller=caller, action="outcome", patient_ref=patient_ref,
                 assessment_id=assessment_id, returned={"outcome": oid}))
+
+        self.write(work)
         return oid
 
     def remember_token(self, jti: str, iss: str, expires_at: int, now_s: int) -> bool:
         """Record a token id until it expires; ``False`` if it was seen before (a replay)."""
         key = hashlib.sha256(f"{iss}\x00{jti}".encode()).hexdigest()
+        def work(conn: Connection) -> None:
+            conn.execute(seen_tokens.delete().where(seen_tokens.c.expires_at < now_s))
+            conn.execute(insert(seen_tokens).values(jti_hash=key, expires_at=expires_at))
+
         try:
-            with self.transaction() as conn:
-                conn.execute(seen_tokens.delete().where(seen_tokens.c.expires_at < now_s))
-                conn.execute(insert(seen_tokens).values(jti_hash=key, expires_at=expires_at))
+            self.write(work)
         except IntegrityError:
             return False
         return True
@@ -277,7 +291,10 @@ def init_app(app: Flask) -> None:
     if not url:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{Path(app.instance_path) / 'gmed.sqlite3'}"
-    app.extensions[_EXT] = Store(str(url), _secret(app))
+    synchronous = str(app.config["SQLITE_SYNCHRONOUS"]).upper()
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError("SQLITE_SYNCHRONOUS must be FULL or NORMAL")
+    app.extensions[_EXT] = Store(str(url), _secret(app), synchronous=synchronous)
 
 
 def get_store() -> Store:
