@@ -13,7 +13,7 @@ DISCLAIMER = ("Decision support only. The shipped model is trained on a SIMULATE
               "Cross-sectional weakness is not proof of cause; no single finding is decisive.")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Factor:
     """One feature's exact TreeSHAP contribution to a complaint's raw score (log-odds)."""
 

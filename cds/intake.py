@@ -52,8 +52,7 @@ def _derive(raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     is_right = side == _SIDES.index("right")
     symptomatic = np.where(is_left, left, np.where(is_right, right, weaker))
     other = np.where(is_left, right, np.where(is_right, left, stronger))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        asymmetry = 100.0 * (other - symptomatic) / other
+    asymmetry = 100.0 * (other - symptomatic) / other  # NaN in, NaN out; torque is > 0
     return {"hip_abduction_symptomatic_nm_per_kg": symptomatic,
             "hip_abduction_asymmetry_pct": asymmetry}
 
