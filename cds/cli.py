@@ -16,6 +16,7 @@ EXAMPLES = {
     "train": "cds train --data data/train.parquet --eval-data data/eval.parquet "
              "--out models/gmed-driver/0.1.0",
     "models": "cds models promote 0.1.0 --alias production",
+    "evaluate": "cds evaluate --model candidate --data data/local_outcomes.csv --out report.html",
 }
 
 
@@ -73,6 +74,22 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from training.report import evaluate
+
+    against = None if args.against.lower() == "none" else args.against
+    result = evaluate(args.model, args.data, args.out, against=against, reps=args.reps,
+                      seed=args.seed, root=Path(args.root) if args.root else None,
+                      progress=_progress)
+    for name, f in result["figures"].items():
+        o = f["overall"]
+        print(f"{name} {result['versions'][name]}: AUROC {o['auroc']:.3f} "
+              f"({o['auroc_ci95'][0]:.3f}-{o['auroc_ci95'][1]:.3f}), calibration intercept "
+              f"{f['calibration']['intercept']:+.3f}, slope {f['calibration']['slope']:.3f}")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 def _models(args: argparse.Namespace) -> int:
     from training.artefact import set_alias
 
@@ -124,6 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", help="version (default: the directory name)")
     p.add_argument("--seed", type=int, default=20261124)
     p.set_defaults(run=_train)
+
+    p = add("evaluate", "Evaluate a model on labelled data; write a self-contained HTML report "
+                        "(candidate beside production).")
+    p.add_argument("--model", required=True, help="alias, version or artefact directory")
+    p.add_argument("--data", required=True, help="labelled data (same sources as cds train)")
+    p.add_argument("--out", required=True, help="HTML report to write")
+    p.add_argument("--against", default="production",
+                   help="model to compare with on the same data ('none' to skip)")
+    p.add_argument("--reps", type=int, default=200, help="bootstrap samples for the 95%% CIs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
+    p.set_defaults(run=_evaluate)
 
     p = add("models", "List model versions or point an alias at one.")
     p.add_argument("action", choices=("list", "promote"))
