@@ -161,7 +161,7 @@ class Store:
             return self._writer.run(work)
         except IntegrityError:
             raise
-        except SQLAlchemyError as e:
+        except (SQLAlchemyError, OSError) as e:  # OSError: the writers' lock file
             raise StoreUnavailable("The store did not take the write") from e
 
     def ping(self) -> bool:
