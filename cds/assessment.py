@@ -5,7 +5,8 @@ Front ends compute nothing clinical: everything they show is in here.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
+from functools import cache
 from typing import Any
 
 DISCLAIMER = ("Decision support only. The shipped model is trained on a SIMULATED cohort, not on "
@@ -68,4 +69,21 @@ class Assessment:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (the public Assessment contract)."""
-        return asdict(self)
+        out: dict[str, Any] = _plain(self)
+        return out
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def _plain(value: Any) -> Any:
+    """Like ``dataclasses.asdict`` without its deep copies (this runs on every request)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

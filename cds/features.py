@@ -44,7 +44,9 @@ Role = Literal["model", "rows", "derived", "input", "red_flag"]
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 LOCAL_SYSTEM = "https://gmed-cds.org/fhir/CodeSystem/findings"
+COMPLAINT_SYSTEM = "https://gmed-cds.org/fhir/CodeSystem/complaints"
 
 GROUPS: tuple[Group, ...] = ("intake", "exam", "movement")
 COMPLAINTS: tuple[str, ...] = ("pfp", "itbs", "lbp")
@@ -73,6 +75,7 @@ class Feature:
     maximum: float | None = None
     allowed: tuple[str, ...] = ()
     allowed_labels: tuple[str, ...] = ()
+    allowed_codes: tuple[tuple[Coding, ...], ...] = ()
     reference: str | None = None
     monotone: int = 0
     role: Role = "model"
@@ -106,7 +109,20 @@ FEATURES: tuple[Feature, ...] = (
                             "Low back pain"),
             required=True,
             code=Coding(SNOMED, "404684003", "Clinical finding"),
-            help="One model result per complaint."),
+            allowed_codes=(
+                (Coding(COMPLAINT_SYSTEM, "pfp", "Patellofemoral pain"),
+                 *(Coding(ICD10CM, c, "Chondromalacia patellae") for c in
+                   ("M22.2X1", "M22.2X2", "M22.2X3", "M22.2X9"))),
+                (Coding(COMPLAINT_SYSTEM, "itbs", "Iliotibial band syndrome"),
+                 *(Coding(ICD10CM, c, "Iliotibial band syndrome") for c in
+                   ("M76.30", "M76.31", "M76.32"))),
+                (Coding(COMPLAINT_SYSTEM, "lbp", "Low back pain"),
+                 *(Coding(ICD10CM, c, "Low back pain") for c in
+                   ("M54.5", "M54.50", "M54.51", "M54.59")),
+                 Coding(SNOMED, "279039007", "Low back pain")),
+            ),
+            help="One model result per complaint. Condition codes: ours first, then "
+                 "ICD-10-CM and SNOMED CT."),
     Feature("age_years", "intake", "integer", "Age", unit="years", ucum="a",
             minimum=18, maximum=90, required=True,
             code=Coding(LOINC, "30525-0", "Age")),
@@ -303,12 +319,22 @@ def contract_table() -> list[dict[str, Any]]:
         row["code"] = asdict(f.coding)
         row["allowed"] = list(f.allowed)
         row["allowed_labels"] = list(f.allowed_labels)
+        row["allowed_codes"] = [[asdict(c) for c in codes] for codes in f.allowed_codes]
         row["derived_from"] = list(f.derived_from)
         rows.append(row)
     return rows
 
 
+_MODEL_RELEVANT = ("name", "kind", "role", "allowed", "derived_from", "row_column", "monotone",
+                   "applies_when")
+
+
 def contract_hash() -> str:
-    """SHA-256 of the contract; a model records the hash of the contract it was trained on."""
-    blob = json.dumps({"features": contract_table(), "columns": MODEL_COLUMNS}, sort_keys=True)
+    """SHA-256 of what a trained model depends on: columns, kinds, encodings, constraints.
+
+    Labels, codes, units' wording and reference ranges can change without retraining; a change
+    to anything hashed here makes an existing model refuse to load.
+    """
+    relevant = [{k: row[k] for k in _MODEL_RELEVANT} for row in contract_table()]
+    blob = json.dumps({"features": relevant, "columns": MODEL_COLUMNS}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()

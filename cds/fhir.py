@@ -22,25 +22,27 @@ from datetime import date
 from typing import Any
 
 from .errors import FieldError, InvalidRecord
-from .features import BY_NAME, GROUPS, LOCAL_SYSTEM, ROWS, Feature, contract_hash, record_fields
+from .features import (
+    BY_NAME,
+    COMPLAINT_SYSTEM,
+    GROUPS,
+    LOCAL_SYSTEM,
+    ROWS,
+    SNOMED,
+    Feature,
+    contract_hash,
+    record_fields,
+)
 
 UCUM = "http://unitsofmeasure.org"
 BASE = "https://gmed-cds.org/fhir"
 QUESTIONNAIRE_URL = f"{BASE}/Questionnaire/gmed-intake"
-COMPLAINT_SYSTEM = f"{BASE}/CodeSystem/complaints"
 RISK_PROBABILITY = "http://terminology.hl7.org/CodeSystem/risk-probability"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-SNOMED = "http://snomed.info/sct"
 
-# Condition codes per complaint. The contract names the complaints but not their codes; until it
-# does, this table is the one place they live (our own code system first, then ICD-10-CM, SNOMED).
+# Condition codes per complaint, from the contract (our own code system first).
 COMPLAINT_CODES: dict[str, tuple[tuple[str, str], ...]] = {
-    "pfp": ((COMPLAINT_SYSTEM, "pfp"), (ICD10CM, "M22.2X1"), (ICD10CM, "M22.2X2"),
-            (ICD10CM, "M22.2X3"), (ICD10CM, "M22.2X9")),
-    "itbs": ((COMPLAINT_SYSTEM, "itbs"), (ICD10CM, "M76.30"), (ICD10CM, "M76.31"),
-             (ICD10CM, "M76.32")),
-    "lbp": ((COMPLAINT_SYSTEM, "lbp"), (ICD10CM, "M54.5"), (ICD10CM, "M54.50"),
-            (ICD10CM, "M54.51"), (ICD10CM, "M54.59"), (SNOMED, "279039007")),
+    value: tuple((c.system, c.code) for c in codes)
+    for value, codes in zip(ROWS.allowed, ROWS.allowed_codes, strict=True)
 }
 _CONDITION_INDEX = {code: c for c, codes in COMPLAINT_CODES.items() for code in codes}
 _OBSERVATION_INDEX = {(f.coding.system, f.coding.code): f for f in record_fields()

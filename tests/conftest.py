@@ -15,6 +15,8 @@ import pytest
 import cds
 from cds.model import Model
 
+pytest_plugins = ["tests.service_fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 

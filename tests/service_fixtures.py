@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cds.features import BY_NAME
-from cds.fhir import ICD10CM, QUESTIONNAIRE_URL, UCUM
+from cds.features import BY_NAME, ICD10CM
+from cds.fhir import QUESTIONNAIRE_URL, UCUM
 from cds.model import Model
 from service import create_app
 

@@ -90,9 +90,16 @@ def test_validator_and_json_schema_reject_the_same_records(record) -> None:  # t
         validate_record(record)
 
 
-def test_contract_hash_changes_when_the_table_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_contract_hash_changes_when_the_model_would(monkeypatch: pytest.MonkeyPatch) -> None:
     before = fx.contract_hash()
-    assert before == fx.contract_hash()
-    changed = (*fx.FEATURES[:-1], dataclasses.replace(fx.FEATURES[-1], maximum=30.0))
-    monkeypatch.setattr(fx, "FEATURES", changed)
+    last = fx.FEATURES[-1]
+    monkeypatch.setattr(fx, "FEATURES", (*fx.FEATURES[:-1], dataclasses.replace(last, monotone=0)))
     assert fx.contract_hash() != before
+
+
+def test_contract_hash_ignores_wording(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = fx.contract_hash()
+    last = fx.FEATURES[-1]
+    reworded = dataclasses.replace(last, label="Reworded", reference="1-2")
+    monkeypatch.setattr(fx, "FEATURES", (*fx.FEATURES[:-1], reworded))
+    assert fx.contract_hash() == before

@@ -10,10 +10,8 @@ import pytest
 
 from cds.assessment import Assessment, ComplaintResult, Factor
 from cds.errors import InvalidRecord
-from cds.features import BY_NAME, LOCAL_SYSTEM, record_fields
+from cds.features import BY_NAME, COMPLAINT_SYSTEM, ICD10CM, LOCAL_SYSTEM, record_fields
 from cds.fhir import (
-    COMPLAINT_SYSTEM,
-    ICD10CM,
     QUESTIONNAIRE_URL,
     UCUM,
     findings_code_system,

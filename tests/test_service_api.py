@@ -16,7 +16,6 @@ from service.store import assessments, audit, get_store, outcomes
 from tests.conftest import load_example
 from tests.service_fixtures import runner_prefetch, searchset
 
-pytest_plugins = ["tests.service_fixtures"]
 FHIR = "application/fhir+json"
 
 

@@ -21,7 +21,6 @@ from flask import Flask
 
 from tests.service_fixtures import BASE, ISSUER, Signer, hook_call
 
-pytest_plugins = ["tests.service_fixtures"]
 URL = "/cds-services/gmed-driver"
 
 

@@ -19,7 +19,6 @@ from service.logs import JsonFormatter
 from tests.conftest import load_example
 from tests.service_fixtures import BASE, Signer, hook_call, iter_json_lines
 
-pytest_plugins = ["tests.service_fixtures"]
 PATIENT = "patient-7f3a9c"
 FHIR_TOKEN = "fhir-access-token-5e1d0b"
 COMMENT = "clinician-comment-91c2"

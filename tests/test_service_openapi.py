@@ -21,7 +21,6 @@ from schemathesis.checks import (
 from cds.features import record_json_schema
 from service.openapi import document
 
-pytest_plugins = ["tests.service_fixtures"]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]
 
