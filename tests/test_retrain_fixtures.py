@@ -30,7 +30,7 @@ def retrain_root(retrain_data: Path, tmp_path_factory: pytest.TempPathFactory) -
     root = tmp_path_factory.mktemp("retrain-models")
     for version, data in (("1.0.0", "train_a"), ("1.1.0", "train_b")):
         train(retrain_data / f"{data}.parquet", root / "gmed-driver" / version, seed=7,
-              num_threads=1)
+              num_threads=1, reps=30)
     set_alias(root, "production", "1.0.0")
     set_alias(root, "candidate", "1.1.0")
     return root

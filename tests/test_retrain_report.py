@@ -82,3 +82,14 @@ def test_cli_evaluate_prints_both_models(retrain_root: Path, retrain_data: Path,
     printed = capsys.readouterr().out
     assert "candidate 1.1.0: AUROC" in printed and "production 1.0.0: AUROC" in printed
     assert out.is_file()
+
+
+def test_fast_auroc_equals_sklearn_with_ties() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from training.evaluate import auroc
+
+    rng = np.random.default_rng(4)
+    y = (rng.random(500) < 0.3).astype(float)
+    p = np.round(rng.random(500), 1) + 0.1 * y
+    assert auroc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)

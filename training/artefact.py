@@ -21,6 +21,7 @@ from cds.explain import PROCEDURE_COLUMNS
 from cds.features import MODEL_COLUMNS, column_feature, contract_hash
 from cds.model import MODEL_FILE, MODEL_ID, sha256_file
 
+from .facts import FACTS_FILE, build_facts
 from .fit import Fitted
 from .model_card import render_model_card
 
@@ -75,8 +76,14 @@ def procedure_samples(X: np.ndarray, seed: int) -> dict[str, dict[str, Any]]:
 
 def write_artefact(directory: Path, fitted: Fitted, *, version: str, X_train: np.ndarray,
                    training_data: dict[str, Any], metrics: dict[str, Any], seed: int,
-                   trained_on: str = TRAINED_ON_SIMULATED) -> Path:
-    """Write every file, then the manifest that seals them."""
+                   trained_on: str = TRAINED_ON_SIMULATED,
+                   evaluation: dict[str, Any] | None = None, evaluation_description: str = "",
+                   extra: dict[str, Any] | None = None) -> Path:
+    """Write every file, then the manifest that seals them.
+
+    ``evaluation`` (figures of :func:`training.curves.evaluation_figures` on held-out data) goes
+    into ``model_facts.json`` and the card; ``extra`` adds metadata keys (``tuning``).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MODEL_FILE).write_text(fitted.booster.model_to_string())
     (directory / "calibration.json").write_text(
@@ -99,9 +106,18 @@ def write_artefact(directory: Path, fitted: Fitted, *, version: str, X_train: np
         "metrics": metrics,
         "population": population_ranges(X_train),
         "procedure_samples": procedure_samples(X_train, seed),
+        **(extra or {}),
     }
+    return write_documents(directory, metadata, evaluation, evaluation_description)
+
+
+def write_documents(directory: Path, metadata: dict[str, Any], evaluation: dict[str, Any] | None,
+                    evaluation_description: str = "") -> Path:
+    """``metadata.json``, ``model_facts.json`` and ``MODEL_CARD.md`` from one set of facts; seal."""
+    facts = build_facts(metadata, evaluation, evaluation_description)
     (directory / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
-    (directory / "MODEL_CARD.md").write_text(render_model_card(metadata))
+    (directory / FACTS_FILE).write_text(json.dumps(facts, indent=2) + "\n")
+    (directory / "MODEL_CARD.md").write_text(render_model_card(metadata, facts))
     seal(directory)
     return directory
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
 
 from .calibration import calibration_intercept_slope
-from .evaluate import metrics
+from .evaluate import auroc, metrics
 from .schema import COMPLAINT
 
 THRESHOLDS = np.round(np.arange(0.05, 0.501, 0.01), 2)
@@ -107,7 +107,7 @@ def _bootstrap(y: np.ndarray, p: np.ndarray, reps: int, rng: np.random.Generator
         yy, pp = y[idx], p[idx]
         gaps.append(100 * float(yy.mean() - pp.mean()))
         if yy.min() != yy.max():
-            aucs.append(float(roc_auc_score(yy, pp)))
+            aucs.append(auroc(yy, pp))
     return aucs, gaps
 
 
@@ -125,7 +125,7 @@ def group_figures(y: np.ndarray, p: np.ndarray, *, reps: int, seed: int) -> dict
     both = 0 < y.mean() < 1
     return {"n": len(y), "prevalence": round(float(y.mean()), 4),
             "mean_predicted": round(float(p.mean()), 4),
-            "auroc": round(float(roc_auc_score(y, p)), 4) if both else None,
+            "auroc": round(auroc(y, p), 4) if both else None,
             "auroc_ci95": _ci(aucs) if both else None,
             "observed_minus_expected_pp": round(100 * float(y.mean() - p.mean()), 2),
             "observed_minus_expected_ci95": _ci(gaps)}

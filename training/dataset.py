@@ -45,9 +45,13 @@ class Dataset:
     @property
     def provenance(self) -> dict[str, Any]:
         """What the model records about its data (metadata ``training_data``)."""
+        dates = None
+        if "recorded_at" in self.frame.columns and self.frame["recorded_at"].notna().any():
+            recorded = self.frame["recorded_at"].dropna().astype(str).str[:10]
+            dates = {"outcomes_from": recorded.min(), "outcomes_to": recorded.max()}
         return {"source": self.description, "sha256": self.sha256, "rows": len(self.y),
                 "excluded": self.excluded, "prevalence": round(float(self.y.mean()), 4),
-                "validation": self.validation}
+                "dates": dates, "validation": self.validation}
 
 
 def read_frame(path: str | Path) -> pd.DataFrame:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.metrics import brier_score_loss
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -22,17 +23,27 @@ from cds.features import CATEGORICAL_COLUMNS, MODEL_COLUMNS
 from .calibration import calibration_intercept_slope
 
 
+def auroc(y: np.ndarray, p: np.ndarray) -> float:
+    """AUROC as the Mann-Whitney statistic (ties count one half), equal to sklearn's
+    ``roc_auc_score`` but without its input checks, which dominate a bootstrap's cost."""
+    y = np.asarray(y, float)
+    positives = float(y.sum())
+    negatives = len(y) - positives
+    ranks = rankdata(p)
+    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
 def auroc_ci(y: np.ndarray, p: np.ndarray, *, reps: int = 200, seed: int = 0
              ) -> tuple[float, float, float]:
     """AUROC with a percentile bootstrap 95% CI."""
     rng = np.random.default_rng(seed)
-    point = float(roc_auc_score(y, p))
+    point = auroc(y, p)
     stats = []
     n = len(y)
     for _ in range(reps):
         idx = rng.integers(0, n, n)
         if y[idx].min() != y[idx].max():
-            stats.append(roc_auc_score(y[idx], p[idx]))
+            stats.append(auroc(y[idx], p[idx]))
     lo, hi = np.percentile(stats, [2.5, 97.5])
     return point, float(lo), float(hi)
 

@@ -12,9 +12,10 @@ from cds.features import CATEGORICAL_COLUMNS, MODEL_COLUMNS
 from cds.model import load_model
 
 from .artefact import TRAINED_ON_SIMULATED, write_artefact
+from .curves import evaluation_figures
 from .dataset import COMPLAINT, Dataset, load
 from .evaluate import by_group, logistic_baseline, metrics
-from .fit import fit
+from .fit import fit, split_indices
 from .validation import validation_lines
 
 DEFAULT_SEED = 20261124
@@ -51,13 +52,23 @@ def trained_on(ds: Dataset) -> str:
     return TRAINED_ON_SIMULATED if ds.simulated else f"local outcomes ({ds.description})"
 
 
+def internal_holdout(ds: Dataset, seed: int) -> Dataset:
+    """The validation part of the training split (early stopping only; not the calibration part)."""
+    _, valid, _ = split_indices(ds.y, complaint_strata(ds), seed)
+    return Dataset(ds.X[valid], ds.y[valid], ds.frame.iloc[valid].reset_index(drop=True),
+                   description=f"internal validation split of the training data ({len(valid)} rows; "
+                               "also used for early stopping, so optimistic)",
+                   sha256=ds.sha256)
+
+
 def train(data: str | Path, out: str | Path, *, version: str | None = None,
           eval_data: str | Path | None = None, seed: int = DEFAULT_SEED,
           num_threads: int = 0, quarantine: str | Path | None = None,
-          progress: Callable[[str], None] | None = None) -> Path:
-    """Read and validate, fit, write the artefact, evaluate on ``eval_data``, reseal with figures.
+          progress: Callable[[str], None] | None = None, reps: int = 200) -> Path:
+    """Read and validate, fit, write the artefact, evaluate, reseal with the figures.
 
-    ``progress`` receives one line per step (the validation report included).
+    Figures come from ``eval_data`` when given, else from the internal validation split (and
+    say so). ``progress`` receives one line per step (the validation report included).
     """
     say = progress or (lambda _: None)
     out = Path(out)
@@ -69,12 +80,19 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
     say(f"fitting on {len(ds.y)} rows")
     fitted = fit(ds.X, ds.y, complaint_strata(ds), seed=seed, num_threads=num_threads)
     training_data = {**ds.provenance, "categorical_columns": list(CATEGORICAL_COLUMNS)}
-    write_artefact(out, fitted, version=version, X_train=ds.X, training_data=training_data,
-                   metrics={}, seed=seed, trained_on=trained_on(ds))
+    common: dict[str, Any] = {"version": version, "X_train": ds.X, "training_data": training_data,
+                              "seed": seed, "trained_on": trained_on(ds)}
+    write_artefact(out, fitted, metrics={}, **common)
     if eval_data is not None:
         say(f"evaluating on {eval_data}")
         test = load(eval_data)
-        figures = evaluate_model(out, ds, test, description=test.description)
-        write_artefact(out, fitted, version=version, X_train=ds.X, training_data=training_data,
-                       metrics=figures, seed=seed, trained_on=trained_on(ds))
+    else:
+        say("no --eval-data: evaluating on the internal validation split")
+        test = internal_holdout(ds, seed)
+    metrics_ = evaluate_model(out, ds, test, description=test.description)
+    model = load_model(out)
+    p = model.probability(model.predict_raw(test.X))
+    evaluation = evaluation_figures(test.y, p, test.frame, reps=reps, seed=seed)
+    write_artefact(out, fitted, metrics=metrics_, evaluation=evaluation,
+                   evaluation_description=test.description, **common)
     return out

@@ -182,6 +182,7 @@ def _patient_rows(pid: str, resources: list[Mapping[str, Any]]
     complaints = list(mapped.pop(ROWS.name, []))
     mapped.pop("patient_id", None)
     labels: dict[str, bool] = {}
+    dated: dict[str, str | None] = {}
     rejected = []
     for obs in outcomes:
         value = _outcome_value(obs)
@@ -194,10 +195,11 @@ def _patient_rows(pid: str, resources: list[Mapping[str, Any]]
                                                           f"has {why}"})
             continue
         labels.update(dict.fromkeys(targets, value))
+        dated.update(dict.fromkeys(targets, _when(obs)[:10] or None))
     for c in labels:
         if c not in complaints:
             complaints.append(c)
-    rows = [{"patient_id": pid, **mapped, COMPLAINT: c,
+    rows = [{"patient_id": pid, **mapped, COMPLAINT: c, "recorded_at": dated.get(c),
              LABEL: float(labels[c]) if c in labels else None} for c in complaints]
     if not complaints:
         rows = [{"patient_id": pid, **mapped, COMPLAINT: None, LABEL: None}]
@@ -258,7 +260,8 @@ def read_store(url: str) -> Source:
         inputs = r["inputs"] if isinstance(r["inputs"], Mapping) else json.loads(r["inputs"])
         record = {k: v for k, v in inputs.items() if k not in (ROWS.name, "patient_id")}
         rows.append({"assessment_id": r["id"], "patient_id": r["patient_ref"], **record,
-                     COMPLAINT: r["complaint"], LABEL: float(bool(r["hip_driver"]))})
+                     COMPLAINT: r["complaint"], LABEL: float(bool(r["hip_driver"])),
+                     "recorded_at": str(r["recorded_at"])[:10]})
     frame = pd.DataFrame(rows)
     digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
     scheme, _, rest = url.partition("://")
