@@ -69,8 +69,8 @@ class SplitConditions:
         self.threshold = _concat(thresholds, np.float64)[order]
         decision = _concat(decisions, np.int64)[order]
         present, starts = np.unique(self.feature, return_index=True)
-        self.segments = list(zip(present.tolist(), starts.tolist(), [*starts[1:].tolist(), n_nodes],
-                                 strict=True))
+        stops = [*starts[1:].tolist(), n_nodes] if n_nodes else []
+        self.segments = list(zip(present.tolist(), starts.tolist(), stops, strict=True))
         default_left = (decision & DEFAULT_LEFT_MASK) > 0
         missing = (decision >> 2) & 3
         numerical = (decision & CATEGORICAL_MASK) == 0
