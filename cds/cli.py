@@ -16,6 +16,7 @@ EXAMPLES = {
     "train": "cds train --data data/train.parquet --eval-data data/eval.parquet "
              "--out models/gmed-driver/0.1.0",
     "models": "cds models promote 0.1.0 --alias production",
+    "recalibrate": "cds recalibrate --model production --data data/local_outcomes.csv",
     "evaluate": "cds evaluate --model candidate --data data/local_outcomes.csv --out report.html",
 }
 
@@ -90,6 +91,18 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recalibrate(args: argparse.Namespace) -> int:
+    from training.recalibrate import recalibrate
+
+    out = recalibrate(args.model, args.data, version=args.version, method=args.method,
+                      root=Path(args.root) if args.root else None, quarantine=args.quarantine,
+                      progress=_progress)
+    print(out.name)
+    print(f"wrote {out}; promote it with: cds models promote {out.name} --alias production",
+          file=sys.stderr)
+    return 0
+
+
 def _models(args: argparse.Namespace) -> int:
     from training.artefact import set_alias
 
@@ -153,6 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
     p.set_defaults(run=_evaluate)
+
+    p = add("recalibrate", "Refit only the calibration on local outcomes; write it as a new version "
+                           "(trees unchanged, parent recorded).")
+    p.add_argument("--model", required=True, help="alias, version or artefact directory")
+    p.add_argument("--data", required=True, help="local labelled data (same sources as cds train)")
+    p.add_argument("--method", choices=("platt", "intercept"), default="platt",
+                   help="platt: intercept and slope; intercept: calibration-in-the-large only")
+    p.add_argument("--version", help="new version (default: PARENT-recal-DATAHASH)")
+    p.add_argument("--quarantine", help="write rows set aside here (.csv or .parquet)")
+    p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
+    p.set_defaults(run=_recalibrate)
 
     p = add("models", "List model versions or point an alias at one.")
     p.add_argument("action", choices=("list", "promote"))

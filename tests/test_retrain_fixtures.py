@@ -2,10 +2,12 @@
 version trained on different small simulated cohorts, and labelled evaluation data.
 
 Import the fixtures into a test module (``from .test_retrain_fixtures import retrain_root``).
+Tests may add versions to ``retrain_root`` but never move its aliases (copy it first).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -37,4 +39,5 @@ def retrain_root(retrain_data: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def test_fixture_root_has_both_aliases(retrain_root: Path) -> None:
-    assert sorted(p.name for p in (retrain_root / "gmed-driver").iterdir()) == ["1.0.0", "1.1.0"]
+    registry = json.loads((retrain_root / "registry.json").read_text())
+    assert registry["aliases"] == {"production": "1.0.0", "candidate": "1.1.0"}

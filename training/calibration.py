@@ -40,6 +40,14 @@ def fit_platt(raw: np.ndarray, y: np.ndarray) -> dict[str, float]:
     return {"intercept": a, "slope": b}
 
 
+def fit_intercept(raw: np.ndarray, y: np.ndarray, slope: float) -> dict[str, float]:
+    """Recalibration-in-the-large: a new intercept with the slope kept."""
+    raw = np.asarray(raw, float)
+    intercept, _ = _logistic(np.zeros_like(raw), np.asarray(y, float), offset=slope * raw,
+                             fit_slope=False)
+    return {"intercept": intercept, "slope": float(slope)}
+
+
 def calibration_intercept_slope(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Calibration-in-the-large (slope fixed at 1) and calibration slope, on the logit scale."""
     p = np.clip(np.asarray(p, float), 1e-9, 1 - 1e-9)
