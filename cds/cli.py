@@ -15,7 +15,7 @@ EXAMPLES = {
     "simulate": "cds simulate --n 200000 --seed 1 --out data/train.parquet",
     "train": "cds train --data data/train.parquet --eval-data data/eval.parquet "
              "--out models/gmed-driver/0.1.0",
-    "models": "cds models promote 0.1.0 --alias production",
+    "models": "cds models promote 0.2.0 --alias production --data data/eval.parquet",
     "recalibrate": "cds recalibrate --model production --data data/local_outcomes.csv",
     "evaluate": "cds evaluate --model candidate --data data/local_outcomes.csv --out report.html",
 }
@@ -65,7 +65,8 @@ def _train(args: argparse.Namespace) -> int:
     from training.pipeline import train
 
     out = train(args.data, args.out, version=args.version, eval_data=args.eval_data,
-                seed=args.seed, quarantine=args.quarantine, progress=_progress)
+                seed=args.seed, quarantine=args.quarantine, progress=_progress,
+                num_threads=args.threads)
     print(f"wrote model artefact {out}", file=sys.stderr)
     return 0
 
@@ -104,26 +105,51 @@ def _recalibrate(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from training.artefact import set_alias
+    from training.gate import Margins, promote
+    from training.registry import rollback, versions
 
-    from .model import MODEL_ID, models_dir
+    from .model import models_dir
 
     root = Path(args.root) if args.root else models_dir()
     if args.action == "list":
-        registry_file = root / "registry.json"
-        aliases = json.loads(registry_file.read_text())["aliases"] if registry_file.is_file() else {}
-        for d in sorted((root / MODEL_ID).iterdir()) if (root / MODEL_ID).is_dir() else []:
-            tags = [a for a, v in aliases.items() if v == d.name]
-            print(d.name + (f"  [{', '.join(tags)}]" if tags else ""))
+        rows = versions(root)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        for v in [] if args.json else rows:
+            tags = f"  [{', '.join(v['aliases'])}]" if v["aliases"] else ""
+            auroc = f"  AUROC {v['auroc']:.3f}" if v["auroc"] is not None else ""
+            parent = f"  (recalibrated from {v['parent']})" if v["parent"] else ""
+            print(f"{v['version']}{tags}{auroc}{parent}  {v['created']}  {v['trained_on']}")
+        return 0
+    if args.action == "rollback":
+        last = rollback(root, args.alias, reason=args.reason)["history"][-1]
+        print(f"{args.alias} -> {last['version']} (rolled back from {last['previous']})",
+              file=sys.stderr)
         return 0
     if not args.version:
         raise SystemExit("cds models promote: give a VERSION")
-    set_alias(root, args.alias, args.version)
+    margins = Margins(auroc=args.margin_auroc, calibration_intercept=args.margin_intercept,
+                      calibration_slope=args.margin_slope, subgroup_auroc=args.margin_subgroup_auroc,
+                      subgroup_calibration_pp=args.margin_subgroup_pp,
+                      min_subgroup_n=args.min_subgroup_n)
+    event = promote(root, args.version, alias=args.alias, data=args.data, force=args.force,
+                    margins=margins, report=args.report, reason=args.reason, reps=args.reps,
+                    progress=_progress)
+    gate = event.get("gate")
+    if gate and not gate["passed"]:
+        print("gate FAILED, promoted with --force (recorded):\n  " + "\n  ".join(gate["failures"]),
+              file=sys.stderr)
+    elif event.get("forced") and not gate:
+        print("promoted with --force, without the gate (recorded)", file=sys.stderr)
+    elif gate:
+        print("gate passed", file=sys.stderr)
     print(f"{args.alias} -> {args.version}", file=sys.stderr)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from training.gate import Margins  # light: dataclasses and the registry only
+
     parser = argparse.ArgumentParser(prog="cds", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -153,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-data", help="held-out data for the figures in metadata and card")
     p.add_argument("--version", help="version (default: the directory name)")
     p.add_argument("--seed", type=int, default=20261124)
+    p.add_argument("--threads", type=int, default=0, help="LightGBM threads (0: all cores)")
     p.set_defaults(run=_train)
 
     p = add("evaluate", "Evaluate a model on labelled data; write a self-contained HTML report "
@@ -178,11 +205,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
     p.set_defaults(run=_recalibrate)
 
-    p = add("models", "List model versions or point an alias at one.")
-    p.add_argument("action", choices=("list", "promote"))
-    p.add_argument("version", nargs="?")
+    p = add("models", "List model versions, promote one to an alias (gated against production "
+                      "on the same data), or roll an alias back.")
+    p.add_argument("action", choices=("list", "promote", "rollback"))
+    p.add_argument("version", nargs="?", help="version to promote")
     p.add_argument("--alias", default="production")
     p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
+    p.add_argument("--data", help="labelled evaluation data for the gate (same sources as train)")
+    p.add_argument("--force", action="store_true",
+                   help="promote even if the gate fails or cannot run (recorded in the history)")
+    p.add_argument("--reason", help="why (recorded in the history)")
+    p.add_argument("--report", help="where to write the gate's HTML report "
+                                    "(default: ROOT/reports/VERSION-vs-CURRENT.html)")
+    p.add_argument("--reps", type=int, default=200, help="bootstrap samples")
+    p.add_argument("--json", action="store_true", help="list as JSON")
+    defaults = Margins()
+    p.add_argument("--margin-auroc", type=float, default=defaults.auroc)
+    p.add_argument("--margin-intercept", type=float, default=defaults.calibration_intercept)
+    p.add_argument("--margin-slope", type=float, default=defaults.calibration_slope)
+    p.add_argument("--margin-subgroup-auroc", type=float, default=defaults.subgroup_auroc)
+    p.add_argument("--margin-subgroup-pp", type=float, default=defaults.subgroup_calibration_pp,
+                   help="|observed - expected| margin per subgroup, percentage points")
+    p.add_argument("--min-subgroup-n", type=int, default=defaults.min_subgroup_n)
     p.set_defaults(run=_models)
     return parser
 

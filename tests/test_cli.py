@@ -38,14 +38,15 @@ def test_simulate_train_promote_round_trip(tmp_path: Path) -> None:
     data = tmp_path / "sim.parquet"
     assert main(["simulate", "--n", "3000", "--seed", "5", "--out", str(data)]) == 0
     root = tmp_path / "models"
-    assert main(["train", "--data", str(data), "--out", str(root / "gmed-driver" / "1.2.3")]) == 0
+    assert main(["train", "--data", str(data), "--out", str(root / "gmed-driver" / "1.2.3"),
+                 "--threads", "1"]) == 0
     assert main(["models", "promote", "1.2.3", "--alias", "production", "--root", str(root)]) == 0
     registry = json.loads((root / "registry.json").read_text())
     assert registry["aliases"] == {"production": "1.2.3"}
 
 
 def test_every_command_has_help_with_an_example(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("assess", "simulate", "train", "models"):
+    for command in ("assess", "simulate", "train", "evaluate", "recalibrate", "models"):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "example: cds " in capsys.readouterr().out

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -130,17 +129,8 @@ def seal(directory: Path) -> None:
 
 
 def set_alias(root: Path, alias: str, version: str) -> dict[str, Any]:
-    """Point ``alias`` at ``version`` in ``registry.json`` (atomic replace), keeping history."""
-    if not (root / MODEL_ID / version).is_dir():
-        raise FileNotFoundError(f"no version {version} under {root / MODEL_ID}")
-    registry_file = root / "registry.json"
-    registry: dict[str, Any] = (json.loads(registry_file.read_text())
-                                if registry_file.is_file() else {"aliases": {}, "history": []})
-    registry["aliases"][alias] = version
-    registry.setdefault("history", []).append(
-        {"alias": alias, "version": version,
-         "at": datetime.now(UTC).isoformat(timespec="seconds")})
-    tmp = registry_file.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(registry, indent=2) + "\n")
-    os.replace(tmp, registry_file)
-    return registry
+    """Point ``alias`` at ``version`` (ungated; see :mod:`training.registry` and
+    :mod:`training.gate` for promotion)."""
+    from .registry import set_alias as _set_alias
+
+    return _set_alias(root, alias, version)

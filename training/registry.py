@@ -1,0 +1,126 @@
+"""The model registry: ``models/registry.json`` maps aliases to versions and keeps their history.
+
+``{"aliases": {"production": "1.2.0", ...}, "history": [event, ...]}``. Every change is one
+event appended to the history (``promote``, ``rollback``), with who made it, when, the version
+it replaced, whether the gate passed or was forced, and on which data; the file is replaced
+atomically, so a reader (the service polling for an alias change) sees the old or the new
+registry, never half of one.
+
+:func:`read_alias` and :func:`alias_stamp` are what a running service needs to notice a
+promotion cheaply (they import nothing heavy).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cds.errors import CdsError
+from cds.model import MODEL_ID
+
+REGISTRY_FILE = "registry.json"
+
+
+class RegistryError(CdsError):
+    """An alias change that cannot be made (unknown version, nothing to roll back to, gate)."""
+
+    status = 409
+    code = "registry"
+
+
+def read_registry(root: Path) -> dict[str, Any]:
+    """The registry (empty when there is none yet)."""
+    path = root / REGISTRY_FILE
+    if not path.is_file():
+        return {"aliases": {}, "history": []}
+    registry: dict[str, Any] = json.loads(path.read_text())
+    registry.setdefault("aliases", {})
+    registry.setdefault("history", [])
+    return registry
+
+
+def read_alias(root: Path, alias: str) -> str | None:
+    """The version an alias points at now (``None`` when unset)."""
+    version = read_registry(root)["aliases"].get(alias)
+    return str(version) if version is not None else None
+
+
+def alias_stamp(root: Path) -> tuple[int, int]:
+    """``(mtime_ns, size)`` of the registry file: changes whenever an alias moves (cheap to poll)."""
+    try:
+        st = (root / REGISTRY_FILE).stat()
+    except FileNotFoundError:
+        return (0, 0)
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _write(root: Path, registry: dict[str, Any]) -> None:
+    path = root / REGISTRY_FILE
+    tmp = path.with_name(f".{REGISTRY_FILE}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(registry, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def set_alias(root: Path, alias: str, version: str, *, action: str = "promote",
+              **details: Any) -> dict[str, Any]:
+    """Point ``alias`` at ``version``, appending one history event (with ``details``)."""
+    if not (root / MODEL_ID / version).is_dir():
+        raise RegistryError(f"no version {version} under {root / MODEL_ID}")
+    registry = read_registry(root)
+    previous = registry["aliases"].get(alias)
+    registry["aliases"][alias] = version
+    registry["history"].append({"action": action, "alias": alias, "version": version,
+                                "previous": previous, "by": _user(),
+                                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                                **details})
+    _write(root, registry)
+    return registry
+
+
+def rollback_target(root: Path, alias: str) -> str:
+    """The version ``alias`` pointed at before its current one (following earlier rollbacks)."""
+    registry = read_registry(root)
+    current = registry["aliases"].get(alias)
+    for event in reversed(registry["history"]):
+        if event.get("alias") == alias and event.get("version") == current:
+            previous = event.get("previous")
+            if previous:
+                return str(previous)
+            break
+    raise RegistryError(f"alias '{alias}' has no earlier version to roll back to")
+
+
+def rollback(root: Path, alias: str, *, reason: str | None = None) -> dict[str, Any]:
+    """Point ``alias`` back at its previous version (not gated: a rollback is the way out)."""
+    return set_alias(root, alias, rollback_target(root, alias), action="rollback", reason=reason)
+
+
+def versions(root: Path) -> list[dict[str, Any]]:
+    """Every version on disk with its aliases and headline facts (oldest first by creation)."""
+    aliases = read_registry(root)["aliases"]
+    out = []
+    base = root / MODEL_ID
+    for d in sorted(base.iterdir()) if base.is_dir() else []:
+        if not d.is_dir():
+            continue
+        try:
+            meta = json.loads((d / "metadata.json").read_text())
+        except (OSError, ValueError):
+            meta = {}
+        model = (meta.get("metrics") or {}).get("model") or {}
+        out.append({"version": d.name, "aliases": sorted(a for a, v in aliases.items() if v == d.name),
+                    "created": meta.get("created", ""), "parent": meta.get("parent_version"),
+                    "trained_on": meta.get("trained_on", "unreadable metadata"),
+                    "auroc": model.get("auroc")})
+    return sorted(out, key=lambda v: (v["created"], v["version"]))
