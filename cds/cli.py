@@ -16,6 +16,7 @@ EXAMPLES = {
     "train": "cds train --data data/train.parquet --eval-data data/eval.parquet "
              "--out models/gmed-driver/0.1.0",
     "models": "cds models promote 0.2.0 --alias production --data data/eval.parquet",
+    "score": "cds score --model production --data data/batch/ --out scored/ --engine dask",
     "recalibrate": "cds recalibrate --model production --data data/local_outcomes.csv",
     "evaluate": "cds evaluate --model candidate --data data/local_outcomes.csv --out report.html",
 }
@@ -63,10 +64,13 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from training.pipeline import train
+    from training.tune import Budget
 
+    tune = Budget(trials=args.tune_trials, seconds=args.tune_seconds) if args.tune else None
     out = train(args.data, args.out, version=args.version, eval_data=args.eval_data,
                 seed=args.seed, quarantine=args.quarantine, progress=_progress,
-                num_threads=args.threads)
+                num_threads=args.threads, tune=tune, engine=args.engine,
+                scheduler=args.scheduler)
     print(f"wrote model artefact {out}", file=sys.stderr)
     return 0
 
@@ -89,6 +93,17 @@ def _evaluate(args: argparse.Namespace) -> int:
               f"({o['auroc_ci95'][0]:.3f}-{o['auroc_ci95'][1]:.3f}), calibration intercept "
               f"{f['calibration']['intercept']:+.3f}, slope {f['calibration']['slope']:.3f}")
     print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from training.score import score
+
+    result = score(args.model, args.data, args.out, engine=args.engine, scheduler=args.scheduler,
+                   root=Path(args.root) if args.root else None, progress=_progress)
+    print(f"scored {result['rows']} rows with {result['model_version']} ({result['engine']}) in "
+          f"{result['seconds']:.1f} s: {result['rows'] / max(result['seconds'], 1e-9):,.0f} rows/s; "
+          f"wrote {args.out}", file=sys.stderr)
     return 0
 
 
@@ -180,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", help="version (default: the directory name)")
     p.add_argument("--seed", type=int, default=20261124)
     p.add_argument("--threads", type=int, default=0, help="LightGBM threads (0: all cores)")
+    p.add_argument("--tune", action="store_true",
+                   help="random search over num_leaves, learning_rate, min_data_in_leaf")
+    p.add_argument("--tune-trials", type=int, default=20, help="at most this many trials")
+    p.add_argument("--tune-seconds", type=float, help="and at most this much wall time")
+    p.add_argument("--engine", choices=("local", "dask"), default="local")
+    p.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
     p.set_defaults(run=_train)
 
     p = add("evaluate", "Evaluate a model on labelled data; write a self-contained HTML report "
@@ -193,6 +214,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
     p.set_defaults(run=_evaluate)
+
+    p = add("score", "Batch-score Parquet files: probabilities and exact contributions, one output "
+                     "row per input row (rows that break a rule or carry a red flag say why).")
+    p.add_argument("--model", default="production", help="alias, version or artefact directory")
+    p.add_argument("--data", required=True, help="directory of .parquet files (or one file)")
+    p.add_argument("--out", required=True, help="output directory of .parquet files")
+    p.add_argument("--engine", choices=("local", "dask"), default="local")
+    p.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
+    p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
+    p.set_defaults(run=_score)
 
     p = add("recalibrate", "Refit only the calibration on local outcomes; write it as a new version "
                            "(trees unchanged, parent recorded).")

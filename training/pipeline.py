@@ -16,6 +16,7 @@ from .curves import evaluation_figures
 from .dataset import COMPLAINT, Dataset, load
 from .evaluate import by_group, logistic_baseline, metrics
 from .fit import fit, split_indices
+from .tune import Budget, candidates
 from .validation import validation_lines
 
 DEFAULT_SEED = 20261124
@@ -64,11 +65,15 @@ def internal_holdout(ds: Dataset, seed: int) -> Dataset:
 def train(data: str | Path, out: str | Path, *, version: str | None = None,
           eval_data: str | Path | None = None, seed: int = DEFAULT_SEED,
           num_threads: int = 0, quarantine: str | Path | None = None,
-          progress: Callable[[str], None] | None = None, reps: int = 200) -> Path:
+          progress: Callable[[str], None] | None = None, reps: int = 200,
+          tune: Budget | None = None, engine: str = "local", scheduler: str | None = None
+          ) -> Path:
     """Read and validate, fit, write the artefact, evaluate, reseal with the figures.
 
     Figures come from ``eval_data`` when given, else from the internal validation split (and
-    say so). ``progress`` receives one line per step (the validation report included).
+    say so). ``tune`` runs the bounded search of :mod:`training.tune`; ``engine="dask"`` fits
+    on a Dask cluster (``scheduler`` address, or a local cluster). ``progress`` receives one
+    line per step (the validation report and each candidate included).
     """
     say = progress or (lambda _: None)
     out = Path(out)
@@ -77,11 +82,27 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
     ds = load(data, quarantine=quarantine)
     for line in validation_lines(ds.validation):
         say(line)
-    say(f"fitting on {len(ds.y)} rows")
-    fitted = fit(ds.X, ds.y, complaint_strata(ds), seed=seed, num_threads=num_threads)
+    search = candidates(tune, seed) if tune else None
+    say(f"fitting on {len(ds.y)} rows ({engine}"
+        + (f", tuning: up to {tune.trials} trials" + (f" or {tune.seconds:g} s" if tune.seconds else "")
+           if tune else "") + ")")
+    if engine == "dask":
+        from .distributed import dask_client, fit_dask
+
+        with dask_client(scheduler) as client:
+            fitted = fit_dask(ds.X, ds.y, complaint_strata(ds), client=client, seed=seed,
+                              candidates=search, progress=say)
+    elif engine == "local":
+        fitted = fit(ds.X, ds.y, complaint_strata(ds), seed=seed, num_threads=num_threads,
+                     candidates=search, deadline=tune.deadline() if tune else None,
+                     progress=say)
+    else:
+        raise ValueError(f"engine must be 'local' or 'dask', not {engine!r}")
     training_data = {**ds.provenance, "categorical_columns": list(CATEGORICAL_COLUMNS)}
     common: dict[str, Any] = {"version": version, "X_train": ds.X, "training_data": training_data,
-                              "seed": seed, "trained_on": trained_on(ds)}
+                              "seed": seed, "trained_on": trained_on(ds),
+                              "extra": {"engine": engine,
+                                        "tuning": tune.describe() if tune else None}}
     write_artefact(out, fitted, metrics={}, **common)
     if eval_data is not None:
         say(f"evaluating on {eval_data}")

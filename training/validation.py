@@ -132,10 +132,14 @@ def exclusion_reasons(frame: pd.DataFrame) -> pd.Series:
     return reason
 
 
-def validate(frame: pd.DataFrame) -> Validated:
-    """Check columns (raise :class:`DataRejected`), then every value; split accepted from set aside."""
-    frame = frame.reset_index(drop=True)
-    problems = check_columns(frame)
+def row_reasons(frame: pd.DataFrame, *, require_label: bool = True
+                ) -> tuple[pd.Series, list[dict[str, Any]]]:
+    """Per row, every ``column: rule`` it breaks ('' when none), and the failure counts.
+
+    Raises :class:`DataRejected` when the columns themselves are wrong (missing, misnamed, in
+    another unit). ``require_label=False`` for scoring, where there is no outcome yet.
+    """
+    problems = [p for p in check_columns(frame) if require_label or f"'{LABEL}'" not in p]
     cases = _failure_table(frame)
     rules = _rules()
     if len(cases):
@@ -145,7 +149,6 @@ def validate(frame: pd.DataFrame) -> Validated:
             problems.append(f"column '{case['column']}': {case['rule']} - {case['check']}")
     if problems:
         raise DataRejected(problems)
-    known = set(training_columns()) | {LABEL, *PASSTHROUGH}
     failures: list[dict[str, Any]] = []
     reason = pd.Series("", index=frame.index, dtype=object)
     if len(cases):
@@ -158,6 +161,14 @@ def validate(frame: pd.DataFrame) -> Validated:
             previous = reason.loc[rows].to_numpy()
             reason.loc[rows] = pd.Series([f"{r}; {tag}" if r else tag for r in previous],
                                          index=rows)
+    return reason, failures
+
+
+def validate(frame: pd.DataFrame) -> Validated:
+    """Check columns (raise :class:`DataRejected`), then every value; split accepted from set aside."""
+    frame = frame.reset_index(drop=True)
+    reason, failures = row_reasons(frame)
+    known = set(training_columns()) | {LABEL, *PASSTHROUGH}
     bad = (reason != "").to_numpy()
     clean = canonical(frame.loc[~bad])
     excluded = exclusion_reasons(clean)

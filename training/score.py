@@ -1,0 +1,149 @@
+"""``cds score``: batch probabilities and exact contributions for a directory of Parquet files.
+
+Input rows are in the training schema (one row per complaint; no outcome needed). Each row is
+validated against the contract exactly as for training; a row that breaks a rule, or carries a
+red flag (refer, never score), is kept in the output with its ``reason`` and no probability, so
+the output has one row per input row, in order. Output columns: the input's identifiers
+(:data:`KEEP`, when present), ``complaint``, ``raw_score``, ``probability``, ``band``,
+``base_value``, one ``contribution_<column>`` per model column, ``model_version`` and ``reason``.
+
+``engine="local"`` scores file by file in this process; ``engine="dask"`` maps the same function
+over the partitions of ``dask.dataframe.read_parquet`` on a cluster (a local one when no
+scheduler is given). Each worker loads and verifies the model once, by path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from cds.features import MODEL_COLUMNS, RED_FLAGS
+from cds.intake import rows_from_frame
+from cds.model import Model, load_model
+
+from .schema import COMPLAINT, canonical
+from .validation import row_reasons
+
+KEEP = ("patient_id", "assessment_id")
+_MODELS: dict[str, Model] = {}
+
+
+def output_columns(frame_columns: list[str]) -> list[str]:
+    keep = [c for c in KEEP if c in frame_columns]
+    return [*keep, COMPLAINT, "raw_score", "probability", "band", "base_value",
+            *(f"contribution_{c}" for c in MODEL_COLUMNS), "model_version", "reason"]
+
+
+def _model(path: str) -> Model:
+    """The verified model at ``path``, loaded once per process (workers included)."""
+    if path not in _MODELS:
+        _MODELS[path] = load_model(path)
+    return _MODELS[path]
+
+
+def score_frame(model: Model, frame: pd.DataFrame) -> pd.DataFrame:
+    """Score one frame (see the module docstring for the output)."""
+    frame = frame.reset_index(drop=True)
+    columns = output_columns([str(c) for c in frame.columns])
+    if frame.empty:
+        return _empty(columns, frame)
+    reason, _ = row_reasons(frame, require_label=False)
+    clean = canonical(frame)
+    flagged = np.zeros(len(frame), dtype=bool)
+    for f in RED_FLAGS:
+        if f.name in clean.columns:
+            flagged |= clean[f.name].fillna(0).to_numpy(dtype=float) > 0
+    no_complaint = (clean[COMPLAINT].isna().to_numpy() if COMPLAINT in clean.columns
+                    else np.ones(len(frame), dtype=bool))
+    reason = reason.mask((reason == "") & flagged, "red_flag: refer")
+    reason = reason.mask((reason == "") & no_complaint, "no complaint")
+    ok = (reason == "").to_numpy()
+    out = pd.DataFrame({c: frame[c] for c in KEEP if c in frame.columns})
+    out[COMPLAINT] = clean[COMPLAINT].astype(object) if COMPLAINT in clean.columns else None
+    n = len(frame)
+    raw = np.full(n, np.nan)
+    contributions = np.full((n, len(MODEL_COLUMNS) + 1), np.nan)
+    if ok.any():
+        X = rows_from_frame(clean.loc[ok])
+        raw[ok] = model.predict_raw(X)
+        contributions[ok] = model.contributions(X)
+    probability = model.probability(raw)
+    out["raw_score"] = raw
+    out["probability"] = probability
+    out["band"] = [model.band(float(p)) if ok_i else None for p, ok_i in zip(probability, ok, strict=True)]
+    out["base_value"] = contributions[:, -1]
+    for j, c in enumerate(MODEL_COLUMNS):
+        out[f"contribution_{c}"] = contributions[:, j]
+    out["model_version"] = model.version
+    out["reason"] = reason.to_numpy()
+    return out[columns].astype(_text_dtypes(out))
+
+
+_TEXT = (COMPLAINT, "band", "model_version", "reason")
+
+
+def _text_dtypes(frame: pd.DataFrame) -> dict[str, str]:
+    """Text columns as pandas ``string`` (Arrow needs a type even when a partition is empty)."""
+    return {c: "string" for c in frame.columns
+            if c in _TEXT or (c in KEEP and not pd.api.types.is_numeric_dtype(frame[c]))}
+
+
+def _empty(columns: list[str], frame: pd.DataFrame) -> pd.DataFrame:
+    """An empty output frame with the output's dtypes (numeric identifiers keep the input's)."""
+    out = pd.DataFrame({c: pd.Series(dtype=frame[c].dtype if c in KEEP
+                                     else object if c in _TEXT else float) for c in columns})
+    return out.astype(_text_dtypes(out))
+
+
+def _score_partition(frame: pd.DataFrame, model_path: str) -> pd.DataFrame:
+    return score_frame(_model(model_path), frame)
+
+
+def _files(data: Path) -> list[Path]:
+    files = sorted(data.rglob("*.parquet")) if data.is_dir() else [data]
+    if not files:
+        raise FileNotFoundError(f"{data}: no .parquet files")
+    return files
+
+
+def score(model: str | Path, data: str | Path, out: str | Path, *, engine: str = "local",
+          scheduler: str | None = None, root: Path | None = None,
+          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Score every row under ``data`` into Parquet files under ``out``; return counts and timing."""
+    say = progress or (lambda _: None)
+    loaded = load_model(model, root=root)
+    path = str(loaded.path.resolve())
+    data, out = Path(data), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    if engine == "local":
+        rows = 0
+        files = _files(data)
+        for i, file in enumerate(files):
+            scored = score_frame(loaded, pd.read_parquet(file))
+            scored.to_parquet(out / f"part.{i}.parquet", index=False)
+            rows += len(scored)
+            say(f"  scored {file.name}: {len(scored)} rows ({i + 1}/{len(files)} files)")
+    elif engine == "dask":
+        import dask.dataframe as dd
+
+        from .distributed import dask_client
+
+        with dask_client(scheduler) as client:
+            frame = dd.read_parquet([str(f) for f in _files(data)])
+            meta = _empty(output_columns(list(frame.columns)), frame._meta)
+            scored = frame.map_partitions(_score_partition, path, meta=meta)
+            say(f"  scoring {frame.npartitions} partitions on "
+                f"{len(client.scheduler_info().get('workers', {}))} workers")
+            scored.to_parquet(str(out), write_index=False)
+            rows = sum(pq.ParquetFile(f).metadata.num_rows for f in out.glob("*.parquet"))
+    else:
+        raise ValueError(f"engine must be 'local' or 'dask', not {engine!r}")
+    seconds = time.perf_counter() - t0
+    return {"rows": rows, "seconds": seconds, "model_version": loaded.version, "engine": engine}
