@@ -70,7 +70,12 @@ class SplitConditions:
         decision = _concat(decisions, np.int64)[order]
         present, starts = np.unique(self.feature, return_index=True)
         stops = [*starts[1:].tolist(), n_nodes] if n_nodes else []
-        self.segments = list(zip(present.tolist(), starts.tolist(), stops, strict=True))
+        categorical = (decision & CATEGORICAL_MASK) > 0
+        # a feature's splits are all numerical or all categorical
+        self.segments = [(f, a, b) for f, a, b in zip(present.tolist(), starts.tolist(), stops, strict=True)
+                         if not categorical[a]]
+        self.cat_segments = [(f, a, b) for f, a, b in zip(present.tolist(), starts.tolist(), stops, strict=True)
+                             if categorical[a]]
         default_left = (decision & DEFAULT_LEFT_MASK) > 0
         missing = (decision >> 2) & 3
         numerical = (decision & CATEGORICAL_MASK) == 0
@@ -90,6 +95,10 @@ class SplitConditions:
             self.cat_lut[r, :codes.size] = (cat_words[g][codes // 32] >> (codes % 32).astype(np.uint32)) & 1
         self.cat_feature = self.feature[self.cat]
         self.cat_row = np.arange(len(cat_ids), dtype=np.intp)
+        # per categorical feature: its contiguous rows and their LUT rows, for a column gather
+        first = {int(p): r for r, p in enumerate(self.cat)}
+        self.cat_blocks = [(f, a, b, np.ascontiguousarray(self.cat_lut[first[a]:first[a] + b - a]))
+                           for f, a, b in self.cat_segments]
 
     def go_left(self, XT: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """(nodes, rows) bool from (features, rows) values, rows in :attr:`rank` order."""
@@ -104,8 +113,8 @@ class SplitConditions:
             v = XT[self.zero_feature]
             missing = (np.abs(v) <= ZERO_THRESHOLD) | np.isnan(v)
             left[self.zero] = np.where(missing, self.zero_default[:, None], v <= self.zero_threshold[:, None])
-        if self.cat.size:
-            left[self.cat] = self.cat_lut[self.cat_row[:, None], self._category(XT[self.cat_feature])]
+        for feature, start, stop, lut in self.cat_blocks:
+            np.take(lut, self._category(XT[feature]), axis=1, out=left[start:stop])
         return left
 
     def go_left_one(self, x: np.ndarray) -> np.ndarray:

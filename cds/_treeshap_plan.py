@@ -184,7 +184,8 @@ class TreePlanner:
         inner = self._inner_nodes(node)
         below = {int(self.tree.feature[n]) for n in inner}
         options: list[tuple[float, list[tuple[str, int, list[Step]]]]] = []
-        if len(above) + len(inner) <= BYTE_BITS:
+        byte = len(above) + len(inner) <= BYTE_BITS
+        if byte:
             features = list(above) + [f for f in dict.fromkeys(int(self.tree.feature[n]) for n in inner)
                                       if f not in above]
             options.append((len(features) + 1.0, [("byte", node, path)]))
@@ -197,7 +198,7 @@ class TreePlanner:
                 n_nodes = max(1, math.ceil(depth / 2))
                 cost = n_nodes * (2.0 * (outside + len(below)) + chunks * chunks)
                 options.append((cost, [("quad", node, path)]))
-        if node >= 0 and (not options or options[0][0] > 2):
+        if node >= 0 and not byte:  # a byte block beats any split of it
             split: tuple[float, list[tuple[str, int, list[Step]]]] = (0.0, [])
             for go_left in (True, False):
                 child, step = self._step(node, go_left)

@@ -105,13 +105,11 @@ class _Gathers:
                    features.reshape(-1), present.astype(np.intp), segment.astype(np.intp))
 
     def gather(self, values: np.ndarray, index: np.ndarray, scratch: Scratch, name: str) -> np.ndarray:
-        rows = index.shape[1]
-        codes = np.take(index, self.unit, axis=0, out=scratch.get(name + ".code", (self.unit.size, rows),
-                                                                   np.uint8))
-        position = np.add(codes, self.start[:, None],
-                          out=scratch.get(name + ".pos", (self.unit.size, rows), np.intp))
-        out: np.ndarray = np.take(values, position, out=scratch.get(name, position.shape, np.float64),
-                                  mode="clip")
+        """(items, rows) table values from the (units, rows) uint8 index."""
+        shape = (self.unit.size, index.shape[1])
+        codes = np.take(index, self.unit, axis=0, out=scratch.get(name + ".code", shape, np.uint8))
+        position = np.add(codes, self.start[:, None], out=scratch.get(name + ".pos", shape, np.intp))
+        out: np.ndarray = np.take(values, position, out=scratch.get(name, shape, np.float64), mode="clip")
         return out
 
     def add_by_feature(self, terms: np.ndarray, out: np.ndarray, scratch: Scratch, name: str) -> None:
