@@ -93,6 +93,10 @@ def unit_plausible(f: Feature, s: pd.Series) -> bool:
 
 
 def _recorded(s: pd.Series) -> pd.Series:
+    """Whether a value was recorded: not null, and for text not blank."""
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) \
+            or isinstance(s.dtype, pd.CategoricalDtype):
+        return s.notna()
     return s.notna() & (s.astype("string").str.strip() != "")
 
 
