@@ -5,7 +5,7 @@ Front ends compute nothing clinical: everything they show is in here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Any
 
@@ -69,7 +69,8 @@ class Assessment:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (the public Assessment contract)."""
-        out: dict[str, Any] = _plain(self)
+        out = _shallow(self)
+        out["results"] = [_result_dict(r) for r in self.results]
         return out
 
 
@@ -78,12 +79,14 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
-def _plain(value: Any) -> Any:
-    """Like ``dataclasses.asdict`` without its deep copies (this runs on every request)."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+def _shallow(value: Any) -> dict[str, Any]:
+    """A dataclass as a dict of its fields, without ``asdict``'s deep copies (every request)."""
+    return {name: getattr(value, name) for name in _field_names(type(value))}
+
+
+def _result_dict(result: ComplaintResult) -> dict[str, Any]:
+    out = _shallow(result)
+    out["factors"] = [_shallow(f) for f in result.factors]
+    nxt = result.next_best_assessment
+    out["next_best_assessment"] = None if nxt is None else _shallow(nxt)
+    return out

@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from training.simulate import simulate
 
 import cds
 from cds.errors import InvalidRecord
 from cds.explain import MIN_EXPECTED_CHANGE
 from cds.features import COMPLAINTS, DYNAMOMETRY, record_fields
+from training.simulate import simulate
 
 from .conftest import load_example
 
@@ -135,3 +135,12 @@ def test_stronger_painful_side_lowers_the_estimate(tiny_model: cds.Model, runner
         record = {**runner_pfp, "hip_abduction_right_nm_per_kg": torque}
         probs.append(cds.assess(record, model=tiny_model).results[0].probability)
     assert probs == sorted(probs, reverse=True)
+
+
+@pytest.mark.parametrize("name", ["runner_pfp_hip_driven", "intake_only_pfp_and_lbp",
+                                  "red_flag_trauma_swelling"])
+def test_to_dict_is_exactly_the_dataclass_contents(tiny_model: cds.Model, name: str) -> None:
+    import dataclasses
+
+    out = cds.assess(load_example(name), model=tiny_model)
+    assert out.to_dict() == dataclasses.asdict(out)
