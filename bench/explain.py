@@ -109,6 +109,33 @@ def _latency(fns: dict[str, Callable[[np.ndarray], object]], rows: np.ndarray,
     return {name: np.array(t) for name, t in times.items()}
 
 
+def _batch(X: np.ndarray, ours: TreeExplainer, booster: lgb.Booster, reference: object,
+           threads: int) -> tuple[list[tuple[str, str, str, str]], str]:
+    """Table rows for one batch size, and the exactness line (ours against pred_contrib)."""
+    n = X.shape[0]
+    out_bytes = n * (ours.n_features + 1) * 8
+    result: dict[str, np.ndarray] = {}
+    runs: list[tuple[str, Callable[[], object]]] = [
+        ("ours", lambda: result.__setitem__("ours", ours.contributions(X, n_threads=threads))),
+        ("lightgbm", lambda: result.__setitem__(
+            "lightgbm", booster.predict(X, pred_contrib=True, num_threads=threads)))]
+    if n <= SHAP_MAX_ROWS:
+        runs.append(("shap", lambda: reference.shap_values(X)))  # type: ignore[attr-defined]
+    rows, rates = [], {}
+    for name, run in runs:
+        seconds, peak = _measured(run)
+        rates[name] = n / seconds
+        ratio = "" if name == "ours" else f"ours {rates['ours'] / rates[name]:.1f}x the throughput"
+        rows.append((f"{n:,}", name, f"{rates[name]:10,.0f} rows/s  peak +{peak / 2**20:7.1f} MiB "
+                     f"({peak / out_bytes:4.2f}x output)", ratio))
+    if n > SHAP_MAX_ROWS:
+        rows.append((f"{n:,}", "shap", "skipped above 100k", ""))
+    diff = np.abs(result["ours"] - result["lightgbm"]).max()
+    additivity = np.abs(result["ours"].sum(axis=1) - booster.predict(X, raw_score=True)).max()
+    return rows, (f"exactness on {n:,} records: max |ours - pred_contrib| {diff:.2e}, "
+                  f"additivity {additivity:.2e}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-rows", type=int, default=1_000_000)
@@ -147,29 +174,8 @@ def main() -> None:
                       "" if name == "ours" else f"ours {p50[name] / p50['ours']:.1f}x faster (p50)"))
     exact = ""
     for n in (s for s in sizes if s > 1):
-        X = records[:n]
-        out_bytes = n * (ours.n_features + 1) * 8
-        result: dict[str, np.ndarray] = {}
-        rates: dict[str, float] = {}
-        runs: list[tuple[str, Callable[[], object]]] = [
-            ("ours", lambda: result.__setitem__("ours", ours.contributions(X, n_threads=args.threads))),
-            ("lightgbm", lambda: result.__setitem__(
-                "lightgbm", booster.predict(X, pred_contrib=True, num_threads=args.threads)))]
-        if n <= SHAP_MAX_ROWS:
-            runs.append(("shap", lambda: reference.shap_values(X)))
-        for name, run in runs:
-            seconds, peak = _measured(run)
-            rates[name] = n / seconds
-            ratio = "" if name == "ours" else f"ours {rates['ours'] / rates[name]:.1f}x the throughput"
-            table.append((f"{n:,}", name, f"{rates[name]:10,.0f} rows/s  peak +{peak / 2**20:7.1f} MiB "
-                          f"({peak / out_bytes:4.2f}x output)", ratio))
-        if n > SHAP_MAX_ROWS:
-            table.append((f"{n:,}", "shap", "skipped above 100k (single-threaded; same algorithm as "
-                          "LightGBM's)", ""))
-        diff = np.abs(result["ours"] - result["lightgbm"]).max()
-        additivity = np.abs(result["ours"].sum(axis=1) - booster.predict(X, raw_score=True)).max()
-        exact = f"exactness on {n:,} records: max |ours - pred_contrib| {diff:.2e}, additivity {additivity:.2e}"
-        del result
+        rows, exact = _batch(records[:n], ours, booster, reference, args.threads)
+        table.extend(rows)
     print(f"{'records':>10}  {'method':9} {'figures':60} ratio")
     for row in table:
         print(f"{row[0]:>10}  {row[1]:9} {row[2]:60} {row[3]}")

@@ -72,10 +72,9 @@ class SplitConditions:
         stops = [*starts[1:].tolist(), n_nodes] if n_nodes else []
         categorical = (decision & CATEGORICAL_MASK) > 0
         # a feature's splits are all numerical or all categorical
-        self.segments = [(f, a, b) for f, a, b in zip(present.tolist(), starts.tolist(), stops, strict=True)
-                         if not categorical[a]]
-        self.cat_segments = [(f, a, b) for f, a, b in zip(present.tolist(), starts.tolist(), stops, strict=True)
-                             if categorical[a]]
+        segments = list(zip(present.tolist(), starts.tolist(), stops, strict=True))
+        self.segments = [(f, a, b) for f, a, b in segments if not categorical[a]]
+        self.cat_segments = [(f, a, b) for f, a, b in segments if categorical[a]]
         default_left = (decision & DEFAULT_LEFT_MASK) > 0
         missing = (decision >> 2) & 3
         numerical = (decision & CATEGORICAL_MASK) == 0

@@ -109,7 +109,8 @@ class TreeExplainer:
                                if self._nodes.size else 0.0)
             return out
         chunk = self._chunk_rows()
-        threads = max(1, min(n_threads or len(os.sched_getaffinity(0)), -(-n // chunk)))
+        # a thread per few chunks at least: small batches are not worth a pool
+        threads = max(1, min(n_threads or len(os.sched_getaffinity(0)), n // (4 * chunk)))
 
         def work(share: tuple[int, int]) -> None:
             scratch = Scratch()
