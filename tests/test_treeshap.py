@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import cds._treeshap_plan as plan
+from cds import treeshap
 from cds.treeshap import TreeExplainer
 
 EXACT = 1e-9
@@ -109,7 +110,9 @@ def test_model_dump_and_text_model_give_the_same_explainer(booster: lgb.Booster)
     assert np.abs(from_text - from_dump).max() < 1e-12
 
 
-def test_single_records_small_and_threaded_batches_agree(booster: lgb.Booster) -> None:
+def test_single_records_small_and_threaded_batches_agree(booster: lgb.Booster,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(treeshap, "MAX_CHUNK_ROWS", 16)  # many chunks: 3 threads get work
     X = _scoring_rows()
     explainer = TreeExplainer.from_model_string(booster.model_to_string())
     batch = explainer.contributions(X, n_threads=1)
