@@ -17,6 +17,7 @@ from .cds_hooks import bp as cds_hooks_bp
 from .config import load_config
 from .openapi import bp as openapi_bp
 from .ops import bp as ops_bp
+from .ui import bp as ui_bp
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -31,6 +32,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     model.init_app(app)
     store.init_app(app)
     auth.init_app(app)
-    for bp in (cds_hooks_bp, api_bp, openapi_bp, ops_bp):
+    for bp in (cds_hooks_bp, api_bp, openapi_bp, ops_bp, ui_bp):
         app.register_blueprint(bp)
     return app

@@ -1,0 +1,37 @@
+// The clinician page's small enhancements. The page works without them (no inline script: CSP).
+"use strict";
+
+function markNotApplicable() {
+  // Findings that apply only to some patients (running analysis: runners) are dimmed, not hidden,
+  // when the answer they depend on says otherwise; a value already typed is kept.
+  document.querySelectorAll("[data-when-field]").forEach((box) => {
+    const name = box.dataset.whenField;
+    const wanted = box.dataset.whenValue;
+    const update = () => {
+      const chosen = document.querySelector(`input[name="${name}"]:checked`);
+      const value = chosen ? chosen.value : "";
+      box.classList.toggle("not-applicable", value !== "" && value !== wanted);
+    };
+    document.querySelectorAll(`input[name="${name}"]`).forEach((input) => {
+      input.addEventListener("change", update);
+    });
+    update();
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const summary = document.querySelector(".error-summary");
+  if (summary) {
+    summary.focus();
+  }
+  const printButton = document.getElementById("print-button");
+  if (printButton) {
+    printButton.addEventListener("click", () => window.print());
+  }
+  markNotApplicable();
+});
+
+// Paper cannot open a <details>: open them all before printing.
+window.addEventListener("beforeprint", () => {
+  document.querySelectorAll("details").forEach((d) => { d.open = true; });
+});

@@ -1,0 +1,443 @@
+"""The clinician page (blueprint ``ui``, under ``/ui/``): form, result, SMART launch target, model facts.
+
+Routes:
+
+* ``GET /ui/`` - the intake and findings form, generated from the feature contract (every field
+  may be left empty); ``POST /ui/assessments`` validates it, assesses, stores the assessment in
+  the same store as the API and redirects (303) to its page, so the page has an opaque-id URL and
+  a reload never re-submits. Invalid input re-renders the form (422) with the broken rule beside
+  each field.
+* ``GET /ui/assessments/<id>`` - one stored assessment: per complaint the probability and band,
+  the probability scale, the factor waterfall, the words (top factors, missing items, next best
+  assessment), red-flag banner and out-of-population warnings, and the model facts panel. This is
+  the target of the CDS card's SMART link; a SMART launch's ``launch``/``iss`` parameters are
+  ignored (the id is the context; no FHIR token is requested).
+* ``GET /ui/hook-instances/<hookInstance>`` - the assessment a CDS Hooks call made, by its hook
+  instance; ``GET /ui/assessments/<id>/edit`` - the form filled with that assessment's inputs
+  (add the next finding without re-entering the rest).
+* ``GET /ui/model`` - the model facts of the model being served.
+
+Security for a page embedded in an EHR: a Content-Security-Policy with no inline script or style
+and ``frame-ancestors`` from ``UI_FRAME_ANCESTORS`` (config or ``GMED_UI_FRAME_ANCESTORS``; a list
+or space-separated sources; default ``'self'``; no X-Frame-Options, which cannot list an EHR's
+origin); a CSRF token on the form (signed double-submit: a random cookie, and in the form an
+HMAC of it under the store's key, so every worker verifies every other's tokens);
+``Cache-Control: no-store`` on every page; no patient data in URLs, only opaque ids. The page
+computes nothing clinical: it renders the stored :class:`~cds.assessment.Assessment`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import secrets
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+import cds
+from cds.errors import CdsError, FieldError, InvalidRecord, ModelUnavailable
+from cds.features import GROUPS, ROWS, YES_NO, Feature, column_feature, record_fields
+from cds.model import resolve, verify_manifest
+from cds.validate import validate_record
+from training.facts import FACTS_FILE, build_facts
+
+from .metrics import count_prediction
+from .model import get_model
+from .store import assessments, get_store
+from .svg import factor_value, probability_scale, waterfall
+
+bp = Blueprint("ui", __name__, url_prefix="/ui", static_folder="static",
+               static_url_path="/static", template_folder="templates")
+
+CSRF_COOKIE = "gmed_ui_csrf"
+CSRF_FIELD = "csrf_token"
+DEFAULT_FRAME_ANCESTORS = "'self'"
+TOP_WORDS = 3
+_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+GROUP_TEXT = {
+    "intake": ("Intake", "Patient-reported, at the front desk."),
+    "exam": ("Clinical examination", "In-clinic tests, including hand-held dynamometry."),
+    "movement": ("Movement analysis", "Video or sensors: single-leg squat, and running for runners."),
+}
+SETTING_TEXT = {"intake": "Intake answers only", "exam": "With clinical examination",
+                "movement": "With movement analysis"}
+
+
+# ------------------------------------------------------------------------------ security
+
+
+def _frame_ancestors() -> str:
+    value = current_app.config.get("UI_FRAME_ANCESTORS") or DEFAULT_FRAME_ANCESTORS
+    sources = value if isinstance(value, list | tuple) else str(value).replace(",", " ").split()
+    return " ".join(str(s) for s in sources if s and not any(c in str(s) for c in ";\r\n"))
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    """CSP on everything; no-store and the CSRF cookie on pages (static files may be cached)."""
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
+        f"frame-ancestors {_frame_ancestors()}")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if request.endpoint != "ui.static":
+        response.headers["Cache-Control"] = "no-store"
+    nonce = g.pop("csrf_new_nonce", None)
+    if nonce:
+        # embedded in an EHR the page is a cross-site frame: only SameSite=None cookies reach it
+        secure = request.is_secure
+        response.set_cookie(CSRF_COOKIE, nonce, path="/ui/", httponly=True, secure=secure,
+                            samesite="None" if secure else "Lax", partitioned=secure)
+    return response
+
+
+def _csrf_token() -> str:
+    """The token for this browser's form (creating its cookie nonce on first use)."""
+    nonce = request.cookies.get(CSRF_COOKIE, "")
+    if not 32 <= len(nonce) <= 128:
+        nonce = g.csrf_new_nonce = secrets.token_urlsafe(32)
+    return _sign(nonce)
+
+
+def _sign(nonce: str) -> str:
+    return get_store().pseudonym("gmed-ui-csrf\x00" + nonce) or ""
+
+
+def _csrf_ok() -> bool:
+    nonce = request.cookies.get(CSRF_COOKIE, "")
+    sent = request.form.get(CSRF_FIELD, "")
+    return bool(nonce and sent) and hmac.compare_digest(_sign(nonce), sent)
+
+
+# ------------------------------------------------------------------------------ the form
+
+
+def _range_text(f: Feature) -> str:
+    if f.minimum is None or f.maximum is None:
+        return ""
+    unit = f" {f.unit}" if f.unit else ""
+    return f"valid {f.minimum:g} to {f.maximum:g}{unit}"
+
+
+def _field_view(f: Feature) -> dict[str, Any]:
+    choices = list(zip(f.allowed, f.allowed_labels or f.allowed, strict=True))
+    if f.kind == "boolean":
+        choices = [("yes", "Yes"), ("no", "No")]
+    unit = f.unit if f.unit and f.unit != YES_NO else None
+    when = None
+    if f.applies_when:
+        other = column_feature(f.applies_when[0])
+        when = {"field": other.name, "value": f.applies_when[1],
+                "text": f"Only if {other.label.lower()} is {f.applies_when[1]}"}
+    return {"name": f.name, "label": f.label, "kind": "rows" if f.role == "rows" else f.kind,
+            "unit": unit, "valid": _range_text(f), "help": f.help, "choices": choices,
+            "reference": f"pain-free adults {f.reference}{' ' + unit if unit else ''}"
+                         if f.reference else "",
+            "required": f.required, "when": when}
+
+
+def form_groups() -> list[dict[str, Any]]:
+    """The form's sections in care-setting order; red flags get their own block in intake."""
+    fields = record_fields()
+    out = []
+    for group in GROUPS:
+        title, intro = GROUP_TEXT[group]
+        out.append({"key": group, "title": title, "intro": intro,
+                    "fields": [_field_view(f) for f in fields
+                               if f.group == group and f.role != "red_flag"],
+                    "red_flags": [_field_view(f) for f in fields
+                                  if f.group == group and f.role == "red_flag"]})
+    return out
+
+
+def parse_form(form: MultiDict[str, str]) -> tuple[dict[str, Any], list[FieldError]]:
+    """A patient record from the posted form: empty means not recorded (omitted), never zero.
+
+    Numbers that do not parse are reported here (``type``); every other rule is the contract's
+    own validator's, so the page and the API say the same thing about the same value.
+    """
+    record: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    patient = form.get("patient_id", "").strip()
+    if patient:
+        record["patient_id"] = patient
+    for f in record_fields():
+        if f.role == "rows":
+            chosen = [v for v in form.getlist(f.name) if v]
+            if chosen:
+                record[f.name] = chosen
+            continue
+        raw = form.get(f.name, "").strip()
+        if not raw:
+            continue
+        if f.kind == "boolean":
+            record[f.name] = {"yes": True, "no": False}.get(raw, raw)
+        elif f.kind == "category":
+            record[f.name] = raw
+        else:
+            try:
+                number = float(raw.replace(",", ".").replace("\u2212", "-"))
+            except ValueError:
+                errors.append(FieldError(f.name, "type", f"{f.label}: must be a number"))
+                continue
+            record[f.name] = int(number) if number.is_integer() else number
+    return record, errors
+
+
+def _form_values(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What each input shows: the text as typed, ``yes``/``no``, or the chosen values."""
+    values: dict[str, Any] = {}
+    for name, v in record.items():
+        if isinstance(v, bool):
+            values[name] = "yes" if v else "no"
+        elif isinstance(v, list):
+            values[name] = [str(x) for x in v]
+        else:
+            values[name] = "" if v is None else str(v)
+    return values
+
+
+def _render_form(values: Mapping[str, Any], errors: list[FieldError], status: int = 200,
+                 notice: str = "", source_id: str | None = None) -> ResponseReturnValue:
+    by_field: dict[str, list[str]] = {}
+    for e in errors:
+        name = e.field.split("[")[0]
+        label = _label(name)
+        message = e.message[len(label) + 2:] if e.message.startswith(label + ": ") else e.message
+        by_field.setdefault(name, []).append(f"{message} ({e.rule})")
+    summary = [{"field": name, "label": _label(name), "messages": msgs}
+               for name, msgs in by_field.items()]
+    html = render_template("ui/form.html", groups=form_groups(), values=values, errors=by_field,
+                           summary=summary, csrf_token=_csrf_token(), notice=notice,
+                           source_id=source_id, model=_current_model_info())
+    return html, status
+
+
+def _label(name: str) -> str:
+    f = next((f for f in record_fields() if f.name == name), None)
+    return f.label if f else name
+
+
+@bp.get("/")
+def new_assessment() -> ResponseReturnValue:
+    """An empty form."""
+    return _render_form({}, [])
+
+
+@bp.post("/assessments")
+def create_assessment() -> ResponseReturnValue:
+    """Validate, assess, store, then 303 to the assessment's page (POST-redirect-GET)."""
+    record, errors = parse_form(request.form)
+    posted = {k: request.form.getlist(k) if k == ROWS.name else request.form.get(k)
+              for k in request.form if k != CSRF_FIELD}
+    if not _csrf_ok():
+        return _render_form(posted, [], 400, notice="This form had expired or did not come from "
+                            "this page. Your entries are kept: check them and press Estimate again.")
+    try:
+        validate_record({k: v for k, v in record.items()
+                         if k not in {e.field for e in errors}})
+    except InvalidRecord as e:
+        errors += e.errors
+    if errors:
+        return _render_form(posted, errors, 422)
+    result = cds.assess(record, model=get_model()).to_dict()
+    store = get_store()
+    inputs = {k: v for k, v in record.items() if k != "patient_id"}
+    aid = store.save_assessment(source="ui", inputs=inputs, result=result,
+                                caller="clinician page",
+                                patient_ref=store.pseudonym(record.get("patient_id")))
+    count_prediction(result)
+    return redirect(url_for("ui.show_assessment", aid=aid), 303)
+
+
+# ------------------------------------------------------------------------------ results
+
+
+def _stored(aid: str) -> dict[str, Any] | None:
+    return get_store().get_assessment(aid) if _ID.match(aid) else None
+
+
+def _not_found() -> ResponseReturnValue:
+    return render_template("ui/error.html", title="Assessment not found",
+                           message="No assessment has this id. It may have been made on another "
+                                   "server, or the link is incomplete."), 404
+
+
+def _complaint_view(r: Mapping[str, Any], bands: Mapping[str, float] | None,
+                    index: int) -> dict[str, Any]:
+    missing: dict[str, list[str]] = {}
+    for m in r["missing"]:
+        missing.setdefault(m["group"], []).append(m["label"])
+    factors = r["factors"]
+    return {**r, "percent": round(100 * r["probability"]),
+            "scale": probability_scale(r["probability"], bands, r["band"], f"scale-{index}"),
+            "chart": waterfall(r["base_value"], r["raw_score"], factors, f"wf-{index}"),
+            "top": factors[:TOP_WORDS],
+            "rows": [{**f, "shown": factor_value(f)} for f in factors],
+            "missing_groups": [(GROUP_TEXT[gr][0], missing[gr]) for gr in GROUPS if gr in missing]}
+
+
+@bp.get("/assessments/<aid>")
+def show_assessment(aid: str) -> ResponseReturnValue:
+    """One stored assessment, as the clinician reads it (also the SMART link's target)."""
+    row = _stored(aid)
+    if row is None:
+        return _not_found()
+    result = row["result"]
+    facts = model_facts(result["model"])
+    bands = facts["bands"] if facts else None
+    created = row["created_at"]
+    return render_template(
+        "ui/result.html", aid=row["id"], result=result, facts=facts,
+        created=created.strftime("%d %b %Y, %H:%M UTC") if isinstance(created, datetime) else "",
+        complaints=[_complaint_view(r, bands, i) for i, r in enumerate(result["results"])])
+
+
+@bp.get("/assessments/<aid>/edit")
+def edit_assessment(aid: str) -> ResponseReturnValue:
+    """The form filled with a stored assessment's inputs: a new assessment, not an overwrite."""
+    row = _stored(aid)
+    if row is None:
+        return _not_found()
+    return _render_form(_form_values(row["inputs"]), [], source_id=row["id"])
+
+
+@bp.get("/hook-instances/<instance>")
+def by_hook_instance(instance: str) -> ResponseReturnValue:
+    """The assessment a CDS Hooks call made, found by its ``hookInstance``."""
+    if not _ID.match(instance):
+        return _not_found()
+    query = (select(assessments.c.id).where(assessments.c.hook_instance == instance)
+             .order_by(assessments.c.created_at.desc()).limit(1))
+    with get_store().engine.connect() as conn:
+        aid = conn.execute(query).scalar()
+    if aid is None:
+        return _not_found()
+    return redirect(url_for("ui.show_assessment", aid=aid), 303)
+
+
+# ------------------------------------------------------------------------------ model facts
+
+_metadata_cache: dict[tuple[str, str], tuple[dict[str, Any], Path]] = {}
+
+
+def _model_source(info: Mapping[str, str]) -> tuple[dict[str, Any], Path] | None:
+    """Metadata and directory of the model version that made an assessment: the served model,
+    or that version's verified artefact on disk; ``None`` if neither is available."""
+    key = (str(info.get("id")), str(info.get("version")))
+    try:
+        model = get_model()
+        if (model.id, model.version) == key:
+            return model.metadata, model.path
+    except ModelUnavailable:
+        pass
+    if key not in _metadata_cache:
+        try:
+            directory = resolve(key[1])
+            verify_manifest(directory)
+            meta = json.loads((directory / "metadata.json").read_text())
+        except (CdsError, OSError, ValueError):
+            return None
+        if (meta.get("id"), meta.get("version")) != key:
+            return None
+        _metadata_cache[key] = (meta, directory)
+    return _metadata_cache[key]
+
+
+def _current_model_info() -> dict[str, str] | None:
+    try:
+        model = get_model()
+    except ModelUnavailable:
+        return None
+    return {"id": model.id, "version": model.version}
+
+
+def _performance(meta: Mapping[str, Any], facts: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """AUROC with 95% CI per population, from the facts' evaluation or the metadata's metrics."""
+    rows: list[dict[str, Any]] = []
+    def add(group: str, name: str, m: Mapping[str, Any]) -> None:
+        if m.get("auroc") is None:
+            return
+        ci = m.get("auroc_ci95") or [None, None]
+        rows.append({"group": group, "name": name, "n": m.get("n"), "auroc": m["auroc"],
+                     "lo": ci[0], "hi": ci[1], "slope": m.get("calibration_slope"),
+                     "brier": m.get("brier")})
+    complaint_names = dict(zip(ROWS.allowed, ROWS.allowed_labels, strict=True))
+    perf = facts.get("performance") or {}
+    if perf.get("overall"):
+        add("Overall", "All complaints", {**perf["overall"],
+                                          "calibration_slope": perf["calibration"].get("slope")})
+        for dim, groups in perf.get("subgroups", {}).items():
+            for name, m in groups.items():
+                add(f"By {dim}", complaint_names.get(name, name), m)
+        return rows
+    metrics = meta.get("metrics") or {}
+    if metrics.get("model"):
+        add("Overall", "All complaints", metrics["model"])
+    if metrics.get("ceiling"):
+        add("Overall", "Best achievable (the simulator's own probabilities)", metrics["ceiling"])
+    if metrics.get("logistic_baseline"):
+        add("Overall", "Logistic regression baseline", metrics["logistic_baseline"])
+    for setting, m in metrics.get("by_care_setting", {}).items():
+        add("By care setting", SETTING_TEXT.get(setting, setting), m)
+    for complaint, m in metrics.get("by_complaint", {}).items():
+        add("By complaint", complaint_names.get(complaint, complaint), m)
+    return rows
+
+
+def model_facts(info: Mapping[str, str]) -> dict[str, Any] | None:
+    """The model facts panel's content, from the model version's metadata and facts file.
+
+    The texts (intended use, outcome, limitations, when not to use) come from
+    :mod:`training.facts`, the one place the model card is written from too.
+    """
+    source = _model_source(info)
+    if source is None:
+        return None
+    meta, directory = source
+    facts: dict[str, Any] | None = None
+    try:
+        listed = json.loads((directory / "manifest.json").read_text()).get("files", {})
+        if FACTS_FILE in listed:  # verified with the rest of the artefact at load
+            facts = json.loads((directory / FACTS_FILE).read_text())
+    except (OSError, ValueError):
+        facts = None
+    facts = facts or build_facts(meta, None)
+    population = [{"label": column_feature(c).label, "unit": column_feature(c).unit or "",
+                   "lo": lo, "hi": hi}
+                  for c, (lo, hi) in (meta.get("population") or {}).items()]
+    return {"id": meta.get("id"), "version": meta.get("version"), "facts": facts,
+            "bands": meta.get("bands"), "performance": _performance(meta, facts),
+            "population": population, "training": meta.get("training_data", {}),
+            "evaluation_data": (meta.get("metrics") or {}).get("evaluation_data")
+            or (facts.get("performance") or {}).get("evaluation_data")}
+
+
+@bp.get("/model")
+def model_page() -> ResponseReturnValue:
+    """The facts of the model being served."""
+    info = _current_model_info()
+    facts = model_facts(info) if info else None
+    if facts is None:
+        return render_template("ui/error.html", title="Model not available",
+                               message="No verified model is loaded. Try again shortly."), 503
+    return render_template("ui/model.html", facts=facts)
+
+
+@bp.errorhandler(CdsError)
+def _on_error(e: CdsError) -> ResponseReturnValue:
+    """Errors on these pages are pages, not JSON; details stay out of them as in the API."""
+    if e.status >= 500:
+        return render_template("ui/error.html", title="Service not ready",
+                               message="The model or the store is not available. Your entries "
+                                       "were not assessed; go back and try again shortly."), e.status
+    return render_template("ui/error.html", title="Request not accepted", message=str(e)), e.status
