@@ -18,7 +18,7 @@ Yang 2021, generalised):
   summed contributions on the block's features. A record costs one gather per feature.
 * a *quadrature block* serves deeper paths: the integrand factorises into the features above
   the subtree (chunks of at most 4 features, each tabulated over its own bits) and the subtree
-  itself (tabulated over at most 6 bits); tables keep the quadrature nodes, and a record
+  itself (tabulated over at most 8 bits); tables keep the quadrature nodes, and a record
   multiplies one column of each chunk per node. Table sizes stay bounded whatever the depth.
 
 A dynamic programme over each tree picks the cheaper cover (per-record gathers) of its leaves.
@@ -35,7 +35,7 @@ from ._treeshap_model import ParsedTree
 
 BYTE_BITS = 8
 """Bits of a byte block's index."""
-SUBTREE_BITS = 6
+SUBTREE_BITS = 8
 """Bits of a quadrature block's subtree table."""
 CHUNK_FEATURES = 4
 """Features per tabulated chunk of the path above a quadrature block."""
