@@ -196,14 +196,22 @@ class Program:
                         x_feature.append(f)
         self.slots = _Gathers.build(slot_unit, slot_start, slot_feature)
         self.pcols = _Gathers.build(pcol_unit, pcol_start)
-        self.partners = Products(partners, ones_row=len(pcol_unit))
+        # a partner that is one product column (two-chunk blocks) is read in place; longer
+        # products get rows after the product columns and the ones row
+        n_products = len(pcol_unit) + 1
+        multi = [f for f in partners if len(f) > 1]
+        multi_row = {id(f): n_products + i for i, f in enumerate(multi)}
+        row_of = [f[0] if len(f) == 1 else multi_row[id(f)] if f else n_products - 1 for f in partners]
+        self.n_products = n_products
+        self.partners = Products(multi, ones_row=n_products - 1)
+        x_partner = [row_of[p] for p in x_partner]
         self.xcols = _Gathers.build(x_unit, x_start, x_feature)
         self.x_partner = np.asarray(x_partner, np.intp)[np.argsort(x_feature, kind="stable")]
 
     def bytes_per_row(self) -> int:
         """Scratch bytes per explained row (for chunk sizing)."""
         return (2 * self.bits.size + self.n_units + 17 * self.slots.unit.size
-                + 8 * (self.pcols.unit.size + self.partners.first.size) + 17 * self.xcols.unit.size)
+                + 8 * (self.n_products + self.partners.first.size) + 25 * self.xcols.unit.size)
 
     def _index(self, bits: np.ndarray, scratch: Scratch) -> np.ndarray:
         """(units, rows) uint8: each unit's bits packed into its table index."""
@@ -222,6 +230,12 @@ class Program:
                 target |= shifted[:count]
         return index
 
+    def _multipliers(self, products: np.ndarray) -> np.ndarray:
+        """Fill the multi-chunk partner rows at the end of ``products`` and return it."""
+        if self.partners.first.size:
+            products[self.n_products:] = self.partners.evaluate(products[:self.n_products])
+        return products
+
     def explain_one(self, go_left: np.ndarray, n_features: int) -> np.ndarray:
         """Contributions (n_features,) of one record from its (nodes,) "goes left" vector."""
         index = np.zeros(self.n_units, np.intp)
@@ -233,10 +247,10 @@ class Program:
             gathered = self.values.take(index[self.slots.unit] + self.slots.start)
             out += np.bincount(self.slots.feature, weights=gathered, minlength=n_features)
         if self.xcols.unit.size:
-            products = np.ones(self.pcols.unit.size + 1)
-            products[:-1] = self.values.take(index[self.pcols.unit] + self.pcols.start)
+            products = np.ones(self.n_products + self.partners.first.size)
+            products[:self.n_products - 1] = self.values.take(index[self.pcols.unit] + self.pcols.start)
             terms = self.values.take(index[self.xcols.unit] + self.xcols.start)
-            terms *= self.partners.evaluate(products)[self.x_partner]
+            terms *= self._multipliers(products)[self.x_partner]
             out += np.bincount(self.xcols.feature, weights=terms, minlength=n_features)
         return out
 
@@ -249,10 +263,9 @@ class Program:
             gathered = self.slots.gather(self.values, index, scratch, "slots")
             self.slots.add_by_feature(gathered, out, scratch, "slots")
         if self.xcols.unit.size:
-            products = scratch.get("products", (self.pcols.unit.size + 1, rows), np.float64)
-            products[:-1] = self.pcols.gather(self.values, index, scratch, "pcols")
-            products[-1] = 1.0
-            partner = self.partners.evaluate(products)
+            products = scratch.get("products", (self.n_products + self.partners.first.size, rows), np.float64)
+            products[:self.n_products - 1] = self.pcols.gather(self.values, index, scratch, "pcols")
+            products[self.n_products - 1] = 1.0
             terms = self.xcols.gather(self.values, index, scratch, "xcols")
-            terms *= partner[self.x_partner]
+            terms *= self._multipliers(products)[self.x_partner]
             self.xcols.add_by_feature(terms, out, scratch, "xcols")
