@@ -5,12 +5,18 @@ arrays so that a batch of records is explained by the same ~25 numpy calls whate
 of trees. Arrays are laid out (items, rows): each gather of one table column for all rows of a
 chunk stays inside that small column, so tables are read from cache.
 
-1. ``go_left`` (nodes, rows): every split condition of every tree, one vectorised comparison.
+1. ``go_left`` (nodes, rows): every split condition of every tree
+   (:mod:`cds._treeshap_nodes`).
 2. ``bits`` (bits, rows): each bit is the AND of one or more conditions; bits are ordered by
    (unit size, bit position, unit) so each unit's byte index is built with a few shifts.
-3. byte slots: one gather per (byte block, feature); summed per feature with ``reduceat``.
-4. quadrature: product columns are gathered, multiplied into each chunk's "partner" (the
-   product of the other chunks of its block), and feature columns times partners are summed.
+3. byte slots: one gather per (byte block, feature), summed per feature.
+4. quadrature: each chunk's product columns are gathered; a feature column of chunk ``c`` is
+   multiplied by the product of the block's other chunks at the same node (for two chunks, the
+   other's column; for more, the path total times the subtree divided by chunk ``c``) and
+   summed per feature.
+
+A single record takes a shorter road (:meth:`Program.explain_one`): its bits are kept in unit
+order, so each index is one ``reduceat``, and ``bincount`` sums by feature.
 """
 
 from __future__ import annotations
@@ -166,10 +172,12 @@ class Program:
         slot_feature: list[int] = []
         pcol_unit: list[int] = []
         pcol_start: list[int] = []
-        partners: list[list[int]] = []
+        totals: list[list[int]] = []
+        subtree: list[int] = []
+        ratios: list[tuple[int, int]] = []
         x_unit: list[int] = []
         x_start: list[int] = []
-        x_partner: list[int] = []
+        x_multiplier: list[tuple[str, int]] = []
         x_feature: list[int] = []
         for block in blocks:
             if isinstance(block, ByteBlock):
@@ -185,33 +193,46 @@ class Program:
                     pcol_unit.append(unit_id[id(unit)])
                     pcol_start.append(column_start[id(unit), q])
             m = len(block.units)
-            for c, (unit, features) in enumerate(zip(block.units, block.features, strict=True)):
-                for q in range(q_nodes):
-                    partner = len(partners)
-                    partners.append([first_pcol + other * q_nodes + q for other in range(m) if other != c])
+            for q in range(q_nodes):
+                rows = [first_pcol + c * q_nodes + q for c in range(m)]  # the chunks' products
+                if m == 1:
+                    multiplier: list[tuple[str, int]] = [("ones", 0)]
+                elif m == 2:  # the other chunk's product column, in place
+                    multiplier = [("product", rows[1]), ("product", rows[0])]
+                else:  # above-path total T, W = T * subtree; chunk c of the path: W / P_c
+                    t = len(totals)
+                    totals.append(rows[:-1])
+                    subtree.append(rows[-1])
+                    multiplier = []
+                    for c in range(m - 1):
+                        multiplier.append(("ratio", len(ratios)))
+                        ratios.append((t, rows[c]))
+                    multiplier.append(("total", t))
+                for c, (unit, features) in enumerate(zip(block.units, block.features, strict=True)):
                     for i, f in enumerate(features):
                         x_unit.append(unit_id[id(unit)])
                         x_start.append(column_start[id(unit), q_nodes + i * q_nodes + q])
-                        x_partner.append(partner)
+                        x_multiplier.append(multiplier[c])
                         x_feature.append(f)
         self.slots = _Gathers.build(slot_unit, slot_start, slot_feature)
         self.pcols = _Gathers.build(pcol_unit, pcol_start)
-        # a partner that is one product column (two-chunk blocks) is read in place; longer
-        # products get rows after the product columns and the ones row
-        n_products = len(pcol_unit) + 1
-        multi = [f for f in partners if len(f) > 1]
-        multi_row = {id(f): n_products + i for i, f in enumerate(multi)}
-        row_of = [f[0] if len(f) == 1 else multi_row[id(f)] if f else n_products - 1 for f in partners]
-        self.n_products = n_products
-        self.partners = Products(multi, ones_row=n_products - 1)
-        x_partner = [row_of[p] for p in x_partner]
+        # multiplier rows: products, ones, totals T, W = T * subtree product, ratios W / P_c
+        self.n_products = len(pcol_unit) + 1
+        base = {"product": 0, "ones": self.n_products - 1, "total": self.n_products,
+                "ratio": self.n_products + 2 * len(totals)}
+        self.totals = Products(totals, ones_row=self.n_products - 1)
+        self.subtree = np.asarray(subtree, np.intp)
+        self.ratio_w = np.asarray([t for t, _ in ratios], np.intp) + len(totals)
+        self.ratio_p = np.asarray([r for _, r in ratios], np.intp)
+        self.n_multipliers = self.n_products + 2 * len(totals) + len(ratios)
+        x_partner = [base[kind] + i for kind, i in x_multiplier]
         self.xcols = _Gathers.build(x_unit, x_start, x_feature)
         self.x_partner = np.asarray(x_partner, np.intp)[np.argsort(x_feature, kind="stable")]
 
     def bytes_per_row(self) -> int:
         """Scratch bytes per explained row (for chunk sizing)."""
         return (2 * self.bits.size + self.n_units + 17 * self.slots.unit.size
-                + 8 * (self.n_products + self.partners.first.size) + 25 * self.xcols.unit.size)
+                + 8 * self.n_multipliers + 25 * self.xcols.unit.size)
 
     def _index(self, bits: np.ndarray, scratch: Scratch) -> np.ndarray:
         """(units, rows) uint8: each unit's bits packed into its table index."""
@@ -231,9 +252,20 @@ class Program:
         return index
 
     def _multipliers(self, products: np.ndarray) -> np.ndarray:
-        """Fill the multi-chunk partner rows at the end of ``products`` and return it."""
-        if self.partners.first.size:
-            products[self.n_products:] = self.partners.evaluate(products[:self.n_products])
+        """Fill the rows after the product columns (see ``__init__``) and return the matrix.
+
+        Dividing by a path chunk's product is safe: it is a product of ``z (1 - u) + o u`` with
+        ``z > 0`` and ``0 < u < 1``, so it is positive, and division is exact to an ulp.
+        """
+        n_totals = self.subtree.size
+        if n_totals:
+            start = self.n_products
+            totals = products[start:start + n_totals]
+            totals[...] = self.totals.evaluate(products[:start])
+            weighted = products[start + n_totals:start + 2 * n_totals]
+            np.multiply(totals, products[self.subtree], out=weighted)
+            np.divide(products[start + self.ratio_w], products[self.ratio_p],
+                      out=products[start + 2 * n_totals:])
         return products
 
     def explain_one(self, go_left: np.ndarray, n_features: int) -> np.ndarray:
@@ -247,7 +279,7 @@ class Program:
             gathered = self.values.take(index[self.slots.unit] + self.slots.start)
             out += np.bincount(self.slots.feature, weights=gathered, minlength=n_features)
         if self.xcols.unit.size:
-            products = np.ones(self.n_products + self.partners.first.size)
+            products = np.ones(self.n_multipliers)
             products[:self.n_products - 1] = self.values.take(index[self.pcols.unit] + self.pcols.start)
             terms = self.values.take(index[self.xcols.unit] + self.xcols.start)
             terms *= self._multipliers(products)[self.x_partner]
@@ -263,7 +295,7 @@ class Program:
             gathered = self.slots.gather(self.values, index, scratch, "slots")
             self.slots.add_by_feature(gathered, out, scratch, "slots")
         if self.xcols.unit.size:
-            products = scratch.get("products", (self.n_products + self.partners.first.size, rows), np.float64)
+            products = scratch.get("products", (self.n_multipliers, rows), np.float64)
             products[:self.n_products - 1] = self.pcols.gather(self.values, index, scratch, "pcols")
             products[self.n_products - 1] = 1.0
             terms = self.xcols.gather(self.values, index, scratch, "xcols")

@@ -163,7 +163,7 @@ def test_quadrature_blocks_with_many_chunks_are_exact(monkeypatch: pytest.Monkey
     monkeypatch.setattr(plan, "CHUNK_FEATURES", 1)
     booster = _train(SHAPES["depth6_31_leaves"], rounds=10)
     explainer = TreeExplainer.from_model_string(booster.model_to_string())
-    assert explainer._program.partners.extra, "expected blocks of three or more chunks"
+    assert explainer._program.subtree.size, "expected blocks of three or more chunks"
     X = _scoring_rows()
     ours = explainer.contributions(X)
     assert np.abs(ours - booster.predict(X, pred_contrib=True)).max() < EXACT
