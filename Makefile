@@ -6,13 +6,19 @@ STAMP := $(VENV)/.installed
 
 MODEL_VERSION ?= 0.1.0
 
-.PHONY: serve test lint bench model clean
+.PHONY: serve test lint bench model clean environment
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+# The environment: the venv, and Debian's chromium for the real-browser tests (Playwright drives
+# /usr/bin/chromium; it never downloads a browser). CI and developers run as root.
+environment: $(STAMP)
+	@test -x /usr/bin/chromium || { apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 
 # loopback development server: auth is off unless GMED_AUTH=jwt (the service warns at start)
 serve: $(STAMP)
@@ -22,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check cds training service tests bench
 	$(BIN)/mypy
 
-test: lint
+test: environment lint
 	$(BIN)/pytest
 
 bench: $(STAMP)

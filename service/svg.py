@@ -21,12 +21,13 @@ from markupsafe import Markup
 
 from cds.explain import with_unit
 
-WIDTH = 760
+WIDTH = 880
 LABEL_WIDTH = 400
 CHART_LEFT = LABEL_WIDTH + 16
 CHART_RIGHT = WIDTH - 56
 ROW_HEIGHT = 38
 TOP_FACTORS = 10
+SCALE_WIDTH = 760
 LABEL_CHARS = 58
 
 
@@ -44,8 +45,9 @@ def _clip(text: str, limit: int = LABEL_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _svg(kind: str, ident: str, height: float, title: str, desc: str, body: list[str]) -> Markup:
-    head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="{kind}" viewBox="0 0 {WIDTH} '
+def _svg(kind: str, ident: str, width: float, height: float, title: str, desc: str,
+         body: list[str]) -> Markup:
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="{kind}" viewBox="0 0 {_num(width)} '
             f'{_num(height)}" role="img" aria-labelledby="{ident}-t {ident}-d" '
             f'preserveAspectRatio="xMinYMin meet" focusable="false">'
             f'<title id="{ident}-t">{escape(title)}</title><desc id="{ident}-d">{escape(desc)}</desc>')
@@ -62,7 +64,7 @@ def probability_scale(probability: float, bands: Mapping[str, float] | None, ban
     ``bands`` is the metadata's ``{"moderate_from": .., "high_from": ..}``; without it (a model
     version no longer on disk) the bar is drawn undivided and says so in its description.
     """
-    left, right, top, bar_h = 8.0, WIDTH - 8.0, 22.0, 18.0
+    left, right, top, bar_h = 8.0, SCALE_WIDTH - 8.0, 22.0, 18.0
     span = right - left
     def at(p: float) -> float:
         return left + span * min(max(p, 0.0), 1.0)
@@ -98,7 +100,7 @@ def probability_scale(probability: float, bands: Mapping[str, float] | None, ban
     else:
         desc = (f"Estimated probability {pct}, in the {band} band (this model version's band "
                 "thresholds are not available to draw).")
-    return _svg("prob-scale", ident, top + bar_h + 24, "Probability scale with band thresholds",
+    return _svg("prob-scale", ident, SCALE_WIDTH, top + bar_h + 24, "Probability scale with band thresholds",
                 desc, body)
 
 
@@ -219,4 +221,4 @@ def waterfall(base_value: float, raw_score: float, factors: Sequence[Mapping[str
     desc = (f"Waterfall from the average patient's score {base_value:+.2f} to this patient's "
             f"score {raw_score:+.2f}: " + "; ".join(
                 f"{r.label} {r.end - r.start:+.2f}" for r in rows[1:-1]) + ".")
-    return _svg("waterfall", ident, height, "How each finding moves the score", desc, body)
+    return _svg("waterfall", ident, WIDTH, height, "How each finding moves the score", desc, body)

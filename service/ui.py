@@ -44,6 +44,7 @@ from werkzeug.datastructures import MultiDict
 
 import cds
 from cds.errors import CdsError, FieldError, InvalidRecord, ModelUnavailable
+from cds.explain import with_unit
 from cds.features import GROUPS, ROWS, YES_NO, Feature, column_feature, record_fields
 from cds.model import resolve, verify_manifest
 from cds.validate import validate_record
@@ -121,11 +122,15 @@ def _csrf_ok() -> bool:
 # ------------------------------------------------------------------------------ the form
 
 
+def _with_unit(text: str, unit: str | None) -> str:
+    """``2-16°``, ``0.9-2.0 N·m/kg``; a score's ``/10`` is left to the box beside the input."""
+    return with_unit(text, unit) if unit and not unit.startswith("/") else text
+
+
 def _range_text(f: Feature) -> str:
     if f.minimum is None or f.maximum is None:
         return ""
-    unit = f" {f.unit}" if f.unit else ""
-    return f"valid {f.minimum:g} to {f.maximum:g}{unit}"
+    return "valid " + _with_unit(f"{f.minimum:g} to {f.maximum:g}", f.unit)
 
 
 def _field_view(f: Feature) -> dict[str, Any]:
@@ -138,10 +143,11 @@ def _field_view(f: Feature) -> dict[str, Any]:
         other = column_feature(f.applies_when[0])
         when = {"field": other.name, "value": f.applies_when[1],
                 "text": f"Only if {other.label.lower()} is {f.applies_when[1]}"}
+    hint = [f"pain-free adults {_with_unit(f.reference, unit)}" if f.reference else "",
+            _range_text(f), when["text"] if when else "",
+            f.help.split(". ")[0].rstrip(".") + "." if f.help else ""]  # the first sentence
     return {"name": f.name, "label": f.label, "kind": "rows" if f.role == "rows" else f.kind,
-            "unit": unit, "valid": _range_text(f), "help": f.help, "choices": choices,
-            "reference": f"pain-free adults {f.reference}{' ' + unit if unit else ''}"
-                         if f.reference else "",
+            "unit": unit, "hint": " · ".join(h for h in hint if h), "choices": choices,
             "required": f.required, "when": when}
 
 
@@ -214,8 +220,9 @@ def _render_form(values: Mapping[str, Any], errors: list[FieldError], status: in
         label = _label(name)
         message = e.message[len(label) + 2:] if e.message.startswith(label + ": ") else e.message
         by_field.setdefault(name, []).append(f"{message} ({e.rule})")
-    summary = [{"field": name, "label": _label(name), "messages": msgs}
-               for name, msgs in by_field.items()]
+    order = {f.name: i for i, f in enumerate(record_fields())}
+    summary = [{"field": name, "label": _label(name), "messages": by_field[name]}
+               for name in sorted(by_field, key=lambda n: order.get(n, -1))]
     html = render_template("ui/form.html", groups=form_groups(), values=values, errors=by_field,
                            summary=summary, csrf_token=_csrf_token(), notice=notice,
                            source_id=source_id, model=_current_model_info())
@@ -412,8 +419,8 @@ def model_facts(info: Mapping[str, str]) -> dict[str, Any] | None:
     except (OSError, ValueError):
         facts = None
     facts = facts or build_facts(meta, None)
-    population = [{"label": column_feature(c).label, "unit": column_feature(c).unit or "",
-                   "lo": lo, "hi": hi}
+    population = [{"label": column_feature(c).label, "from": f"{round(lo, 1) + 0.0:g}",
+                   "to": _with_unit(f"{round(hi, 1) + 0.0:g}", column_feature(c).unit)}
                   for c, (lo, hi) in (meta.get("population") or {}).items()]
     return {"id": meta.get("id"), "version": meta.get("version"), "facts": facts,
             "bands": meta.get("bands"), "performance": _performance(meta, facts),

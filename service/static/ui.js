@@ -23,6 +23,19 @@ document.addEventListener("DOMContentLoaded", () => {
   const summary = document.querySelector(".error-summary");
   if (summary) {
     summary.focus();
+    // a link to a field moves the focus into it, with its label in view (not only the scroll)
+    summary.querySelectorAll("a[href^='#']").forEach((link) => {
+      link.addEventListener("click", (event) => {
+        const target = document.getElementById(link.getAttribute("href").slice(1));
+        if (!target) {
+          return;
+        }
+        event.preventDefault();
+        const box = target.closest(".field") || target;
+        box.scrollIntoView({ block: "start" });
+        target.focus({ preventScroll: true });
+      });
+    });
   }
   const printButton = document.getElementById("print-button");
   if (printButton) {

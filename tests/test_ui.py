@@ -1,0 +1,269 @@
+"""The clinician page through Flask's test client: form, result, security headers, CSRF, store.
+
+Fast checks on the tiny fixture model; the real browser is in ``test_ui_browser.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.datastructures import MultiDict
+
+import cds
+from cds.features import BY_NAME, ROWS, record_fields
+from service.store import assessments, get_store
+from service.ui import CSRF_COOKIE, parse_form
+from tests.conftest import load_example
+from training.facts import NOT_FOR, PURPOSE
+
+UUID_PAGE = re.compile(r"^/ui/assessments/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def csrf_token(client: FlaskClient) -> str:
+    html = client.get("/ui/").get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match is not None
+    return match.group(1)
+
+
+def as_form(record: dict[str, Any]) -> MultiDict[str, str]:
+    form: MultiDict[str, str] = MultiDict()
+    for name, value in record.items():
+        if isinstance(value, bool):
+            form.add(name, "yes" if value else "no")
+        elif isinstance(value, list):
+            for v in value:
+                form.add(name, v)
+        else:
+            form.add(name, str(value))
+    return form
+
+
+def post(client: FlaskClient, record: dict[str, Any], token: str | None = None) -> Any:
+    form = as_form(record)
+    form.add("csrf_token", csrf_token(client) if token is None else token)
+    return client.post("/ui/assessments", data=form)
+
+
+def assessed(client: FlaskClient, app: Flask, name: str) -> tuple[str, str]:
+    """Post an example through the form; the page's path and HTML."""
+    response = post(client, load_example(name))
+    assert response.status_code == 303
+    path = response.headers["Location"]
+    return path, client.get(path).get_data(as_text=True)
+
+
+# ------------------------------------------------------------------------------ security
+
+
+def test_pages_forbid_inline_script_and_style_and_frame_only_configured_ehrs(
+        make_app: Any) -> None:
+    framed = make_app(UI_FRAME_ANCESTORS=["https://ehr.example.org"]).test_client()
+    response = framed.get("/ui/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "style-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert csp.endswith("frame-ancestors https://ehr.example.org")
+    assert "X-Frame-Options" not in response.headers
+
+
+def test_frame_ancestors_default_to_same_origin(client: FlaskClient) -> None:
+    assert client.get("/ui/").headers["Content-Security-Policy"].endswith("frame-ancestors 'self'")
+
+
+def test_rendered_pages_carry_no_inline_script_or_style(client: FlaskClient, app: Flask) -> None:
+    _, result = assessed(client, app, "runner_pfp_hip_driven")
+    pages = [client.get("/ui/").get_data(as_text=True), result,
+             client.get("/ui/model").get_data(as_text=True),
+             post(client, {"age_years": 5}).get_data(as_text=True)]
+    for html in pages:
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
+        assert "<style" not in html
+        assert not re.search(r"\sstyle=", html)
+        assert not re.search(r"\son[a-z]+=", html)  # no inline event handlers either
+
+
+def test_patient_pages_are_not_cached(client: FlaskClient, app: Flask) -> None:
+    path, _ = assessed(client, app, "runner_pfp_hip_driven")
+    for url in ("/ui/", path, f"{path}/edit"):
+        assert client.get(url).headers["Cache-Control"] == "no-store"
+
+
+def test_form_post_without_a_valid_csrf_token_is_refused_and_stores_nothing(
+        client: FlaskClient, app: Flask) -> None:
+    record = load_example("runner_pfp_hip_driven")
+    refused = post(client, record, token="forged")
+    assert refused.status_code == 400
+    assert "Your entries are kept" in refused.get_data(as_text=True)
+    fresh = app.test_client()  # a token from another browser does not match this one's cookie
+    assert post(fresh, record, token=csrf_token(client)).status_code == 400
+    with app.app_context():
+        assert get_store().rows(assessments) == []
+
+
+def test_csrf_cookie_is_http_only_and_scoped_to_the_page(client: FlaskClient) -> None:
+    cookie = client.get("/ui/").headers["Set-Cookie"]
+    assert cookie.startswith(f"{CSRF_COOKIE}=")
+    assert "HttpOnly" in cookie and "Path=/ui/" in cookie
+
+
+def test_form_post_redirects_to_an_opaque_id_and_stores_a_pseudonym(
+        client: FlaskClient, app: Flask) -> None:
+    record = load_example("runner_pfp_hip_driven")
+    response = post(client, record)
+    assert response.status_code == 303
+    assert UUID_PAGE.match(response.headers["Location"])
+    with app.app_context():
+        row = get_store().get_assessment(response.headers["Location"].rsplit("/", 1)[1])
+        assert row is not None
+        assert row["source"] == "ui"
+        assert row["patient_ref"] == get_store().pseudonym(record["patient_id"])
+        assert record["patient_id"] not in str(row)
+
+
+# ------------------------------------------------------------------------------ the form
+
+
+def test_every_record_field_is_in_the_form_with_a_label(client: FlaskClient) -> None:
+    html = client.get("/ui/").get_data(as_text=True)
+    for f in record_fields():
+        assert f'name="{f.name}"' in html, f.name
+        if f.kind in ("number", "integer"):
+            assert f'<label for="f-{f.name}">' in html
+        else:
+            assert re.search(rf'<fieldset[^>]*id="w-{f.name}"[^>]*>\s*<legend>', html), f.name
+
+
+def test_form_shows_units_valid_ranges_and_reference_ranges(client: FlaskClient) -> None:
+    html = client.get("/ui/").get_data(as_text=True)
+    assert "pain-free adults 0.9-2.0 N·m/kg · valid 0.2 to 4 N·m/kg" in html
+    assert "pain-free adults 2-16° · valid -20 to 45°" in html
+    assert "Only if main activity is runner" in html
+    for label in ROWS.allowed_labels:
+        assert label in html
+
+
+def test_every_question_can_be_left_not_recorded(client: FlaskClient) -> None:
+    html = client.get("/ui/").get_data(as_text=True)
+    radios = [f for f in record_fields() if f.kind in ("boolean", "category") and f is not ROWS]
+    for f in radios:
+        assert re.search(rf'name="{f.name}" value="" checked', html), f.name
+    assert " required" not in html  # the browser never blocks an empty field
+
+
+def test_empty_fields_are_not_recorded_rather_than_zero() -> None:
+    record, errors = parse_form(MultiDict([
+        ("complaints", "pfp"), ("age_years", "34"), ("sex", "female"), ("bmi_kg_m2", ""),
+        ("trendelenburg_sign", ""), ("lateral_hip_pain", "no"), ("foot_posture_index", " "),
+        ("hip_abduction_left_nm_per_kg", "1,25")]))
+    assert errors == []
+    assert record == {"complaints": ["pfp"], "age_years": 34, "sex": "female",
+                      "lateral_hip_pain": False, "hip_abduction_left_nm_per_kg": 1.25}
+
+
+def test_invalid_values_rerender_the_form_with_the_rule_beside_each_field(
+        client: FlaskClient) -> None:
+    response = post(client, {"complaints": ["pfp"], "age_years": 12, "sex": "female",
+                             "pain_nrs": "6.5", "bmi_kg_m2": "tall"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert re.search(r'id="e-age_years">.*must be at least 18 years \(minimum\)', html)
+    assert re.search(r'id="e-pain_nrs">.*must be a whole number \(integer\)', html)
+    assert re.search(r'id="e-bmi_kg_m2">.*must be a number \(type\)', html)
+    assert 'value="tall"' in html  # what was typed stays, to be corrected
+    assert re.search(r'id="f-age_years"[^>]*aria-describedby="h-age_years e-age_years"', html)
+
+
+def test_an_empty_form_names_what_an_estimate_needs(client: FlaskClient) -> None:
+    html = post(client, {}).get_data(as_text=True)
+    for name in ("complaints", "age_years", "sex"):
+        assert re.search(rf'id="e-{name}">.*\(required\)', html), name
+    assert f"{BY_NAME['age_years'].label}: required (required)" in html  # the error summary
+
+
+# ------------------------------------------------------------------------------ the result
+
+
+def test_result_shows_probability_band_scale_chart_and_words(
+        client: FlaskClient, app: Flask, tiny_model: cds.Model) -> None:
+    _, html = assessed(client, app, "intake_only_pfp_and_lbp")
+    expected = cds.assess(load_example("intake_only_pfp_and_lbp"), model=tiny_model).to_dict()
+    for r in expected["results"]:
+        assert r["complaint_label"] in html
+        assert f'<span class="pct">{round(100 * r["probability"])}%</span>' in html
+        assert f'band-{r["band"]}">{r["band"].capitalize()}</span>' in html
+        if r["next_best_assessment"]:
+            assert r["next_best_assessment"]["text"] in html
+        for m in r["missing"]:
+            assert m["label"] in html
+        assert r["factors"][0]["text"] in html
+    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="waterfall"') == 2
+    assert html.count('class="prob-scale"') == 2
+
+
+def test_red_flag_result_leads_with_the_referral_banner(client: FlaskClient, app: Flask) -> None:
+    _, html = assessed(client, app, "red_flag_trauma_swelling")
+    banner = html.index("Refer / rule out serious pathology first")
+    assert banner < html.index('<details class="set-aside">') < html.index('class="pct"')
+    assert BY_NAME["rf_trauma_rapid_swelling"].label in html
+
+
+def test_out_of_population_inputs_are_warned_about(client: FlaskClient, app: Flask) -> None:
+    _, html = assessed(client, app, "red_flag_trauma_swelling")  # 0.1 months: below training
+    assert "Outside the training population." in html
+    assert "lies outside the population the model was trained on" in html
+
+
+def test_model_facts_panel_comes_from_the_model_metadata(
+        client: FlaskClient, app: Flask, tiny_model: cds.Model) -> None:
+    _, html = assessed(client, app, "runner_pfp_hip_driven")
+    assert f"About model {tiny_model.id} {tiny_model.version}" in html
+    assert PURPOSE in html
+    assert all(item in html for item in NOT_FOR)
+    assert "Trained on simulated data." in html
+    auroc = tiny_model.metadata["metrics"]["model"]
+    lo, hi = auroc["auroc_ci95"]
+    assert f"{auroc['auroc']:.2f} ({lo:.2f} to {hi:.2f})" in html
+
+
+def test_unknown_assessment_is_a_404_page(client: FlaskClient) -> None:
+    for path in ("/ui/assessments/00000000-0000-0000-0000-000000000000", "/ui/assessments/%3Cx%3E",
+                 "/ui/hook-instances/nope"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.mimetype == "text/html"
+
+
+def test_hook_instance_opens_the_assessment_it_made(client: FlaskClient, app: Flask) -> None:
+    path, _ = assessed(client, app, "runner_pfp_hip_driven")
+    aid = path.rsplit("/", 1)[1]
+    with app.app_context():
+        store = get_store()
+        row = store.get_assessment(aid)
+        assert row is not None
+        hooked = store.save_assessment(source="cds-hooks", inputs=row["inputs"],
+                                       result=row["result"], patient_ref=None, caller="test",
+                                       hook_instance="d1577c69-dfbe-44ad-ba6d-3e05e953b2ea")
+    response = client.get("/ui/hook-instances/d1577c69-dfbe-44ad-ba6d-3e05e953b2ea")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/ui/assessments/{hooked}"
+
+
+def test_edit_fills_the_form_with_the_stored_inputs(client: FlaskClient, app: Flask) -> None:
+    path, _ = assessed(client, app, "runner_pfp_hip_driven")
+    html = client.get(f"{path}/edit").get_data(as_text=True)
+    assert re.search(r'name="age_years"[^>]*value="29"', html)
+    assert re.search(r'name="trendelenburg_sign" value="yes"[^>]*checked', html)
+    assert re.search(r'name="complaints" value="pfp"[^>]*checked', html)
+    assert "example-runner-pfp" not in html  # the patient reference is not kept, only its hash
+
+
+@pytest.mark.parametrize("name", ["runner_pfp_hip_driven", "cyclist_itbs", "lbp_radicular"])
+def test_examples_render_through_the_form(client: FlaskClient, app: Flask, name: str) -> None:
+    path, html = assessed(client, app, name)
+    assert UUID_PAGE.match(path)
+    assert "Why: the largest factors" in html
