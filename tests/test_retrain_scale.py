@@ -130,7 +130,7 @@ def test_cli_train_on_a_local_dask_cluster(retrain_data: Path, tmp_path: Path,
 
     out = tmp_path / "gmed-driver" / "4.0.0"
     assert main(["train", "--data", str(retrain_data / "train_a.parquet"), "--out", str(out),
-                 "--engine", "dask"]) == 0
-    assert "dask candidate 3/3 on 2 workers" in capsys.readouterr().err
+                 "--engine", "dask", "--tune", "--tune-trials", "1"]) == 0
+    assert "dask candidate 1/1 on 2 workers: num_leaves=8" in capsys.readouterr().err
     model = cds.load_model(out)
-    assert model.metadata["engine"] == "dask"
+    assert model.metadata["engine"] == "dask" and model.metadata["tuning"]["trials"] == 1
