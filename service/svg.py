@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from cds.explain import with_unit
 
-WIDTH = 880
+WIDTH = 800
 LABEL_WIDTH = 400
 CHART_LEFT = LABEL_WIDTH + 16
 CHART_RIGHT = WIDTH - 56

@@ -209,13 +209,16 @@ def test_card_link_opens_the_stored_assessment(server: str, page: Any) -> None:
         cards = json.loads(response.read())["cards"]
     link = cards[0]["links"][0]
     assert link["type"] == "smart"
-    # an EHR adds its launch parameters to a SMART link; the page needs only the id in the path
+    # an EHR adds its launch parameters to a SMART link; the page needs only the id in the path.
+    # It opens in the EHR's narrow side panel or frame: the page must still read well there.
+    page.set_viewport_size({"width": 720, "height": 900})
     page.goto(f"{link['url']}?launch=opaque-launch-token&iss=https%3A%2F%2Fehr.example.org%2Ffhir")
     section = page.locator("section.complaint").first
     expect(section.get_by_role("heading", name="Patellofemoral (anterior knee) pain")).to_be_visible()
     percent = re.search(r"\((\d+)%\)", cards[0]["summary"])
     assert percent is not None
     expect(section.locator(".pct")).to_have_text(f"{percent.group(1)}%")
+    shot(page, "result-card-link-narrow")
     page.goto(f"{server}/ui/hook-instances/{json.loads(call)['hookInstance']}")
     expect(page.locator(".pct").first).to_have_text(f"{percent.group(1)}%")
 
