@@ -44,7 +44,7 @@ def assess(record: Mapping[str, Any], model: Model | None = None) -> Assessment:
     raw = contributions.sum(axis=1)
     probability = model.probability(raw)
     missing = missing_items(clean)
-    nexts = next_best(model, rows, candidate_procedures(missing))
+    nexts = next_best(model, rows, probability, candidate_procedures(missing))
     flags = red_flags(clean)
     population = model.metadata.get("population", {})
     warnings = population_warnings(rows[0], population)

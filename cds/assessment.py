@@ -6,7 +6,6 @@ Front ends compute nothing clinical: everything they show is in here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from functools import cache
 from typing import Any
 
 DISCLAIMER = ("Decision support only. The shipped model is trained on a SIMULATED cohort, not on "
@@ -74,9 +73,14 @@ class Assessment:
         return out
 
 
-@cache
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 def _shallow(value: Any) -> dict[str, Any]:

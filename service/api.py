@@ -28,7 +28,7 @@ from .payload import json_body, require_object
 from .store import get_store
 
 bp = Blueprint("api", __name__)
-HIDDEN_METADATA = ("procedure_samples", "population")
+HIDDEN_METADATA = ("procedure_effects", "population")
 
 
 def parse_input(body: Any, where: str = "$") -> tuple[dict[str, Any], str | None, list[str]]:

@@ -111,7 +111,7 @@ def test_batch_over_the_limit_is_rejected(make_app: Callable[..., Flask],
 def test_model_metadata_leaves_out_bulky_tables(client: FlaskClient) -> None:
     body = client.get("/v1/model").get_json()
     assert body["version"] == "0.0.1-test" and "simulated" in body["trained_on"]
-    assert "procedure_samples" not in body and body["model_card_url"] == "/v1/model/card"
+    assert "procedure_effects" not in body and body["model_card_url"] == "/v1/model/card"
 
 
 def test_model_card_is_markdown(client: FlaskClient) -> None:

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from cds.explain import PROCEDURE_COLUMNS
-from cds.features import MODEL_COLUMNS, column_feature, contract_hash
+from cds.features import MODEL_COLUMNS, ROWS, column_feature, contract_hash
 from cds.model import MODEL_FILE, MODEL_ID, sha256_file
+from cds.treeshap import TreeExplainer
 
 from .facts import FACTS_FILE, build_facts
 from .fit import Fitted
@@ -31,7 +32,8 @@ from .model_card import render_model_card
 BANDS = {"moderate_from": 0.20, "high_from": 0.40}
 TRAINED_ON_SIMULATED = ("simulated cohort (structural causal model from published priors); "
                         "not patient outcomes")
-PROCEDURE_SAMPLES = 12
+EFFECT_ROWS = 20_000
+MIN_EFFECT_ROWS = 50
 LIBRARIES = ("lightgbm", "numpy", "scikit-learn", "pandas")
 
 
@@ -58,18 +60,30 @@ def population_ranges(X: np.ndarray) -> dict[str, list[float]]:
     return out
 
 
-def procedure_samples(X: np.ndarray, seed: int) -> dict[str, dict[str, Any]]:
-    """Per procedure, joint values of its columns from training rows where all are recorded."""
+def procedure_effects(fitted: Fitted, X: np.ndarray, seed: int) -> dict[str, dict[str, Any]]:
+    """Per procedure and complaint, the mean |change of the raw score| its result makes.
+
+    Exact TreeSHAP of the fitted model on (a sample of) the training rows: for the rows where
+    the procedure was recorded, the absolute sum of its columns' contributions, averaged by
+    complaint. :func:`cds.explain.next_best` turns it into an expected change of probability.
+    """
     rng = np.random.default_rng(seed)
+    rows = X if len(X) <= EFFECT_ROWS else X[rng.choice(len(X), EFFECT_ROWS, replace=False)]
+    explainer = TreeExplainer.from_model_string(fitted.booster.model_to_string())
+    contributions = explainer.contributions(rows)
+    complaint = rows[:, MODEL_COLUMNS.index(ROWS.row_column or "complaint")]
     out = {}
     for procedure, cols in PROCEDURE_COLUMNS.items():
         idx = np.array([MODEL_COLUMNS.index(c) for c in cols])
-        complete = np.flatnonzero(~np.isnan(X[:, idx]).any(axis=1))
-        if len(complete) < PROCEDURE_SAMPLES:
-            continue
-        chosen = rng.choice(complete, PROCEDURE_SAMPLES, replace=False)
-        out[procedure] = {"columns": cols,
-                          "values": np.round(X[np.ix_(chosen, idx)], 4).tolist()}
+        recorded = ~np.isnan(rows[:, idx]).any(axis=1)
+        effect = np.abs(contributions[:, idx].sum(axis=1))
+        by_complaint = {}
+        for code, name in enumerate(ROWS.allowed):
+            mask = recorded & (complaint == code)
+            if mask.sum() >= MIN_EFFECT_ROWS:
+                by_complaint[name] = round(float(effect[mask].mean()), 4)
+        if by_complaint:
+            out[procedure] = {"columns": cols, "mean_abs_log_odds": by_complaint}
     return out
 
 
@@ -104,7 +118,7 @@ def write_artefact(directory: Path, fitted: Fitted, *, version: str, X_train: np
         "bands": BANDS,
         "metrics": metrics,
         "population": population_ranges(X_train),
-        "procedure_samples": procedure_samples(X_train, seed),
+        "procedure_effects": procedure_effects(fitted, X_train, seed),
         **(extra or {}),
     }
     return write_documents(directory, metadata, evaluation, evaluation_description)
