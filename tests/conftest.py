@@ -23,9 +23,8 @@ EXAMPLES = ROOT / "examples"
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from training.simulate import simulate
-
     from training.pipeline import train
+    from training.simulate import simulate
 
     work = tmp_path_factory.mktemp("tiny")
     simulate(6000, 11).to_parquet(work / "train.parquet", index=False)

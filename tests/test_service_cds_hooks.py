@@ -17,7 +17,6 @@ from service.prefetch import TEMPLATES
 from service.store import assessments, audit, cards, feedback, get_store
 from tests.service_fixtures import hook_call, observation, quantity, runner_prefetch, searchset
 
-
 URL = "/cds-services/gmed-driver"
 
 
