@@ -1,7 +1,7 @@
 """Batch scoring with exact contributions: rows per second in one process and on a 2-worker
 local Dask cluster, on the same files and model, in the same run.
 
-    .venv/bin/python bench/score.py [--rows 200000] [--files 8] [--repeats 3]
+    .venv/bin/python bench/score.py [--rows 200000] [--files 8] [--repeats 3] [--processes]
 
 A model is trained on 20k simulated rows (or give --model); the batch is simulated, written as
 Parquet parts, then scored by ``training.score.score`` with each engine. Prints the median of the
@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", help="artefact directory (default: train a small one)")
+    parser.add_argument("--processes", action="store_true",
+                        help="Dask workers as processes (default: threads in this process)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -51,7 +53,7 @@ def main() -> None:
             timings["single process"].append(time.perf_counter() - t0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with dask_client(workers=2, processes=True) as client:
+            with dask_client(workers=2, processes=args.processes) as client:
                 address = client.scheduler.address
                 for r in range(args.repeats):
                     t0 = time.perf_counter()

@@ -46,7 +46,7 @@ def test_simulate_train_promote_round_trip(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help_with_an_example(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("assess", "simulate", "train", "evaluate", "recalibrate", "models"):
+    for command in ("assess", "simulate", "train", "evaluate", "recalibrate", "score", "models"):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "example: cds " in capsys.readouterr().out
