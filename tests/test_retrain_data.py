@@ -245,3 +245,31 @@ def test_store_assessments_joined_with_latest_outcomes(cohort: pd.DataFrame, tmp
     assert len(ds.y) == 5 and ds.validation["superseded_outcomes"] == 5
     assert sorted(ds.y) == sorted(rows[LABEL])
     assert "secret" not in ds.description and ds.description.startswith("store sqlite:///")
+
+
+def test_cli_train_on_wrong_columns_exits_2_and_writes_nothing(cohort: pd.DataFrame, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from cds.cli import main
+
+    data = tmp_path / "bad.csv"
+    cohort.rename(columns={"pain_nrs": "pain_nrs_score"}).drop(columns=[LABEL]).to_csv(data, index=False)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m" / "1")]) == 2
+    err = capsys.readouterr().err
+    assert "'hip_driver' is required and missing" in err and "did you mean 'pain_nrs'" in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_cli_train_reports_counts_and_writes_the_quarantine(cohort: pd.DataFrame, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from cds.cli import main
+
+    frame = cohort.copy()
+    frame.loc[0, "bmi_kg_m2"] = 80.0
+    frame.to_parquet(tmp_path / "d.parquet")
+    assert main(["train", "--data", str(tmp_path / "d.parquet"), "--out",
+                 str(tmp_path / "m" / "1"), "--quarantine", str(tmp_path / "q.csv"),
+                 "--threads", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "1500 rows read:" in err and "1 rejected" in err
+    assert "bmi_kg_m2: maximum failed on 1 row(s)" in err
+    assert quarantine_reasons(tmp_path / "q.csv").iloc[0] == "bmi_kg_m2: maximum"

@@ -88,14 +88,21 @@ def validation_lines(s: dict[str, Any]) -> list[str]:
 
 
 def check_columns(frame: pd.DataFrame) -> list[str]:
-    """Problems with the file's columns themselves (empty when the columns are usable)."""
+    """Problems with the file's columns themselves (empty when the columns are usable).
+
+    A required column missing, or an unknown column that looks like a contract column which is
+    absent (a close spelling, or one name a prefix of the other: ``bmi_kg`` for ``bmi_kg_m2``):
+    such a column is most likely the contract's in another unit or under another name, and
+    silently ignoring it would train without it. Other unknown columns are ignored and listed.
+    """
     known = set(training_columns()) | {LABEL, *PASSTHROUGH}
     problems = [f"column '{c}' is required and missing" for c in REQUIRED_COLUMNS
                 if c not in frame.columns]
     for c in frame.columns:
         if str(c) in known:
             continue
-        close = difflib.get_close_matches(str(c), sorted(known), n=1, cutoff=0.8)
+        close = difflib.get_close_matches(str(c), sorted(known), n=1, cutoff=0.8) or sorted(
+            k for k in known if len(str(c)) >= 3 and (str(c).startswith(k) or k.startswith(str(c))))
         if close and close[0] not in frame.columns:
             problems.append(f"column '{c}' is not in the contract; did you mean '{close[0]}'? "
                             "(contract names carry the unit; rename or convert the column)")
