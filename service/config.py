@@ -22,6 +22,8 @@ Every key, with its default and meaning:
                                             prefetched
 ``MAX_CONTENT_LENGTH``    ``1 MiB``         request body cap (413 above it)
 ``BATCH_MAX``             ``100``           records per ``POST /v1/assessments/batch``
+``UI_FRAME_ANCESTORS``    ``["'self'"]``    CSP ``frame-ancestors`` of the clinician page: the EHR
+                                            origins allowed to embed it (empty = ``'none'``)
 ``LOG_LEVEL``             ``"INFO"``
 """
 
@@ -46,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "FHIR_TIMEOUT": 2.0,
     "MAX_CONTENT_LENGTH": 1 << 20,
     "BATCH_MAX": 100,
+    "UI_FRAME_ANCESTORS": ["'self'"],
     "LOG_LEVEL": "INFO",
 }
 AUTH_MODES = ("jwt", "off")

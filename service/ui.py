@@ -60,7 +60,6 @@ bp = Blueprint("ui", __name__, url_prefix="/ui", static_folder="static",
 
 CSRF_COOKIE = "gmed_ui_csrf"
 CSRF_FIELD = "csrf_token"
-DEFAULT_FRAME_ANCESTORS = "'self'"
 TOP_WORDS = 3
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 GROUP_TEXT = {
@@ -76,9 +75,10 @@ SETTING_TEXT = {"intake": "Intake answers only", "exam": "With clinical examinat
 
 
 def _frame_ancestors() -> str:
-    value = current_app.config.get("UI_FRAME_ANCESTORS") or DEFAULT_FRAME_ANCESTORS
+    value = current_app.config["UI_FRAME_ANCESTORS"]
     sources = value if isinstance(value, list | tuple) else str(value).replace(",", " ").split()
-    return " ".join(str(s) for s in sources if s and not any(c in str(s) for c in ";\r\n"))
+    allowed = " ".join(str(s) for s in sources if s and not any(c in str(s) for c in ";\r\n"))
+    return allowed or "'none'"
 
 
 @bp.after_request
