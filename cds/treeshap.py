@@ -36,6 +36,12 @@ SCRATCH_BYTES = 48 << 20
 """Scratch memory a worker thread aims for (the chunk shrinks for very large models)."""
 
 
+def _cpus() -> int:
+    """CPUs this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
 class TreeExplainer:
     """Exact TreeSHAP contributions and raw scores of a LightGBM binary model.
 
@@ -110,7 +116,7 @@ class TreeExplainer:
             return out
         chunk = self._chunk_rows()
         # a thread per few chunks at least: small batches are not worth a pool
-        threads = max(1, min(n_threads or len(os.sched_getaffinity(0)), n // (4 * chunk)))
+        threads = max(1, min(n_threads or _cpus(), n // (4 * chunk)))
 
         def work(share: tuple[int, int]) -> None:
             scratch = Scratch()
