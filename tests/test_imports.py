@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ("flask", "shap", "matplotlib", "dask", "distributed", "numba", "sklearn", "pandas",
          "torch")
@@ -13,7 +14,8 @@ HEAVY = ("flask", "shap", "matplotlib", "dask", "distributed", "numba", "sklearn
 def _modules_after(code: str) -> set[str]:
     out = subprocess.run([sys.executable, "-c", code + "\nimport sys, json\n"
                           "print(json.dumps(sorted(sys.modules)))"],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -29,3 +31,18 @@ def test_public_surface_is_pinned() -> None:
     assert set(cds.__all__) == {"Assessment", "CdsError", "IntegrityError", "InvalidRecord",
                                 "Model", "ModelUnavailable", "assess", "load_model",
                                 "validate_record"}
+
+
+def test_serving_an_assessment_loads_no_heavy_module() -> None:
+    """The service's whole request path: app, verified model, explanation, store, response."""
+    loaded = _modules_after(
+        "import json, tempfile\n"
+        "from service import create_app\n"
+        "d = tempfile.mkdtemp()\n"
+        "app = create_app({'AUTH': 'off', 'DATABASE_URL': f'sqlite:///{d}/s.db'})\n"
+        "record = json.load(open('examples/runner_pfp_hip_driven.json'))\n"
+        "response = app.test_client().post('/v1/assessments', json=record)\n"
+        "assert response.status_code == 201, response.status_code\n")
+    serving_heavy = {"shap", "matplotlib", "dask", "distributed", "numba", "lightgbm", "sklearn",
+                     "pandas", "pandera", "torch"}
+    assert not {m for m in loaded if m.split(".")[0] in serving_heavy}
