@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import IntegrityError, ModelUnavailable
 from .features import MODEL_COLUMNS, contract_hash
+from .registry import read_alias
 from .treeshap import TreeExplainer
 
 MODEL_ID = "gmed-driver"
@@ -48,12 +49,8 @@ def resolve(path_or_alias: str | Path, root: Path | None = None) -> Path:
     if candidate.is_dir():
         return candidate
     root = root or models_dir()
-    registry_file = root / "registry.json"
     name = str(path_or_alias)
-    version = name
-    if registry_file.is_file():
-        registry = json.loads(registry_file.read_text())
-        version = registry.get("aliases", {}).get(name, name)
+    version = read_alias(root, name) or name
     directory = root / MODEL_ID / version
     if not directory.is_dir():
         raise ModelUnavailable(f"No model '{name}' (looked for {directory})")

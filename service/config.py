@@ -3,6 +3,8 @@
 Every key, with its default and meaning:
 
 ``MODEL``                 ``"production"``  registry alias, version or artefact directory
+``MODEL_RELOAD_INTERVAL`` ``5.0``           seconds between checks that an alias ``MODEL`` has moved
+                                            (then load, verify, golden-check, swap); 0 = never
 ``DATABASE_URL``          ``None``          SQLAlchemy URL; ``None`` = SQLite in the instance folder
 ``SQLITE_SYNCHRONOUS``    ``"FULL"``        ``FULL``: a commit is on disk before the client is answered
                                             (survives power loss); ``NORMAL``: survives a crash of
@@ -35,6 +37,7 @@ from flask import Flask
 
 DEFAULTS: dict[str, Any] = {
     "MODEL": "production",
+    "MODEL_RELOAD_INTERVAL": 5.0,
     "DATABASE_URL": None,
     "SQLITE_SYNCHRONOUS": "FULL",
     "PSEUDONYM_SECRET": None,

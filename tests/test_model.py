@@ -11,7 +11,8 @@ import pytest
 
 import cds
 from cds.errors import IntegrityError, ModelUnavailable
-from training.artefact import seal, set_alias
+from training.artefact import seal
+from training.registry import set_alias
 
 
 @pytest.fixture

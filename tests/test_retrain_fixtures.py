@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from training.artefact import set_alias
 from training.pipeline import train
+from training.registry import set_alias
 from training.simulate import simulate
 
 

@@ -140,11 +140,3 @@ def seal(directory: Path) -> None:
     files = {p.name: sha256_file(p) for p in sorted(directory.iterdir())
              if p.is_file() and p.name != "manifest.json"}
     (directory / "manifest.json").write_text(json.dumps({"files": files}, indent=2) + "\n")
-
-
-def set_alias(root: Path, alias: str, version: str) -> dict[str, Any]:
-    """Point ``alias`` at ``version`` (ungated; see :mod:`training.registry` and
-    :mod:`training.gate` for promotion)."""
-    from .registry import set_alias as _set_alias
-
-    return _set_alias(root, alias, version)

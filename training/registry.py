@@ -21,8 +21,10 @@ from typing import Any
 
 from cds.errors import CdsError
 from cds.model import MODEL_ID
-
-REGISTRY_FILE = "registry.json"
+from cds.registry import REGISTRY_FILE as REGISTRY_FILE
+from cds.registry import alias_stamp as alias_stamp
+from cds.registry import read_alias as read_alias
+from cds.registry import read_registry as read_registry
 
 
 class RegistryError(CdsError):
@@ -30,32 +32,6 @@ class RegistryError(CdsError):
 
     status = 409
     code = "registry"
-
-
-def read_registry(root: Path) -> dict[str, Any]:
-    """The registry (empty when there is none yet)."""
-    path = root / REGISTRY_FILE
-    if not path.is_file():
-        return {"aliases": {}, "history": []}
-    registry: dict[str, Any] = json.loads(path.read_text())
-    registry.setdefault("aliases", {})
-    registry.setdefault("history", [])
-    return registry
-
-
-def read_alias(root: Path, alias: str) -> str | None:
-    """The version an alias points at now (``None`` when unset)."""
-    version = read_registry(root)["aliases"].get(alias)
-    return str(version) if version is not None else None
-
-
-def alias_stamp(root: Path) -> tuple[int, int]:
-    """``(mtime_ns, size)`` of the registry file: changes whenever an alias moves (cheap to poll)."""
-    try:
-        st = (root / REGISTRY_FILE).stat()
-    except FileNotFoundError:
-        return (0, 0)
-    return (st.st_mtime_ns, st.st_size)
 
 
 def _write(root: Path, registry: dict[str, Any]) -> None:
