@@ -27,7 +27,7 @@ from flask import Flask, current_app
 
 import cds
 from cds.errors import ModelUnavailable
-from cds.model import Model, models_dir
+from cds.model import MODEL_ID, Model, models_dir
 from cds.registry import alias_stamp, read_alias
 from training.golden import check_model
 
@@ -48,8 +48,10 @@ class ModelHost:
         self._error = ""
         self._lock = threading.Lock()
         self._root = root or models_dir()
+        # An alias is a name that is neither a directory nor a version; it may be unset yet.
         self._alias = (source if isinstance(source, str) and reload_interval > 0
-                       and not Path(source).is_dir() and read_alias(self._root, source)
+                       and not Path(source).is_dir()
+                       and not (self._root / MODEL_ID / source).is_dir()
                        else None)
         self._interval = reload_interval
         self._checked_at = time.monotonic()
@@ -63,7 +65,8 @@ class ModelHost:
     def get(self) -> Model:
         model = self._model
         if model is not None:
-            if self._alias is not None and time.monotonic() - self._checked_at >= self._interval:
+            if (self._alias is not None and time.monotonic() - self._checked_at >= self._interval
+                    and not self._reloading.locked()):
                 self._checked_at = time.monotonic()
                 threading.Thread(target=self._maybe_reload, name="gmed-model-reload",
                                  daemon=True).start()
@@ -75,7 +78,7 @@ class ModelHost:
                 raise ModelUnavailable(self._error)
             try:
                 self._model = (self.source if isinstance(self.source, Model)
-                               else cds.load_model(self.source))
+                               else cds.load_model(self.source, root=self._root))
             except ModelUnavailable as e:
                 self._failed_at, self._error = time.monotonic(), str(e)
                 log.error("model unavailable", extra={"error": type(e).__name__})
@@ -83,7 +86,6 @@ class ModelHost:
             log.info("model loaded", extra={"model_id": self._model.id,
                                             "model_version": self._model.version})
             return self._model
-
 
     def _maybe_reload(self) -> None:
         """If the alias moved, load, check and swap; one thread at a time, others serve on."""
@@ -101,13 +103,14 @@ class ModelHost:
             try:
                 candidate = cds.load_model(version, root=self._root)
                 problems = check_model(candidate)
-            except ModelUnavailable as e:
+            except Exception as e:  # anything at all: the current model stays in service
                 log.error("model reload refused; the current model stays in service",
-                          extra={"error": type(e).__name__})
+                          extra={"error": type(e).__name__, "model_version": version})
                 return
             if problems:
                 log.error("model reload refused: golden records failed; the current model stays "
-                          "in service", extra={"problems": len(problems)})
+                          "in service", extra={"count": len(problems), "model_version": version,
+                                               "reason": "golden"})
                 return
             self._model = candidate  # one assignment: requests see the old or the new model
             log.info("model reloaded", extra={"model_id": candidate.id,
