@@ -1,7 +1,7 @@
 """gunicorn settings for ``make serve``: loopback, one worker per core, app built per worker.
 
 The app is not preloaded: each worker imports it after the fork and loads the verified model in
-``post_worker_init`` (LightGBM runs with one thread per worker), so no model, database engine or
+``post_worker_init`` (explanations run single-threaded in numpy), so no model, database engine or
 thread pool is shared across processes. Each worker runs a few threads (``gthread``): the CPU
 work is one core's, but while one request waits for the store's disk flush the others compute,
 and the store commits their writes together (see :mod:`service.writer`). Prometheus figures of
