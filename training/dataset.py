@@ -11,7 +11,6 @@ with its reason, and the counts are reported.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from .schema import COMPLAINT, LABEL, infer_care_setting
 from .sources import Source, read_source
 from .validation import REASON, Validated, validate, write_quarantine
 
-__all__ = ["COMPLAINT", "LABEL", "Dataset", "file_sha256", "load", "prepare", "read_frame"]
+__all__ = ["COMPLAINT", "LABEL", "Dataset", "load", "prepare"]
 
 
 @dataclass
@@ -52,19 +51,6 @@ class Dataset:
         return {"source": self.description, "sha256": self.sha256, "rows": len(self.y),
                 "excluded": self.excluded, "prevalence": round(float(self.y.mean()), 4),
                 "dates": dates, "validation": self.validation}
-
-
-def read_frame(path: str | Path) -> pd.DataFrame:
-    """Parquet or CSV, by extension (no validation: see :func:`load`)."""
-    return read_source(path).frame
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _with_setting(frame: pd.DataFrame) -> pd.DataFrame:
