@@ -24,7 +24,7 @@ from .auth import caller
 from .errors import FHIR_JSON, NotFound, wants_fhir
 from .metrics import count_prediction
 from .model import get_model
-from .payload import json_body, require_object
+from .payload import EncodedJSON, encode_object, json_body, object_response, require_object
 from .store import get_store
 
 bp = Blueprint("api", __name__)
@@ -42,24 +42,28 @@ def parse_input(body: Any, where: str = "$") -> tuple[dict[str, Any], str | None
     return dict(body), None, []
 
 
-def _assess(body: Any, source: str) -> tuple[str, dict[str, Any], str | None, list[str]]:
+def _assess(body: Any, source: str
+            ) -> tuple[str, dict[str, Any], EncodedJSON, str | None, list[str]]:
+    """Assess, store and count one record: its id, result (and the result encoded once)."""
     record, subject, basis = parse_input(body)
     assessment = cds.assess(record, model=get_model())
     result = assessment.to_dict()
+    encoded = encode_object(result)
     store = get_store()
     patient_id = record.get("patient_id")
     inputs = {k: v for k, v in record.items() if k != "patient_id"}
     aid = store.save_assessment(source=source, inputs=inputs, result=result, caller=caller(),
+                                result_json=encoded,
                                 patient_ref=store.pseudonym(patient_id if isinstance(
                                     patient_id, str) else None))
     count_prediction(result)
-    return aid, result, subject, basis
+    return aid, result, encoded, subject, basis
 
 
 @bp.post("/v1/assessments")
 def create_assessment() -> ResponseReturnValue:
     """Assess one patient; 201 with the Assessment (or a RiskAssessment) and its Location."""
-    aid, result, subject, basis = _assess(json_body(), "api")
+    aid, result, encoded, subject, basis = _assess(json_body(), "api")
     headers = {"Location": f"/v1/assessments/{aid}"}
     if wants_fhir():
         resource = risk_assessment(result, subject=subject, rid=aid, basis=basis,
@@ -67,7 +71,7 @@ def create_assessment() -> ResponseReturnValue:
         response = jsonify(resource)
         response.mimetype = FHIR_JSON
         return response, 201, headers
-    return jsonify({"id": aid, **result}), 201, headers
+    return object_response({"id": aid}, encoded, 201, headers)
 
 
 @bp.get("/v1/assessments/<aid>")
@@ -92,7 +96,7 @@ def batch() -> Response:
     results: list[dict[str, Any]] = []
     for i, record in enumerate(records):
         try:
-            aid, result, _, _ = _assess(record, "api-batch")
+            aid, result, _, _, _ = _assess(record, "api-batch")
         except InvalidRecord as e:
             results.append({"index": i, "status": e.status,
                             "errors": [err.to_dict() for err in e.errors]})

@@ -79,6 +79,8 @@ def wants_fhir() -> bool:
     path = request.path
     if path.startswith(("/cds-services", "/fhir/")):
         return True
+    if "fhir" not in request.headers.get("Accept", ""):
+        return False  # the common case, without parsing Accept: JSON wins every wildcard
     best = request.accept_mimetypes.best_match(["application/json", FHIR_JSON])
     return best == FHIR_JSON and request.accept_mimetypes[FHIR_JSON] > 0
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import threading
 import uuid
@@ -42,6 +41,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .errors import StoreUnavailable
+from .payload import EncodedJSON, encode
 from .writer import GroupCommit
 
 metadata = MetaData()
@@ -136,7 +136,7 @@ class Store:
     def _connect(self) -> Engine:
         sqlite = self.url.startswith("sqlite")
         engine = create_engine(self.url, connect_args={"timeout": 15} if sqlite else {},
-                               json_serializer=lambda v: json.dumps(v, separators=(",", ":")))
+                               json_serializer=encode)
         if sqlite:
             @event.listens_for(engine, "connect")
             def _pragmas(dbapi_conn: Any, _: Any) -> None:
@@ -186,8 +186,11 @@ class Store:
     def save_assessment(self, *, source: str, inputs: Mapping[str, Any], result: Mapping[str, Any],
                         patient_ref: str | None, caller: str, hook_instance: str | None = None,
                         card_rows: list[dict[str, Any]] | None = None,
-                        returned: Any = None, aid: str | None = None) -> str:
-        """Store an assessment, its cards and its audit line in one transaction; return its id."""
+                        returned: Any = None, aid: str | None = None,
+                        result_json: EncodedJSON | None = None) -> str:
+        """Store an assessment, its cards and its audit line in one transaction; return its id.
+
+        ``result_json``: ``result`` already encoded (the response sends the same text)."""
         aid = aid or self.new_id()
         model = result["model"]
         def work(conn: Connection) -> None:
@@ -196,7 +199,8 @@ class Store:
                 "id": aid, "created_at": now(), "patient_ref": patient_ref, "source": source,
                 "hook_instance": hook_instance, "model_id": model["id"],
                 "model_version": model["version"], "action": result["action"],
-                "inputs": dict(inputs), "result": dict(result)})
+                "inputs": dict(inputs),
+                "result": result_json if result_json is not None else dict(result)})
             if card_rows:
                 conn.execute(_INSERT_CARD, [{**c, "assessment_id": aid} for c in card_rows])
             conn.execute(_INSERT_AUDIT, {
