@@ -22,9 +22,10 @@ from cds.fhir import findings_code_system, intake_questionnaire, record_from_fhi
 
 from .auth import caller
 from .errors import FHIR_JSON, NotFound, wants_fhir
+from .jsontext import EncodedJSON, encode_object, object_response
 from .metrics import count_prediction
 from .model import get_model
-from .payload import EncodedJSON, encode_object, json_body, object_response, require_object
+from .payload import json_body, require_object
 from .store import get_store
 
 bp = Blueprint("api", __name__)

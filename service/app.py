@@ -15,6 +15,7 @@ from . import auth, errors, logs, metrics, model, store
 from .api import bp as api_bp
 from .cds_hooks import bp as cds_hooks_bp
 from .config import load_config
+from .jsontext import FastJSONProvider
 from .openapi import bp as openapi_bp
 from .ops import bp as ops_bp
 from .ui import bp as ui_bp
@@ -24,8 +25,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the service. ``config`` overrides ``GMED_*`` environment variables and defaults
     (see :mod:`service.config`)."""
     app = Flask("service", instance_relative_config=True)
+    app.json = FastJSONProvider(app)
     load_config(app, config)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     logs.init_app(app)  # first: its after_request runs last, once the others have set the scene
     metrics.init_app(app)
     errors.init_app(app)

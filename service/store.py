@@ -41,7 +41,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .errors import StoreUnavailable
-from .payload import EncodedJSON, encode
+from .jsontext import EncodedJSON, encode
 from .writer import GroupCommit
 
 metadata = MetaData()
