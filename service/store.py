@@ -14,7 +14,7 @@ import hmac
 import os
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,18 +31,20 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     create_engine,
     event,
     insert,
     select,
     text,
 )
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.sql import Executable
 
 from .errors import StoreUnavailable
 from .jsontext import EncodedJSON, encode
-from .writer import GroupCommit
+from .writer import GroupCommit, Work, WriteTimeout
 
 metadata = MetaData()
 assessments = Table(
@@ -103,9 +105,28 @@ seen_tokens = Table(
     Column("expires_at", Integer, nullable=False, index=True),
 )
 _EXT = "gmed.store"
+# statements built once (SQLAlchemy compiles each once); the writer runs each once per batch
 _INSERT_ASSESSMENT = insert(assessments)
 _INSERT_CARD = insert(cards)
 _INSERT_AUDIT = insert(audit)
+_INSERT_FEEDBACK = insert(feedback)
+_INSERT_OUTCOME = insert(outcomes)
+_INSERT_TOKEN = insert(seen_tokens)
+_FORGET_TOKENS = seen_tokens.delete().where(seen_tokens.c.expires_at < bindparam("now_s"))
+_TABLE_RANK = {table.name: i for i, table in enumerate(metadata.sorted_tables)}
+
+
+def _rank(statement: Executable) -> int:
+    """Parents before children in a batch: the table's place in dependency order."""
+    return _TABLE_RANK[statement.table.name]  # type: ignore[attr-defined]
+
+
+def _audit(*, caller: str, action: str, returned: Any, patient_ref: str | None = None,
+           model_version: str | None = None, assessment_id: str | None = None) -> dict[str, Any]:
+    """An audit row with every column (rows of one batch share a statement: same keys)."""
+    return {"at": now(), "caller": caller, "action": action, "patient_ref": patient_ref,
+            "model_version": model_version, "assessment_id": assessment_id,
+            "returned": returned}
 
 
 def now() -> datetime:
@@ -123,7 +144,7 @@ class Store:
         self._lock = threading.Lock()
         database = make_url(url).database if url.startswith("sqlite") else None
         lock_file = Path(f"{database}.writelock") if database and database != ":memory:" else None
-        self._writer = GroupCommit(lambda: self.engine, lock_file)
+        self._writer = GroupCommit(lambda: self.engine, _rank, lock_file)
 
     @property
     def engine(self) -> Engine:
@@ -154,13 +175,16 @@ class Store:
             return None
         return hmac.new(self._secret, patient_id.encode(), hashlib.sha256).hexdigest()
 
-    def write(self, work: Callable[[Connection], Any]) -> Any:
-        """Run ``work(conn)`` in a committed transaction (group commit: see
-        :mod:`service.writer`); a database failure becomes a 503, never a 500."""
+    def write(self, work: Work, timeout: float | None = None) -> None:
+        """Run ``work`` (statements and their rows) in a committed transaction (group commit: see
+        :mod:`service.writer`); a database failure, or no writer free within ``timeout`` seconds,
+        becomes a 503, never a 500. An ``IntegrityError`` (a duplicate key) is the caller's."""
         try:
-            return self._writer.run(work)
+            self._writer.run(work, timeout)
         except IntegrityError:
             raise
+        except WriteTimeout as e:
+            raise StoreUnavailable("The store did not take the write in time") from e
         except (SQLAlchemyError, OSError) as e:  # OSError: the writers' lock file
             raise StoreUnavailable("The store did not take the write") from e
 
@@ -179,9 +203,8 @@ class Store:
     def audit_event(self, caller: str, action: str, patient_ref: str | None,
                     returned: Any, model_version: str | None = None) -> None:
         """An audit line for an answer that stored no assessment (e.g. no cards)."""
-        self.write(lambda conn: conn.execute(insert(audit).values(
-            at=now(), caller=caller, action=action, patient_ref=patient_ref,
-            model_version=model_version, returned=returned)))
+        self.write([(_INSERT_AUDIT, _audit(caller=caller, action=action, patient_ref=patient_ref,
+                                           model_version=model_version, returned=returned))])
 
     def save_assessment(self, *, source: str, inputs: Mapping[str, Any], result: Mapping[str, Any],
                         patient_ref: str | None, caller: str, hook_instance: str | None = None,
@@ -193,21 +216,18 @@ class Store:
         ``result_json``: ``result`` already encoded (the response sends the same text)."""
         aid = aid or self.new_id()
         model = result["model"]
-        def work(conn: Connection) -> None:
-            # statements built once, parameters bound per call: SQLAlchemy compiles them once
-            conn.execute(_INSERT_ASSESSMENT, {
-                "id": aid, "created_at": now(), "patient_ref": patient_ref, "source": source,
-                "hook_instance": hook_instance, "model_id": model["id"],
-                "model_version": model["version"], "action": result["action"],
-                "inputs": dict(inputs),
-                "result": result_json if result_json is not None else dict(result)})
-            if card_rows:
-                conn.execute(_INSERT_CARD, [{**c, "assessment_id": aid} for c in card_rows])
-            conn.execute(_INSERT_AUDIT, {
-                "at": now(), "caller": caller, "action": source, "patient_ref": patient_ref,
-                "model_version": model["version"], "assessment_id": aid,
-                "returned": returned if returned is not None else summary(result)})
-
+        work: list[tuple[Executable, Any]] = [(_INSERT_ASSESSMENT, {
+            "id": aid, "created_at": now(), "patient_ref": patient_ref, "source": source,
+            "hook_instance": hook_instance, "model_id": model["id"],
+            "model_version": model["version"], "action": result["action"],
+            "inputs": dict(inputs),
+            "result": result_json if result_json is not None else dict(result)})]
+        if card_rows:
+            work.append((_INSERT_CARD, [{**c, "assessment_id": aid} for c in card_rows]))
+        work.append((_INSERT_AUDIT, _audit(
+            caller=caller, action=source, patient_ref=patient_ref,
+            model_version=model["version"], assessment_id=aid,
+            returned=returned if returned is not None else summary(result))))
         self.write(work)
         return aid
 
@@ -222,37 +242,29 @@ class Store:
         return {r[0] for r in rows}
 
     def save_feedback(self, items: list[dict[str, Any]], caller: str) -> None:
-        def work(conn: Connection) -> None:
-            conn.execute(insert(feedback), [{**i, "received_at": now(), "caller": caller}
-                                            for i in items])
-            conn.execute(insert(audit).values(at=now(), caller=caller, action="feedback",
-                                              returned={"feedback": len(items)}))
-
-        self.write(work)
+        received = now()
+        self.write([(_INSERT_FEEDBACK, [{**i, "received_at": received, "caller": caller}
+                                        for i in items]),
+                    (_INSERT_AUDIT, _audit(caller=caller, action="feedback",
+                                           returned={"feedback": len(items)}))])
 
     def save_outcome(self, *, assessment_id: str, complaint: str, hip_driver: bool,
                      confirmed_on: str | None, caller: str, patient_ref: str | None) -> str:
         oid = str(uuid.uuid4())
-        def work(conn: Connection) -> None:
-            conn.execute(insert(outcomes).values(
-                id=oid, assessment_id=assessment_id, complaint=complaint, hip_driver=hip_driver,
-                confirmed_on=confirmed_on, recorded_at=now(), caller=caller))
-            conn.execute(insert(audit).values(
-                at=now(), caller=caller, action="outcome", patient_ref=patient_ref,
-                assessment_id=assessment_id, returned={"outcome": oid}))
-
-        self.write(work)
+        self.write([(_INSERT_OUTCOME, {
+            "id": oid, "assessment_id": assessment_id, "complaint": complaint,
+            "hip_driver": hip_driver, "confirmed_on": confirmed_on, "recorded_at": now(),
+            "caller": caller}),
+            (_INSERT_AUDIT, _audit(caller=caller, action="outcome", patient_ref=patient_ref,
+                                   assessment_id=assessment_id, returned={"outcome": oid}))])
         return oid
 
     def remember_token(self, jti: str, iss: str, expires_at: int, now_s: int) -> bool:
         """Record a token id until it expires; ``False`` if it was seen before (a replay)."""
         key = hashlib.sha256(f"{iss}\x00{jti}".encode()).hexdigest()
-        def work(conn: Connection) -> None:
-            conn.execute(seen_tokens.delete().where(seen_tokens.c.expires_at < now_s))
-            conn.execute(insert(seen_tokens).values(jti_hash=key, expires_at=expires_at))
-
         try:
-            self.write(work)
+            self.write([(_FORGET_TOKENS, {"now_s": now_s}),
+                        (_INSERT_TOKEN, {"jti_hash": key, "expires_at": expires_at})])
         except IntegrityError:
             return False
         return True

@@ -10,7 +10,17 @@ import pytest
 from sqlalchemy import insert
 
 from service.errors import StoreUnavailable
-from service.store import Store, assessments, audit, seen_tokens
+from service.store import (
+    Store,
+    assessments,
+    audit,
+    cards,
+    feedback,
+    now,
+    outcomes,
+    seen_tokens,
+)
+from service.writer import GroupCommit, WriteTimeout
 
 RESULT: dict[str, Any] = {"model": {"id": "gmed-driver", "version": "1"}, "action": "assess",
                           "red_flags": [], "results": [{"complaint": "pfp", "band": "low"}]}
@@ -77,8 +87,9 @@ def test_database_failure_is_a_503_not_a_500(tmp_path: Path) -> None:
 
 
 def test_a_failing_unit_does_not_lose_the_others(store: Store) -> None:
-    def bad(conn: Any) -> None:
-        conn.execute(insert(audit).values(at=None, action="x"))  # at is NOT NULL
+    bad = [(insert(audit), {"at": None, "caller": "c", "action": "x", "patient_ref": None,
+                            "model_version": None, "assessment_id": None,
+                            "returned": None})]  # at is NOT NULL
 
     errors: list[BaseException] = []
 
@@ -96,3 +107,113 @@ def test_a_failing_unit_does_not_lose_the_others(store: Store) -> None:
         t.join()
     assert len(errors) == 1
     assert len(store.rows(audit)) == 5
+
+
+def _held_writers_lock(store: Store) -> Any:
+    """Hold the writers' file lock (as another worker's commit would) until the fd is closed."""
+    import fcntl
+    import os
+
+    fd = os.open(f"{store.engine.url.database}.writelock", os.O_WRONLY | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def test_a_mixed_batch_keeps_parents_before_children(store: Store) -> None:
+    """Assessments with cards, feedback on those cards, outcomes and tokens, queued while the
+    writer is blocked, commit as one batch with foreign keys enforced."""
+    import os
+
+    first = store.save_assessment(source="api", inputs={}, result=RESULT, patient_ref=None,
+                                  caller="t", card_rows=[{"uuid": "card-0", "complaint": "pfp",
+                                                          "suggestion_uuid": None}])
+    fd = _held_writers_lock(store)
+    calls = [lambda i=i: store.save_assessment(
+                 source="cds-hooks", inputs={}, result=RESULT, patient_ref=None, caller="t",
+                 card_rows=[{"uuid": f"card-{i}", "complaint": "pfp", "suggestion_uuid": None}])
+             for i in range(1, 6)]
+    calls += [lambda: store.save_feedback([{"card_uuid": "card-0", "outcome": "accepted",
+                                            "accepted_suggestions": [], "override_reason": None,
+                                            "outcome_timestamp": "2026-01-01T00:00:00Z"}], "t"),
+              lambda: store.save_outcome(assessment_id=first, complaint="pfp", hip_driver=True,
+                                         confirmed_on=None, caller="t", patient_ref=None),
+              lambda: store.remember_token("jti-a", "iss", 2_000_000_000, 1_000)]
+    errors: list[BaseException] = []
+
+    def run(call: Any) -> None:
+        try:
+            call()
+        except BaseException as e:  # the test reports any failure below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    queue = store._writer._queue
+    for _ in range(10_000):
+        if queue.qsize() >= len(calls) - 1:
+            break
+        threading.Event().wait(0.001)
+    os.close(fd)  # the writer goes on with everything queued meanwhile
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(store.rows(assessments)) == 6 and len(store.rows(cards)) == 6
+    assert len(store.rows(feedback)) == 1 and len(store.rows(outcomes)) == 1
+    assert len(store.rows(audit)) == 8 and len(store.rows(seen_tokens)) == 1
+
+
+def test_a_write_not_taken_in_time_is_withdrawn_and_never_written(store: Store) -> None:
+    """The deadline case. A unit the writer has taken is waited for even past the caller's
+    timeout (its caller is told the truth: success); a unit still queued when its caller's
+    timeout ends is withdrawn (the caller is told it failed) and never written."""
+    entered, release = threading.Event(), threading.Event()
+
+    def blocking_rank(statement: Any) -> int:
+        entered.set()  # the writer has taken a unit and is building its batch
+        assert release.wait(10)
+        return 0
+
+    writer = GroupCommit(lambda: store.engine, blocking_rank)
+    outcome: list[BaseException | None] = []
+    first = threading.Thread(target=lambda: outcome.append(
+        _error_of(lambda: writer.run([(insert(audit), _row("taken"))], timeout=0.01))))
+    first.start()
+    assert entered.wait(10)
+    with pytest.raises(WriteTimeout):
+        writer.run([(insert(audit), _row("withdrawn"))], timeout=0.01)
+    release.set()
+    first.join(10)
+    assert outcome == [None]
+    writer.run([(insert(audit), _row("after"))])  # the writer carries on
+    assert [r["action"] for r in store.rows(audit)] == ["taken", "after"]
+
+
+def _row(action: str) -> dict[str, Any]:
+    return {"at": now(), "caller": "c", "action": action, "patient_ref": None,
+            "model_version": None, "assessment_id": None, "returned": None}
+
+
+def _error_of(call: Any) -> BaseException | None:
+    try:
+        call()
+    except BaseException as e:  # returned to the test
+        return e
+    return None
+
+
+def test_a_batch_runs_each_statement_once_parents_first(store: Store) -> None:
+    """Rows of one statement from every unit go in one ``executemany``, in unit order; a child
+    table's statement comes after its parent's whatever order the units came in."""
+    from service.store import _INSERT_ASSESSMENT, _INSERT_AUDIT, _INSERT_CARD, _rank
+    from service.writer import _Unit
+
+    card = {"uuid": "c1", "assessment_id": "a1", "complaint": "pfp", "suggestion_uuid": None}
+    units = [_Unit([(_INSERT_CARD, [card])]),
+             _Unit([(_INSERT_ASSESSMENT, {"id": "a1"}), (_INSERT_AUDIT, {"action": "one"})]),
+             _Unit([(_INSERT_AUDIT, {"action": "two"})])]
+    statements = GroupCommit(lambda: store.engine, _rank)._statements(units)
+    order = [s for s, _ in statements]
+    assert order.index(_INSERT_ASSESSMENT) < order.index(_INSERT_CARD)
+    assert dict(statements)[_INSERT_AUDIT] == [{"action": "one"}, {"action": "two"}]
+    assert len(order) == 3
