@@ -4,7 +4,8 @@ Every call to ``/cds-services`` and ``/v1`` carries ``Authorization: Bearer <JWT
 
 * ``alg`` is ES384 or RS384 (never ``none``, never HMAC or anything else);
 * ``iss`` is on the allowlist (``JWT_ISSUERS``); its keys come from a configured JWKS file or
-  inline set, or from the token's ``jku`` when that URL is allowlisted for the issuer;
+  inline set, or from the token's ``jku`` when that URL is allowlisted for the issuer (cached,
+  refreshed on an unknown ``kid`` and rate-limited: :mod:`service.jwks`);
 * ``kid`` names a key of that set; ``aud`` is the URL of the endpoint called;
 * ``exp``, ``iat`` and ``jti`` are present, the token is current and not longer-lived than
   ``JWT_MAX_LIFETIME``, and its ``jti`` was never seen before (kept in the store until it expires,
@@ -17,27 +18,22 @@ metrics, the OpenAPI document, the Questionnaire, the model card) need no token.
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
-import urllib.request
-from pathlib import Path
 from typing import Any
 
 import jwt
 from flask import Flask, Response, current_app, g, request
 
+from . import jwks
 from .errors import Unauthorized
+from .jwks import JwksError, KeySet, get_key_cache
 from .store import get_store
 
 log = logging.getLogger("service")
 ALGORITHMS = ("ES384", "RS384")
 PROTECTED = ("/cds-services", "/v1/")
 PUBLIC = ("/v1/model/card",)
-JKU_TTL_S = 300.0
-_jku_cache: dict[str, tuple[float, dict[str, Any]]] = {}
-_jku_lock = threading.Lock()
 
 
 def _reject(reason: str) -> Unauthorized:
@@ -45,37 +41,24 @@ def _reject(reason: str) -> Unauthorized:
     return Unauthorized("")
 
 
-def _fetch_jwks(url: str, timeout: float) -> dict[str, Any]:
-    """A JWKS from an allowlisted ``jku``, cached for a few minutes per process."""
-    with _jku_lock:
-        hit = _jku_cache.get(url)
-        if hit and time.monotonic() - hit[0] < JKU_TTL_S:
-            return hit[1]
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        jwks: dict[str, Any] = json.loads(response.read(1 << 20))
-    with _jku_lock:
-        _jku_cache[url] = (time.monotonic(), jwks)
-    return jwks
-
-
-def _jwks_for(issuer: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
-    if "jwks" in issuer:
-        jwks: dict[str, Any] = issuer["jwks"]
-        return jwks
+def _key_set(issuer: dict[str, Any], header: dict[str, Any]) -> KeySet:
+    """The issuer's key set holding the token's ``kid`` (see :mod:`service.jwks`)."""
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise _reject("unknown kid")
+    cache = get_key_cache()
     jku = header.get("jku")
-    if jku is not None:
-        if jku not in issuer.get("jku", []):
-            raise _reject("jku not allowlisted for issuer")
-        try:
-            return _fetch_jwks(jku, float(current_app.config["FHIR_TIMEOUT"]))
-        except (OSError, ValueError) as e:
-            raise _reject("jku unreachable") from e
-    if "jwks_file" in issuer:
-        try:
-            loaded: dict[str, Any] = json.loads(Path(issuer["jwks_file"]).read_text())
-            return loaded
-        except (OSError, ValueError) as e:
-            raise _reject("jwks file unreadable") from e
+    try:
+        if "jwks" in issuer:
+            return cache.for_inline(issuer["jwks"], kid)
+        if jku is not None:
+            if not isinstance(jku, str) or jku not in issuer.get("jku", []):
+                raise _reject("jku not allowlisted for issuer")
+            return cache.for_url(jku, kid)
+        if "jwks_file" in issuer:
+            return cache.for_file(str(issuer["jwks_file"]), kid)
+    except JwksError as e:
+        raise _reject(e.reason) from e
     raise _reject("no keys configured for issuer")
 
 
@@ -100,12 +83,9 @@ def verify(token: str) -> dict[str, Any]:
     issuer = cfg["JWT_ISSUERS"].get(unverified.get("iss"))
     if not isinstance(issuer, dict):
         raise _reject("issuer not allowed")
-    jwks = _jwks_for(issuer, header)
-    matches = [k for k in jwks.get("keys", []) if k.get("kid") == header.get("kid")]
-    if not header.get("kid") or len(matches) != 1:
-        raise _reject("unknown kid")
+    keys = _key_set(issuer, header)
     try:
-        key = jwt.PyJWK(matches[0], algorithm=header["alg"])
+        key = keys.key(header["kid"], header["alg"])
         claims: dict[str, Any] = jwt.decode(
             token, key=key, algorithms=[header["alg"]], audience=expected_audience(),
             issuer=unverified.get("iss"), leeway=int(cfg["JWT_LEEWAY"]),
@@ -161,5 +141,6 @@ def init_app(app: Flask) -> None:
     if app.config["AUTH"] == "off":
         log.warning("AUTHENTICATION IS OFF: every caller is trusted. Development only; set "
                     "GMED_AUTH=jwt and GMED_JWT_ISSUERS for any real use.")
+    jwks.init_app(app)
     app.before_request(_authenticate)
     app.after_request(_cors)
