@@ -5,12 +5,20 @@ SQLAlchemy Core on any database URL; by default a SQLite file in the instance fo
 committed before the caller answers the client, so an assessment the client was told about is
 never lost. Patient references are pseudonymised with HMAC-SHA256 under a configured secret; the
 raw reference is never stored. The engine is created lazily per process (after gunicorn forks).
+
+Faults: a write that fails (SQLite locked past ``STORE_BUSY_TIMEOUT``, disk full, database
+unreachable) raises :class:`~service.errors.StoreUnavailable` (503) and stores nothing, so no
+client is told an unrecorded assessment succeeded; the next write tries again. A SQLite file
+removed or replaced under a running service is noticed before each commit (by inode) and reopened
+(created if absent), instead of writing into the deleted file; server databases are reconnected
+by pre-ping.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import threading
 import uuid
@@ -105,6 +113,7 @@ seen_tokens = Table(
     Column("expires_at", Integer, nullable=False, index=True),
 )
 _EXT = "gmed.store"
+log = logging.getLogger("service")
 # statements built once (SQLAlchemy compiles each once); the writer runs each once per batch
 _INSERT_ASSESSMENT = insert(assessments)
 _INSERT_CARD = insert(cards)
@@ -136,15 +145,19 @@ def now() -> datetime:
 class Store:
     """One database: lazy engine, pseudonymiser, and the few writes and reads the service does."""
 
-    def __init__(self, url: str, secret: bytes, *, synchronous: str = "FULL") -> None:
+    def __init__(self, url: str, secret: bytes, *, synchronous: str = "FULL",
+                 busy_timeout: float = 5.0) -> None:
         self.url = url
         self._secret = secret
         self._synchronous = synchronous
         self._engine: Engine | None = None
         self._lock = threading.Lock()
+        self._busy_timeout = busy_timeout
         database = make_url(url).database if url.startswith("sqlite") else None
-        lock_file = Path(f"{database}.writelock") if database and database != ":memory:" else None
-        self._writer = GroupCommit(lambda: self.engine, _rank, lock_file)
+        self._file = Path(database) if database and database != ":memory:" else None
+        self._file_id: tuple[int, int] | None = None
+        lock_file = Path(f"{database}.writelock") if self._file else None
+        self._writer = GroupCommit(self._engine_for_write, _rank, lock_file)
 
     @property
     def engine(self) -> Engine:
@@ -156,8 +169,10 @@ class Store:
 
     def _connect(self) -> Engine:
         sqlite = self.url.startswith("sqlite")
-        engine = create_engine(self.url, connect_args={"timeout": 15} if sqlite else {},
-                               json_serializer=encode)
+        # SQLite waits up to busy_timeout for another writer's lock; a server database's pooled
+        # connections are tested on checkout, so a restarted server is reconnected to
+        engine = create_engine(self.url, json_serializer=encode, pool_pre_ping=not sqlite,
+                               connect_args={"timeout": self._busy_timeout} if sqlite else {})
         if sqlite:
             @event.listens_for(engine, "connect")
             def _pragmas(dbapi_conn: Any, _: Any) -> None:
@@ -167,6 +182,28 @@ class Store:
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
         metadata.create_all(engine)
+        self._file_id = self._file_identity()
+        return engine
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        if self._file is None:
+            return None
+        try:
+            st = os.stat(self._file)
+        except FileNotFoundError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _engine_for_write(self) -> Engine:
+        """The engine, reopened first if its SQLite file was removed or replaced since it was
+        opened: open connections would otherwise write into a deleted file and lose the rows."""
+        engine = self.engine
+        if self._file is not None and self._file_identity() != self._file_id:
+            log.warning("store file removed or replaced: reopening it",
+                        extra={"reason": "sqlite file identity changed"})
+            engine.dispose()
+            metadata.create_all(engine)
+            self._file_id = self._file_identity()
         return engine
 
     def pseudonym(self, patient_id: str | None) -> str | None:
@@ -186,6 +223,7 @@ class Store:
         except WriteTimeout as e:
             raise StoreUnavailable("The store did not take the write in time") from e
         except (SQLAlchemyError, OSError) as e:  # OSError: the writers' lock file
+            log.warning("store write failed", extra={"error": type(e).__name__})
             raise StoreUnavailable("The store did not take the write") from e
 
     def ping(self) -> bool:
@@ -310,7 +348,8 @@ def init_app(app: Flask) -> None:
     synchronous = str(app.config["SQLITE_SYNCHRONOUS"]).upper()
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError("SQLITE_SYNCHRONOUS must be FULL or NORMAL")
-    app.extensions[_EXT] = Store(str(url), _secret(app), synchronous=synchronous)
+    app.extensions[_EXT] = Store(str(url), _secret(app), synchronous=synchronous,
+                                 busy_timeout=float(app.config.get("STORE_BUSY_TIMEOUT", 5.0)))
 
 
 def get_store() -> Store:
