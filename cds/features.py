@@ -271,12 +271,13 @@ def _property_schema(f: Feature) -> dict[str, Any]:
         desc.append(f.help)
     if desc:
         schema["description"] = " ".join(desc)
+    null = [] if f.required else ["null"]  # a required field must have a value
     if f.kind == "boolean":
-        schema["type"] = ["boolean", "null"]
+        schema["type"] = ["boolean", *null]
     elif f.kind == "category":
-        schema["enum"] = [*f.allowed, None]
+        schema["enum"] = [*f.allowed, *(None for _ in null)]
     else:
-        schema["type"] = ["integer" if f.kind == "integer" else "number", "null"]
+        schema["type"] = ["integer" if f.kind == "integer" else "number", *null]
         if f.minimum is not None:
             schema["minimum"] = f.minimum
         if f.maximum is not None:
@@ -303,7 +304,8 @@ def record_json_schema() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "patient_id": {"type": ["string", "null"], "maxLength": 128,
-                           "description": "Opaque patient reference (never a name)."},
+                           "description": "Opaque patient reference (never a name); Unicode "
+                                          "text (an unpaired surrogate escape is refused)."},
             **{f.name: _property_schema(f) for f in fields},
         },
         "required": [f.name for f in fields if f.required],

@@ -10,13 +10,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import FieldError, InvalidRecord
 from .features import Feature, record_fields
 
 _FIELDS: dict[str, Feature] = {f.name: f for f in record_fields()}
 _PATIENT_ID_MAX = 128
+
+
+def is_text(value: Any) -> TypeGuard[str]:
+    """A string that is Unicode text: JSON's ``\\ud800`` escapes can make a string with an
+    unpaired surrogate, which no UTF-8 store, log or hash can take (I-JSON forbids them)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_scalar(f: Feature, value: Any, where: str) -> FieldError | None:
@@ -30,7 +42,9 @@ def _check_scalar(f: Feature, value: Any, where: str) -> FieldError | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return FieldError(where, "type", f"{f.label}: must be a number or null")
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        # an int is exact whatever its size (JSON allows 400 digits): the range check below
+        # rejects it; only a float can be NaN or infinite
         return FieldError(where, "type", f"{f.label}: must be a finite number")
     if f.kind == "integer" and value != int(value):
         return FieldError(where, "integer", f"{f.label}: must be a whole number")
@@ -65,9 +79,9 @@ def validate_record(record: Any) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for name, value in record.items():
         if name == "patient_id":
-            if value is not None and (not isinstance(value, str) or len(value) > _PATIENT_ID_MAX):
-                errors.append(FieldError(name, "type", "patient_id: must be a string of at most "
-                                                       f"{_PATIENT_ID_MAX} characters"))
+            if value is not None and (not is_text(value) or len(value) > _PATIENT_ID_MAX):
+                errors.append(FieldError(name, "type", "patient_id: must be a string (Unicode "
+                                                       f"text) of at most {_PATIENT_ID_MAX} characters"))
             elif value is not None:
                 clean[name] = value
             continue
