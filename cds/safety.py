@@ -24,21 +24,33 @@ def population_warnings(row: np.ndarray, population: Mapping[str, list[float]]) 
 
     ``population`` maps model columns to ``[low, high]`` as stored in the model's metadata.
     """
+    low, high = _bounds(population)
+    with np.errstate(invalid="ignore"):  # NaN (not recorded) is never outside
+        outside = np.flatnonzero((row < low) | (row > high))
     warnings = []
-    for j, col in enumerate(MODEL_COLUMNS):
-        bounds = population.get(col)
-        value = row[j]
-        if bounds is None or np.isnan(value):
-            continue
-        low, high = bounds
-        if value < low or value > high:
-            f = column_feature(col)
-            unit = f" {f.unit}" if f.unit else ""
-            warnings.append({
-                "feature": col,
-                "code": "out-of-population",
-                "message": f"{f.label} lies outside the population the model was trained on "
-                           f"({low:.3g}-{high:.3g}{unit}); the estimate is extrapolated and less "
-                           "reliable.",
-            })
+    for j in outside.tolist():
+        f = column_feature(MODEL_COLUMNS[j])
+        unit = f" {f.unit}" if f.unit else ""
+        warnings.append({
+            "feature": MODEL_COLUMNS[j],
+            "code": "out-of-population",
+            "message": f"{f.label} lies outside the population the model was trained on "
+                       f"({low[j]:.3g}-{high[j]:.3g}{unit}); the estimate is extrapolated and less "
+                       "reliable.",
+        })
     return warnings
+
+
+_BOUNDS: dict[int, tuple[Mapping[str, list[float]], np.ndarray, np.ndarray]] = {}
+
+
+def _bounds(population: Mapping[str, list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """The ranges as two arrays over the model columns (unbounded where none), once per model."""
+    hit = _BOUNDS.get(id(population))
+    if hit is None or hit[0] is not population:
+        low = np.array([population.get(c, (-np.inf, np.inf))[0] for c in MODEL_COLUMNS])
+        high = np.array([population.get(c, (-np.inf, np.inf))[1] for c in MODEL_COLUMNS])
+        if len(_BOUNDS) > 8:  # models come and go with hot reloads; keep a few
+            _BOUNDS.clear()
+        hit = _BOUNDS[id(population)] = (population, low, high)
+    return hit[1], hit[2]
