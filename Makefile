@@ -20,9 +20,11 @@ environment: $(STAMP)
 	@test -x /usr/bin/chromium || { apt-get update && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 
-# loopback development server: auth is off unless GMED_AUTH=jwt (the service warns at start)
+# loopback development server: auth is off unless GMED_AUTH=jwt (the service warns at start);
+# development mode allows that and the per-instance pseudonym key (production refuses both)
 serve: $(STAMP)
-	GMED_AUTH=$${GMED_AUTH:-off} $(BIN)/gunicorn -c service/gunicorn_conf.py "service:create_app()"
+	GMED_ENVIRONMENT=$${GMED_ENVIRONMENT:-development} GMED_AUTH=$${GMED_AUTH:-off} \
+		$(BIN)/gunicorn -c service/gunicorn_conf.py "service:create_app()"
 
 lint: $(STAMP)
 	$(BIN)/ruff check cds training service tests bench

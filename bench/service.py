@@ -128,7 +128,8 @@ def start_server(port: int, work: Path, model: str, workers: int,
                  synchronous: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "GMED_BIND": f"127.0.0.1:{port}", "GMED_WORKERS": str(workers),
            "GMED_SQLITE_SYNCHRONOUS": synchronous,
-           "GMED_MODEL": model, "GMED_AUTH": "off", "GMED_LOG_LEVEL": "WARNING",
+           "GMED_MODEL": model, "GMED_AUTH": "off", "GMED_ENVIRONMENT": "development",
+           "GMED_LOG_LEVEL": "WARNING",
            "GMED_DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
            "GMED_PSEUDONYM_SECRET": "bench", "PROMETHEUS_MULTIPROC_DIR": str(work)}
     proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c",

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import auth, errors, logs, metrics, model, store
+from . import auth, deadline, errors, headers, limits, logs, metrics, model, store
 from .api import bp as api_bp
 from .cds_hooks import bp as cds_hooks_bp
 from .config import load_config
@@ -27,12 +27,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask("service", instance_relative_config=True)
     app.json = FastJSONProvider(app)
     load_config(app, config)
+    deadline.init_app(app)  # first before_request: the clock starts before any other work
     logs.init_app(app)  # first: its after_request runs last, once the others have set the scene
     metrics.init_app(app)
     errors.init_app(app)
     model.init_app(app)
     store.init_app(app)
     auth.init_app(app)
+    limits.init_app(app)  # after auth: no anonymous body is decompressed
+    headers.init_app(app)
     for bp in (cds_hooks_bp, api_bp, openapi_bp, ops_bp, ui_bp):
         app.register_blueprint(bp)
     return app

@@ -2,6 +2,11 @@
 
 Every key, with its default and meaning:
 
+``ENVIRONMENT``           ``"production"``  ``"production"`` refuses to start (:class:`ConfigError`
+                                            naming the key) with ``AUTH="off"``, with ``AUTH="jwt"``
+                                            and no ``JWT_ISSUERS``, or without a ``PSEUDONYM_SECRET``
+                                            of at least 32 bytes that is not a known default;
+                                            ``"development"`` allows all three (``make serve``)
 ``MODEL``                 ``"production"``  registry alias, version or artefact directory
 ``MODEL_RELOAD_INTERVAL`` ``5.0``           seconds between checks that an alias ``MODEL`` has moved
                                             (then load, verify, golden-check, swap); 0 = never
@@ -9,8 +14,10 @@ Every key, with its default and meaning:
 ``SQLITE_SYNCHRONOUS``    ``"FULL"``        ``FULL``: a commit is on disk before the client is answered
                                             (survives power loss); ``NORMAL``: survives a crash of
                                             the service but not of the machine, several times faster
-``PSEUDONYM_SECRET``      ``None``          HMAC key for patient references; ``None`` = a random
-                                            key kept in ``<instance>/pseudonym.key`` (0600)
+``PSEUDONYM_SECRET``      ``None``          HMAC key for patient references (production: at least
+                                            32 bytes, e.g. ``openssl rand -hex 32``); ``None`` = a
+                                            random key kept in ``<instance>/pseudonym.key`` (0600),
+                                            development only
 ``AUTH``                  ``"jwt"``         ``"jwt"`` or ``"off"`` (development only; logged loudly)
 ``JWT_ISSUERS``           ``{}``            ``{iss: {"jwks_file": path} | {"jwks": {...}} |
                                             {"jku": [allowed URLs]}}``
@@ -22,7 +29,16 @@ Every key, with its default and meaning:
 ``FHIR_SERVER_ALLOWLIST`` ``[]``            ``fhirServer`` URL prefixes the service may fetch from
 ``FHIR_TIMEOUT``          ``2.0``           seconds per FHIR request when fetching what was not
                                             prefetched
-``MAX_CONTENT_LENGTH``    ``1 MiB``         request body cap (413 above it)
+``MAX_CONTENT_LENGTH``    ``1 MiB``         request body cap (413 above it), also after
+                                            ``Content-Encoding: gzip``/``deflate`` decompression
+                                            (other encodings: 415)
+``FHIR_MAX_RESOURCES``    ``1000``          FHIR resources per request, all bundles and prefetch
+                                            keys together (413 above it, naming the field)
+``JSON_MAX_DEPTH``        ``64``            nesting depth of a JSON body (400 above it, rule
+                                            ``maxDepth``), checked before the body is parsed
+``REQUEST_DEADLINE``      ``10.0``          seconds a request may work; past it the next stage
+                                            boundary answers 503 with ``Retry-After`` (see
+                                            :mod:`service.deadline`); 0 = no deadline
 ``BATCH_MAX``             ``100``           records per ``POST /v1/assessments/batch``
 ``UI_FRAME_ANCESTORS``    ``["'self'"]``    CSP ``frame-ancestors`` of the clinician page: the EHR
                                             origins allowed to embed it (empty = ``'none'``)
@@ -31,11 +47,13 @@ Every key, with its default and meaning:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
 
 DEFAULTS: dict[str, Any] = {
+    "ENVIRONMENT": "production",
     "MODEL": "production",
     "MODEL_RELOAD_INTERVAL": 5.0,
     "DATABASE_URL": None,
@@ -50,11 +68,22 @@ DEFAULTS: dict[str, Any] = {
     "FHIR_SERVER_ALLOWLIST": [],
     "FHIR_TIMEOUT": 2.0,
     "MAX_CONTENT_LENGTH": 1 << 20,
+    "FHIR_MAX_RESOURCES": 1000,
+    "JSON_MAX_DEPTH": 64,
+    "REQUEST_DEADLINE": 10.0,
     "BATCH_MAX": 100,
     "UI_FRAME_ANCESTORS": ["'self'"],
     "LOG_LEVEL": "INFO",
 }
 AUTH_MODES = ("jwt", "off")
+ENVIRONMENTS = ("production", "development")
+MIN_SECRET_BYTES = 32
+MIN_DISTINCT_CHARS = 8  # "x" * 32 is long but not secret; hex of random bytes has ~16
+# secrets that appear in this repository's tests, benchmarks and docs, or that people type
+KNOWN_SECRETS = frozenset({
+    "secret", "changeme", "change-me", "change_me", "password", "default", "test", "test-secret",
+    "development", "dev", "smoke", "bench", "browser-test", "pseudonym", "gmed",
+    "gmed-pseudonym-secret"})
 
 
 class ConfigError(ValueError):
@@ -62,7 +91,8 @@ class ConfigError(ValueError):
 
 
 def load_config(app: Flask, config: dict[str, Any] | None) -> None:
-    """Fill ``app.config``: defaults < ``GMED_*`` environment (JSON-parsed) < ``config``."""
+    """Fill ``app.config``: defaults < ``GMED_*`` environment (JSON-parsed) < ``config``; then
+    check it (:class:`ConfigError` naming the key)."""
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("GMED")
     if config:
@@ -77,3 +107,45 @@ def load_config(app: Flask, config: dict[str, Any] | None) -> None:
     base = app.config["BASE_URL"]
     if base:
         app.config["BASE_URL"] = str(base).rstrip("/")
+    _check_limits(app.config)
+    if app.config["ENVIRONMENT"] not in ENVIRONMENTS:
+        raise ConfigError(f"ENVIRONMENT (GMED_ENVIRONMENT) must be one of {ENVIRONMENTS}")
+    if app.config["ENVIRONMENT"] == "production":
+        check_production(app.config)
+
+
+def _check_limits(cfg: Mapping[str, Any]) -> None:
+    for key in ("FHIR_MAX_RESOURCES", "JSON_MAX_DEPTH", "MAX_CONTENT_LENGTH"):
+        value = cfg[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{key} (GMED_{key}) must be a positive integer")
+    deadline = cfg["REQUEST_DEADLINE"]
+    if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline < 0 \
+            or deadline != deadline:
+        raise ConfigError("REQUEST_DEADLINE (GMED_REQUEST_DEADLINE) must be a number of seconds "
+                          ">= 0 (0 = no deadline)")
+
+
+def check_production(cfg: Mapping[str, Any]) -> None:
+    """Refuse what is only acceptable on a developer's machine; each message names its key."""
+    dev = " (or set ENVIRONMENT=development / GMED_ENVIRONMENT=development on a developer machine)"
+    if cfg["AUTH"] == "off":
+        raise ConfigError("AUTH (GMED_AUTH) is off: in production every caller must present a "
+                          "signed token; set AUTH=jwt and JWT_ISSUERS" + dev)
+    if not cfg["JWT_ISSUERS"]:
+        raise ConfigError("JWT_ISSUERS (GMED_JWT_ISSUERS) is empty with AUTH=jwt: no caller "
+                          "could be verified; configure at least one issuer" + dev)
+    secret = cfg["PSEUDONYM_SECRET"]
+    if not secret:
+        raise ConfigError("PSEUDONYM_SECRET (GMED_PSEUDONYM_SECRET) is unset: production needs "
+                          f"a configured secret of at least {MIN_SECRET_BYTES} bytes (e.g. "
+                          "`openssl rand -hex 32`), shared by every instance" + dev)
+    text = str(secret)
+    if text.strip().lower() in KNOWN_SECRETS or len(set(text)) < MIN_DISTINCT_CHARS:
+        raise ConfigError("PSEUDONYM_SECRET (GMED_PSEUDONYM_SECRET) is a known default or "
+                          "placeholder value (too few distinct characters); "
+                          "generate one (e.g. `openssl rand -hex 32`)" + dev)
+    if len(text.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(f"PSEUDONYM_SECRET (GMED_PSEUDONYM_SECRET) is shorter than "
+                          f"{MIN_SECRET_BYTES} bytes; generate one (e.g. `openssl rand -hex 32`)"
+                          + dev)

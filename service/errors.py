@@ -29,6 +29,8 @@ FHIR_JSON = "application/fhir+json"
 _ISSUE_CODE = {400: "structure", 401: "login", 403: "forbidden", 404: "not-found",
                405: "not-supported", 409: "conflict", 412: "incomplete", 413: "too-costly",
                415: "not-supported", 422: "invalid", 429: "throttled", 503: "transient"}
+RETRY_AFTER_S = 2  # on every 503: the deadline, the store, the model
+_DEADLINE_MESSAGE = "The request did not finish within its deadline; nothing was stored. Retry."
 _RULE_ISSUE = {"required": "required", "unit": "value", "enum": "code-invalid",
                "minimum": "value", "maximum": "value", "subject": "business-rule"}
 
@@ -67,6 +69,25 @@ class PreconditionFailed(ServiceError):
     code = "precondition-failed"
 
 
+class TooCostly(ServiceError):
+    """The request is within the byte cap but asks for too much work (too many FHIR resources)."""
+
+    status = 413
+    code = "too-costly"
+
+
+class DeadlineExceeded(ServiceError):
+    """The request outlived ``REQUEST_DEADLINE``; nothing of it was stored (see
+    :mod:`service.deadline`). The client may retry after ``Retry-After`` seconds."""
+
+    status = 503
+    code = "deadline-exceeded"
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(f"deadline exceeded before stage {stage}")
+        self.stage = stage
+
+
 class StoreUnavailable(ServiceError):
     """The database did not take a write; the client is not told it succeeded."""
 
@@ -85,9 +106,11 @@ def wants_fhir() -> bool:
     return best == FHIR_JSON and request.accept_mimetypes[FHIR_JSON] > 0
 
 
-def operation_outcome(status: int, message: str, errors: list[FieldError]) -> dict[str, Any]:
-    """An OperationOutcome: one issue per broken rule, or one for the whole error."""
-    code = _ISSUE_CODE.get(status, "exception" if status >= 500 else "invalid")
+def operation_outcome(status: int, message: str, errors: list[FieldError],
+                      issue_code: str | None = None) -> dict[str, Any]:
+    """An OperationOutcome: one issue per broken rule, or one for the whole error (its code
+    ``issue_code``, or the status's)."""
+    code = issue_code or _ISSUE_CODE.get(status, "exception" if status >= 500 else "invalid")
     issues: list[dict[str, Any]] = [
         {"severity": "error", "code": _RULE_ISSUE.get(e.rule, code),
          "details": {"coding": [{"system": "https://gmed-cds.org/fhir/CodeSystem/rules",
@@ -103,11 +126,12 @@ def operation_outcome(status: int, message: str, errors: list[FieldError]) -> di
 
 
 def error_response(status: int, code: str, message: str,
-                   errors: list[FieldError] | None = None) -> Response:
+                   errors: list[FieldError] | None = None, issue_code: str | None = None
+                   ) -> Response:
     """The response for an error, in the format this request's audience reads."""
     errors = errors or []
     if wants_fhir():
-        response = jsonify(operation_outcome(status, message, errors))
+        response = jsonify(operation_outcome(status, message, errors, issue_code))
         response.mimetype = FHIR_JSON
     else:
         body: dict[str, Any] = {"code": code, "message": message}
@@ -117,6 +141,8 @@ def error_response(status: int, code: str, message: str,
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    elif status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
     return response
 
 
@@ -124,6 +150,9 @@ def _on_cds_error(e: CdsError) -> Response:
     errors = list(getattr(e, "errors", []) or [])
     if e.status == 401:
         return error_response(401, e.code, "")
+    if isinstance(e, DeadlineExceeded):
+        log.warning("deadline exceeded", extra={"code": e.code, "reason": e.stage})
+        return error_response(503, e.code, _DEADLINE_MESSAGE, issue_code="timeout")
     if isinstance(e, InvalidRecord):
         return error_response(e.status, e.code, "The record breaks the feature contract", errors)
     if e.status >= 500:

@@ -1,4 +1,5 @@
-"""Reading request bodies: JSON only (415 otherwise), size-capped (413), never a 500."""
+"""Reading request bodies: JSON only (415 otherwise), within the limits of :mod:`service.limits`
+(bytes, also decompressed: 413; nesting: 400; FHIR resources: 413), never a 500."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from cds.errors import FieldError
 
+from . import deadline, limits
 from .errors import BadRequest
 
 JSON_TYPES = ("application/json", "application/fhir+json")
@@ -19,7 +21,10 @@ def json_body() -> Any:
     """The request body parsed as JSON.
 
     Raises 415 unless the media type is ``application/json`` or ``application/fhir+json``,
-    413 above ``MAX_CONTENT_LENGTH`` (werkzeug enforces it while reading), 400 if it is not JSON.
+    413 above ``MAX_CONTENT_LENGTH`` (werkzeug enforces it while reading; compressed bodies were
+    decompressed under the same cap), 400 if it is not JSON or nests deeper than
+    ``JSON_MAX_DEPTH`` (checked before parsing), 413 above ``FHIR_MAX_RESOURCES`` resources,
+    503 if the request's deadline passed while the body arrived.
     """
     if request.mimetype not in JSON_TYPES:
         raise UnsupportedMediaType(f"Send {' or '.join(JSON_TYPES)}")
@@ -27,11 +32,24 @@ def json_body() -> Any:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge:
         raise
+    deadline.check("body")
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        # as json.loads(bytes) would: UTF-8, -16 or -32 by the first bytes
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+    except (ValueError, LookupError) as e:
+        raise _not_json() from e
+    limits.check_depth(text)
+    try:
+        body = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as e:
-        raise BadRequest("The body is not valid JSON",
-                         [FieldError("$", "json", "The body is not valid JSON")]) from e
+        raise _not_json() from e
+    limits.check_resources(text, body)
+    return body
+
+
+def _not_json() -> BadRequest:
+    return BadRequest("The body is not valid JSON",
+                      [FieldError("$", "json", "The body is not valid JSON")])
 
 
 def _reject_constant(name: str) -> Any:

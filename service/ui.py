@@ -50,6 +50,7 @@ from cds.model import resolve, verify_manifest
 from cds.validate import validate_record
 from training.facts import FACTS_FILE, build_facts
 
+from .headers import page_csp
 from .metrics import count_prediction
 from .model import get_model
 from .store import assessments, get_store
@@ -83,15 +84,9 @@ def _frame_ancestors() -> str:
 
 @bp.after_request
 def _headers(response: Response) -> Response:
-    """CSP on everything; no-store and the CSRF cookie on pages (static files may be cached)."""
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
-        f"frame-ancestors {_frame_ancestors()}")
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    if request.endpoint != "ui.static":
-        response.headers["Cache-Control"] = "no-store"
+    """The page's CSP and the CSRF cookie; the other security headers (no-store on pages,
+    nosniff, referrer) come from :mod:`service.headers`, which runs after this."""
+    response.headers["Content-Security-Policy"] = page_csp(_frame_ancestors())
     nonce = g.pop("csrf_new_nonce", None)
     if nonce:
         # embedded in an EHR the page is a cross-site frame: only SameSite=None cookies reach it

@@ -39,7 +39,8 @@ def test_serving_an_assessment_loads_no_heavy_module() -> None:
         "import json, tempfile\n"
         "from service import create_app\n"
         "d = tempfile.mkdtemp()\n"
-        "app = create_app({'AUTH': 'off', 'DATABASE_URL': f'sqlite:///{d}/s.db'})\n"
+        "app = create_app({'AUTH': 'off', 'ENVIRONMENT': 'development',\n"
+        "                  'DATABASE_URL': f'sqlite:///{d}/s.db'})\n"
         "record = json.load(open('examples/runner_pfp_hip_driven.json'))\n"
         "response = app.test_client().post('/v1/assessments', json=record)\n"
         "assert response.status_code == 201, response.status_code\n")

@@ -49,7 +49,7 @@ def _request(url: str, body: Any = None) -> tuple[int, Any, str]:
 def served(tiny_model_dir: Path, tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "GMED_BIND": f"127.0.0.1:{port}", "GMED_WORKERS": "2",
-           "GMED_MODEL": str(tiny_model_dir), "GMED_AUTH": "off",
+           "GMED_MODEL": str(tiny_model_dir), "GMED_AUTH": "off", "GMED_ENVIRONMENT": "development",
            "GMED_DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
            "GMED_PSEUDONYM_SECRET": "smoke", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     log = (tmp_path / "gunicorn.log").open("w")

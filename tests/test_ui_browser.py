@@ -49,7 +49,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     work = tmp_path_factory.mktemp("ui-browser")
     app = create_app({"MODEL": "production", "DATABASE_URL": f"sqlite:///{work / 'store.sqlite3'}",
-                      "PSEUDONYM_SECRET": "browser-test", "AUTH": "off"})
+                      "PSEUDONYM_SECRET": "browser-test", "AUTH": "off",
+                      "ENVIRONMENT": "development"})
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     base = f"http://127.0.0.1:{httpd.server_port}"
     app.config["BASE_URL"] = base

@@ -1,0 +1,181 @@
+"""Size limits a request body must keep, checked before it costs memory or CPU.
+
+* **Bytes**: ``MAX_CONTENT_LENGTH`` caps the body as sent (werkzeug, 413) and, for a body sent with
+  ``Content-Encoding: gzip`` or ``deflate``, its decompressed size too. Decompression is
+  incremental with bounded output (:func:`inflate`): a bomb of a few hundred KB that would expand
+  to gigabytes is refused with 413 after reading at most the cap plus one chunk, holding at most
+  the cap plus one chunk in memory. Any other encoding is 415. The decompressed body replaces the
+  input stream, so every route (JSON and the clinician page's form) reads it as if sent plain.
+* **Nesting**: ``JSON_MAX_DEPTH`` (400, field ``$``, rule ``maxDepth``), measured on the text by
+  C-speed scans (strings blanked, brackets summed) before ``json.loads`` recurses into it.
+* **Resources**: ``FHIR_MAX_RESOURCES`` objects with a ``resourceType`` per request, all bundles
+  and prefetch keys together (413, issue ``too-costly``, field = the array that went over),
+  counted on the parsed body by an iterative walk.
+
+The nesting and resource checks have fast paths (fewer brackets, or fewer ``"resourceType"``
+strings, than the limit) so an ordinary request pays a few string counts.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zlib
+from collections.abc import Mapping
+from itertools import accumulate
+from typing import IO, Any
+
+from flask import Flask, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.wsgi import get_input_stream
+
+from cds.errors import FieldError
+
+from .errors import BadRequest, TooCostly
+
+CHUNK = 64 << 10
+ENCODINGS = ("gzip", "x-gzip", "deflate")
+# a string, or an unterminated one to the end of the text: every match attempt succeeds at its
+# first try, so the scan is linear whatever the body (no retry from each escaped quote)
+_STRING = re.compile(r'"[^"\\]*(?:\\[\s\S]?[^"\\]*)*(?:"|\Z)')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _decompressor(encoding: str, head: bytes) -> Any:
+    if encoding != "deflate":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    # HTTP "deflate" is zlib-wrapped (RFC 9110), but some clients send raw deflate: the two-byte
+    # zlib header (method 8, check bits a multiple of 31) tells them apart
+    wrapped = len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
+    return zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+
+
+def inflate(stream: IO[bytes], encoding: str, cap: int) -> bytes:
+    """The decompressed body, read ``CHUNK`` bytes at a time; 413 as soon as it exceeds ``cap``.
+
+    Each ``decompress`` call may produce at most what is left under the cap plus one byte, so no
+    step holds more than the cap in memory, however dense the input. Concatenated gzip members
+    are read one after the other; a truncated or corrupt stream is a 400.
+    """
+    out = bytearray()
+    engine: Any = None
+    while True:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            break
+        pending = chunk
+        while pending:
+            if engine is None:
+                engine = _decompressor(encoding, pending)
+            try:
+                out += engine.decompress(pending, cap - len(out) + 1)
+            except zlib.error as e:
+                raise _not_decodable(encoding) from e
+            if len(out) > cap:
+                raise RequestEntityTooLarge(
+                    f"The body exceeds {cap} bytes once decompressed (MAX_CONTENT_LENGTH)")
+            if engine.unconsumed_tail:
+                pending = engine.unconsumed_tail
+            elif engine.eof:
+                pending, engine = engine.unused_data, None  # another gzip member, or nothing
+            else:
+                pending = b""
+    if engine is not None and not engine.eof:
+        raise _not_decodable(encoding)
+    return bytes(out)
+
+
+def _not_decodable(encoding: str) -> BadRequest:
+    message = f"The body is not valid {encoding} data"
+    return BadRequest(message, [FieldError("$", "encoding", message)])
+
+
+def decode_body() -> None:
+    """``before_request``: undo ``Content-Encoding`` (gzip, deflate) under the byte cap; 415 for
+    any other encoding. Registered after authentication: an anonymous caller's body is never
+    decompressed."""
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return
+    if encoding not in ENCODINGS:
+        raise UnsupportedMediaType("Content-Encoding: only gzip or deflate (or none)")
+    environ = request.environ
+    cap = int(current_app.config["MAX_CONTENT_LENGTH"])
+    body = inflate(get_input_stream(environ, max_content_length=cap), encoding, cap)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("HTTP_CONTENT_ENCODING", None)
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    environ["gmed.content_encoding"] = encoding
+    for cached in ("content_length", "stream", "content_encoding"):
+        request.__dict__.pop(cached, None)  # werkzeug caches these on first use
+
+
+def json_depth(text: str, limit: int) -> int:
+    """The nesting depth of JSON ``text`` if it may exceed ``limit`` (else a lower bound: 0).
+
+    No recursion and no Python loop over characters: strings are blanked by one regex pass,
+    everything but brackets dropped by another, and the depth is the running sum's maximum.
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return 0
+    brackets = _NOT_BRACKET.sub("", _STRING.sub('""', text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+
+
+def check_depth(text: str) -> None:
+    """400 (``$``, ``maxDepth``) if ``text`` nests deeper than ``JSON_MAX_DEPTH``."""
+    limit = int(current_app.config["JSON_MAX_DEPTH"])
+    if json_depth(text, limit) > limit:
+        message = f"The body nests deeper than {limit} levels"
+        raise BadRequest(message, [FieldError("$", "maxDepth", message)])
+
+
+def _path(parent: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{parent}[{key}]" if parent != "$" else f"$[{key}]"
+    return key if parent == "$" else f"{parent}.{key}"
+
+
+def over_resources(body: Any, limit: int) -> str | None:
+    """The field (the array) where the ``limit + 1``-th FHIR resource sits, or ``None``.
+
+    A resource is any JSON object with a string ``resourceType``, at any depth (bundle entries,
+    prefetch keys, contained resources). Iterative: the body's depth is already bounded, but a
+    wide body should not cost a Python frame per node.
+    """
+    count = 0
+    stack: list[tuple[Any, str, str]] = [(body, "$", "$")]
+    while stack:
+        value, path, array = stack.pop()
+        if isinstance(value, Mapping):
+            if isinstance(value.get("resourceType"), str):
+                count += 1
+                if count > limit:
+                    return array
+            stack.extend((v, _path(path, k), array) for k, v in value.items()
+                         if isinstance(v, Mapping | list))
+        elif isinstance(value, list):
+            stack.extend((v, _path(path, i), path) for i, v in enumerate(value)
+                         if isinstance(v, Mapping | list))
+    return None
+
+
+def check_resources(text: str, body: Any) -> None:
+    """413 (issue ``too-costly``) above ``FHIR_MAX_RESOURCES`` resources, naming the field."""
+    limit = int(current_app.config["FHIR_MAX_RESOURCES"])
+    if text.count("{") <= limit:
+        return  # fewer objects than the limit
+    if "\\u" not in text and text.count('"resourceType"') <= limit:
+        return  # without escapes every resourceType key is spelt out, and there are few
+
+    field = over_resources(body, limit)
+    if field is not None:
+        message = f"{field}: more than {limit} FHIR resources in one request (FHIR_MAX_RESOURCES)"
+        raise TooCostly(message, [FieldError(field, "maxResources", message)])
+
+
+def init_app(app: Flask) -> None:
+    """Decode compressed bodies before any view reads them (register after authentication)."""
+    app.before_request(decode_body)
