@@ -22,6 +22,7 @@ from cds.errors import FieldError
 from cds.features import record_fields
 from cds.fhir import COMPLAINT_CODES, QUESTIONNAIRE_URL
 
+from . import deadline
 from .errors import BadRequest, PreconditionFailed
 
 MAX_PAGES = 5
@@ -144,7 +145,7 @@ def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float) 
             continue
         try:
             fetched = _fetch(request["fhirServer"], render(template, request["context"]),
-                             request["fhirAuthorization"], timeout)
+                             request["fhirAuthorization"], deadline.bounded(timeout, "prefetch"))
         except (OSError, ValueError):
             out.unavailable.append(key)
             continue
