@@ -56,7 +56,8 @@ def with_unit(value: Any, unit: str | None) -> str:
 class _Wording:
     """What a factor says about one model column, prepared once (this runs on every request)."""
 
-    __slots__ = ("column", "feature", "label", "reference", "reference_text", "unit")
+    __slots__ = ("column", "feature", "label", "missing_text", "reference", "suffix", "tail",
+                 "unit")
 
     def __init__(self, column: str) -> None:
         f = column_feature(column)
@@ -64,18 +65,19 @@ class _Wording:
         self.feature = f
         self.label = "Complaint" if f.role == "rows" else f.label
         self.unit = f.unit if f.unit != YES_NO else None
+        self.suffix = with_unit("", f.unit)  # "°", " N·m/kg", or nothing
         self.reference = f.reference
-        self.reference_text = (f" (pain-free adults {with_unit(f.reference, f.unit)})"
-                               if f.reference else "")
+        reference_text = (f" (pain-free adults {with_unit(f.reference, f.unit)})"
+                          if f.reference else "")
+        self.tail = {verb: f"{reference_text} {verb} the estimate" for verb in ("raises", "lowers")}
+        self.missing_text = {verb: f"{self.label}: not recorded ({verb} the estimate as the model "
+                                   "treats missing values)" for verb in ("raises", "lowers")}
 
     def factor(self, encoded: float, contribution: float) -> Factor:
         value = display_value(self.feature, encoded)
         verb = "raises" if contribution > 0 else "lowers"
-        if value is None:
-            text = (f"{self.label}: not recorded ({verb} the estimate as the model treats "
-                    "missing values)")
-        else:
-            text = f"{self.label}: {with_unit(value, self.unit)}{self.reference_text} {verb} the estimate"
+        text = (self.missing_text[verb] if value is None
+                else f"{self.label}: {value}{self.suffix}{self.tail[verb]}")
         return Factor(feature=self.column, label=self.label, value=value, unit=self.unit,
                       reference=self.reference, contribution=contribution, direction=verb,
                       text=text)
