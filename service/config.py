@@ -14,6 +14,9 @@ Every key, with its default and meaning:
 ``SQLITE_SYNCHRONOUS``    ``"FULL"``        ``FULL``: a commit is on disk before the client is answered
                                             (survives power loss); ``NORMAL``: survives a crash of
                                             the service but not of the machine, several times faster
+``STORE_BUSY_TIMEOUT``    ``5.0``           seconds a SQLite write waits for another writer's lock;
+                                            past it (or the request deadline) the answer is 503 and
+                                            nothing is stored
 ``PSEUDONYM_SECRET``      ``None``          HMAC key for patient references (production: at least
                                             32 bytes, e.g. ``openssl rand -hex 32``); ``None`` = a
                                             random key kept in ``<instance>/pseudonym.key`` (0600),
@@ -58,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_RELOAD_INTERVAL": 5.0,
     "DATABASE_URL": None,
     "SQLITE_SYNCHRONOUS": "FULL",
+    "STORE_BUSY_TIMEOUT": 5.0,
     "PSEUDONYM_SECRET": None,
     "AUTH": "jwt",
     "JWT_ISSUERS": {},

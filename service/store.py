@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import os
 import threading
 import uuid
@@ -50,7 +51,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.sql import Executable
 
-from .errors import StoreUnavailable
+from . import deadline
+from .errors import DeadlineExceeded, StoreUnavailable
 from .jsontext import EncodedJSON, encode
 from .writer import GroupCommit, Work, WriteTimeout
 
@@ -212,16 +214,18 @@ class Store:
             return None
         return hmac.new(self._secret, patient_id.encode(), hashlib.sha256).hexdigest()
 
-    def write(self, work: Work, timeout: float | None = None) -> None:
+    def write(self, work: Work) -> None:
         """Run ``work`` (statements and their rows) in a committed transaction (group commit: see
-        :mod:`service.writer`); a database failure, or no writer free within ``timeout`` seconds,
-        becomes a 503, never a 500. An ``IntegrityError`` (a duplicate key) is the caller's."""
+        :mod:`service.writer`). A database failure is a 503, never a 500; so is a write the
+        writer could not take before the request's deadline (:mod:`service.deadline`), which is
+        then withdrawn unwritten. An ``IntegrityError`` (a duplicate key) is the caller's."""
+        timeout = deadline.bounded(math.inf, "store")
         try:
-            self._writer.run(work, timeout)
+            self._writer.run(work, None if timeout == math.inf else timeout)
         except IntegrityError:
             raise
         except WriteTimeout as e:
-            raise StoreUnavailable("The store did not take the write in time") from e
+            raise DeadlineExceeded("store") from e
         except (SQLAlchemyError, OSError) as e:  # OSError: the writers' lock file
             log.warning("store write failed", extra={"error": type(e).__name__})
             raise StoreUnavailable("The store did not take the write") from e
@@ -349,7 +353,7 @@ def init_app(app: Flask) -> None:
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError("SQLITE_SYNCHRONOUS must be FULL or NORMAL")
     app.extensions[_EXT] = Store(str(url), _secret(app), synchronous=synchronous,
-                                 busy_timeout=float(app.config.get("STORE_BUSY_TIMEOUT", 5.0)))
+                                 busy_timeout=float(app.config["STORE_BUSY_TIMEOUT"]))
 
 
 def get_store() -> Store:

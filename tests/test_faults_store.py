@@ -121,3 +121,30 @@ def test_an_unreachable_database_is_a_503_until_it_returns(
     again = _assess(client, runner_pfp)
     assert again.status_code == 201
     assert _ids_in(db) == {first.get_json()["id"], again.get_json()["id"]}
+
+
+def test_a_request_past_its_deadline_stores_nothing_and_says_so(
+        make_app: Callable[..., Flask], tmp_path: Path, runner_pfp: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store is the last stage: a request whose deadline passed on the way (a slow model
+    here) is answered 503 with Retry-After, and its assessment is not written."""
+    import time
+
+    import service.api
+
+    db = tmp_path / "deadline.sqlite3"
+    app = make_app(DATABASE_URL=f"sqlite:///{db}", REQUEST_DEADLINE=0.2,
+                   ENVIRONMENT="development")
+    client = app.test_client()
+    assert _assess(client, runner_pfp).status_code == 201
+    real = service.api.cds.assess
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service.api.cds, "assess", slow)
+    late = _assess(client, runner_pfp)
+    assert late.status_code == 503 and "Retry-After" in late.headers
+    assert late.get_json()["error"]["code"] == "deadline-exceeded"
+    assert len(_ids_in(db)) == 1
