@@ -9,7 +9,7 @@
 * **Nesting**: ``JSON_MAX_DEPTH`` (400, field ``$``, rule ``maxDepth``), measured on the text by
   C-speed scans (strings blanked, brackets summed) before ``json.loads`` recurses into it.
 * **Resources**: ``FHIR_MAX_RESOURCES`` objects with a ``resourceType`` per request, all bundles
-  and prefetch keys together (413, issue ``too-costly``, field = the array that went over),
+  and prefetch keys together (413, issue ``too-costly``, field = the array holding the most),
   counted on the parsed body by an iterative walk.
 
 The nesting and resource checks have fast paths (fewer brackets, or fewer ``"resourceType"``
@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import re
 import zlib
+from collections import Counter
 from collections.abc import Mapping
 from itertools import accumulate
 from typing import IO, Any
@@ -139,27 +140,29 @@ def _path(parent: str, key: str | int) -> str:
 
 
 def over_resources(body: Any, limit: int) -> str | None:
-    """The field (the array) where the ``limit + 1``-th FHIR resource sits, or ``None``.
+    """``None`` if ``body`` holds at most ``limit`` FHIR resources; else the field to blame: the
+    array holding the most of them (``prefetch.observations.entry``), or the resource's own
+    field when it sits in no array.
 
     A resource is any JSON object with a string ``resourceType``, at any depth (bundle entries,
     prefetch keys, contained resources). Iterative: the body's depth is already bounded, but a
     wide body should not cost a Python frame per node.
     """
-    count = 0
-    stack: list[tuple[Any, str, str]] = [(body, "$", "$")]
+    counts: Counter[str] = Counter()
+    stack: list[tuple[Any, str, str | None]] = [(body, "$", None)]
     while stack:
         value, path, array = stack.pop()
         if isinstance(value, Mapping):
             if isinstance(value.get("resourceType"), str):
-                count += 1
-                if count > limit:
-                    return array
+                counts[array or path] += 1
             stack.extend((v, _path(path, k), array) for k, v in value.items()
                          if isinstance(v, Mapping | list))
         elif isinstance(value, list):
             stack.extend((v, _path(path, i), path) for i, v in enumerate(value)
                          if isinstance(v, Mapping | list))
-    return None
+    if sum(counts.values()) <= limit:
+        return None
+    return counts.most_common(1)[0][0]
 
 
 def check_resources(text: str, body: Any) -> None:
