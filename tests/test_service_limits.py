@@ -419,7 +419,7 @@ def test_remaining_counts_down_and_never_goes_negative(make_app: Callable[..., F
 
 def test_resource_count_blames_the_fullest_array() -> None:
     body = {"prefetch": {"patient": {"resourceType": "Patient"}, "observations": _bundle(3)}}
-    assert over_resources(body, 4) is None
-    assert over_resources(body, 3) == "prefetch.observations.entry"
+    assert over_resources(body, 5) is None  # the Patient, the Bundle and its 3 Observations
+    assert over_resources(body, 4) == "prefetch.observations.entry"
     alone = {"prefetch": {"patient": {"resourceType": "Patient"}}}
     assert over_resources(alone, 0) == "prefetch.patient"
