@@ -89,16 +89,26 @@ class _Reader:
         self.errors.append(FieldError(name, rule, message))
 
 
+def _list(value: Any) -> list[Any]:
+    """A FHIR array, or nothing: a wrong type where an array belongs is read as absent."""
+    return value if isinstance(value, list) else []
+
+
 def _codings(concept: Any) -> list[tuple[str, str]]:
     if not isinstance(concept, Mapping):
         return []
     return [(str(c.get("system", "")), str(c.get("code", "")))
-            for c in concept.get("coding") or [] if isinstance(c, Mapping)]
+            for c in _list(concept.get("coding")) if isinstance(c, Mapping)]
 
 
 def _ref(resource: Mapping[str, Any]) -> str | None:
     rid = resource.get("id")
     return f"{resource.get('resourceType')}/{rid}" if isinstance(rid, str) and rid else None
+
+
+def _is_outcome_entry(entry: Mapping[str, Any]) -> bool:
+    search = entry.get("search")
+    return isinstance(search, Mapping) and search.get("mode") == "outcome"
 
 
 def flatten(resources: Any) -> list[Mapping[str, Any]]:
@@ -111,10 +121,10 @@ def flatten(resources: Any) -> list[Mapping[str, Any]]:
             stack[0:0] = item
         elif isinstance(item, Mapping):
             if item.get("resourceType") == "Bundle":
-                entries = item.get("entry") or []
+                entries = item.get("entry")
                 stack[0:0] = [e.get("resource") for e in entries
                               if isinstance(e, Mapping) and e.get("resource") is not None
-                              and (e.get("search") or {}).get("mode") != "outcome"]
+                              and not _is_outcome_entry(e)] if isinstance(entries, list) else []
             else:
                 out.append(item)
     return out
@@ -142,8 +152,12 @@ def _quantity(f: Feature, q: Any, where: str, reader: _Reader) -> Any:
         reader.error(f.name, "type", f"{f.label}: {where} has no numeric valueQuantity.value")
         return None
     system, code = q.get("system"), q.get("code") or q.get("unit")
-    value = float(q["value"])
-    if system not in (None, UCUM):
+    try:
+        value = float(q["value"])
+    except OverflowError:  # an integer of hundreds of digits: no finding is that large
+        reader.error(f.name, "maximum", f"{f.label}: {where} valueQuantity.value is out of range")
+        return None
+    if system not in (None, UCUM) or not (code is None or isinstance(code, str)):
         reader.error(f.name, "unit", f"{f.label}: {where} unit is not UCUM; expected '{f.ucum}'")
         return None
     if code == f.ucum or (f.ucum and f.ucum.startswith("{") and code in ("1", "{score}")):
@@ -170,7 +184,7 @@ def _read_value(f: Feature, holder: Mapping[str, Any], where: str, reader: _Read
     """
     if f.kind in ("boolean", "category"):
         if "valueBoolean" in holder and f.kind == "boolean":
-            return holder["valueBoolean"] if isinstance(holder["valueBoolean"], bool) else None
+            return holder["valueBoolean"]  # not a boolean: validation names the field
         concept = holder.get("valueCodeableConcept")
         codings = _codings(concept)
         if "valueCoding" in holder and isinstance(holder["valueCoding"], Mapping):
@@ -241,7 +255,8 @@ def _patient(resource: Mapping[str, Any], reader: _Reader) -> None:
 
 
 def _observation(resource: Mapping[str, Any], reader: _Reader) -> None:
-    if resource.get("status") in _SKIP_STATUS or "dataAbsentReason" in resource:
+    status = resource.get("status")
+    if (isinstance(status, str) and status in _SKIP_STATUS) or "dataAbsentReason" in resource:
         return
     features = {_OBSERVATION_INDEX[c] for c in _codings(resource.get("code"))
                 if c in _OBSERVATION_INDEX}
@@ -271,10 +286,13 @@ def _condition(resource: Mapping[str, Any], reader: _Reader) -> None:
 
 
 def _items(items: Any) -> Iterable[Mapping[str, Any]]:
-    for item in items or []:
+    """Every item of a QuestionnaireResponse, depth first, without recursion (any depth)."""
+    stack = list(reversed(_list(items)))
+    while stack:
+        item = stack.pop()
         if isinstance(item, Mapping):
             yield item
-            yield from _items(item.get("item"))
+            stack.extend(reversed(_list(item.get("item"))))
 
 
 def _questionnaire_response(resource: Mapping[str, Any], reader: _Reader) -> None:
@@ -290,11 +308,12 @@ def _questionnaire_response(resource: Mapping[str, Any], reader: _Reader) -> Non
     for item in _items(resource.get("item")):
         link = item.get("linkId")
         f = BY_NAME.get(link) if isinstance(link, str) else None
-        answers = [a for a in item.get("answer") or [] if isinstance(a, Mapping)]
+        answers = [a for a in _list(item.get("answer")) if isinstance(a, Mapping)]
         if not answers or (f is None and "item" in item):
             continue  # a group, or an unanswered question
         if f is None or f.role == "derived":
-            reader.error(str(link)[:64], "additionalProperties",
+            named = link[:64] if isinstance(link, str) and link else "QuestionnaireResponse.item.linkId"
+            reader.error(named, "additionalProperties",
                          "QuestionnaireResponse item is not a question of gmed-intake")
             continue
         if f.role == "rows":

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 import cds
 from cds.errors import FieldError, InvalidRecord
 from cds.fhir import record_from_fhir
+from cds.validate import is_text
 
 from . import prefetch
 from .auth import caller
@@ -73,14 +74,14 @@ def validate_call(body: Any, service_id: str) -> dict[str, Any]:
     if call.get("hook") != spec["hook"]:
         raise _field_error("hook", "hook", f"This service answers the '{spec['hook']}' hook")
     instance = call.get("hookInstance")
-    if not isinstance(instance, str) or not 0 < len(instance) <= 128:
+    if not is_text(instance) or not 0 < len(instance) <= 128:
         raise _field_error("hookInstance", "required", "hookInstance: a string (UUID) is required")
     context = call.get("context")
     if not isinstance(context, Mapping):
         raise _field_error("context", "required", "context: an object is required")
     for key in spec["context"]:
         value = context.get(key)
-        if not isinstance(value, str) or not 0 < len(value) <= 256:
+        if not is_text(value) or not 0 < len(value) <= 256:
             raise _field_error(f"context.{key}", "required", f"context.{key}: a string is required")
     if "fhirAuthorization" in call:
         auth = call["fhirAuthorization"]
@@ -149,17 +150,17 @@ def _feedback_item(i: int, item: Any) -> dict[str, Any]:
     where = f"feedback[{i}]"
     if not isinstance(item, Mapping):
         raise _field_error(where, "type", f"{where}: an object is required")
-    if not isinstance(item.get("card"), str) or not item["card"]:
+    if not is_text(item.get("card")) or not item["card"]:
         raise _field_error(f"{where}.card", "required", f"{where}.card: the card uuid is required")
     if item.get("outcome") not in _OUTCOMES:
         raise _field_error(f"{where}.outcome", "enum", f"{where}.outcome: accepted or overridden")
-    if not isinstance(item.get("outcomeTimestamp"), str) or not item["outcomeTimestamp"]:
+    if not is_text(item.get("outcomeTimestamp")) or not item["outcomeTimestamp"]:
         raise _field_error(f"{where}.outcomeTimestamp", "required",
                            f"{where}.outcomeTimestamp: an ISO timestamp is required")
     accepted = item.get("acceptedSuggestions")
     if item["outcome"] == "accepted" and not (
             isinstance(accepted, list) and accepted
-            and all(isinstance(a, Mapping) and isinstance(a.get("id"), str) for a in accepted)):
+            and all(isinstance(a, Mapping) and is_text(a.get("id")) for a in accepted)):
         raise _field_error(f"{where}.acceptedSuggestions", "required",
                            f"{where}.acceptedSuggestions: required for accepted, each with an id")
     reason = item.get("overrideReason")

@@ -71,8 +71,8 @@ class Gathered:
 def _is_outcome(value: Mapping[str, Any]) -> bool:
     if value.get("resourceType") == "OperationOutcome":
         return True
-    entries = value.get("entry") or []
-    return (value.get("resourceType") == "Bundle" and bool(entries)
+    entries = value.get("entry")
+    return (value.get("resourceType") == "Bundle" and isinstance(entries, list) and bool(entries)
             and all(isinstance(e, Mapping) and isinstance(e.get("resource"), Mapping)
                     and e["resource"].get("resourceType") == "OperationOutcome"
                     for e in entries))
@@ -103,8 +103,11 @@ def _fetch(server: str, relative: str, auth: Mapping[str, Any], timeout: float) 
         req = urllib.request.Request(url, headers=headers)
         with urllib.request.urlopen(req, timeout=timeout) as response:
             page = json.loads(response.read(8 << 20))
+        if not isinstance(page, dict):
+            raise ValueError("a FHIR server answered with something other than a resource")
         pages.append(page)
-        url = next((link.get("url") for link in page.get("link") or []
+        links = page.get("link")
+        url = next((link.get("url") for link in (links if isinstance(links, list) else [])
                     if isinstance(link, Mapping) and link.get("relation") == "next"), None)
     return pages[0] if len(pages) == 1 else {"resourceType": "Bundle", "type": "collection",
                                              "entry": [{"resource": p} for p in pages]}
