@@ -3,7 +3,10 @@
 An artefact directory (``models/gmed-driver/<version>/``) holds LightGBM's native text model,
 ``calibration.json``, ``metadata.json``, ``MODEL_CARD.md`` and ``manifest.json`` (SHA-256 of every
 other file). The manifest is verified before any file is parsed; a model trained on another
-version of the feature contract is refused. Never pickle.
+version of the feature contract, written in a text format other than LightGBM's ``v4``, or
+declaring a LightGBM major version this code was not tested with is refused. Every refusal is a
+:class:`~cds.errors.ModelUnavailable` naming the artefact (``gmed-driver/<version>``, no absolute
+path: the message reaches ``/readyz``) and the problem. Never pickle.
 """
 
 from __future__ import annotations
@@ -26,12 +29,21 @@ MODEL_ID = "gmed-driver"
 MODEL_FILE = "model.txt"
 REQUIRED_FILES = (MODEL_FILE, "calibration.json", "metadata.json")
 MODELS_DIR_ENV = "GMED_MODELS_DIR"
+# What the numpy explainer (cds.treeshap) was written and tested against: the ``version=`` line
+# of LightGBM's text model, and the major version of the LightGBM that wrote it.
+MODEL_FORMATS = ("v4",)
+LIGHTGBM_MAJORS = ("4",)
 
 
 def models_dir() -> Path:
     """Where artefacts and ``registry.json`` live: ``$GMED_MODELS_DIR`` or the repo's ``models/``."""
     configured = os.environ.get(MODELS_DIR_ENV)
     return Path(configured) if configured else Path(__file__).resolve().parent.parent / "models"
+
+
+def artefact_name(directory: Path) -> str:
+    """``gmed-driver/<version>``: how messages name an artefact (no absolute path)."""
+    return f"{directory.parent.name}/{directory.name}"
 
 
 def sha256_file(path: Path) -> str:
@@ -53,28 +65,30 @@ def resolve(path_or_alias: str | Path, root: Path | None = None) -> Path:
     version = read_alias(root, name) or name
     directory = root / MODEL_ID / version
     if not directory.is_dir():
-        raise ModelUnavailable(f"No model '{name}' (looked for {directory})")
+        raise ModelUnavailable(f"No model '{name}': neither a registry alias nor a version "
+                               f"under {MODEL_ID}/")
     return directory
 
 
 def verify_manifest(directory: Path) -> dict[str, str]:
     """Check every file listed in ``manifest.json`` against its SHA-256; return the listing."""
+    where = artefact_name(directory)
     manifest_file = directory / "manifest.json"
     if not manifest_file.is_file():
-        raise IntegrityError(f"{directory}: manifest.json is missing")
+        raise IntegrityError(f"{where}: manifest.json is missing")
     try:
         files: dict[str, str] = json.loads(manifest_file.read_text())["files"]
     except (ValueError, KeyError, TypeError) as e:
-        raise IntegrityError(f"{directory}: manifest.json is unreadable") from e
+        raise IntegrityError(f"{where}: manifest.json is unreadable") from e
     missing = [f for f in REQUIRED_FILES if f not in files]
     if missing:
-        raise IntegrityError(f"{directory}: manifest does not list {', '.join(missing)}")
+        raise IntegrityError(f"{where}: manifest does not list {', '.join(missing)}")
     for name, digest in files.items():
         path = directory / name
         if Path(name).name != name or not path.is_file():
-            raise IntegrityError(f"{directory}: {name} listed in the manifest is missing")
+            raise IntegrityError(f"{where}: {name} listed in the manifest is missing")
         if sha256_file(path) != digest:
-            raise IntegrityError(f"{directory}: {name} does not match its SHA-256 in the manifest "
+            raise IntegrityError(f"{where}: {name} does not match its SHA-256 in the manifest "
                                  "(corrupted or tampered); refusing to load")
     return files
 
@@ -121,29 +135,62 @@ class Model:
         return "moderate" if probability >= self.bands["moderate_from"] else "low"
 
 
-def load_model(path_or_alias: str | Path = "production", *, root: Path | None = None) -> Model:
-    """Resolve, verify (manifest first), check the contract, and load a model."""
-    directory = resolve(path_or_alias, root)
-    verify_manifest(directory)
+def _read_json(directory: Path, name: str) -> dict[str, Any]:
     try:
-        metadata = json.loads((directory / "metadata.json").read_text())
-        calibration = json.loads((directory / "calibration.json").read_text())
-    except ValueError as e:
-        raise ModelUnavailable(f"{directory}: unreadable JSON") from e
+        data = json.loads((directory / name).read_text())
+    except ValueError as e:  # includes bytes that are not UTF-8
+        raise ModelUnavailable(f"{artefact_name(directory)}: {name} is not valid JSON") from e
+    if not isinstance(data, dict):
+        raise ModelUnavailable(f"{artefact_name(directory)}: {name} is not a JSON object")
+    return data
+
+
+def _check_provenance(directory: Path, metadata: dict[str, Any], model_text: str) -> None:
+    """Refuse a model from another contract, or written by a LightGBM/format not supported."""
+    where = artefact_name(directory)
     if metadata.get("contract_hash") != contract_hash():
-        raise ModelUnavailable(f"{directory}: trained on another version of the feature contract "
+        raise ModelUnavailable(f"{where}: trained on another version of the feature contract "
                                f"({str(metadata.get('contract_hash'))[:12]}, this code "
                                f"{contract_hash()[:12]}); retrain it")
     if list(metadata.get("columns", [])) != list(MODEL_COLUMNS):
-        raise ModelUnavailable(f"{directory}: column order differs from the contract")
-    if not all(math.isfinite(calibration.get(k, math.nan)) for k in ("intercept", "slope")):
-        raise ModelUnavailable(f"{directory}: calibration.json lacks intercept/slope")
+        raise ModelUnavailable(f"{where}: column order differs from the contract")
+    for key in ("version", "bands"):
+        if key not in metadata:
+            raise ModelUnavailable(f"{where}: metadata.json lacks '{key}'")
+    libraries = metadata.get("libraries")
+    lightgbm = str(libraries.get("lightgbm", "")) if isinstance(libraries, dict) else ""
+    if lightgbm and lightgbm.split(".")[0] not in LIGHTGBM_MAJORS:
+        raise ModelUnavailable(f"{where}: written by LightGBM {lightgbm[:20]}; this code reads "
+                               f"models of LightGBM {'/'.join(LIGHTGBM_MAJORS)}.x only")
+    header = model_text[:4096].splitlines()
+    declared = next((line.partition("=")[2].strip() for line in header
+                     if line.startswith("version=")), None)
+    if declared not in MODEL_FORMATS:
+        raise ModelUnavailable(f"{where}: {MODEL_FILE} declares format version "
+                               f"{str(declared)[:20]}; this code reads {', '.join(MODEL_FORMATS)}")
+
+
+def load_model(path_or_alias: str | Path = "production", *, root: Path | None = None) -> Model:
+    """Resolve, verify (manifest first), check contract and provenance, and load a model."""
+    directory = resolve(path_or_alias, root)
+    where = artefact_name(directory)
+    verify_manifest(directory)
+    metadata = _read_json(directory, "metadata.json")
+    calibration = _read_json(directory, "calibration.json")
     try:
-        explainer = TreeExplainer.from_model_string((directory / MODEL_FILE).read_text())
-    except (ValueError, KeyError, IndexError) as e:
-        raise ModelUnavailable(f"{directory}: {MODEL_FILE} is not a LightGBM model this "
+        model_text = (directory / MODEL_FILE).read_text()
+    except ValueError as e:
+        raise ModelUnavailable(f"{where}: {MODEL_FILE} is not text") from e
+    _check_provenance(directory, metadata, model_text)
+    if not all(isinstance(calibration.get(k), int | float) and math.isfinite(calibration[k])
+               for k in ("intercept", "slope")):
+        raise ModelUnavailable(f"{where}: calibration.json lacks intercept/slope")
+    try:
+        explainer = TreeExplainer.from_model_string(model_text)
+    except Exception as e:  # the bytes passed the manifest: whatever fails here is the format
+        raise ModelUnavailable(f"{where}: {MODEL_FILE} is not a LightGBM model this "
                                "version can read") from e
     if explainer.n_features != len(MODEL_COLUMNS):
-        raise ModelUnavailable(f"{directory}: the model has {explainer.n_features} features, "
+        raise ModelUnavailable(f"{where}: the model has {explainer.n_features} features, "
                                f"the contract {len(MODEL_COLUMNS)}")
     return Model(directory, metadata, calibration, explainer)

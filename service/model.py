@@ -57,6 +57,7 @@ class ModelHost:
         self._checked_at = time.monotonic()
         self._stamp = alias_stamp(self._root)
         self._reloading = threading.Lock()
+        self.refused = ""  # why the last alias move was refused ("" when none was)
 
     @property
     def loaded(self) -> Model | None:
@@ -104,15 +105,19 @@ class ModelHost:
                 candidate = cds.load_model(version, root=self._root)
                 problems = check_model(candidate)
             except Exception as e:  # anything at all: the current model stays in service
+                self.refused = f"{version}: {e}" if isinstance(e, ModelUnavailable) else (
+                    f"{version}: {type(e).__name__}")
                 log.error("model reload refused; the current model stays in service",
                           extra={"error": type(e).__name__, "model_version": version})
                 return
             if problems:
+                self.refused = f"{version}: {len(problems)} golden record(s) failed"
                 log.error("model reload refused: golden records failed; the current model stays "
                           "in service", extra={"count": len(problems), "model_version": version,
                                                "reason": "golden"})
                 return
             self._model = candidate  # one assignment: requests see the old or the new model
+            self.refused = ""
             log.info("model reloaded", extra={"model_id": candidate.id,
                                               "model_version": candidate.version})
         finally:

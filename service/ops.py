@@ -1,7 +1,9 @@
 """Operations: liveness, readiness, metrics, and a constant route for the framework ceiling.
 
 ``/healthz`` says the process answers. ``/readyz`` is 503 until a verified model is loaded (it
-tries to load one, lazily) and the store answers a query. ``/metrics`` is Prometheus text.
+tries to load one, lazily) and the store answers a query; ``reasons`` says why a check failed
+(the model's refusal names the artefact and the problem, never a path) and, while ready, why the
+last registry alias move was refused (the previous model still serving). ``/metrics`` is Prometheus text.
 ``/ops/ping`` returns a constant JSON body: the benchmark's baseline for what Flask and gunicorn
 cost on their own.
 """
@@ -28,15 +30,23 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> Response:
     checks: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    model_host = host()
     try:
-        model = host().get()
+        model = model_host.get()
         checks["model"] = f"{model.id} {model.version}"
         note_model(model.id, model.version)
-    except ModelUnavailable:
+        if model_host.refused:
+            reasons["model_reload_refused"] = model_host.refused
+    except ModelUnavailable as e:
         checks["model"] = "unavailable"
+        reasons["model"] = str(e)
     checks["store"] = "ok" if get_store().ping() else "unavailable"
     ready = "unavailable" not in checks.values()
-    response = jsonify({"status": "ready" if ready else "not-ready", "checks": checks})
+    body: dict[str, object] = {"status": "ready" if ready else "not-ready", "checks": checks}
+    if reasons:
+        body["reasons"] = reasons
+    response = jsonify(body)
     response.status_code = 200 if ready else 503
     return response
 
