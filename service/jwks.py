@@ -144,11 +144,11 @@ def fetch(url: str, timeout_s: float, max_bytes: int) -> tuple[KeySet, str | Non
                         else http.client.HTTPConnection)
     conn = connection_class(parts.hostname, parts.port, timeout=timeout_s)
     expired = threading.Event()
+    sockets: list[socket.socket] = []  # held here: the response takes the socket from ``conn``
 
     def abort() -> None:
         expired.set()
-        sock = conn.sock
-        if sock is not None:
+        for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv at once
 
@@ -157,6 +157,7 @@ def fetch(url: str, timeout_s: float, max_bytes: int) -> tuple[KeySet, str | Non
     timer.start()
     try:
         conn.connect()
+        sockets.append(conn.sock)
         if expired.is_set():
             raise TimeoutError
         conn.request("GET", urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, "")),
