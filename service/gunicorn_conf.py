@@ -47,10 +47,15 @@ def post_worker_init(worker: Any) -> None:
     app = worker.wsgi
     try:
         with app.app_context():
-            get_model()
-            get_store().ping()
-    except CdsError:
-        pass  # /readyz reports it; requests answer 503
+            model = get_model()
+            store_ok = get_store().ping()
+    except CdsError as e:  # /readyz reports it too; requests answer 503
+        worker.log.warning("worker %s not ready: %s", worker.pid, e)
+        return
+    if store_ok:
+        worker.log.info("worker %s ready: %s %s", worker.pid, model.id, model.version)
+    else:
+        worker.log.warning("worker %s not ready: the store does not answer", worker.pid)
 
 
 def child_exit(server: Any, worker: Any) -> None:
