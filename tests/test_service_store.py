@@ -149,9 +149,9 @@ def test_a_mixed_batch_keeps_parents_before_children(store: Store) -> None:
     threads = [threading.Thread(target=run, args=(c,)) for c in calls]
     for t in threads:
         t.start()
-    queue = store._writer._queue
+    writer = store._writer  # wait until all but the blocked leader's unit are queued
     for _ in range(10_000):
-        if queue.qsize() >= len(calls) - 1:
+        if len(writer._pending) >= len(calls) - 1:
             break
         threading.Event().wait(0.001)
     os.close(fd)  # the writer goes on with everything queued meanwhile
