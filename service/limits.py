@@ -40,7 +40,10 @@ ENCODINGS = ("gzip", "x-gzip", "deflate")
 # first try, so the scan is linear whatever the body (no retry from each escaped quote)
 _STRING = re.compile(r'"[^"\\]*(?:\\[\s\S]?[^"\\]*)*(?:"|\Z)')
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_NOT_SKELETON = bytes(c for c in range(256) if c not in b'[]{}"')
+_STEP = [0] * 256
+for _char, _step in ((b"[", 1), (b"{", 1), (b"]", -1), (b"}", -1)):
+    _STEP[_char[0]] = _step
 
 
 def _decompressor(encoding: str, head: bytes) -> Any:
@@ -116,12 +119,20 @@ def decode_body() -> None:
 def json_depth(text: str, limit: int) -> int:
     """The nesting depth of JSON ``text`` if it may exceed ``limit`` (else a lower bound: 0).
 
-    No recursion and no Python loop over characters: strings are blanked by one regex pass,
-    everything but brackets dropped by another, and the depth is the running sum's maximum.
+    No recursion and no Python loop over characters. Escaped backslashes are dropped first
+    (left to right, as a parser pairs them); if no quote is then escaped, every quote delimits a
+    string, so the text reduced (in C) to brackets and quotes, split on quotes, loses the
+    strings' brackets; otherwise a regex blanks the strings. The depth is the running sum's
+    maximum over the brackets left (C iterators: ~40 ns a bracket).
     """
     if text.count("[") + text.count("{") <= limit:
         return 0
-    brackets = _NOT_BRACKET.sub("", _STRING.sub('""', text))
+    unescaped = text.replace("\\\\", "")
+    if '\\"' not in unescaped:
+        skeleton = unescaped.encode("utf-8", "surrogatepass").translate(None, _NOT_SKELETON)
+        brackets = b"".join(skeleton.split(b'"')[::2])
+    else:
+        brackets = _NOT_BRACKET.sub("", _STRING.sub('""', text)).encode()
     return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
