@@ -152,12 +152,20 @@ def fetch(url: str, timeout_s: float, max_bytes: int) -> tuple[KeySet, str | Non
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv at once
 
+    def connect(address: tuple[str, int], timeout: float, source: Any = None) -> socket.socket:
+        sock = socket.create_connection(address, timeout, source)
+        sockets.append(sock)  # before any TLS handshake, which the deadline must cut too
+        if expired.is_set():
+            abort()
+        return sock
+
+    conn._create_connection = connect  # type: ignore[attr-defined]
     timer = threading.Timer(timeout_s, abort)
     timer.daemon = True
     timer.start()
     try:
         conn.connect()
-        sockets.append(conn.sock)
+        sockets.append(conn.sock)  # the TLS socket, when there is one, owns the descriptor now
         if expired.is_set():
             raise TimeoutError
         conn.request("GET", urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, "")),

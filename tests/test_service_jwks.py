@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import uuid
@@ -343,6 +344,35 @@ def test_slow_endpoint_holds_no_worker_beyond_the_fetch_deadline(
     assert codes == [401] * 8
     assert endpoint.gets == 1  # the other seven waited for the one fetch
     assert "jwks fetch timed out" in reasons(logged)
+
+
+def test_silent_https_endpoint_is_cut_at_the_deadline(make_app: Callable[..., Flask], ehr: Ehr,
+                                                      logged: io.StringIO) -> None:
+    """A TLS handshake that never gets an answer (the port accepts, nobody speaks)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"https://127.0.0.1:{silent.getsockname()[1]}/jwks.json"
+        app = make_app(AUTH="jwt", JWT_ISSUERS={ISSUER: {"jku": [url]}}, PSEUDONYM_SECRET=SECRET,
+                       JWKS_FETCH_TIMEOUT=0.5)
+        started = time.monotonic()
+        assert status(app, ehr.token("ec-1", url)) == 401
+        assert time.monotonic() - started < HANG_BOUND_S
+    assert reasons(logged)[-1] == "jwks fetch timed out"
+
+
+@pytest.mark.parametrize("header", [{"kid": ""}, {"kid": "ec-1", "jku": ["x"]}])
+def test_kid_or_jku_of_the_wrong_type_is_refused(jku_app: Callable[..., Flask], ehr: Ehr,
+                                                 endpoint: JwksEndpoint,
+                                                 header: dict[str, Any]) -> None:
+    endpoint.body = ehr.jwks("ec-1")
+    app = jku_app()
+    now = int(time.time())
+    token = jwt.encode({"iss": ISSUER, "aud": BASE + ROUTE, "iat": now, "exp": now + 60,
+                        "jti": str(uuid.uuid4())}, ehr.keys["ec-1"], algorithm="ES384",
+                       headers={"jku": endpoint.url, **header})
+    assert status(app, token) == 401
+    assert endpoint.gets == 0
 
 
 @pytest.mark.parametrize(("mode", "body", "reason"), [
