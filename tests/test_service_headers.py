@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,7 @@ from werkzeug.routing import Rule
 from service.headers import API_CSP, HSTS
 from tests.service_fixtures import hook_call
 from tests.test_service_gunicorn import served  # noqa: F401  (the real-gunicorn fixture)
+from tests.test_service_limits import gzip_bomb
 
 ARGS = {"aid": "no-such-id", "service_id": "gmed-driver", "instance": "no-such-instance",
         "filename": "ui.css"}
@@ -137,3 +139,15 @@ def test_real_gunicorn_names_no_version(served: str) -> None:  # noqa: F811
     assert headers.get_all("Server") == ["gunicorn"]
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Content-Security-Policy"] == API_CSP
+
+
+def test_real_gunicorn_refuses_a_gzip_bomb_and_keeps_serving(served: str) -> None:  # noqa: F811
+    bomb = gzip_bomb(1 << 30)
+    request = urllib.request.Request(served + "/v1/assessments", data=bomb, headers={
+        "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 413
+    assert refused.value.headers["Cache-Control"] == "no-store"
+    with urllib.request.urlopen(served + "/healthz", timeout=10) as response:
+        assert response.status == 200
