@@ -57,6 +57,7 @@ from training.registry import read_registry, set_alias  # noqa: E402
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 STARTUP_S = 90.0
 READY_LINE = re.compile(r"\[(\d+)\] \[INFO\] worker (\d+) ready: ")
+NOT_READY_LINE = re.compile(r"\[(\d+)\] \[WARNING\] worker (\d+) not ready: (.*)")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 RECORD = json.loads((ROOT / "examples" / "runner_pfp_hip_driven.json").read_text())
 
@@ -116,14 +117,17 @@ class Server:
         self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Server:
+    def start(self, *, expect_ready: bool = True) -> Server:
+        """Start; wait until every worker logged that it is ready (or, with ``expect_ready``
+        false, that it is not)."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen([GUNICORN, "-c", "service/gunicorn_conf.py",
                                       "service:create_app()"], cwd=ROOT, env=self.env,
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + STARTUP_S
-        while len(self.ready_pids() & set(self.worker_pids())) < self.workers:
+        logged = self.ready_pids if expect_ready else self.not_ready_pids
+        while len(logged() & set(self.worker_pids())) < self.workers:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError("gunicorn did not become ready:\n" + self.log()[-3000:])
@@ -146,6 +150,9 @@ class Server:
         """Workers that logged 'ready' (model loaded and store answering, before serving)."""
         return {int(m.group(2)) for m in READY_LINE.finditer(self.log())}
 
+    def not_ready_pids(self) -> set[int]:
+        return {int(m.group(2)) for m in NOT_READY_LINE.finditer(self.log())}
+
     def stop(self) -> int | None:
         """SIGTERM the master (graceful), wait; the exit code."""
         if self.proc is None:
@@ -160,7 +167,7 @@ class Server:
         return self.proc.returncode
 
     def __enter__(self) -> Server:
-        return self.start()
+        return self if self.proc is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -46,6 +46,7 @@ class ModelHost:
         self._model: Model | None = None
         self._failed_at = -RETRY_AFTER_S
         self._error = ""
+        self._error_type: type[ModelUnavailable] = ModelUnavailable
         self._lock = threading.Lock()
         self._root = root or models_dir()
         # An alias is a name that is neither a directory nor a version; it may be unset yet.
@@ -76,12 +77,12 @@ class ModelHost:
             if self._model is not None:
                 return self._model
             if time.monotonic() - self._failed_at < RETRY_AFTER_S:
-                raise ModelUnavailable(self._error)
+                raise self._error_type(self._error)  # same class: same code for clients
             try:
                 self._model = (self.source if isinstance(self.source, Model)
                                else cds.load_model(self.source, root=self._root))
             except ModelUnavailable as e:
-                self._failed_at, self._error = time.monotonic(), str(e)
+                self._failed_at, self._error, self._error_type = time.monotonic(), str(e), type(e)
                 log.error("model unavailable", extra={"error": type(e).__name__})
                 raise
             log.info("model loaded", extra={"model_id": self._model.id,

@@ -1,0 +1,223 @@
+"""Real gunicorn (2 gthread workers, loopback, auth off in development mode, a temp SQLite store)
+losing a worker under steady load.
+
+Six client threads post assessments without keep-alive (a new connection per request, so any
+worker can take any request). One worker is then killed:
+
+* SIGKILL: gunicorn replaces it; the only failures are requests that were in flight when it died
+  (each failure started before the kill, at most one per client thread); every request started
+  after the kill succeeds (the survivor takes them until the replacement is ready, then both);
+  the new pid answers on its own (the survivor paused with SIGSTOP for a moment); and every
+  assessment a client got a 201 for is in the SQLite file read after shutdown.
+* SIGTERM (graceful): the worker finishes what it holds; zero failures, all 201s stored.
+
+A worker that starts on a corrupted artefact stays up and not ready (``/readyz`` 503 naming the
+problem, requests 503) instead of crash-looping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bench.soak import Server, call
+from training.artefact import seal
+
+from .conftest import load_example
+
+CLIENTS = 6
+GUNICORN_THREADS = 4
+BOUND_S = 60.0  # generous: only catches a hang
+BODY = json.dumps(load_example("runner_pfp_hip_driven")).encode()
+
+
+@dataclass
+class Sent:
+    started: float
+    ended: float
+    status: int
+    assessment_id: str | None
+
+
+class Load:
+    """``CLIENTS`` threads posting assessments back to back until stopped."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sent: list[Sent] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client) for _ in range(CLIENTS)]
+
+    def _client(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            status, raw = call(self.port, "POST", "/v1/assessments", BODY, timeout=BOUND_S)
+            aid = json.loads(raw)["id"] if status == 201 else None
+            with self._lock:
+                self.sent.append(Sent(started, time.monotonic(), status, aid))
+
+    def successes_after(self, moment: float) -> int:
+        with self._lock:
+            return sum(1 for s in self.sent if s.started > moment and s.status == 201)
+
+    def wait_for(self, count: int, after: float) -> None:
+        deadline = time.monotonic() + BOUND_S
+        while self.successes_after(after) < count:
+            assert time.monotonic() < deadline, "the load stalled"
+            time.sleep(0.02)
+
+    def __enter__(self) -> Load:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=BOUND_S)
+
+
+@pytest.fixture
+def server(tiny_model_dir: Path, tmp_path: Path) -> Iterator[Server]:
+    with Server(tmp_path, model=str(tiny_model_dir), workers=2,
+                threads=GUNICORN_THREADS) as running:
+        yield running
+
+
+def _replacement(server: Server, old: set[int]) -> tuple[int, float]:
+    """The new worker's pid once it logged ready, and when that was seen."""
+    deadline = time.monotonic() + BOUND_S
+    while time.monotonic() < deadline:
+        new = (set(server.worker_pids()) - old) & server.ready_pids()
+        if new:
+            return new.pop(), time.monotonic()
+        time.sleep(0.02)
+    pytest.fail("gunicorn did not replace the worker:\n" + server.log()[-2000:])
+
+
+def _assessed_alone(server: Server, others: set[int]) -> list[Sent]:
+    """5 assessments posted while every worker in ``others`` is paused (SIGSTOP)."""
+    for other in others:
+        os.kill(other, signal.SIGSTOP)
+    try:
+        sent = []
+        for _ in range(5):
+            started = time.monotonic()
+            status, raw = call(server.port, "POST", "/v1/assessments", BODY, timeout=10)
+            sent.append(Sent(started, time.monotonic(), status,
+                             json.loads(raw)["id"] if status == 201 else None))
+        return sent
+    finally:
+        for other in others:
+            os.kill(other, signal.SIGCONT)
+
+
+def _stored_ids(db: Path) -> set[str]:
+    with sqlite3.connect(db) as conn:
+        return {row[0] for row in conn.execute("SELECT id FROM assessments")}
+
+
+def test_a_worker_killed_mid_load_is_replaced_and_only_its_in_flight_requests_fail(
+        server: Server) -> None:
+    before = set(server.worker_pids())
+    victim, survivor = sorted(before)
+    with Load(server.port) as load:
+        load.wait_for(60, after=0.0)
+        killed_at = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        new_pid, replaced_at = _replacement(server, before)
+        load.wait_for(60, after=replaced_at)
+    alone = _assessed_alone(server, {survivor})  # only the new worker can answer these
+    assert [s.status for s in alone] == [201] * 5
+    assert set(server.worker_pids()) == {survivor, new_pid}
+    assert server.stop() == 0
+    sent = load.sent + alone
+    failed = [s for s in sent if s.status != 201]
+    in_flight = [s for s in sent if s.started < killed_at < s.ended]
+    print(f"requests {len(sent)}, failed {len(failed)} (statuses {[s.status for s in failed]}), "
+          f"in flight at the kill {len(in_flight)}, replacement ready "
+          f"{replaced_at - killed_at:.2f} s after the kill, "
+          f"{sum(1 for s in sent if s.started > replaced_at)} requests after it")
+    assert all(s.status == 0 for s in failed)  # connection cut, never an error answer
+    assert all(s.started < killed_at for s in failed)  # nothing sent after the kill failed
+    assert len(failed) <= CLIENTS  # each client has at most one request in flight
+    assert all(s.status == 201 for s in sent if s.started > replaced_at)
+    acknowledged = {s.assessment_id for s in sent if s.assessment_id}
+    assert len(acknowledged) == len(sent) - len(failed)
+    assert acknowledged <= _stored_ids(server.db_path)
+
+
+def test_a_worker_stopped_gracefully_under_load_loses_nothing(server: Server) -> None:
+    before = set(server.worker_pids())
+    victim = min(before)
+    with Load(server.port) as load:
+        load.wait_for(60, after=0.0)
+        os.kill(victim, signal.SIGTERM)
+        _, replaced_at = _replacement(server, before)
+        load.wait_for(60, after=replaced_at)
+    assert server.stop() == 0
+    assert [s.status for s in load.sent if s.status != 201] == []
+    assert {s.assessment_id for s in load.sent} <= _stored_ids(server.db_path)
+    assert len(load.sent) >= 120
+
+
+def test_workers_on_a_corrupted_artefact_stay_up_not_ready_and_answer_503(
+        tiny_model_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    artefact = tmp_path / "gmed-driver" / "0.0.9"
+    shutil.copytree(tiny_model_dir, artefact)
+    seal(artefact)
+    data = bytearray((artefact / "model.txt").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (artefact / "model.txt").write_bytes(bytes(data))
+    work = tmp_path / "work"
+    work.mkdir()
+    with Server(work, model=str(artefact)).start(expect_ready=False) as server:
+        workers = set(server.worker_pids())
+        status, raw = call(server.port, "GET", "/readyz")
+        assert status == 503
+        reason = json.loads(raw)["reasons"]["model"]
+        assert reason.startswith("gmed-driver/0.0.9: model.txt does not match its SHA-256")
+        status, raw = call(server.port, "POST", "/v1/assessments", BODY)
+        assert status == 503 and json.loads(raw)["error"]["code"] == "integrity"
+        assert set(server.worker_pids()) == workers  # not crash-looping
+    assert "model.txt does not match its SHA-256" in server.log()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug in service/store.py (Store._connect): metadata.create_all checks then creates each "
+    "table, so two workers opening a fresh SQLite file at once race; the loser gets "
+    "OperationalError 'table ... already exists' and its store is unavailable until retried "
+    "(seen in about 1 of 18 three-process starts; gunicorn_conf retries the boot ping)"))
+def test_a_store_whose_tables_another_worker_just_created_opens(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deterministic replay of the race: worker B creates the tables after worker A looked."""
+    from sqlalchemy.sql import ddl
+
+    from service.store import Store
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    assert Store(url, b"worker-b").ping()  # B: tables created
+    real = ddl._SchemaTableReflector._has_table
+    looked: set[str] = set()
+
+    def stale_first_look(self: object, table: object, schema: object) -> bool:
+        name = str(getattr(table, "name", ""))
+        if name not in looked:  # A looked before B committed: not there yet
+            looked.add(name)
+            return False
+        return bool(real(self, table, schema))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ddl._SchemaTableReflector, "_has_table", stale_first_look)
+    assert Store(url, b"worker-a").ping()
