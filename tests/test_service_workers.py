@@ -23,16 +23,19 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from bench.soak import Server, call
 from training.artefact import seal
 
 from .conftest import load_example
+from .test_assess import _records_from_simulation
 
 CLIENTS = 6
 GUNICORN_THREADS = 4
@@ -221,3 +224,59 @@ def test_a_store_whose_tables_another_worker_just_created_opens(
 
     monkeypatch.setattr(ddl._SchemaTableReflector, "_has_table", stale_first_look)
     assert Store(url, b"worker-a").ping()
+
+
+# ---------------------------------------------------------------- concurrency correctness
+
+RECORDS = 200
+CONCURRENT = 32
+
+
+def _answer(status: int, raw: bytes) -> str:
+    """A 201's body without its id (the only thing allowed to differ), or the error as is."""
+    body = json.loads(raw)
+    if status == 201:
+        body.pop("id")
+    return f"{status} " + json.dumps(body, sort_keys=True)
+
+
+def _cpu_ticks(pid: int) -> int:
+    """User + system CPU time of a process, in clock ticks (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_one_thread_32_threads_and_two_gunicorn_workers_give_identical_results(
+        tiny_model_dir: Path, make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    """200 simulated patients (seeded), assessed one by one in-process, by 32 threads sharing
+    one app, and by 32 client threads through 2 gunicorn workers: the same answers, byte for byte
+    (probabilities, factors, next best assessment), apart from the assessment ids."""
+    bodies = [json.dumps(r).encode() for r in _records_from_simulation(RECORDS, 2027)]
+    app = make_app(MODEL=str(tiny_model_dir), ENVIRONMENT="development")
+
+    def in_process(body: bytes) -> str:
+        response = app.test_client().post("/v1/assessments", data=body,
+                                          content_type="application/json")
+        return _answer(response.status_code, response.get_data())
+
+    single = [in_process(b) for b in bodies]
+    start = threading.Barrier(CONCURRENT)  # all 32 threads exist before the first request
+    with ThreadPoolExecutor(CONCURRENT, initializer=start.wait) as pool:
+        threaded = list(pool.map(in_process, bodies))
+    work = tmp_path / "gunicorn"
+    work.mkdir()
+    with Server(work, model=str(tiny_model_dir), workers=2) as server:
+        workers = server.worker_pids()
+        cpu_before = [_cpu_ticks(pid) for pid in workers]
+        start = threading.Barrier(CONCURRENT)
+        with ThreadPoolExecutor(CONCURRENT, initializer=start.wait) as pool:
+            served = list(pool.map(
+                lambda b: _answer(*call(server.port, "POST", "/v1/assessments", b)), bodies))
+        cpu_used = [_cpu_ticks(pid) - t for pid, t in zip(workers, cpu_before, strict=True)]
+    statuses = [a.split(" ", 1)[0] for a in single]
+    print(f"{len(bodies)} records, statuses {sorted(set(statuses))} ({statuses.count('201')} "
+          f"assessed), CPU ticks per worker during the gunicorn pass {cpu_used}")
+    assert statuses.count("201") >= RECORDS * 9 // 10, statuses  # mostly assessable records
+    assert threaded == single
+    assert served == single
+    assert len(workers) == 2 and min(cpu_used) >= 5, cpu_used  # both workers did real work
