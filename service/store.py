@@ -48,7 +48,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.sql import Executable
 
 from . import deadline
@@ -140,6 +140,18 @@ def _audit(*, caller: str, action: str, returned: Any, patient_ref: str | None =
             "returned": returned}
 
 
+def _create_tables(engine: Engine) -> None:
+    """``create_all``, again if another worker created a table between our look and our create
+    (gunicorn workers open a fresh SQLite file at the same moment: "table ... already exists")."""
+    for attempt in range(3):
+        try:
+            metadata.create_all(engine)
+            return
+        except OperationalError:
+            if attempt == 2:
+                raise
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -183,7 +195,7 @@ class Store:
                 cur.execute(f"PRAGMA synchronous={self._synchronous}")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
-        metadata.create_all(engine)
+        _create_tables(engine)
         self._file_id = self._file_identity()
         return engine
 
@@ -204,7 +216,7 @@ class Store:
             log.warning("store file removed or replaced: reopening it",
                         extra={"reason": "sqlite file identity changed"})
             engine.dispose()
-            metadata.create_all(engine)
+            _create_tables(engine)
             self._file_id = self._file_identity()
         return engine
 
