@@ -37,9 +37,9 @@ VALIDATOR = Draft202012Validator(SCHEMA)
 FIELDS: dict[str, Feature] = {f.name: f for f in record_fields()}
 REQUIRED = [f.name for f in FIELDS.values() if f.required]
 OPTIONAL = [f.name for f in FIELDS.values() if not f.required]
-SETTINGS = settings(max_examples=300, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=200, deadline=None, derandomize=True,
                     suppress_health_check=list(HealthCheck))
-API_SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
+API_SETTINGS = settings(max_examples=200, deadline=None, derandomize=True,
                         suppress_health_check=list(HealthCheck))
 NAN_LIKE = ["NaN", "nan", "Infinity", "-Infinity", "inf", "null", "", " ", "1e999", "0x10", "١٢"]
 WRONG_TYPES = st.one_of(st.sampled_from(NAN_LIKE), st.lists(st.integers(), max_size=2),
@@ -268,3 +268,13 @@ def test_schema_verdict_decides_assessment_in_library_and_api(api: Flask, tiny_m
             assert status == 422, body
             assert broken <= named_fields(body["error"]["errors"]), (broken, body)
         prop()
+
+
+@pytest.mark.xfail(strict=True, reason="BUG (service/api.py, /v1/outcomes): an assessment_id with "
+                   "an unpaired surrogate escape reaches the store and is a 500 (UnicodeEncodeError); "
+                   "fix: refuse non-Unicode text in _outcome_errors, or as not I-JSON in payload.py")
+def test_outcome_with_unpaired_surrogate_id_is_refused_not_500(api: Flask) -> None:
+    response = api.test_client().post(
+        "/v1/outcomes", content_type="application/json",
+        data='{"assessment_id": "a\\ud800", "complaint": "pfp", "hip_driver": true}')
+    assert response.status_code in (404, 422), response.status_code

@@ -1,11 +1,24 @@
 """The OpenAPI 3.1 document is accurate: schemathesis finds no server error and no response that
-breaks the document (bounded examples per operation), and the record schema is the contract's."""
+breaks the document (bounded examples per operation), and the record schema is the contract's.
+
+schemathesis covers every operation three times: auth off (development), auth on in production
+configuration with a fresh valid token per call (ES384, ``aud`` = the exact endpoint URL), and
+auth on with no or an invalid token (every protected route answers 401, public ones never do).
+The number of cases each run tried is written to ``out/reliability/fuzz.json``."""
 
 from __future__ import annotations
 
+import json
+import secrets
+import time
+import urllib.parse
+import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 import schemathesis
 from flask import Flask
@@ -17,9 +30,13 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.config import SchemathesisConfig
 
 from cds.features import record_json_schema
+from service.auth import PROTECTED, PUBLIC
 from service.openapi import document
+from tests.fuzz_report import record_cases
+from tests.service_fixtures import BASE, ISSUER, Signer
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]
@@ -39,20 +56,134 @@ class _CurrentApp:
 CURRENT = _CurrentApp()
 schema = schemathesis.openapi.from_dict(document())
 schema.app = CURRENT
+# the runs with auth on skip the coverage phase (unexpected methods, boundary and negative
+# values: auth-independent, and run above with auth off) to keep the suite fast
+generated_only = schemathesis.openapi.from_dict(
+    document(), config=SchemathesisConfig.from_dict({"phases": {"coverage": {"enabled": False}}}))
+generated_only.app = CURRENT
+
+
+RUNS: dict[str, Counter[str]] = {"auth_off": Counter(), "auth_valid_token": Counter(),
+                                  "auth_no_or_bad_token": Counter()}
+BAD_CREDENTIALS = ("none", "empty", "basic", "garbage", "other-audience", "expired",
+                   "unknown-issuer", "hmac", "alg-none", "unknown-kid", "no-jti")
+
+
+CREDENTIALS_TRIED: Counter[str] = Counter()
+
+
+def _count(run: str, case: Any) -> None:
+    RUNS[run][f"{case.method.upper()} {case.path}"] += 1
 
 
 @pytest.fixture(autouse=True)
-def _serve(make_app: Callable[..., Flask]) -> Iterator[None]:
-    CURRENT.app = make_app(BATCH_MAX=5)
+def _record_counts() -> Iterator[None]:
+    """After each test: every run's cases so far (per operation, and per method and path tried
+    by the coverage phase) to ``out/reliability/fuzz.json``."""
+    yield
+    for run, totals in RUNS.items():
+        if totals:
+            extra = {"credentials": dict(CREDENTIALS_TRIED)} if run == "auth_no_or_bad_token" else {}
+            record_cases(f"schemathesis.{run}", sum(totals.values()), operations=len(totals),
+                         by_operation=dict(sorted(totals.items())), **extra)
+
+
+def _is_protected(path: str) -> bool:
+    return path.startswith(PROTECTED) and not path.startswith(PUBLIC)
+
+
+def _with_headers(case: Any, headers: dict[str, str]) -> None:
+    """Replace the case's credentials (schemathesis drops ``call(headers=...)`` on some cases)."""
+    kept = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+    case.headers = {**kept, **headers}
+
+
+def _served_path(case: Any) -> str:
+    """The path as the service sees it (``request.path``: percent-decoded), for ``aud``."""
+    return urllib.parse.unquote(case.formatted_path)
+
+
+@pytest.fixture
+def serve_open(make_app: Callable[..., Flask]) -> Iterator[None]:
+    CURRENT.app = make_app(BATCH_MAX=5, ENVIRONMENT="development", PSEUDONYM_SECRET="test-secret")
     yield
     CURRENT.app = None
 
 
+@pytest.fixture
+def serve_secure(make_app: Callable[..., Flask], signer: Signer, tmp_path: Path) -> Iterator[None]:
+    """Auth on, in production configuration (a generated secret, an issuer with its JWKS)."""
+    jwks_file = tmp_path / "ehr-jwks.json"
+    jwks_file.write_text(json.dumps(signer.jwks()))
+    CURRENT.app = make_app(BATCH_MAX=5, AUTH="jwt", ENVIRONMENT="production",
+                           PSEUDONYM_SECRET=secrets.token_hex(32), BASE_URL=BASE,
+                           JWT_ISSUERS={ISSUER: {"jwks_file": str(jwks_file)}})
+    yield
+    CURRENT.app = None
+
+
+SCHEMATHESIS = settings(max_examples=12, deadline=None, derandomize=True,
+                        suppress_health_check=list(HealthCheck))
+
+
 @schema.parametrize()
-@settings(max_examples=12, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
-def test_every_operation_conforms_to_the_document(case: Any) -> None:
+@SCHEMATHESIS
+def test_every_operation_conforms_to_the_document(case: Any, serve_open: None) -> None:
+    _count("auth_off", case)
     case.call_and_validate(checks=CHECKS)
+
+
+@generated_only.parametrize()
+@settings(SCHEMATHESIS, max_examples=30)
+def test_every_operation_conforms_with_a_valid_token(case: Any, serve_secure: None,
+                                                     signer: Signer) -> None:
+    """A fresh token per call (its ``jti`` is single-use) for the exact URL called: never a 401."""
+    _count("auth_valid_token", case)
+    _with_headers(case, {"Authorization": f"Bearer {signer.token(BASE + _served_path(case))}"})
+    response = case.call_and_validate(checks=CHECKS)
+    assert response.status_code != 401
+
+
+def _bad_credential(kind: str, signer: Signer, aud: str) -> dict[str, str]:
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": aud, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+    token = {
+        "none": None, "empty": "", "basic": None, "garbage": "not.a.jwt",
+        "other-audience": signer.token(BASE + "/v1/elsewhere"),
+        "expired": signer.token(aud, iat=now - 4000, lifetime=300),
+        "unknown-issuer": signer.token(aud, iss="https://intruder.example.org"),
+        "hmac": jwt.encode(claims, "shared-secret-" * 3, algorithm="HS384",
+                           headers={"kid": "ec-1"}),
+        "alg-none": jwt.encode(claims, None, algorithm="none", headers={"kid": "ec-1"}),
+        "unknown-kid": signer.token(aud, kid="ec-9"),
+        "no-jti": signer.token(aud, drop=("jti",)),
+    }[kind]
+    if kind == "basic":
+        return {"Authorization": "Basic ZWhyOnBhc3N3b3Jk"}
+    return {} if token is None else {"Authorization": f"Bearer {token}"}
+
+
+@generated_only.parametrize()
+@settings(SCHEMATHESIS, max_examples=30)
+def test_without_a_valid_token_protected_routes_answer_401(case: Any, serve_secure: None,
+                                                           signer: Signer) -> None:
+    """Each case gets the next of several bad credentials; a protected route answers 401 (with
+    ``WWW-Authenticate: Bearer`` and no detail), a public one answers as documented; never 500."""
+    _count("auth_no_or_bad_token", case)
+    path = _served_path(case)
+    kind = BAD_CREDENTIALS[sum(RUNS["auth_no_or_bad_token"].values()) % len(BAD_CREDENTIALS)]
+    _with_headers(case, _bad_credential(kind, signer, BASE + path))
+    CREDENTIALS_TRIED[kind] += 1
+    if not _is_protected(path) or case.method.upper() == "OPTIONS":  # CORS preflight: no token
+        response = case.call_and_validate(checks=CHECKS)
+        assert response.status_code != 401
+        return
+    response = case.call()
+    assert response.status_code == 401, (kind, case.method, path, response.status_code)
+    assert response.headers.get("www-authenticate") == ["Bearer"]
+    body = response.json()
+    detail = body["error"]["message"] if "error" in body else body["issue"][0].get("diagnostics")
+    assert not detail  # no reason given to the caller
 
 
 def test_record_schema_is_the_contracts() -> None:
