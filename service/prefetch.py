@@ -11,6 +11,7 @@ makes the call fail with 412 Precondition Failed. An empty Bundle is the same as
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.parse
 import urllib.request
@@ -107,8 +108,9 @@ def _fetch(server: str, relative: str, auth: Mapping[str, Any], timeout: float) 
             raise ValueError("a FHIR server answered with something other than a resource")
         pages.append(page)
         links = page.get("link")
-        url = next((link.get("url") for link in (links if isinstance(links, list) else [])
-                    if isinstance(link, Mapping) and link.get("relation") == "next"), None)
+        url = next((link["url"] for link in (links if isinstance(links, list) else [])
+                    if isinstance(link, Mapping) and link.get("relation") == "next"
+                    and isinstance(link.get("url"), str)), None)
     return pages[0] if len(pages) == 1 else {"resourceType": "Bundle", "type": "collection",
                                              "entry": [{"resource": p} for p in pages]}
 
@@ -149,7 +151,8 @@ def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float) 
         try:
             fetched = _fetch(request["fhirServer"], render(template, request["context"]),
                              request["fhirAuthorization"], deadline.bounded(timeout, "prefetch"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError, http.client.HTTPException):
+            # unreachable, not JSON, nested past the parser, or broken HTTP (a truncated body)
             out.unavailable.append(key)
             continue
         if isinstance(fetched, Mapping) and not _is_outcome(fetched) and not _is_empty(fetched):

@@ -18,15 +18,18 @@ Case counts go to ``out/reliability/fuzz.json``.
 
 from __future__ import annotations
 
+import http.server
 import json
 import math
-from collections.abc import Callable
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
 import pytest
 from flask import Flask
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
@@ -381,3 +384,99 @@ def test_large_bundle_below_the_resource_cap_is_assessed(api: Flask) -> None:
                                       json=hook_call(prefetch=prefetch))
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json()["cards"]
+
+
+# ---------------------------------------------------------------------------- fetched prefetch
+
+
+class _FhirServer:
+    """A loopback FHIR server whose every answer is the current case's (status, headers, body);
+    ``truncate`` promises more bytes than it sends."""
+
+    def __init__(self) -> None:
+        self.answer: tuple[int, bytes, bool] = (200, b"{}", False)
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, body, truncate = owner.answer
+                self.send_response(status)
+                self.send_header("Content-Type", "application/fhir+json")
+                self.send_header("Content-Length", str(len(body) + (100 if truncate else 0)))
+                self.end_headers()
+                self.wfile.write(body)
+                if truncate:
+                    self.close_connection = True
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/fhir"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def fhir_server() -> Iterator[_FhirServer]:
+    server = _FhirServer()
+    yield server
+    server.close()
+
+
+def _page_with_next(server_url: str, off_server: bool) -> bytes:
+    base = "http://elsewhere.example.org/fhir" if off_server else server_url
+    return json.dumps({"resourceType": "Bundle", "type": "searchset",
+                       "link": [{"relation": "next", "url": f"{base}/Observation?page=2"}],
+                       "entry": [{"resource": runner_prefetch()["patient"]}]}).encode()
+
+
+NASTY_BODIES = [b"", b"not json", b"[1, 2]", b"42", b'"Patient"', b"null", b"\xff\xfe{}",
+                b"[" * 50000 + b"]" * 50000, b'{"resourceType": "Bundle", "link": 5}',
+                b'{"resourceType": "Bundle", "link": [{"relation": "next", "url": 5}]}',
+                json.dumps({"resourceType": "OperationOutcome", "issue": []}).encode()]
+server_bodies = st.one_of(fhir_inputs.map(lambda v: json.dumps(v).encode()),
+                          st.sampled_from(NASTY_BODIES), st.just("next"), st.just("next-off-server"))
+
+
+def _every_nasty_body(test: Callable[..., None]) -> Callable[..., None]:
+    """Each nasty body, and a truncated runner Patient, tried on every run (not left to chance)."""
+    patient = json.dumps(runner_prefetch()["patient"]).encode()
+    for body, truncate in [*((b, False) for b in NASTY_BODIES), (patient, True), ("next", False),
+                           ("next-off-server", False)]:
+        test = example(body, 200, truncate)(test)
+    return test
+
+
+def test_fetched_prefetch_from_a_misbehaving_server_never_answers_500(
+        make_app: Callable[..., Flask], fhir_server: _FhirServer) -> None:
+    """Nothing prefetched; every key fetched from an allowlisted loopback server answering with
+    fuzzed bodies, statuses, truncated bodies and ``next`` links (on and off the server)."""
+    app = make_app(ENVIRONMENT="development", PSEUDONYM_SECRET="fuzz-secret",
+                   SQLITE_SYNCHRONOUS="NORMAL", PROPAGATE_EXCEPTIONS=False,
+                   FHIR_SERVER_ALLOWLIST=[fhir_server.url])
+    client = app.test_client()
+    auth = {"access_token": "opaque", "token_type": "Bearer", "expires_in": 300,
+            "scope": "patient/*.read", "subject": "cds-service"}
+    statuses: Counter[str] = Counter()
+    with counted("fhir.fetched_prefetch_no_500", statuses=statuses) as tick:
+        @given(server_bodies, st.sampled_from([200, 200, 200, 404, 500, 401]), st.booleans())
+        @settings(HTTP_SETTINGS, max_examples=60)
+        @_every_nasty_body
+        def prop(body: bytes | str, status: int, truncate: bool) -> None:
+            tick()
+            if isinstance(body, str):
+                body = _page_with_next(fhir_server.url, off_server=body == "next-off-server")
+            fhir_server.answer = (status, body, truncate)
+            response = client.post("/cds-services/gmed-driver", json=hook_call(
+                prefetch={}, fhirServer=fhir_server.url, fhirAuthorization=auth))
+            statuses[str(response.status_code)] += 1
+            assert response.status_code in (200, 412, 422), response.get_data(as_text=True)
+            if response.status_code == 200:
+                for card in response.get_json()["cards"]:
+                    assert not list(CARD.iter_errors(card)), card
+        prop()
