@@ -26,6 +26,15 @@ Every key, with its default and meaning:
                                             {"jku": [allowed URLs]}}``
 ``JWT_LEEWAY``            ``30``            seconds of clock skew allowed on ``exp``/``iat``
 ``JWT_MAX_LIFETIME``      ``3600``          longest ``exp - iat`` accepted (bounds the replay cache)
+``JWKS_CACHE_SECONDS``    ``300``           lifetime of fetched keys when the JWKS response has no
+                                            ``max-age`` (see :mod:`service.jwks`)
+``JWKS_CACHE_MIN_SECONDS`` ``60``           lower and upper bounds on a response's ``max-age``
+``JWKS_CACHE_MAX_SECONDS`` ``3600``
+``JWKS_MIN_REFRESH_SECONDS`` ``30``         no new fetch of a ``jku`` this soon after a success (an
+                                            unknown ``kid`` triggers one refresh, never a storm)
+``JWKS_RETRY_SECONDS``    ``5``             no new fetch this soon after a failure (cached keys kept)
+``JWKS_FETCH_TIMEOUT``    ``2.0``           deadline on a whole JWKS fetch
+``JWKS_MAX_BYTES``        ``65536``         size cap on a JWKS body or file
 ``BASE_URL``              ``None``          public base URL (``aud`` and card links); ``None`` = the
                                             request's own scheme and host
 ``CORS_ORIGINS``          ``[]``            browser origins allowed to call (exact match)
@@ -67,6 +76,13 @@ DEFAULTS: dict[str, Any] = {
     "JWT_ISSUERS": {},
     "JWT_LEEWAY": 30,
     "JWT_MAX_LIFETIME": 3600,
+    "JWKS_CACHE_SECONDS": 300,
+    "JWKS_CACHE_MIN_SECONDS": 60,
+    "JWKS_CACHE_MAX_SECONDS": 3600,
+    "JWKS_MIN_REFRESH_SECONDS": 30,
+    "JWKS_RETRY_SECONDS": 5,
+    "JWKS_FETCH_TIMEOUT": 2.0,
+    "JWKS_MAX_BYTES": 65536,
     "BASE_URL": None,
     "CORS_ORIGINS": [],
     "FHIR_SERVER_ALLOWLIST": [],

@@ -42,6 +42,8 @@ from typing import Any
 import jwt
 from flask import Flask, current_app
 
+from .config import DEFAULTS
+
 log = logging.getLogger("service")
 
 EXTENSION = "gmed_jwks"
@@ -104,25 +106,25 @@ def key_set(doc: object) -> KeySet:
 class Limits:
     """The cache's settings (configuration keys ``JWKS_*``, see the module docstring)."""
 
-    cache_s: float = 300.0
-    cache_min_s: float = 60.0
-    cache_max_s: float = 3600.0
-    min_refresh_s: float = 30.0
-    retry_s: float = 5.0
-    timeout_s: float = 2.0
-    max_bytes: int = 64 * 1024
+    cache_s: float = DEFAULTS["JWKS_CACHE_SECONDS"]
+    cache_min_s: float = DEFAULTS["JWKS_CACHE_MIN_SECONDS"]
+    cache_max_s: float = DEFAULTS["JWKS_CACHE_MAX_SECONDS"]
+    min_refresh_s: float = DEFAULTS["JWKS_MIN_REFRESH_SECONDS"]
+    retry_s: float = DEFAULTS["JWKS_RETRY_SECONDS"]
+    timeout_s: float = DEFAULTS["JWKS_FETCH_TIMEOUT"]
+    max_bytes: int = DEFAULTS["JWKS_MAX_BYTES"]
 
     @classmethod
     def from_config(cls, config: Any) -> Limits:
-        d = cls()
+        """The settings of an app's configuration (defaults in :mod:`service.config`)."""
         return cls(
-            cache_s=float(config.get("JWKS_CACHE_SECONDS", d.cache_s)),
-            cache_min_s=float(config.get("JWKS_CACHE_MIN_SECONDS", d.cache_min_s)),
-            cache_max_s=float(config.get("JWKS_CACHE_MAX_SECONDS", d.cache_max_s)),
-            min_refresh_s=float(config.get("JWKS_MIN_REFRESH_SECONDS", d.min_refresh_s)),
-            retry_s=float(config.get("JWKS_RETRY_SECONDS", d.retry_s)),
-            timeout_s=float(config.get("JWKS_FETCH_TIMEOUT", d.timeout_s)),
-            max_bytes=int(config.get("JWKS_MAX_BYTES", d.max_bytes)))
+            cache_s=float(config["JWKS_CACHE_SECONDS"]),
+            cache_min_s=float(config["JWKS_CACHE_MIN_SECONDS"]),
+            cache_max_s=float(config["JWKS_CACHE_MAX_SECONDS"]),
+            min_refresh_s=float(config["JWKS_MIN_REFRESH_SECONDS"]),
+            retry_s=float(config["JWKS_RETRY_SECONDS"]),
+            timeout_s=float(config["JWKS_FETCH_TIMEOUT"]),
+            max_bytes=int(config["JWKS_MAX_BYTES"]))
 
     def lifetime(self, cache_control: str | None) -> float:
         """Seconds to keep a fetched set: its ``max-age`` within the bounds, else the default."""
