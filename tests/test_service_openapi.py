@@ -70,10 +70,16 @@ BAD_CREDENTIALS = ("none", "empty", "basic", "garbage", "other-audience", "expir
 
 
 CREDENTIALS_TRIED: Counter[str] = Counter()
+STATUSES: dict[str, Counter[str]] = {run: Counter() for run in RUNS}
 
 
 def _count(run: str, case: Any) -> None:
     RUNS[run][f"{case.method.upper()} {case.path}"] += 1
+
+
+def _answered(run: str, response: Any) -> Any:
+    STATUSES[run][str(response.status_code)] += 1
+    return response
 
 
 @pytest.fixture(autouse=True)
@@ -85,6 +91,7 @@ def _record_counts() -> Iterator[None]:
         if totals:
             extra = {"credentials": dict(CREDENTIALS_TRIED)} if run == "auth_no_or_bad_token" else {}
             record_cases(f"schemathesis.{run}", sum(totals.values()), operations=len(totals),
+                         statuses=dict(sorted(STATUSES[run].items())),
                          by_operation=dict(sorted(totals.items())), **extra)
 
 
@@ -130,7 +137,7 @@ SCHEMATHESIS = settings(max_examples=12, deadline=None, derandomize=True,
 @SCHEMATHESIS
 def test_every_operation_conforms_to_the_document(case: Any, serve_open: None) -> None:
     _count("auth_off", case)
-    case.call_and_validate(checks=CHECKS)
+    _answered("auth_off", case.call_and_validate(checks=CHECKS))
 
 
 @generated_only.parametrize()
@@ -140,7 +147,7 @@ def test_every_operation_conforms_with_a_valid_token(case: Any, serve_secure: No
     """A fresh token per call (its ``jti`` is single-use) for the exact URL called: never a 401."""
     _count("auth_valid_token", case)
     _with_headers(case, {"Authorization": f"Bearer {signer.token(BASE + _served_path(case))}"})
-    response = case.call_and_validate(checks=CHECKS)
+    response = _answered("auth_valid_token", case.call_and_validate(checks=CHECKS))
     assert response.status_code != 401
 
 
@@ -175,10 +182,10 @@ def test_without_a_valid_token_protected_routes_answer_401(case: Any, serve_secu
     _with_headers(case, _bad_credential(kind, signer, BASE + path))
     CREDENTIALS_TRIED[kind] += 1
     if not _is_protected(path) or case.method.upper() == "OPTIONS":  # CORS preflight: no token
-        response = case.call_and_validate(checks=CHECKS)
+        response = _answered("auth_no_or_bad_token", case.call_and_validate(checks=CHECKS))
         assert response.status_code != 401
         return
-    response = case.call()
+    response = _answered("auth_no_or_bad_token", case.call())
     assert response.status_code == 401, (kind, case.method, path, response.status_code)
     assert response.headers.get("www-authenticate") == ["Bearer"]
     body = response.json()
