@@ -2,9 +2,10 @@
 
 * **Bytes**: ``MAX_CONTENT_LENGTH`` caps the body as sent (werkzeug, 413) and, for a body sent with
   ``Content-Encoding: gzip`` or ``deflate``, its decompressed size too. Decompression is
-  incremental with bounded output (:func:`inflate`): a bomb of a few hundred KB that would expand
-  to gigabytes is refused with 413 after reading at most the cap plus one chunk, holding at most
-  the cap plus one chunk in memory. Any other encoding is 415. The decompressed body replaces the
+  incremental with bounded output (:func:`inflate`): a bomb that would expand to gigabytes
+  (deflate's ratio is at most ~1032:1, so 1 GiB of zeros fits in ~1 MB, under the cap) is refused
+  with 413 after reading at most the cap plus one chunk (in practice one 64 KiB chunk), holding
+  at most about the cap in memory. Any other encoding is 415. The decompressed body replaces the
   input stream, so every route (JSON and the clinician page's form) reads it as if sent plain.
 * **Nesting**: ``JSON_MAX_DEPTH`` (400, field ``$``, rule ``maxDepth``), measured on the text by
   C-speed scans (strings blanked, brackets summed) before ``json.loads`` recurses into it.
