@@ -222,6 +222,7 @@ class Figures:
     windows: list[dict[str, float]] = field(default_factory=list)
     rss: dict[int, list[tuple[float, int]]] = field(default_factory=dict)
     rss_ratio: dict[int, float] = field(default_factory=dict)
+    load: list[tuple[float, float]] = field(default_factory=list)  # (t, 1-min load average)
     flips: list[dict[str, Any]] = field(default_factory=list)
     versions: dict[str, int] = field(default_factory=dict)
     distinct_answers: dict[str, int] = field(default_factory=dict)
@@ -258,6 +259,7 @@ def soak(server: Server, models_root: Path, *, rate: float, seconds: float, flip
     def sampler() -> None:
         while not stop.is_set():
             now = time.monotonic() - start
+            figures.load.append((now, os.getloadavg()[0]))
             for pid in server.worker_pids():
                 kib = rss_kib(pid)
                 if kib is not None:
@@ -305,9 +307,12 @@ def _summarise(figures: Figures, outcomes: list[Outcome], *, window_s: float, wa
         buckets[int(o.scheduled // window_s)].append(o.latency * 1000.0)
     for b in sorted(buckets):
         lat = np.array(buckets[b])
+        loads = [v for t, v in figures.load if b * window_s <= t < (b + 1) * window_s]
         figures.windows.append({"from_s": b * window_s, "requests": float(len(lat)),
                                 "p50_ms": float(np.percentile(lat, 50)),
-                                "p99_ms": float(np.percentile(lat, 99))})
+                                "p99_ms": float(np.percentile(lat, 99)),
+                                "max_ms": float(lat.max()),
+                                "load": float(np.mean(loads)) if loads else float("nan")})
     for pid, series in figures.rss.items():
         after = [kib for t, kib in series if t >= warmup_s]
         if len(after) >= 2:
@@ -339,7 +344,8 @@ def report(f: Figures, *, rate: float, seconds: float) -> str:
              "latency per window (from the scheduled start):"]
     for w in f.windows:
         lines.append(f"  t={w['from_s']:>5.0f}s  n={w['requests']:>6.0f}  p50 {w['p50_ms']:7.1f} ms"
-                     f"  p99 {w['p99_ms']:7.1f} ms")
+                     f"  p99 {w['p99_ms']:7.1f} ms  max {w['max_ms']:7.1f} ms"
+                     f"  load average {w['load']:.1f} on {os.cpu_count()} cores")
     lines.append("RSS per worker (MiB) over time:")
     for pid, series in sorted(f.rss.items()):
         step = max(1, len(series) // 12)
