@@ -19,6 +19,7 @@ import cds
 from cds.errors import FieldError, InvalidRecord
 from cds.features import ROWS, contract_hash, contract_table, record_json_schema
 from cds.fhir import findings_code_system, intake_questionnaire, record_from_fhir, risk_assessment
+from cds.validate import is_text
 
 from .auth import caller
 from .errors import FHIR_JSON, NotFound, wants_fhir
@@ -134,8 +135,9 @@ def features() -> Response:
 
 def _outcome_errors(body: Mapping[str, Any]) -> list[FieldError]:
     errors = []
-    if not isinstance(body.get("assessment_id"), str) or not body["assessment_id"]:
-        errors.append(FieldError("assessment_id", "required", "assessment_id: the assessment's id"))
+    if not is_text(body.get("assessment_id")) or not body["assessment_id"]:
+        errors.append(FieldError("assessment_id", "required",
+                                 "assessment_id: the assessment's id (Unicode text)"))
     if body.get("complaint") not in ROWS.allowed:
         errors.append(FieldError("complaint", "enum",
                                  f"complaint: one of {', '.join(ROWS.allowed)}"))

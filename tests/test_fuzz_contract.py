@@ -270,11 +270,9 @@ def test_schema_verdict_decides_assessment_in_library_and_api(api: Flask, tiny_m
         prop()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (service/api.py, /v1/outcomes): an assessment_id with "
-                   "an unpaired surrogate escape reaches the store and is a 500 (UnicodeEncodeError); "
-                   "fix: refuse non-Unicode text in _outcome_errors, or as not I-JSON in payload.py")
 def test_outcome_with_unpaired_surrogate_id_is_refused_not_500(api: Flask) -> None:
     response = api.test_client().post(
         "/v1/outcomes", content_type="application/json",
         data='{"assessment_id": "a\\ud800", "complaint": "pfp", "hip_driver": true}')
-    assert response.status_code in (404, 422), response.status_code
+    assert response.status_code == 422, response.status_code
+    assert named_fields(response.get_json()["error"]["errors"]) == {"assessment_id"}
