@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from typing import Any
 
 bind = os.environ.get("GMED_BIND", "127.0.0.1:8080")
@@ -26,7 +25,6 @@ preload_app = False
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
-STORE_PING_TRIES = 5
 accesslog = None  # the app writes its own JSON access lines, without query strings or ids
 errorlog = "-"
 loglevel = os.environ.get("GMED_LOG_LEVEL", "info").lower()
@@ -50,12 +48,7 @@ def post_worker_init(worker: Any) -> None:
     try:
         with app.app_context():
             model = get_model()
-            store_ok = False
-            for _ in range(STORE_PING_TRIES):  # workers starting together on a fresh SQLite
-                store_ok = get_store().ping()  # file race to create its tables: try again
-                if store_ok:
-                    break
-                time.sleep(0.2)
+            store_ok = get_store().ping()
     except CdsError as e:  # /readyz reports it too; requests answer 503
         worker.log.warning("worker %s not ready: %s", worker.pid, e)
         return

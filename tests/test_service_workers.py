@@ -198,14 +198,11 @@ def test_workers_on_a_corrupted_artefact_stay_up_not_ready_and_answer_503(
     assert "model.txt does not match its SHA-256" in server.log()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in service/store.py (Store._connect): metadata.create_all checks then creates each "
-    "table, so two workers opening a fresh SQLite file at once race; the loser gets "
-    "OperationalError 'table ... already exists' and its store is unavailable until retried "
-    "(seen in about 1 of 18 three-process starts; gunicorn_conf retries the boot ping)"))
 def test_a_store_whose_tables_another_worker_just_created_opens(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Deterministic replay of the race: worker B creates the tables after worker A looked."""
+    """Two workers opening a fresh SQLite file at once race to create its tables; a
+    deterministic replay: worker B creates the tables after worker A looked (the race was
+    seen in about 1 of 18 three-process starts, and fixed in ``service/store.py``)."""
     from sqlalchemy.sql import ddl
 
     from service.store import Store
