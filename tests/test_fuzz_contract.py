@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -248,7 +249,8 @@ def test_schema_verdict_decides_assessment_in_library_and_api(api: Flask, tiny_m
     """Accepted -> assessed (``cds.assess`` and 201); rejected -> InvalidRecord and 422 naming
     every broken field; nothing else."""
     records = st.one_of(valid_records().map(lambda r: (r, set[str]())), near_misses())
-    with counted("contract.assess_and_post") as tick:
+    statuses: Counter[str] = Counter()
+    with counted("contract.assess_and_post", statuses=statuses) as tick:
         @given(records)
         @API_SETTINGS
         def prop(case: tuple[dict[str, Any], set[str]]) -> None:
@@ -256,6 +258,7 @@ def test_schema_verdict_decides_assessment_in_library_and_api(api: Flask, tiny_m
             record, broken = case
             accepted = schema_accepts(record)
             status, body = post_record(api, record)
+            statuses[str(status)] += 1
             if accepted:
                 assessment = cds.assess(record, model=tiny_model)
                 assert len(assessment.results) == len(record["complaints"])

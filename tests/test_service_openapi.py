@@ -159,7 +159,7 @@ def _bad_credential(kind: str, signer: Signer, aud: str) -> dict[str, str]:
         "other-audience": signer.token(BASE + "/v1/elsewhere"),
         "expired": signer.token(aud, iat=now - 4000, lifetime=300),
         "unknown-issuer": signer.token(aud, iss="https://intruder.example.org"),
-        "hmac": jwt.encode(claims, "shared-secret-" * 3, algorithm="HS384",
+        "hmac": jwt.encode(claims, "shared-secret-" * 4, algorithm="HS384",
                            headers={"kid": "ec-1"}),
         "alg-none": jwt.encode(claims, None, algorithm="none", headers={"kid": "ec-1"}),
         "unknown-kid": signer.token(aud, kid="ec-9"),
