@@ -43,7 +43,8 @@ SERVICES = {"gmed-driver": ("patient-view", ("patientId", "userId")),
 PREFETCH_KEYS = ("patient", "observations", "conditions", "intake")
 HALF_SURROGATE = "p\ud800"
 
-not_text = st.one_of(st.none(), st.integers(), st.booleans(), st.floats(allow_nan=False),
+not_text = st.one_of(st.none(), st.integers(), st.booleans(),
+                     st.floats(allow_nan=False, allow_infinity=False),
                      st.lists(st.text(max_size=3), max_size=2), st.just({"a": 1}))
 bad_strings = st.one_of(not_text, st.just(""), st.just(HALF_SURROGATE))
 not_a_resource = st.one_of(st.text(max_size=8), st.integers(), st.booleans(),
@@ -205,14 +206,18 @@ def test_bodies_that_are_not_objects_are_400_naming_the_root(api: Flask) -> None
         prop()
 
 
-FEEDBACK_ITEM = {"card": str(uuid.UUID(int=7)), "outcome": "accepted",
+KNOWN_CARD = "known-card"  # replaced by the uuid of a card the service really gave
+FEEDBACK_ITEM = {"card": KNOWN_CARD, "outcome": "accepted",
                  "outcomeTimestamp": "2026-01-15T10:00:00Z", "acceptedSuggestions": [{"id": "s1"}],
                  "overrideReason": {"reason": {"code": "x"}, "userComment": "ü"}}
 FEEDBACK_WRONG = {
-    "card": bad_strings, "outcome": st.one_of(st.sampled_from(["ignored", "ACCEPTED"]), not_text),
+    "card": st.one_of(bad_strings, st.just(str(uuid.UUID(int=7)))),
+    "outcome": st.one_of(st.sampled_from(["ignored", "ACCEPTED"]), not_text),
     "outcomeTimestamp": bad_strings,
-    "acceptedSuggestions": st.one_of(st.just([{"id": HALF_SURROGATE}]), st.just([]), not_text),
-    "overrideReason": st.one_of(st.integers(), st.text(max_size=3), st.lists(st.none())),
+    "acceptedSuggestions": st.one_of(st.just([{"id": HALF_SURROGATE}]), st.just([]), not_text,
+                                     st.just([{"id": "s1", "extra": [HALF_SURROGATE, {"x": 1e300}]}])),
+    "overrideReason": st.one_of(st.integers(), st.text(max_size=3), st.lists(st.none()),
+                                st.just({"userComment": HALF_SURROGATE, "reason": [10 ** 30]})),
 }
 
 
@@ -221,7 +226,9 @@ def feedback_items(draw: st.DrawFn) -> dict[str, Any]:
     """A well-formed item (of an unknown card), with up to two of its fields broken or dropped."""
     item: dict[str, Any] = dict(FEEDBACK_ITEM, outcome=draw(st.sampled_from(["accepted",
                                                                             "overridden"])))
-    for key in draw(st.lists(st.sampled_from(sorted(FEEDBACK_WRONG)), max_size=2, unique=True)):
+    broken = draw(st.sampled_from([0, 0, 0, 1, 2]))
+    for key in draw(st.lists(st.sampled_from(sorted(FEEDBACK_WRONG)), min_size=broken,
+                             max_size=broken, unique=True)):
         if draw(st.booleans()):
             item[key] = draw(FEEDBACK_WRONG[key])
         else:
@@ -229,19 +236,30 @@ def feedback_items(draw: st.DrawFn) -> dict[str, Any]:
     return item
 
 
-def test_feedback_is_refused_naming_the_field_never_500(api: Flask) -> None:
-    """No card of these calls exists, so a well-formed item is 422 (unknown card); a malformed
-    one is 400 naming ``feedback[i]...``."""
+def test_feedback_is_stored_or_refused_naming_the_field_never_500(api: Flask) -> None:
+    """Items about a card the service gave (or an unknown one), well formed or broken: 200
+    (stored), 422 naming an unknown card, or 400 naming ``feedback[i]...``; never 500."""
     client = api.test_client()
+    call = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
+            "context": {"patientId": "p1", "userId": "Practitioner/dr-1"},
+            "prefetch": runner_prefetch()}
+    known = client.post("/cds-services/gmed-driver", json=call).get_json()["cards"][0]["uuid"]
     statuses: Counter[str] = Counter()
     with counted("hooks.feedback", statuses=statuses) as tick:
-        @given(st.one_of(st.lists(st.one_of(feedback_items(), not_text), max_size=3).map(
+        @given(st.one_of(st.lists(feedback_items(), min_size=1, max_size=3).map(
+            lambda items: {"feedback": items}),
+                         st.lists(st.one_of(feedback_items(), not_text), max_size=3).map(
             lambda items: {"feedback": items}), not_text.map(lambda v: {"feedback": v})))
         @SETTINGS
         def prop(body: dict[str, Any]) -> None:
             tick()
-            response = client.post("/cds-services/gmed-driver/feedback", json=body)
+            text = json.dumps(body).replace(json.dumps(KNOWN_CARD), json.dumps(known))
+            response = client.post("/cds-services/gmed-driver/feedback", data=text,
+                                   content_type="application/json")
             statuses[str(response.status_code)] += 1
+            if response.status_code == 200:
+                assert response.get_json() == {"stored": len(body["feedback"])}
+                return
             assert response.status_code in (400, 422), response.get_data(as_text=True)
             named = expressions(response.get_json())
             assert all(n == "feedback" or n.startswith("feedback[") for n in named), named
