@@ -78,6 +78,6 @@ def _access(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    configure(str(app.config["LOG_LEVEL"]))
+    configure(str(app.config["LOG_LEVEL"]).upper())  # gunicorn takes "info", logging "INFO"
     app.before_request(_request_id)
     app.after_request(_access)
