@@ -169,6 +169,8 @@ def test_a_worker_stopped_gracefully_under_load_loses_nothing(server: Server) ->
         _, replaced_at = _replacement(server, before)
         load.wait_for(60, after=replaced_at)
     assert server.stop() == 0
+    print(f"requests {len(load.sent)}, failed {sum(s.status != 201 for s in load.sent)}, "
+          f"{sum(1 for s in load.sent if s.started > replaced_at)} after the replacement")
     assert [s.status for s in load.sent if s.status != 201] == []
     assert {s.assessment_id for s in load.sent} <= _stored_ids(server.db_path)
     assert len(load.sent) >= 120
