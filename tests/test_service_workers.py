@@ -281,10 +281,8 @@ def test_one_thread_32_threads_and_two_gunicorn_workers_give_identical_results(
     assert len(workers) == 2 and min(cpu_used) >= 5, cpu_used  # both workers did real work
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "bug in service/logs.py (configure): GMED_LOG_LEVEL is read by gunicorn_conf (any case, "
-    "lower-cased for gunicorn) and by the app, whose logger.setLevel only takes upper case: "
-    "GMED_LOG_LEVEL=info makes every worker fail to boot ('Unknown level: info')"))
 def test_a_lower_case_log_level_boots_the_app(make_app: Callable[..., Flask]) -> None:
+    """GMED_LOG_LEVEL is read by gunicorn_conf (lower-cased) and by the app: ``info`` once made
+    every worker fail to boot ('Unknown level'); fixed in ``service/logs.py``."""
     app = make_app(LOG_LEVEL="info", ENVIRONMENT="development")
     assert app.test_client().get("/healthz").status_code == 200
