@@ -16,6 +16,7 @@ by pre-ping.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import logging
@@ -48,7 +49,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.sql import Executable
 
 from . import deadline
@@ -140,16 +141,19 @@ def _audit(*, caller: str, action: str, returned: Any, patient_ref: str | None =
             "returned": returned}
 
 
-def _create_tables(engine: Engine) -> None:
-    """``create_all``, again if another worker created a table between our look and our create
-    (gunicorn workers open a fresh SQLite file at the same moment: "table ... already exists")."""
-    for attempt in range(3):
-        try:
-            metadata.create_all(engine)
-            return
-        except OperationalError:
-            if attempt == 2:
-                raise
+def _create_tables(engine: Engine, lock_file: Path | None) -> None:
+    """``create_all`` under the writers' file lock: gunicorn workers open a fresh SQLite file at
+    the same moment, and ``create_all`` looks, then creates, table by table ("table ... already
+    exists" for all but one of them otherwise)."""
+    if lock_file is None:
+        metadata.create_all(engine)
+        return
+    fd = os.open(lock_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        metadata.create_all(engine)
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def now() -> datetime:
@@ -170,8 +174,8 @@ class Store:
         database = make_url(url).database if url.startswith("sqlite") else None
         self._file = Path(database) if database and database != ":memory:" else None
         self._file_id: tuple[int, int] | None = None
-        lock_file = Path(f"{database}.writelock") if self._file else None
-        self._writer = GroupCommit(self._engine_for_write, _rank, lock_file)
+        self._lock_file = Path(f"{database}.writelock") if self._file else None
+        self._writer = GroupCommit(self._engine_for_write, _rank, self._lock_file)
 
     @property
     def engine(self) -> Engine:
@@ -195,7 +199,7 @@ class Store:
                 cur.execute(f"PRAGMA synchronous={self._synchronous}")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
-        _create_tables(engine)
+        _create_tables(engine, self._lock_file)
         self._file_id = self._file_identity()
         return engine
 
@@ -216,7 +220,7 @@ class Store:
             log.warning("store file removed or replaced: reopening it",
                         extra={"reason": "sqlite file identity changed"})
             engine.dispose()
-            _create_tables(engine)
+            _create_tables(engine, self._lock_file)
             self._file_id = self._file_identity()
         return engine
 
