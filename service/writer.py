@@ -142,7 +142,8 @@ class GroupCommit:
     def _commit(self, batch: list[_Unit]) -> None:
         """Commit the batch, or each unit alone if it fails (errors are kept on the units)."""
         try:
-            with self._interprocess(), self._engine().begin() as conn:
+            engine = self._engine()  # before the lock: opening a store may take it itself
+            with self._interprocess(), engine.begin() as conn:
                 for statement, params in self._statements(batch):
                     conn.execute(statement, params[0] if len(params) == 1 else params)
         except BaseException as e:
