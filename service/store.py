@@ -145,10 +145,13 @@ def _create_tables(engine: Engine, lock_file: Path | None) -> None:
     """``create_all`` under the writers' file lock: gunicorn workers open a fresh SQLite file at
     the same moment, and ``create_all`` looks, then creates, table by table ("table ... already
     exists" for all but one of them otherwise)."""
-    if lock_file is None:
+    try:
+        fd = os.open(lock_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) if lock_file else -1
+    except OSError:
+        fd = -1  # no folder for it: SQLite will say so in its own terms (OperationalError)
+    if fd < 0:
         metadata.create_all(engine)
         return
-    fd = os.open(lock_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         metadata.create_all(engine)
