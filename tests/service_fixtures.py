@@ -6,7 +6,9 @@ Import the fixtures you use from here (``from tests.service_fixtures import app,
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +25,7 @@ from cds.features import BY_NAME, ICD10CM
 from cds.fhir import QUESTIONNAIRE_URL, UCUM
 from cds.model import Model
 from service import create_app
+from service.logs import JsonFormatter
 
 ISSUER = "https://ehr.example.org"
 BASE = "http://localhost"
@@ -43,6 +46,29 @@ def make_app(tiny_model: Model, tmp_path: Path) -> Callable[..., Flask]:
 @pytest.fixture
 def app(make_app: Callable[..., Flask]) -> Flask:
     return make_app()
+
+
+@pytest.fixture
+def api(make_app: Callable[..., Flask]) -> Flask:
+    """An app for fuzzing: an unexpected error is answered (a 500 the test can see), not raised."""
+    return make_app(ENVIRONMENT="development", PSEUDONYM_SECRET="fuzz-secret",
+                    SQLITE_SYNCHRONOUS="NORMAL", PROPAGATE_EXCEPTIONS=False)
+
+
+@pytest.fixture
+def service_logs() -> Iterator[io.StringIO]:
+    """Everything the ``service`` loggers write during the test (DEBUG and up), as the service's
+    JSON formatter writes it."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("service")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    yield stream
+    logger.removeHandler(handler)
+    logger.setLevel(previous)
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -231,12 +230,6 @@ def test_unpaired_surrogate_patient_id_is_refused() -> None:
                                     "patient_id": "p\ud800"})
     assert not ok
     assert named_fields(errors) == {"patient_id"}
-
-
-@pytest.fixture
-def api(make_app: Callable[..., Flask]) -> Flask:
-    return make_app(ENVIRONMENT="development", PSEUDONYM_SECRET="fuzz-secret",
-                    SQLITE_SYNCHRONOUS="NORMAL", PROPAGATE_EXCEPTIONS=False)
 
 
 def post_record(app: Flask, record: Any) -> tuple[int, dict[str, Any]]:

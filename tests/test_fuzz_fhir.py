@@ -310,12 +310,6 @@ def test_deep_nesting_and_large_bundles_map_without_recursion_errors() -> None:
     assert record_from_fhir(many, today=TODAY).record == {"pain_nrs": 4}
 
 
-@pytest.fixture
-def api(make_app: Callable[..., Flask]) -> Flask:
-    return make_app(ENVIRONMENT="development", PSEUDONYM_SECRET="fuzz-secret",
-                    SQLITE_SYNCHRONOUS="NORMAL", PROPAGATE_EXCEPTIONS=False)
-
-
 def check_error_body(status: int, body: dict[str, Any], fhir: bool) -> None:
     """A 4xx names what was wrong: errors (JSON) or issues with an expression (FHIR)."""
     if status in (400, 412, 422):

@@ -21,11 +21,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -149,12 +147,6 @@ def expected_412(case: Case) -> set[str]:
     if "patient" in prefetch and prefetch["patient"] is None:
         lacking.add("prefetch.patient")
     return lacking
-
-
-@pytest.fixture
-def api(make_app: Callable[..., Flask]) -> Flask:
-    return make_app(ENVIRONMENT="development", PSEUDONYM_SECRET="fuzz-secret",
-                    SQLITE_SYNCHRONOUS="NORMAL", PROPAGATE_EXCEPTIONS=False)
 
 
 def expressions(body: dict[str, Any]) -> list[str]:

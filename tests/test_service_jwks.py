@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import os
 import socket
 import threading
@@ -32,7 +31,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.jwks import EXTENSION, JwksError, KeyCache, Limits, parse_jwks
-from service.logs import SAFE_FIELDS, JsonFormatter
+from service.logs import SAFE_FIELDS
 from tests.service_fixtures import BASE, ISSUER, iter_json_lines
 
 ROUTE = "/v1/features"  # protected and cheap: the tests measure auth, not the model
@@ -214,18 +213,6 @@ def jku_app(make_app: Callable[..., Flask], endpoint: JwksEndpoint,
     return build
 
 
-@pytest.fixture
-def logged() -> Iterator[io.StringIO]:
-    """The service's log lines, as its JSON formatter writes them."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("service")
-    logger.addHandler(handler)
-    yield stream
-    logger.removeHandler(handler)
-
-
 def reasons(stream: io.StringIO) -> list[str]:
     return [line["reason"] for line in iter_json_lines(stream.getvalue()) if "reason" in line]
 
@@ -244,7 +231,7 @@ def test_cache_lifetime_is_max_age_within_bounds(cache_control: str | None,
 
 def test_cached_keys_outlive_an_outage_until_max_age_then_recover(
         jku_app: Callable[..., Flask], endpoint: JwksEndpoint, ehr: Ehr, clock: Clock,
-        logged: io.StringIO) -> None:
+        service_logs: io.StringIO) -> None:
     endpoint.body, endpoint.cache_control = ehr.jwks("ec-1"), "max-age=120"
     app = jku_app()
     assert status(app, ehr.token("ec-1", endpoint.url)) == 200
@@ -253,7 +240,7 @@ def test_cached_keys_outlive_an_outage_until_max_age_then_recover(
     assert status(app, ehr.token("ec-1", endpoint.url)) == 200  # cached, endpoint not needed
     clock.advance(2)
     assert status(app, ehr.token("ec-1", endpoint.url)) == 401  # expired, endpoint down
-    assert reasons(logged)[-2:] == ["jwks unreachable", "jwks unreachable"]  # fetch, then token
+    assert reasons(service_logs)[-2:] == ["jwks unreachable", "jwks unreachable"]  # fetch, then token
     endpoint.up()
     assert status(app, ehr.token("ec-1", endpoint.url)) == 401  # failure cached for retry_s
     assert endpoint.gets == 1
@@ -279,13 +266,13 @@ def test_failing_endpoint_is_asked_once_per_retry_interval(
 
 def test_unknown_kid_triggers_one_refresh_and_the_rotated_key_is_accepted(
         jku_app: Callable[..., Flask], endpoint: JwksEndpoint, ehr: Ehr, clock: Clock,
-        logged: io.StringIO) -> None:
+        service_logs: io.StringIO) -> None:
     endpoint.body = ehr.jwks("ec-1")
     app = jku_app()
     assert status(app, ehr.token("ec-1", endpoint.url)) == 200
     endpoint.body = ehr.jwks("ec-2")  # the EHR rotates: ec-1 retired, ec-2 published
     assert status(app, ehr.token("ec-2", endpoint.url)) == 401  # within the min refresh interval
-    assert endpoint.gets == 1 and reasons(logged)[-1] == "unknown kid"
+    assert endpoint.gets == 1 and reasons(service_logs)[-1] == "unknown kid"
     clock.advance(Limits().min_refresh_s)
     assert status(app, ehr.token("ec-2", endpoint.url)) == 200
     assert endpoint.gets == 2
@@ -333,7 +320,7 @@ def test_unknown_kid_storm_fetches_at_most_once_per_min_refresh_interval(
 @pytest.mark.parametrize("mode", ["hang", "trickle"])
 def test_slow_endpoint_holds_no_worker_beyond_the_fetch_deadline(
         jku_app: Callable[..., Flask], endpoint: JwksEndpoint, ehr: Ehr, mode: str,
-        logged: io.StringIO) -> None:
+        service_logs: io.StringIO) -> None:
     endpoint.mode = mode  # trickle: a per-read timeout would never fire, only a deadline does
     app = jku_app(JWKS_FETCH_TIMEOUT=0.5)
     tokens = [ehr.token("ec-1", endpoint.url) for _ in range(8)]
@@ -343,11 +330,11 @@ def test_slow_endpoint_holds_no_worker_beyond_the_fetch_deadline(
     assert time.monotonic() - started < HANG_BOUND_S  # catches a hang (the stall lasts 30 s)
     assert codes == [401] * 8
     assert endpoint.gets == 1  # the other seven waited for the one fetch
-    assert "jwks fetch timed out" in reasons(logged)
+    assert "jwks fetch timed out" in reasons(service_logs)
 
 
 def test_silent_https_endpoint_is_cut_at_the_deadline(make_app: Callable[..., Flask], ehr: Ehr,
-                                                      logged: io.StringIO) -> None:
+                                                      service_logs: io.StringIO) -> None:
     """A TLS handshake that never gets an answer (the port accepts, nobody speaks)."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
@@ -358,7 +345,7 @@ def test_silent_https_endpoint_is_cut_at_the_deadline(make_app: Callable[..., Fl
         started = time.monotonic()
         assert status(app, ehr.token("ec-1", url)) == 401
         assert time.monotonic() - started < HANG_BOUND_S
-    assert reasons(logged)[-1] == "jwks fetch timed out"
+    assert reasons(service_logs)[-1] == "jwks fetch timed out"
 
 
 @pytest.mark.parametrize("header", [{"kid": ""}, {"kid": "ec-1", "jku": ["x"]}])
@@ -388,11 +375,11 @@ def test_kid_or_jku_of_the_wrong_type_is_refused(jku_app: Callable[..., Flask], 
 ])
 def test_huge_or_malformed_jwks_is_refused_without_crashing(
         jku_app: Callable[..., Flask], endpoint: JwksEndpoint, ehr: Ehr, mode: str,
-        body: bytes, reason: str, logged: io.StringIO) -> None:
+        body: bytes, reason: str, service_logs: io.StringIO) -> None:
     endpoint.mode, endpoint.body = mode, body
     app = jku_app()
     assert status(app, ehr.token("ec-1", endpoint.url)) == 401
-    assert reasons(logged)[-1] == reason
+    assert reasons(service_logs)[-1] == reason
     assert app.test_client().get("/healthz").status_code == 200
 
 
@@ -459,24 +446,24 @@ def test_unknown_kid_storm_on_a_file_never_rereads_it(file_app: tuple[Flask, Pat
 
 
 def test_broken_jwks_file_keeps_the_last_good_keys(file_app: tuple[Flask, Path, KeyCache],
-                                                   ehr: Ehr, logged: io.StringIO) -> None:
+                                                   ehr: Ehr, service_logs: io.StringIO) -> None:
     app, path, cache = file_app
     assert status(app, ehr.token("ec-1")) == 200
     replace(path, b'{"keys": [')  # a half-written file
     assert [status(app, ehr.token("ec-1")) for _ in range(3)] == [200] * 3
     assert cache.stats(str(path)) == (2, 1)  # read once, refused once
-    assert "jwks is not json" in reasons(logged)
+    assert "jwks is not json" in reasons(service_logs)
     replace(path, ehr.jwks("ec-2"))
     assert status(app, ehr.token("ec-2")) == 200
 
 
 def test_missing_jwks_file_refuses_every_token(file_app: tuple[Flask, Path, KeyCache],
-                                               ehr: Ehr, logged: io.StringIO) -> None:
+                                               ehr: Ehr, service_logs: io.StringIO) -> None:
     app, path, _ = file_app
     assert status(app, ehr.token("ec-1")) == 200
     path.unlink()
     assert status(app, ehr.token("ec-1")) == 401
-    assert reasons(logged)[-1] == "jwks file unreadable"
+    assert reasons(service_logs)[-1] == "jwks file unreadable"
 
 
 # ------------------------------------------------------------------ 5. logs
@@ -484,7 +471,7 @@ def test_missing_jwks_file_refuses_every_token(file_app: tuple[Flask, Path, KeyC
 
 def test_jwks_faults_log_no_token_key_or_body(jku_app: Callable[..., Flask],
                                               endpoint: JwksEndpoint, ehr: Ehr, clock: Clock,
-                                              logged: io.StringIO) -> None:
+                                              service_logs: io.StringIO) -> None:
     endpoint.body = ehr.jwks("ec-1", "ec-2")
     app = jku_app()
     tokens = [ehr.token(kid, endpoint.url) for kid in ("ec-1", "ec-2", "rogue")]
@@ -495,7 +482,7 @@ def test_jwks_faults_log_no_token_key_or_body(jku_app: Callable[..., Flask],
         clock.advance(Limits().cache_s)
         tokens.append(ehr.token("ec-1", endpoint.url))
         status(app, tokens[-1])
-    text = logged.getvalue()
+    text = service_logs.getvalue()
     secrets = [*tokens, "secret-body-4d1f", endpoint.url]
     secrets += [t.split(".")[2] for t in tokens]  # signatures
     secrets += [jwk[c] for jwk in json.loads(ehr.jwks("ec-1", "ec-2"))["keys"] for c in "xy"]

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
 from flask import Flask
 
-from service.logs import JsonFormatter
 from tests.conftest import load_example
 from tests.service_fixtures import BASE, Signer, hook_call, iter_json_lines
 
@@ -23,20 +20,6 @@ PATIENT = "patient-7f3a9c"
 FHIR_TOKEN = "fhir-access-token-5e1d0b"
 COMMENT = "clinician-comment-91c2"
 ODD_BMI = 23.4567
-
-
-@pytest.fixture
-def captured() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("service")
-    logger.addHandler(handler)
-    previous = logger.level
-    logger.setLevel(logging.DEBUG)
-    yield stream
-    logger.removeHandler(handler)
-    logger.setLevel(previous)
 
 
 def _full_run(app: Flask, signer: Signer) -> list[str]:
@@ -84,9 +67,9 @@ def _full_run(app: Flask, signer: Signer) -> list[str]:
 
 
 def test_logs_of_a_full_run_hold_no_patient_data_and_no_tokens(
-        secure_app: Flask, signer: Signer, captured: io.StringIO) -> None:
+        secure_app: Flask, signer: Signer, service_logs: io.StringIO) -> None:
     tokens = _full_run(secure_app, signer)
-    text = captured.getvalue()
+    text = service_logs.getvalue()
     lines = list(iter_json_lines(text))
     assert len(lines) >= 10 and any(line.get("reason") == "jti replayed" for line in lines)
     secrets = [PATIENT, FHIR_TOKEN, COMMENT, str(ODD_BMI), *tokens,
@@ -96,14 +79,14 @@ def test_logs_of_a_full_run_hold_no_patient_data_and_no_tokens(
 
 
 def test_every_log_line_is_json_with_known_fields(
-        make_app: Callable[..., Flask], captured: io.StringIO) -> None:
+        make_app: Callable[..., Flask], service_logs: io.StringIO) -> None:
     client = make_app().test_client()
     client.post("/v1/assessments", json={"complaints": ["pfp"], "age_years": 200})
     client.get("/healthz")
     allowed = {"ts", "level", "logger", "msg", "route", "method", "status", "duration_ms",
                "request_id", "error", "code", "reason", "model_id", "model_version", "workers",
                "auth", "count", "exception"}
-    lines = [line for line in captured.getvalue().splitlines() if line.strip()]
+    lines = [line for line in service_logs.getvalue().splitlines() if line.strip()]
     assert lines
     for line in lines:
         assert set(json.loads(line)) <= allowed
