@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
 
 from service.errors import StoreUnavailable
 from service.store import (
+    _PLAIN_INSERTS,
     Store,
+    _execute,
     assessments,
     audit,
     cards,
@@ -246,3 +249,62 @@ def test_workers_opening_a_fresh_store_at_once_all_get_it(tmp_path: Path) -> Non
         for w in workers:
             w.join(timeout=60)
     assert failures == []
+
+
+def _stored_text(engine: Any, table: Any) -> list[tuple[Any, ...]]:
+    """The rows as SQLite holds them (the text of JSON and datetimes, not their Python values)."""
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {table.name} ORDER BY 1")]
+
+
+def test_driver_inserts_store_exactly_what_sqlalchemy_stores(tmp_path: Path) -> None:
+    """The SQLite short way (driver ``executemany``) writes the same text as ``Connection.execute``:
+    JSON encoded the same, datetimes in SQLAlchemy's format, an explicit None in a JSON column
+    as JSON null and an absent key as SQL NULL."""
+    at = now()
+    rows = {
+        assessments: [{"id": "a1", "created_at": at, "patient_ref": "p", "source": "api",
+                       "hook_instance": None, "model_id": "m", "model_version": "1",
+                       "action": "assess", "inputs": {"age": 30, "notes": "é"},
+                       "result": RESULT}],
+        cards: [{"uuid": "c1", "assessment_id": "a1", "complaint": "pfp",
+                 "suggestion_uuid": None}],
+        feedback: [{"card_uuid": "c1", "outcome": "accepted", "accepted_suggestions": None,
+                    "outcome_timestamp": "2026-01-01T00:00:00Z", "received_at": at,
+                    "caller": "ehr"},  # override_reason absent
+                   {"card_uuid": "c1", "outcome": "overridden", "accepted_suggestions": ["s"],
+                    "override_reason": {"code": "x"}, "outcome_timestamp": "t",
+                    "received_at": at, "caller": None}],
+        outcomes: [{"id": "o1", "assessment_id": "a1", "complaint": "pfp", "hip_driver": True,
+                    "confirmed_on": None, "recorded_at": at, "caller": "c"}],
+        audit: [{"at": at, "caller": "c", "action": "api", "patient_ref": None,
+                 "model_version": "1", "assessment_id": "a1", "returned": {"n": 1}}] * 2,
+        seen_tokens: [{"jti_hash": "h", "expires_at": 5}],
+    }
+    core = Store(f"sqlite:///{tmp_path / 'core.sqlite3'}", b"s").engine
+    driver = Store(f"sqlite:///{tmp_path / 'driver.sqlite3'}", b"s").engine
+    with core.begin() as conn:
+        for table, table_rows in rows.items():
+            for row in table_rows:  # one by one: an omitted key is omitted from that insert
+                conn.execute(insert(table), row)
+    with driver.begin() as conn:
+        for table, table_rows in rows.items():
+            _execute(conn, _plain_insert(table), table_rows)
+    for table in rows:
+        assert _stored_text(driver, table) == _stored_text(core, table), table.name
+    assert _stored_text(driver, feedback)[0][4] is None  # absent: SQL NULL
+    assert _stored_text(driver, feedback)[0][3] == "null"  # explicit None: JSON null
+
+
+def _plain_insert(table: Any) -> Any:
+    return next(statement for statement, t in _PLAIN_INSERTS.items() if t is table)
+
+
+def test_a_duplicate_key_on_the_driver_way_is_still_an_integrity_error(tmp_path: Path) -> None:
+    engine = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}", b"s").engine
+    row = {"jti_hash": "h", "expires_at": 5}
+    with engine.begin() as conn:
+        _execute(conn, _plain_insert(seen_tokens), [row])
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        _execute(conn, _plain_insert(seen_tokens), [row])
+    assert len(_stored_text(engine, seen_tokens)) == 1
