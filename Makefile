@@ -14,11 +14,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-# The environment: the venv, and Debian's chromium for the real-browser tests (Playwright drives
-# /usr/bin/chromium; it never downloads a browser). CI and developers run as root.
+# The environment: the venv; Debian's chromium for the real-browser tests (Playwright drives
+# /usr/bin/chromium; it never downloads a browser); Debian's PostgreSQL for the store's tests on
+# PostgreSQL (they start a throwaway server of their own). CI and developers run as root.
 environment: $(STAMP)
 	@test -x /usr/bin/chromium || { apt-get update && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
 
 # loopback development server: auth is off unless GMED_AUTH=jwt (the service warns at start);
 # development mode allows that and the per-instance pseudonym key (production refuses both)

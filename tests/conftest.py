@@ -15,7 +15,7 @@ import pytest
 import cds
 from cds.model import Model
 
-pytest_plugins = ["tests.service_fixtures", "tests.log_scan"]
+pytest_plugins = ["tests.service_fixtures", "tests.log_scan", "tests.postgres_server"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
