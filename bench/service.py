@@ -18,6 +18,11 @@ same cores as the server (two processes of threads): read the ratios, which shar
 before the absolute figures.
 
     .venv/bin/python bench/service.py [--seconds 8] [--max-requests 20000] [--concurrency 8]
+
+``--rate R`` measures latency at a fixed offered load instead: one connection at a time, a
+request every 1/R s for ``--seconds`` per route, each latency taken from the moment the request
+was due (so a slow answer also counts against the requests queued behind it). This is the
+latency an EHR sees at a given intake rate rather than at saturation.
 """
 
 from __future__ import annotations
@@ -126,6 +131,29 @@ def drive(port: int, method: str, path: str, body: bytes | None, *, seconds: flo
             "p99": float(np.percentile(latencies, 99)) if len(latencies) else float("nan")}
 
 
+def paced(port: int, method: str, path: str, body: bytes | None, *, rate: float,
+          seconds: float) -> dict[str, float]:
+    """Open-loop load at ``rate`` requests per second; latency measured from each due time."""
+    for _ in range(WARM_UP):
+        _one(port, method, path, body)
+    latencies, errors = [], 0
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        due = start + i / rate
+        if (wait := due - time.perf_counter()) > 0:
+            time.sleep(wait)
+        status, _ = _one(port, method, path, body)
+        if 200 <= status < 300:
+            latencies.append(time.perf_counter() - due)
+        else:
+            errors += 1
+    ms = np.array(latencies) * 1000.0
+    return {"requests": float(len(ms)), "errors": float(errors),
+            "rps": len(ms) / (time.perf_counter() - start),
+            **{f"p{q}": float(np.percentile(ms, q)) if len(ms) else float("nan")
+               for q in (50, 90, 99)}}
+
+
 def _children(pid: int) -> list[int]:
     """The gunicorn workers: processes whose parent is the arbiter."""
     found = []
@@ -182,6 +210,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="measured time per route")
     parser.add_argument("--max-requests", type=int, default=20000, help="cap per route")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=None,
+                        help="fixed offered load (req/s, one connection) instead of saturation")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--model", default="production")
     parser.add_argument("--synchronous", nargs="+", default=["FULL", "NORMAL"],
@@ -199,7 +229,7 @@ def main() -> None:
                "/cds-services/gmed-driver", json.dumps(hook_call(prefetch=prefetch)).encode())]
     for synchronous in args.synchronous:
         figures = run(args, routes, synchronous)
-        report(figures, routes, synchronous)
+        report(figures, routes, synchronous, args.rate)
 
 
 def run(args: argparse.Namespace, routes: list[tuple[str, str, str, bytes | None]],
@@ -209,17 +239,23 @@ def run(args: argparse.Namespace, routes: list[tuple[str, str, str, bytes | None
         port = _free_port()
         server = start_server(port, Path(tmp), args.model, args.workers, synchronous)
         try:
+            load = (f"{args.rate:g} req/s offered on 1 connection for {args.seconds:g} s"
+                    if args.rate else f"{args.concurrency} connections, <= {args.seconds:g} s or "
+                    f"{args.max_requests} requests")
             print(f"\ngunicorn: {args.workers} gthread workers x {os.environ.get('GMED_THREADS', 4)}"
-                  f" threads, {os.cpu_count()} cores, {args.concurrency} connections, "
-                  f"<= {args.seconds:g} s or {args.max_requests} requests per route, loopback, "
+                  f" threads, {os.cpu_count()} cores, {load} per route, loopback, "
                   f"SQLite store synchronous={synchronous}")
             figures = {}
             for label, method, path, body in routes:
                 workers = _children(server.pid)
                 cpu_before = _cpu_seconds(workers)
-                figures[label] = drive(port, method, path, body, seconds=args.seconds,
-                                       max_requests=args.max_requests,
-                                       concurrency=args.concurrency)
+                if args.rate:
+                    figures[label] = paced(port, method, path, body, rate=args.rate,
+                                           seconds=args.seconds)
+                else:
+                    figures[label] = drive(port, method, path, body, seconds=args.seconds,
+                                           max_requests=args.max_requests,
+                                           concurrency=args.concurrency)
                 served = figures[label]["requests"] + figures[label]["errors"] + WARM_UP
                 figures[label]["server_cpu_ms"] = (
                     1000.0 * (_cpu_seconds(workers) - cpu_before) / served)
@@ -230,7 +266,8 @@ def run(args: argparse.Namespace, routes: list[tuple[str, str, str, bytes | None
 
 
 def report(figures: dict[str, dict[str, float]],
-           routes: list[tuple[str, str, str, bytes | None]], synchronous: str) -> None:
+           routes: list[tuple[str, str, str, bytes | None]], synchronous: str,
+           rate: float | None = None) -> None:
     ceiling = figures[routes[0][0]]["rps"]
     print(f"{'route':<58} {'reqs':>7} {'errs':>5} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} "
           f"{'p99 ms':>7} {'of ceiling':>10} {'server CPU ms/req':>17}")
@@ -239,6 +276,11 @@ def report(figures: dict[str, dict[str, float]],
               f"{f['p50']:>7.2f} {f['p90']:>7.2f} {f['p99']:>7.2f} {f['rps'] / ceiling:>10.0%} "
               f"{f['server_cpu_ms']:>17.2f}")
     assess = figures[routes[1][0]]
+    if rate:
+        print(f"at {rate:g} req/s offered ({synchronous}; 'of ceiling' is not meaningful here): "
+              f"p99 assess {assess['p99']:.1f} ms, hook {figures[routes[2][0]]['p99']:.1f} ms; "
+              f"errors: {sum(int(f['errors']) for f in figures.values())}")
+        return
     print(f"targets ({synchronous}): assess >= 50% of ceiling: {assess['rps'] / ceiling:.0%}; "
           f"p99 < 15 ms: assess {assess['p99']:.1f} ms, hook "
           f"{figures[routes[2][0]]['p99']:.1f} ms; errors: "
