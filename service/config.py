@@ -39,8 +39,9 @@ Every key, with its default and meaning:
                                             request's own scheme and host
 ``CORS_ORIGINS``          ``[]``            browser origins allowed to call (exact match)
 ``FHIR_SERVER_ALLOWLIST`` ``[]``            ``fhirServer`` URL prefixes the service may fetch from
-``FHIR_TIMEOUT``          ``2.0``           seconds per FHIR request when fetching what was not
-                                            prefetched
+``FHIR_TIMEOUT``          ``2.0``           seconds per prefetch query fetched from the FHIR
+                                            server (all its pages together; never past the
+                                            request deadline)
 ``MAX_CONTENT_LENGTH``    ``1 MiB``         request body cap (413 above it), also after
                                             ``Content-Encoding: gzip``/``deflate`` decompression
                                             (other encodings: 415)

@@ -25,16 +25,12 @@ logged.
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
 import logging
 import os
 import re
-import socket
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +38,7 @@ from typing import Any
 import jwt
 from flask import Flask, current_app
 
+from . import httpget
 from .config import DEFAULTS
 
 log = logging.getLogger("service")
@@ -137,60 +134,16 @@ class Limits:
 
 
 def fetch(url: str, timeout_s: float, max_bytes: int) -> tuple[KeySet, str | None]:
-    """GET a JWKS: its key set and ``Cache-Control``. The whole exchange ends by ``timeout_s``
-    (a timer shuts the socket down), the body is capped at ``max_bytes``, redirects are refused."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise JwksError("jwks url is not http(s)")
-    connection_class = (http.client.HTTPSConnection if parts.scheme == "https"
-                        else http.client.HTTPConnection)
-    conn = connection_class(parts.hostname, parts.port, timeout=timeout_s)
-    expired = threading.Event()
-    sockets: list[socket.socket] = []  # held here: the response takes the socket from ``conn``
-
-    def abort() -> None:
-        expired.set()
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv at once
-
-    def connect(address: tuple[str, int], timeout: float, source: Any = None) -> socket.socket:
-        sock = socket.create_connection(address, timeout, source)
-        sockets.append(sock)  # before any TLS handshake, which the deadline must cut too
-        if expired.is_set():
-            abort()
-        return sock
-
-    conn._create_connection = connect  # type: ignore[attr-defined]
-    timer = threading.Timer(timeout_s, abort)
-    timer.daemon = True
-    timer.start()
+    """GET a JWKS: its key set and ``Cache-Control``. The whole exchange ends by ``timeout_s``,
+    the body is capped at ``max_bytes``, redirects are refused (:mod:`service.httpget`)."""
     try:
-        conn.connect()
-        sockets.append(conn.sock)  # the TLS socket, when there is one, owns the descriptor now
-        if expired.is_set():
-            raise TimeoutError
-        conn.request("GET", urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, "")),
-                     headers={"Accept": "application/json", "Connection": "close"})
-        response = conn.getresponse()
-        if response.status != 200:
-            raise JwksError(f"jwks answered http {response.status}")
-        length = response.getheader("Content-Length", "")
-        if length.isdigit() and int(length) > max_bytes:
-            raise JwksError("jwks too large")
-        body = response.read(max_bytes + 1)
-        if expired.is_set():
-            raise TimeoutError  # the body may have been cut short by the shutdown
-        if len(body) > max_bytes:
-            raise JwksError("jwks too large")
-        cache_control = response.getheader("Cache-Control")
-    except (OSError, ValueError, http.client.HTTPException) as e:
-        timed_out = expired.is_set() or isinstance(e, TimeoutError)
-        raise JwksError("jwks fetch timed out" if timed_out else "jwks unreachable") from e
-    finally:
-        timer.cancel()
-        conn.close()
-    return parse_jwks(body), cache_control
+        fetched = httpget.get(url, {"Accept": "application/json"}, timeout_s, max_bytes)
+    except httpget.FetchError as e:
+        raise JwksError(f"jwks {e.reason}" if e.reason != httpget.TIMED_OUT
+                        else "jwks fetch timed out") from e
+    if fetched.status != 200:
+        raise JwksError(f"jwks answered http {fetched.status}")
+    return parse_jwks(fetched.body), fetched.headers.get("Cache-Control")
 
 
 @dataclass

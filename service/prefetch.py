@@ -11,10 +11,9 @@ makes the call fail with 412 Precondition Failed. An empty Bundle is the same as
 
 from __future__ import annotations
 
-import http.client
 import json
+import time
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,10 +22,11 @@ from cds.errors import FieldError
 from cds.features import record_fields
 from cds.fhir import COMPLAINT_CODES, QUESTIONNAIRE_URL
 
-from . import deadline
+from . import deadline, httpget
 from .errors import BadRequest, PreconditionFailed
 
 MAX_PAGES = 5
+MAX_PAGE_BYTES = 8 << 20
 
 
 DEMOGRAPHICS = ("age_years", "sex")  # from the Patient resource, not Observations
@@ -93,7 +93,11 @@ def render(template: str, context: Mapping[str, Any]) -> str:
 
 
 def _fetch(server: str, relative: str, auth: Mapping[str, Any], timeout: float) -> Any:
-    """GET one prefetch query from the client's FHIR server, following ``next`` pages."""
+    """GET one prefetch query from the client's FHIR server, following ``next`` pages on that
+    server only. The pages together take at most ``timeout`` seconds (connect, headers and body:
+    :mod:`service.httpget`), each is capped at :data:`MAX_PAGE_BYTES`, and no redirect is
+    followed, so the bearer token never leaves the server the client named."""
+    ends = time.monotonic() + timeout
     url: str | None = f"{server.rstrip('/')}/{relative}"
     headers = {"Accept": "application/fhir+json",
                "Authorization": f"Bearer {auth['access_token']}"}
@@ -101,9 +105,10 @@ def _fetch(server: str, relative: str, auth: Mapping[str, Any], timeout: float) 
     while url and len(pages) < MAX_PAGES:
         if not url.startswith(server.rstrip("/") + "/"):
             break  # never follow a link off the server we were given
-        req = urllib.request.Request(url, headers=headers)
-        with urllib.request.urlopen(req, timeout=timeout) as response:
-            page = json.loads(response.read(8 << 20))
+        fetched = httpget.get(url, headers, ends - time.monotonic(), MAX_PAGE_BYTES)
+        if fetched.status != 200:
+            raise ValueError("a FHIR server answered with a status other than 200")
+        page = json.loads(fetched.body)
         if not isinstance(page, dict):
             raise ValueError("a FHIR server answered with something other than a resource")
         pages.append(page)
@@ -151,8 +156,8 @@ def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float) 
         try:
             fetched = _fetch(request["fhirServer"], render(template, request["context"]),
                              request["fhirAuthorization"], deadline.bounded(timeout, "prefetch"))
-        except (OSError, ValueError, RecursionError, http.client.HTTPException):
-            # unreachable, not JSON, nested past the parser, or broken HTTP (a truncated body)
+        except (httpget.FetchError, ValueError, RecursionError):
+            # unreachable, timed out, too large, not 200, not JSON, or nested past the parser
             out.unavailable.append(key)
             continue
         if isinstance(fetched, Mapping) and not _is_outcome(fetched) and not _is_empty(fetched):

@@ -1,0 +1,105 @@
+"""One outbound HTTP(S) GET with a hard deadline on the whole exchange and a cap on the body.
+
+The service calls out in two places: issuers' key sets (:mod:`service.jwks`) and a client's
+FHIR server for what the CDS Hooks prefetch left out (:mod:`service.prefetch`). Both must not
+let a remote server hold a worker: ``timeout_s`` bounds connect, TLS, headers and body together
+(a timer shuts the socket down, so a server that trickles a byte at a time is cut too), the body
+is read up to ``max_bytes``, and redirects are never followed (a bearer token must not travel to
+another host). No proxy settings are read: the service reaches only the hosts it is configured
+for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import threading
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class FetchError(Exception):
+    """The GET failed; ``reason`` is a fixed phrase (never a URL, header or body)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+TIMED_OUT = "timed out"
+UNREACHABLE = "unreachable"
+TOO_LARGE = "too large"
+NOT_HTTP = "url is not http(s)"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+def get(url: str, headers: Mapping[str, str], timeout_s: float, max_bytes: int) -> Fetched:
+    """GET ``url``: its status, headers and body (any status; redirects are not followed).
+
+    Raises :class:`FetchError` when the URL is not http(s), the exchange does not end within
+    ``timeout_s`` (``TIMED_OUT``), the body exceeds ``max_bytes`` (``TOO_LARGE``), or the
+    connection or the HTTP exchange fails (``UNREACHABLE``).
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FetchError(NOT_HTTP)
+    if timeout_s <= 0:
+        raise FetchError(TIMED_OUT)
+    connection_class = (http.client.HTTPSConnection if parts.scheme == "https"
+                        else http.client.HTTPConnection)
+    try:
+        conn = connection_class(parts.hostname, parts.port, timeout=timeout_s)
+    except ValueError as e:  # a port that is not a number
+        raise FetchError(UNREACHABLE) from e
+    expired = threading.Event()
+    sockets: list[socket.socket] = []  # held here: the response takes the socket from ``conn``
+
+    def abort() -> None:
+        expired.set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv at once
+
+    def connect(address: tuple[str, int], timeout: float, source: Any = None) -> socket.socket:
+        sock = socket.create_connection(address, timeout, source)
+        sockets.append(sock)  # before any TLS handshake, which the deadline must cut too
+        if expired.is_set():
+            abort()
+        return sock
+
+    conn._create_connection = connect  # type: ignore[attr-defined]
+    timer = threading.Timer(timeout_s, abort)
+    timer.daemon = True
+    timer.start()
+    try:
+        conn.connect()
+        sockets.append(conn.sock)  # the TLS socket, when there is one, owns the descriptor now
+        if expired.is_set():
+            raise TimeoutError
+        target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        conn.request("GET", target, headers={**headers, "Connection": "close"})
+        response = conn.getresponse()
+        length = response.getheader("Content-Length", "")
+        if length.isdigit() and int(length) > max_bytes:
+            raise FetchError(TOO_LARGE)
+        body = response.read(max_bytes + 1)
+        if expired.is_set():
+            raise TimeoutError  # the body may have been cut short by the shutdown
+        if len(body) > max_bytes:
+            raise FetchError(TOO_LARGE)
+        return Fetched(response.status, response.headers, body)
+    except (OSError, ValueError, http.client.HTTPException) as e:
+        timed_out = expired.is_set() or isinstance(e, TimeoutError)
+        raise FetchError(TIMED_OUT if timed_out else UNREACHABLE) from e
+    finally:
+        timer.cancel()
+        conn.close()
