@@ -14,7 +14,7 @@ from .explain import candidate_procedures, factors, missing_items, next_best
 from .features import ROWS
 from .intake import rows_from_record
 from .model import Model, load_model
-from .safety import population_warnings, red_flags
+from .safety import not_applicable, population_warnings, red_flags
 from .validate import validate_record
 
 _COMPLAINT_LABELS = dict(zip(ROWS.allowed, ROWS.allowed_labels, strict=True))
@@ -47,7 +47,7 @@ def assess(record: Mapping[str, Any], model: Model | None = None) -> Assessment:
     nexts = next_best(model, rows, probability, candidate_procedures(missing))
     flags = red_flags(clean)
     population = model.metadata.get("population", {})
-    warnings = population_warnings(rows[0], population)
+    warnings = not_applicable(clean) + population_warnings(rows[0], population)
     results = [
         ComplaintResult(
             complaint=c, complaint_label=_COMPLAINT_LABELS[c],

@@ -70,7 +70,12 @@ class _Wording:
         reference_text = (f" (pain-free adults {with_unit(f.reference, f.unit)})"
                           if f.reference else "")
         self.tail = {verb: f"{reference_text} {verb} the estimate" for verb in ("raises", "lowers")}
-        self.missing_text = {verb: f"{self.label}: not recorded ({verb} the estimate as the model "
+        absent = "not recorded"
+        if f.applies_when:  # a value recorded where it does not apply is set aside too
+            field, wanted = f.applies_when
+            absent = (f"not recorded, or set aside (it applies only when "
+                      f"{BY_NAME[field].label.lower()} is {wanted})")
+        self.missing_text = {verb: f"{self.label}: {absent} ({verb} the estimate as the model "
                                    "treats missing values)" for verb in ("raises", "lowers")}
 
     def factor(self, encoded: float, contribution: float) -> Factor:

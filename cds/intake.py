@@ -2,7 +2,10 @@
 
 One encoding for serving and training: categories become their position in the contract's
 ``allowed`` tuple, booleans 1.0/0.0, anything not recorded NaN (LightGBM routes missing values
-natively). Derived columns are computed here and only here.
+natively). Derived columns are computed here and only here. A finding whose ``applies_when``
+does not hold (running analysis for a patient not recorded as a runner) is set aside as not
+recorded, for training and serving alike: the model only ever learns it where it applies
+(:func:`cds.safety.not_applicable` tells the clinician).
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ _CODES: dict[str, dict[str, float]] = {
 
 _RECORDED: dict[str, Feature] = {
     f.name: f for f in BY_NAME.values() if f.role in ("model", "input")}
+_CONDITIONAL: list[tuple[int, str, float]] = [  # (model column, condition field, wanted code)
+    (j, f.applies_when[0], _CODES[f.applies_when[0]][f.applies_when[1]])
+    for j, f in enumerate(column_feature(c) for c in MODEL_COLUMNS)
+    if f.applies_when is not None and f.name == MODEL_COLUMNS[j]]
 
 
 def encode_value(f: Feature, value: Any) -> float:
@@ -70,6 +77,9 @@ def model_matrix(raw: Mapping[str, Any], n: int) -> np.ndarray:
         value = derived[col] if col in derived else raw.get(col)
         if value is not None:
             X[:, j] = value
+    for j, field, wanted in _CONDITIONAL:
+        applies = np.asarray(raw.get(field, np.nan), dtype=float) == wanted
+        X[~np.broadcast_to(applies, (n,)), j] = np.nan
     return X
 
 

@@ -1,7 +1,10 @@
-"""Clinical safety that beats the score: red flags and out-of-population values.
+"""Clinical safety that beats the score: red flags, out-of-population values, findings that do
+not apply.
 
 A red flag routes the patient to referral whatever the probability. A value outside the range
-the model was trained on is flagged rather than silently extrapolated.
+the model was trained on is flagged rather than silently extrapolated. A finding recorded for a
+patient it does not apply to (running analysis, activity profile not "runner") is set aside by
+the model matrix (:mod:`cds.intake`), and the clinician is told.
 """
 
 from __future__ import annotations
@@ -11,12 +14,30 @@ from typing import Any
 
 import numpy as np
 
-from .features import MODEL_COLUMNS, RED_FLAGS, column_feature
+from .features import BY_NAME, MODEL_COLUMNS, RED_FLAGS, column_feature
+
+_CONDITIONAL = [f for f in BY_NAME.values() if f.applies_when is not None]
 
 
 def red_flags(record: Mapping[str, Any]) -> list[dict[str, str]]:
     """The red-flag questions answered yes."""
     return [{"feature": f.name, "label": f.label} for f in RED_FLAGS if record.get(f.name) is True]
+
+
+def not_applicable(record: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Warnings for recorded findings whose ``applies_when`` does not hold (set aside)."""
+    warnings = []
+    for f in _CONDITIONAL:
+        field, wanted = f.applies_when or ("", "")
+        if record.get(f.name) is not None and record.get(field) != wanted:
+            warnings.append({
+                "feature": f.name,
+                "code": "not-applicable",
+                "message": f"{f.label} was recorded, but it applies only when "
+                           f"{BY_NAME[field].label.lower()} is {wanted}; the model set it aside "
+                           "(it learned this finding only where it applies).",
+            })
+    return warnings
 
 
 def population_warnings(row: np.ndarray, population: Mapping[str, list[float]]) -> list[dict[str, str]]:

@@ -1,11 +1,20 @@
-"""Safety beats the score: red flags, and values outside the training population flagged."""
+"""Safety beats the score: red flags, values outside the training population flagged, and
+findings that do not apply to the patient set aside (and said)."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
+import numpy as np
+import pandas as pd
+import pytest
+
+from cds.assess import assess
 from cds.features import MODEL_COLUMNS, RED_FLAGS
+from cds.intake import rows_from_frame
+from cds.model import Model
 from cds.safety import population_warnings, red_flags
+from tests.conftest import load_example
 
 TORQUE = "hip_abduction_symptomatic_nm_per_kg"
 
@@ -43,3 +52,44 @@ def test_red_flags_are_the_questions_answered_yes() -> None:
     flag = RED_FLAGS[0].name
     assert red_flags({flag: True}) == [{"feature": flag, "label": RED_FLAGS[0].label}]
     assert red_flags({flag: False}) == [] and red_flags({}) == []
+
+
+RUNNING = "running_pelvic_drop_deg"
+
+
+def _without(record: dict[str, Any], name: str) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != name}
+
+
+@pytest.mark.parametrize("profile", ["general", "cyclist", None])
+def test_a_running_finding_for_a_non_runner_is_set_aside_and_said(
+        shipped_model: Model, profile: str | None) -> None:
+    """Training never sees running analysis for non-runners (nor when the profile is unknown):
+    serving sets it aside the same way, so the estimate is the one without it, and says so."""
+    record = {**load_example("runner_pfp_hip_driven"), RUNNING: 14.0}
+    record = {**_without(record, "activity_profile"),
+              **({"activity_profile": profile} if profile else {})}
+    with_it = assess(record, model=shipped_model).to_dict()
+    without = assess(_without(record, RUNNING), model=shipped_model).to_dict()
+    assert with_it["results"][0]["probability"] == without["results"][0]["probability"]
+    [warning] = [w for w in with_it["warnings"] if w["feature"] == RUNNING]
+    assert warning["code"] == "not-applicable" and "runner" in warning["message"]
+    assert not any(w["feature"] == RUNNING for w in without["warnings"])
+    [factor] = [f for f in with_it["results"][0]["factors"] if f["feature"] == RUNNING]
+    assert factor["value"] is None and "set aside" in factor["text"]
+
+
+def test_a_running_finding_for_a_runner_counts(shipped_model: Model) -> None:
+    record = {**load_example("runner_pfp_hip_driven"), "activity_profile": "runner"}
+    low = assess({**record, RUNNING: 3.0}, model=shipped_model).to_dict()
+    high = assess({**record, RUNNING: 13.0}, model=shipped_model).to_dict()
+    assert low["warnings"] == high["warnings"] == []  # both inside the training population
+    assert high["results"][0]["probability"] > low["results"][0]["probability"]
+
+
+def test_training_rows_set_aside_running_findings_of_non_runners_too() -> None:
+    frame = pd.DataFrame({"complaint": ["pfp", "pfp", "pfp"],
+                          "activity_profile": ["runner", "general", None],
+                          RUNNING: [9.0, 9.0, 9.0]})
+    column = rows_from_frame(frame)[:, MODEL_COLUMNS.index(RUNNING)]
+    assert column[0] == 9.0 and np.isnan(column[1:]).all()
