@@ -17,6 +17,8 @@ import numpy as np
 from .features import BY_NAME, MODEL_COLUMNS, RED_FLAGS, column_feature
 
 _CONDITIONAL = [f for f in BY_NAME.values() if f.applies_when is not None]
+OUT_OF_POPULATION, NOT_APPLICABLE = "out-of-population", "not-applicable"
+WARNING_CODES = (OUT_OF_POPULATION, NOT_APPLICABLE)
 
 
 def red_flags(record: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -32,7 +34,7 @@ def not_applicable(record: Mapping[str, Any]) -> list[dict[str, str]]:
         if record.get(f.name) is not None and record.get(field) != wanted:
             warnings.append({
                 "feature": f.name,
-                "code": "not-applicable",
+                "code": NOT_APPLICABLE,
                 "message": f"{f.label} was recorded, but it applies only when "
                            f"{BY_NAME[field].label.lower()} is {wanted}; the model set it aside "
                            "(it learned this finding only where it applies).",
@@ -54,7 +56,7 @@ def population_warnings(row: np.ndarray, population: Mapping[str, list[float]]) 
         unit = f" {f.unit}" if f.unit else ""
         warnings.append({
             "feature": MODEL_COLUMNS[j],
-            "code": "out-of-population",
+            "code": OUT_OF_POPULATION,
             "message": f"{f.label} lies outside the population the model was trained on "
                        f"({low[j]:.3g}-{high[j]:.3g}{unit}); the estimate is extrapolated and less "
                        "reliable.",

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from cds.features import GROUPS, ROWS, record_json_schema
+from cds.safety import WARNING_CODES
 
 bp = Blueprint("openapi", __name__)
 JSON = "application/json"
@@ -64,8 +65,12 @@ ASSESSMENT = _obj(
             "description": "refer: a red flag is present; the estimates must not be acted on"},
     red_flags={"type": "array", "items": _obj(["feature", "label"], feature={"type": "string"},
                                               label={"type": "string"})},
-    warnings={"type": "array", "items": _obj(["feature", "message"], feature={"type": "string"},
-                                             message={"type": "string"})},
+    warnings={"type": "array", "items": _obj(
+        ["feature", "code", "message"], feature={"type": "string"},
+        code={"enum": list(WARNING_CODES), "description":
+              "out-of-population: a value outside the training population (extrapolated); "
+              "not-applicable: a finding recorded where it does not apply, set aside"},
+        message={"type": "string"})},
     results={"type": "array", "items": _ref("ComplaintResult")},
     disclaimer={"type": "string"})
 FHIR_RESOURCE = {"type": "object", "required": ["resourceType"],
