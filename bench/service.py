@@ -180,8 +180,9 @@ def _cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def start_server(port: int, work: Path, model: str, workers: int,
-                 synchronous: str) -> subprocess.Popen[bytes]:
+def start_server(port: int, work: Path, model: str, workers: int, synchronous: str,
+                 app: str = "service:create_app()") -> subprocess.Popen[bytes]:
+    """gunicorn under ``service/gunicorn_conf.py`` serving ``app`` (a gunicorn app spec)."""
     env = {**os.environ, "GMED_BIND": f"127.0.0.1:{port}", "GMED_WORKERS": str(workers),
            "GMED_SQLITE_SYNCHRONOUS": synchronous,
            "GMED_MODEL": model, "GMED_AUTH": "off", "GMED_ENVIRONMENT": "development",
@@ -189,7 +190,7 @@ def start_server(port: int, work: Path, model: str, workers: int,
            "GMED_DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
            "GMED_PSEUDONYM_SECRET": "bench", "PROMETHEUS_MULTIPROC_DIR": str(work)}
     proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c",
-                             "service/gunicorn_conf.py", "service:create_app()"], cwd=ROOT,
+                             "service/gunicorn_conf.py", app], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
