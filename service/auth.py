@@ -26,6 +26,7 @@ import jwt
 from flask import Flask, Response, current_app, g, request
 
 from . import jwks
+from .config import base_url
 from .errors import Unauthorized
 from .jwks import JwksError, KeySet, get_key_cache
 from .store import get_store
@@ -64,8 +65,7 @@ def _key_set(issuer: dict[str, Any], header: dict[str, Any]) -> KeySet:
 
 def expected_audience() -> str:
     """The URL of the endpoint being called, as the ``aud`` of its token must say."""
-    base = current_app.config["BASE_URL"] or request.host_url.rstrip("/")
-    return f"{base}{request.path}"
+    return f"{base_url()}{request.path}"
 
 
 def verify(token: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify
 
 import cds
 from cds.errors import FieldError, InvalidRecord
@@ -23,6 +23,7 @@ from cds.validate import is_text
 from . import prefetch
 from .auth import caller
 from .cards import build_cards
+from .config import base_url
 from .errors import BadRequest, NotFound, PreconditionFailed
 from .metrics import count_prediction
 from .model import get_model
@@ -47,10 +48,6 @@ OPTIONAL_NOTES = {
                     "(not prefetched, not fetchable): the estimate uses what was.",
     "intake": "The intake QuestionnaireResponse was not available to the service.",
 }
-
-
-def base_url() -> str:
-    return str(current_app.config["BASE_URL"] or request.host_url.rstrip("/"))
 
 
 @bp.get("/cds-services")

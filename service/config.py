@@ -4,9 +4,10 @@ Every key, with its default and meaning:
 
 ``ENVIRONMENT``           ``"production"``  ``"production"`` refuses to start (:class:`ConfigError`
                                             naming the key) with ``AUTH="off"``, with ``AUTH="jwt"``
-                                            and no ``JWT_ISSUERS``, or without a ``PSEUDONYM_SECRET``
+                                            and no ``JWT_ISSUERS``, with ``UI_AUTH="off"`` or no
+                                            ``SMART_CLIENT_ID``, or without a ``PSEUDONYM_SECRET``
                                             of at least 32 bytes that is not a known default;
-                                            ``"development"`` allows all three (``make serve``)
+                                            ``"development"`` allows them all (``make serve``)
 ``MODEL``                 ``"production"``  registry alias, version or artefact directory
 ``MODEL_RELOAD_INTERVAL`` ``5.0``           seconds between checks that an alias ``MODEL`` has moved
                                             (then load, verify, golden-check, swap); 0 = never
@@ -55,6 +56,15 @@ Every key, with its default and meaning:
 ``BATCH_MAX``             ``100``           records per ``POST /v1/assessments/batch``
 ``UI_FRAME_ANCESTORS``    ``["'self'"]``    CSP ``frame-ancestors`` of the clinician page: the EHR
                                             origins allowed to embed it (empty = ``'none'``)
+``UI_AUTH``               ``"smart"``       who may open a clinician page with patient data:
+                                            ``"smart"`` a SMART EHR launch for that patient (see
+                                            :mod:`service.smart`; the EHR's ``iss`` must be on
+                                            ``FHIR_SERVER_ALLOWLIST``), ``"off"`` anyone with the
+                                            link (development only; ``make serve``)
+``SMART_CLIENT_ID``       ``None``          this app's client id at the EHRs' authorization
+                                            servers (production requires it with ``UI_AUTH="smart"``)
+``SMART_SCOPES``          ``"launch openid fhirUser patient/Patient.rs"``  scopes asked for
+``SMART_SESSION_SECONDS`` ``3600``          longest clinician session (shorter if the token is)
 ``LOG_LEVEL``             ``"INFO"``
 """
 
@@ -63,7 +73,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app, request
 
 DEFAULTS: dict[str, Any] = {
     "ENVIRONMENT": "production",
@@ -94,9 +104,14 @@ DEFAULTS: dict[str, Any] = {
     "REQUEST_DEADLINE": 10.0,
     "BATCH_MAX": 100,
     "UI_FRAME_ANCESTORS": ["'self'"],
+    "UI_AUTH": "smart",
+    "SMART_CLIENT_ID": None,
+    "SMART_SCOPES": "launch openid fhirUser patient/Patient.rs",
+    "SMART_SESSION_SECONDS": 3600,
     "LOG_LEVEL": "INFO",
 }
 AUTH_MODES = ("jwt", "off")
+UI_AUTH_MODES = ("smart", "off")
 ENVIRONMENTS = ("production", "development")
 MIN_SECRET_BYTES = 32
 MIN_DISTINCT_CHARS = 8  # "x" * 32 is long but not secret; hex of random bytes has ~16
@@ -105,6 +120,11 @@ KNOWN_SECRETS = frozenset({
     "secret", "changeme", "change-me", "change_me", "password", "default", "test", "test-secret",
     "development", "dev", "smoke", "bench", "browser-test", "pseudonym", "gmed",
     "gmed-pseudonym-secret"})
+
+
+def base_url() -> str:
+    """The service's public base URL: ``BASE_URL``, else this request's own scheme and host."""
+    return str(current_app.config["BASE_URL"] or request.host_url.rstrip("/"))
 
 
 class ConfigError(ValueError):
@@ -120,6 +140,8 @@ def load_config(app: Flask, config: dict[str, Any] | None) -> None:
         app.config.from_mapping(config)
     if app.config["AUTH"] not in AUTH_MODES:
         raise ConfigError(f"AUTH must be one of {AUTH_MODES}")
+    if app.config["UI_AUTH"] not in UI_AUTH_MODES:
+        raise ConfigError(f"UI_AUTH (GMED_UI_AUTH) must be one of {UI_AUTH_MODES}")
     if not isinstance(app.config["JWT_ISSUERS"], dict):
         raise ConfigError("JWT_ISSUERS must be a JSON object {iss: {...}}")
     for key in ("CORS_ORIGINS", "FHIR_SERVER_ALLOWLIST"):
@@ -156,6 +178,13 @@ def check_production(cfg: Mapping[str, Any]) -> None:
     if not cfg["JWT_ISSUERS"]:
         raise ConfigError("JWT_ISSUERS (GMED_JWT_ISSUERS) is empty with AUTH=jwt: no caller "
                           "could be verified; configure at least one issuer" + dev)
+    if cfg["UI_AUTH"] == "off":
+        raise ConfigError("UI_AUTH (GMED_UI_AUTH) is off: in production a clinician page with "
+                          "patient data needs a SMART launch from the EHR; set UI_AUTH=smart and "
+                          "SMART_CLIENT_ID" + dev)
+    if not cfg["SMART_CLIENT_ID"]:
+        raise ConfigError("SMART_CLIENT_ID (GMED_SMART_CLIENT_ID) is unset with UI_AUTH=smart: "
+                          "register this app with the EHR and configure its client id" + dev)
     secret = cfg["PSEUDONYM_SECRET"]
     if not secret:
         raise ConfigError("PSEUDONYM_SECRET (GMED_PSEUDONYM_SECRET) is unset: production needs "

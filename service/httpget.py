@@ -1,7 +1,8 @@
-"""One outbound HTTP(S) GET with a hard deadline on the whole exchange and a cap on the body.
+"""One outbound HTTP(S) request with a hard deadline on the whole exchange and a cap on the body.
 
-The service calls out in two places: issuers' key sets (:mod:`service.jwks`) and a client's
-FHIR server for what the CDS Hooks prefetch left out (:mod:`service.prefetch`). Both must not
+The service calls out in three places: issuers' key sets (:mod:`service.jwks`), a client's
+FHIR server for what the CDS Hooks prefetch left out (:mod:`service.prefetch`), and an EHR's
+SMART authorization server (:mod:`service.smart`: discovery GET, token POST). None may
 let a remote server hold a worker: ``timeout_s`` bounds connect, TLS, headers and body together
 (a timer shuts the socket down, so a server that trickles a byte at a time is cut too), the body
 is read up to ``max_bytes``, and redirects are never followed (a bearer token must not travel to
@@ -43,7 +44,14 @@ class Fetched:
 
 
 def get(url: str, headers: Mapping[str, str], timeout_s: float, max_bytes: int) -> Fetched:
-    """GET ``url``: its status, headers and body (any status; redirects are not followed).
+    """GET ``url`` (see :func:`request`)."""
+    return request("GET", url, headers, None, timeout_s, max_bytes)
+
+
+def request(method: str, url: str, headers: Mapping[str, str], body: bytes | None,
+            timeout_s: float, max_bytes: int) -> Fetched:
+    """``method`` ``url`` with ``body``: the answer's status, headers and body (any status;
+    redirects are not followed).
 
     Raises :class:`FetchError` when the URL is not http(s), the exchange does not end within
     ``timeout_s`` (``TIMED_OUT``), the body exceeds ``max_bytes`` (``TOO_LARGE``), or the
@@ -86,7 +94,7 @@ def get(url: str, headers: Mapping[str, str], timeout_s: float, max_bytes: int) 
         if expired.is_set():
             raise TimeoutError
         target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
-        conn.request("GET", target, headers={**headers, "Connection": "close"})
+        conn.request(method, target, body=body, headers={**headers, "Connection": "close"})
         response = conn.getresponse()
         length = response.getheader("Content-Length", "")
         if length.isdigit() and int(length) > max_bytes:
