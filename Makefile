@@ -23,10 +23,12 @@ environment: $(STAMP)
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { apt-get update && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
 
-# loopback development server: auth is off unless GMED_AUTH=jwt (the service warns at start);
+# loopback development server: auth is off unless GMED_AUTH=jwt (the service warns at start),
+# the clinician page needs no SMART launch unless GMED_UI_AUTH=smart;
 # development mode allows that and the per-instance pseudonym key (production refuses both)
 serve: $(STAMP)
 	GMED_ENVIRONMENT=$${GMED_ENVIRONMENT:-development} GMED_AUTH=$${GMED_AUTH:-off} \
+		GMED_UI_AUTH=$${GMED_UI_AUTH:-off} \
 		$(BIN)/gunicorn -c service/gunicorn_conf.py "service:create_app()"
 
 lint: $(STAMP)

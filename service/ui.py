@@ -10,8 +10,9 @@ Routes:
 * ``GET /ui/assessments/<id>`` - one stored assessment: per complaint the probability and band,
   the probability scale, the factor waterfall, the words (top factors, missing items, next best
   assessment), red-flag banner and out-of-population warnings, and the model facts panel. This is
-  the target of the CDS card's SMART link; a SMART launch's ``launch``/``iss`` parameters are
-  ignored (the id is the context; no FHIR token is requested).
+  the target of the CDS card's SMART link: opened with ``iss`` and ``launch`` it starts the
+  SMART EHR launch (:mod:`service.smart`) and comes back here signed in.
+* ``GET /ui/smart/callback`` - the end of a SMART launch (the EHR's authorization code).
 * ``GET /ui/hook-instances/<hookInstance>`` - the assessment a CDS Hooks call made, by its hook
   instance; ``GET /ui/assessments/<id>/edit`` - the form filled with that assessment's inputs
   (add the next finding without re-entering the rest).
@@ -22,8 +23,12 @@ and ``frame-ancestors`` from ``UI_FRAME_ANCESTORS`` (config or ``GMED_UI_FRAME_A
 or space-separated sources; default ``'self'``; no X-Frame-Options, which cannot list an EHR's
 origin); a CSRF token on the form (signed double-submit: a random cookie, and in the form an
 HMAC of it under the store's key, so every worker verifies every other's tokens);
-``Cache-Control: no-store`` on every page; no patient data in URLs, only opaque ids. The page
-computes nothing clinical: it renders the stored :class:`~cds.assessment.Assessment`.
+``Cache-Control: no-store`` on every page; no patient data in URLs, only opaque ids. With
+``UI_AUTH="smart"`` (the default; :mod:`service.smart`) a page with patient data is shown only to
+a browser signed in through a SMART launch for that patient (401 without a session, 403 for
+another patient's assessment); the form needs a session and stores what it assesses under the
+session's patient. The model facts need none. The page computes nothing clinical: it renders the
+stored :class:`~cds.assessment.Assessment`.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from cds.model import resolve, verify_manifest
 from cds.validate import validate_record
 from training.facts import FACTS_FILE, build_facts
 
+from . import smart
 from .headers import page_csp
 from .metrics import count_prediction
 from .model import get_model
@@ -112,6 +118,34 @@ def _csrf_ok() -> bool:
     nonce = request.cookies.get(CSRF_COOKIE, "")
     sent = request.form.get(CSRF_FIELD, "")
     return bool(nonce and sent) and hmac.compare_digest(_sign(nonce), sent)
+
+
+def _gate(patient_ref: str | None = None, *, any_patient: bool = False
+          ) -> ResponseReturnValue | None:
+    """``None`` when this browser may see a page of ``patient_ref`` (or, ``any_patient``, the
+    form); otherwise the answer: the start of a SMART launch, or a 401/403 page."""
+    if not smart.enabled():
+        return None
+    if smart.is_launch(request):
+        return smart.begin(request.path)
+    signed_in = smart.patient_ref()
+    if signed_in is None:
+        return render_template("ui/error.html", title="Open this page from the EHR",
+                               message="Patient data here is shown only after a sign-in "
+                                       "from the EHR (a SMART launch from the patient's chart)."
+                               ), 401
+    if not any_patient and (patient_ref is None or not hmac.compare_digest(signed_in,
+                                                                             patient_ref)):
+        return render_template("ui/error.html", title="Not this patient's assessment",
+                               message="This assessment is about another patient than the one "
+                                       "the EHR opened. Open it from that patient's chart."), 403
+    return None
+
+
+@bp.get("/smart/callback")
+def smart_callback() -> ResponseReturnValue:
+    """The end of a SMART EHR launch (see :mod:`service.smart`)."""
+    return smart.callback()
 
 
 # ------------------------------------------------------------------------------ the form
@@ -232,12 +266,14 @@ def _label(name: str) -> str:
 @bp.get("/")
 def new_assessment() -> ResponseReturnValue:
     """An empty form."""
-    return _render_form({}, [])
+    return _gate(any_patient=True) or _render_form({}, [])
 
 
 @bp.post("/assessments")
 def create_assessment() -> ResponseReturnValue:
     """Validate, assess, store, then 303 to the assessment's page (POST-redirect-GET)."""
+    if (refused := _gate(any_patient=True)) is not None:
+        return refused
     record, errors = parse_form(request.form)
     posted = {k: request.form.getlist(k) if k == ROWS.name else request.form.get(k)
               for k in request.form if k != CSRF_FIELD}
@@ -254,9 +290,10 @@ def create_assessment() -> ResponseReturnValue:
     result = cds.assess(record, model=get_model()).to_dict()
     store = get_store()
     inputs = {k: v for k, v in record.items() if k != "patient_id"}
+    patient_ref = (smart.patient_ref() if smart.enabled()  # the patient the EHR opened
+                   else store.pseudonym(record.get("patient_id")))
     aid = store.save_assessment(source="ui", inputs=inputs, result=result,
-                                caller="clinician page",
-                                patient_ref=store.pseudonym(record.get("patient_id")))
+                                caller="clinician page", patient_ref=patient_ref)
     count_prediction(result)
     return redirect(url_for("ui.show_assessment", aid=aid), 303)
 
@@ -291,9 +328,13 @@ def _complaint_view(r: Mapping[str, Any], bands: Mapping[str, float] | None,
 @bp.get("/assessments/<aid>")
 def show_assessment(aid: str) -> ResponseReturnValue:
     """One stored assessment, as the clinician reads it (also the SMART link's target)."""
+    if smart.enabled() and smart.is_launch(request):
+        return smart.begin(request.path)
     row = _stored(aid)
     if row is None:
-        return _not_found()
+        return _gate(any_patient=True) or _not_found()
+    if (refused := _gate(row["patient_ref"])) is not None:
+        return refused
     result = row["result"]
     facts = model_facts(result["model"])
     bands = facts["bands"] if facts else None
@@ -309,13 +350,18 @@ def edit_assessment(aid: str) -> ResponseReturnValue:
     """The form filled with a stored assessment's inputs: a new assessment, not an overwrite."""
     row = _stored(aid)
     if row is None:
-        return _not_found()
+        return _gate(any_patient=True) or _not_found()
+    if (refused := _gate(row["patient_ref"])) is not None:
+        return refused
     return _render_form(_form_values(row["inputs"]), [], source_id=row["id"])
 
 
 @bp.get("/hook-instances/<instance>")
 def by_hook_instance(instance: str) -> ResponseReturnValue:
-    """The assessment a CDS Hooks call made, found by its ``hookInstance``."""
+    """The assessment a CDS Hooks call made, found by its ``hookInstance`` (its page checks
+    the patient)."""
+    if (refused := _gate(any_patient=True)) is not None:
+        return refused
     if not _ID.match(instance):
         return _not_found()
     query = (select(assessments.c.id).where(assessments.c.hook_instance == instance)

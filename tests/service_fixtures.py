@@ -37,8 +37,8 @@ def make_app(tiny_model: Model, tmp_path: Path) -> Callable[..., Flask]:
     def build(**config: Any) -> Flask:
         settings: dict[str, Any] = {
             "MODEL": tiny_model, "DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
-            "PSEUDONYM_SECRET": "test-secret", "AUTH": "off", "ENVIRONMENT": "development",
-            "TESTING": True, **config}
+            "PSEUDONYM_SECRET": "test-secret", "AUTH": "off", "UI_AUTH": "off",
+            "ENVIRONMENT": "development", "TESTING": True, **config}
         return create_app(settings)
     return build
 

@@ -43,7 +43,7 @@ def production(tiny_model: Model, tmp_path: Path, clean_env: None) -> Callable[.
         settings: dict[str, Any] = {
             "MODEL": tiny_model, "DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
             "AUTH": "jwt", "JWT_ISSUERS": {ISSUER: {"jwks_file": str(jwks)}},
-            "PSEUDONYM_SECRET": GOOD_SECRET, **config}
+            "PSEUDONYM_SECRET": GOOD_SECRET, "SMART_CLIENT_ID": "gmed-cds", **config}
         return create_app({k: v for k, v in settings.items() if v is not ...})
     return build
 
@@ -58,6 +58,8 @@ def test_production_is_the_default_and_starts_when_configured(
 @pytest.mark.parametrize("override,names", [
     ({"AUTH": "off"}, "AUTH"),
     ({"JWT_ISSUERS": {}}, "JWT_ISSUERS"),
+    ({"UI_AUTH": "off"}, "UI_AUTH"),
+    ({"SMART_CLIENT_ID": None}, "SMART_CLIENT_ID"),
     ({"PSEUDONYM_SECRET": ...}, "PSEUDONYM_SECRET"),  # unset: the random per-instance key
     ({"PSEUDONYM_SECRET": ""}, "PSEUDONYM_SECRET"),
     ({"PSEUDONYM_SECRET": "test-secret"}, "PSEUDONYM_SECRET"),  # the tests' own value
@@ -119,11 +121,13 @@ def test_make_serve_starts_in_development_on_a_fresh_machine(
     """``make serve`` sets no secret and no issuers: development mode, and a random pseudonym
     key written in the (here: fresh, temporary) instance folder."""
     env = _serve_env()
-    assert env == {"GMED_ENVIRONMENT": "development", "GMED_AUTH": "off"}
+    assert env == {"GMED_ENVIRONMENT": "development", "GMED_AUTH": "off", "GMED_UI_AUTH": "off"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(tmp_path / "instance"))
     app = create_app()  # the shipped model and the SQLite store in the instance folder
     response = app.test_client().post("/v1/assessments", json=load_example("runner_pfp_hip_driven"))
     assert response.status_code == 201
+    page = app.test_client().get(f"/ui/assessments/{response.get_json()['id']}")
+    assert page.status_code == 200  # the clinician page needs no EHR launch in development
     assert (tmp_path / "instance" / "pseudonym.key").stat().st_size >= 32

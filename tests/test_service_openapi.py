@@ -124,7 +124,8 @@ def serve_secure(make_app: Callable[..., Flask], signer: Signer, tmp_path: Path)
     jwks_file.write_text(json.dumps(signer.jwks()))
     CURRENT.app = make_app(BATCH_MAX=5, AUTH="jwt", ENVIRONMENT="production",
                            PSEUDONYM_SECRET=secrets.token_hex(32), BASE_URL=BASE,
-                           JWT_ISSUERS={ISSUER: {"jwks_file": str(jwks_file)}})
+                           JWT_ISSUERS={ISSUER: {"jwks_file": str(jwks_file)}},
+                           UI_AUTH="smart", SMART_CLIENT_ID="gmed-cds")
     yield
     CURRENT.app = None
 

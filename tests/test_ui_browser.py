@@ -23,6 +23,7 @@ from cds.features import BY_NAME, ROWS
 from service import create_app
 from tests.conftest import ROOT, load_example
 from tests.service_fixtures import hook_call
+from tests.test_service_smart import CLIENT_ID, FakeEhr
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -49,7 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     work = tmp_path_factory.mktemp("ui-browser")
     app = create_app({"MODEL": "production", "DATABASE_URL": f"sqlite:///{work / 'store.sqlite3'}",
-                      "PSEUDONYM_SECRET": "browser-test", "AUTH": "off",
+                      "PSEUDONYM_SECRET": "browser-test", "AUTH": "off", "UI_AUTH": "off",
                       "ENVIRONMENT": "development"})
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     base = f"http://127.0.0.1:{httpd.server_port}"
@@ -246,4 +247,53 @@ def test_model_facts_page_shows_use_population_performance_and_limits(server: st
     expect(facts).to_contain_text("Trained on simulated data")
     expect(facts.locator("table").last).to_contain_text(re.compile(r"0\.\d\d \(0\.\d\d to 0\.\d\d\)"))
     shot(page, "model-facts")
+    assert page.csp_violations == []
+
+
+@pytest.fixture(scope="module")
+def smart_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FakeEhr]]:
+    """The app with ``UI_AUTH="smart"`` and a fake EHR that approves every launch."""
+    from werkzeug.serving import make_server
+
+    ehr = FakeEhr()
+    work = tmp_path_factory.mktemp("ui-smart")
+    app = create_app({"MODEL": "production", "DATABASE_URL": f"sqlite:///{work / 'store.sqlite3'}",
+                      "PSEUDONYM_SECRET": "browser-test", "AUTH": "off", "UI_AUTH": "smart",
+                      "SMART_CLIENT_ID": CLIENT_ID, "FHIR_SERVER_ALLOWLIST": [ehr.iss],
+                      "ENVIRONMENT": "development"})
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    app.config["BASE_URL"] = base
+    ehr.callback = f"{base}/ui/smart/callback"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield base, ehr
+    finally:
+        httpd.shutdown()
+        ehr.httpd.shutdown()
+        thread.join(timeout=10)
+
+
+def test_a_smart_launch_from_the_ehr_opens_the_patients_assessment(
+        smart_server: tuple[str, FakeEhr], page: Any) -> None:
+    """The EHR opens the card's link with iss and launch; the browser goes to the EHR's
+    authorization endpoint and back, and lands on the assessment, signed in for its patient;
+    another patient's assessment stays closed."""
+    base, ehr = smart_server
+    ids = []
+    for patient in ("p1", "p2"):
+        request = urllib.request.Request(
+            f"{base}/v1/assessments", method="POST", headers={"Content-Type": "application/json"},
+            data=json.dumps({**load_example("runner_pfp_hip_driven"), "patient_id": patient}
+                            ).encode())
+        with urllib.request.urlopen(request) as response:
+            ids.append(json.loads(response.read())["id"])
+    page.goto(f"{base}/ui/assessments/{ids[0]}?iss={ehr.iss}&launch=abc")
+    expect(page).to_have_url(re.compile(rf"/ui/assessments/{ids[0]}$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Assessment")
+    assert ehr.requests[-1] == "POST /auth/token"
+    response = page.goto(f"{base}/ui/assessments/{ids[1]}")
+    assert response is not None and response.status == 403
+    expect(page.get_by_role("heading", name="Not this patient's assessment")).to_be_visible()
     assert page.csp_violations == []
