@@ -305,6 +305,15 @@ def _stored(aid: str) -> dict[str, Any] | None:
     return get_store().get_assessment(aid) if _ID.match(aid) else None
 
 
+def _viewable(aid: str) -> dict[str, Any] | ResponseReturnValue:
+    """The stored assessment (a dict) if this browser may see it; else the answer instead: the
+    start of a SMART launch, 401, 403, or 404."""
+    row = _stored(aid)
+    if row is None:
+        return _gate(any_patient=True) or _not_found()
+    return _gate(row["patient_ref"]) or row
+
+
 def _not_found() -> ResponseReturnValue:
     return render_template("ui/error.html", title="Assessment not found",
                            message="No assessment has this id. It may have been made on another "
@@ -328,13 +337,8 @@ def _complaint_view(r: Mapping[str, Any], bands: Mapping[str, float] | None,
 @bp.get("/assessments/<aid>")
 def show_assessment(aid: str) -> ResponseReturnValue:
     """One stored assessment, as the clinician reads it (also the SMART link's target)."""
-    if smart.enabled() and smart.is_launch(request):
-        return smart.begin(request.path)
-    row = _stored(aid)
-    if row is None:
-        return _gate(any_patient=True) or _not_found()
-    if (refused := _gate(row["patient_ref"])) is not None:
-        return refused
+    if not isinstance(row := _viewable(aid), dict):
+        return row
     result = row["result"]
     facts = model_facts(result["model"])
     bands = facts["bands"] if facts else None
@@ -348,11 +352,8 @@ def show_assessment(aid: str) -> ResponseReturnValue:
 @bp.get("/assessments/<aid>/edit")
 def edit_assessment(aid: str) -> ResponseReturnValue:
     """The form filled with a stored assessment's inputs: a new assessment, not an overwrite."""
-    row = _stored(aid)
-    if row is None:
-        return _gate(any_patient=True) or _not_found()
-    if (refused := _gate(row["patient_ref"])) is not None:
-        return refused
+    if not isinstance(row := _viewable(aid), dict):
+        return row
     return _render_form(_form_values(row["inputs"]), [], source_id=row["id"])
 
 
