@@ -71,10 +71,8 @@ class _Wording:
                           if f.reference else "")
         self.tail = {verb: f"{reference_text} {verb} the estimate" for verb in ("raises", "lowers")}
         absent = "not recorded"
-        if f.applies_when:  # a value recorded where it does not apply is set aside too
-            field, wanted = f.applies_when
-            absent = (f"not recorded, or set aside (it applies only when "
-                      f"{BY_NAME[field].label.lower()} is {wanted})")
+        if f.condition:  # a value recorded where it does not apply is set aside too
+            absent = f"not recorded, or set aside (it applies only when {f.condition})"
         self.missing_text = {verb: f"{self.label}: {absent} ({verb} the estimate as the model "
                                    "treats missing values)" for verb in ("raises", "lowers")}
 
@@ -99,18 +97,11 @@ def factors(row: np.ndarray, contributions: np.ndarray) -> list[Factor]:
     return [_WORDING[j].factor(encoded[j], values[j]) for j in order if values[j] != 0.0]
 
 
-def _applies(f: Feature, record: Mapping[str, Any]) -> bool:
-    if f.applies_when is None:
-        return True
-    field, wanted = f.applies_when
-    return record.get(field) == wanted
-
-
 def missing_items(record: Mapping[str, Any]) -> list[dict[str, str]]:
     """Recordable findings that are absent from the record (and apply to this patient)."""
     return [{"feature": f.name, "label": f.label, "group": f.group}
             for f in FEATURES
-            if f.role in ("model", "input") and record.get(f.name) is None and _applies(f, record)]
+            if f.role in ("model", "input") and record.get(f.name) is None and f.applies_to(record)]
 
 
 def _procedure_columns() -> dict[str, list[str]]:

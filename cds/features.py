@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -91,6 +92,18 @@ class Feature:
     def coding(self) -> Coding:
         """The feature's FHIR coding: its standard code, or its local one."""
         return self.code or Coding(LOCAL_SYSTEM, self.name, self.label)
+
+    @property
+    def condition(self) -> str | None:
+        """When the finding applies, in words ("main activity is runner"); ``None`` = always."""
+        if self.applies_when is None:
+            return None
+        field, wanted = self.applies_when
+        return f"{BY_NAME[field].label.lower()} is {wanted}"
+
+    def applies_to(self, record: Mapping[str, Any]) -> bool:
+        """Whether this finding applies to the patient of ``record`` (its ``applies_when``)."""
+        return self.applies_when is None or record.get(self.applies_when[0]) == self.applies_when[1]
 
 
 def _local(name: str, label: str) -> Coding:

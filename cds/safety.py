@@ -30,14 +30,13 @@ def not_applicable(record: Mapping[str, Any]) -> list[dict[str, str]]:
     """Warnings for recorded findings whose ``applies_when`` does not hold (set aside)."""
     warnings = []
     for f in _CONDITIONAL:
-        field, wanted = f.applies_when or ("", "")
-        if record.get(f.name) is not None and record.get(field) != wanted:
+        if record.get(f.name) is not None and not f.applies_to(record):
             warnings.append({
                 "feature": f.name,
                 "code": NOT_APPLICABLE,
-                "message": f"{f.label} was recorded, but it applies only when "
-                           f"{BY_NAME[field].label.lower()} is {wanted}; the model set it aside "
-                           "(it learned this finding only where it applies).",
+                "message": f"{f.label} was recorded, but it applies only when {f.condition}; "
+                           "the model set it aside (it learned this finding only where it "
+                           "applies).",
             })
     return warnings
 

@@ -169,9 +169,8 @@ def _field_view(f: Feature) -> dict[str, Any]:
     unit = f.unit if f.unit and f.unit != YES_NO else None
     when = None
     if f.applies_when:
-        other = column_feature(f.applies_when[0])
-        when = {"field": other.name, "value": f.applies_when[1],
-                "text": f"Only if {other.label.lower()} is {f.applies_when[1]}"}
+        when = {"field": f.applies_when[0], "value": f.applies_when[1],
+                "text": f"Only if {f.condition}"}
     hint = [f"pain-free adults {_with_unit(f.reference, unit)}" if f.reference else "",
             _range_text(f), when["text"] if when else "",
             f.help.split(". ")[0].rstrip(".") + "." if f.help else ""]  # the first sentence
