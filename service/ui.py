@@ -16,7 +16,7 @@ Routes:
 * ``GET /ui/hook-instances/<hookInstance>`` - the assessment a CDS Hooks call made, by its hook
   instance; ``GET /ui/assessments/<id>/edit`` - the form filled with that assessment's inputs
   (add the next finding without re-entering the rest).
-* ``GET /ui/model`` - the model facts of the model being served.
+* ``GET /ui/model`` - the model facts of the model being served (:mod:`service.model_facts`).
 
 Security for a page embedded in an EHR: a Content-Security-Policy with no inline script or style
 and ``frame-ancestors`` from ``UI_FRAME_ANCESTORS`` (config or ``GMED_UI_FRAME_ANCESTORS``; a list
@@ -34,12 +34,10 @@ stored :class:`~cds.assessment.Assessment`.
 from __future__ import annotations
 
 import hmac
-import json
 import re
 import secrets
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
@@ -48,17 +46,15 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 import cds
-from cds.errors import CdsError, FieldError, InvalidRecord, ModelUnavailable
-from cds.explain import with_unit
-from cds.features import GROUPS, ROWS, YES_NO, Feature, column_feature, record_fields
-from cds.model import resolve, verify_manifest
+from cds.errors import CdsError, FieldError, InvalidRecord
+from cds.features import GROUPS, ROWS, YES_NO, Feature, record_fields
 from cds.validate import validate_record
-from training.facts import FACTS_FILE, build_facts
 
 from . import smart
 from .headers import page_csp
 from .metrics import count_prediction
 from .model import get_model
+from .model_facts import current_model_info, model_facts, short_unit
 from .store import assessments, get_store
 from .svg import factor_value, probability_scale, waterfall
 
@@ -74,8 +70,6 @@ GROUP_TEXT = {
     "exam": ("Clinical examination", "In-clinic tests, including hand-held dynamometry."),
     "movement": ("Movement analysis", "Video or sensors: single-leg squat, and running for runners."),
 }
-SETTING_TEXT = {"intake": "Intake answers only", "exam": "With clinical examination",
-                "movement": "With movement analysis"}
 
 
 # ------------------------------------------------------------------------------ security
@@ -151,15 +145,10 @@ def smart_callback() -> ResponseReturnValue:
 # ------------------------------------------------------------------------------ the form
 
 
-def _with_unit(text: str, unit: str | None) -> str:
-    """``2-16°``, ``0.9-2.0 N·m/kg``; a score's ``/10`` is left to the box beside the input."""
-    return with_unit(text, unit) if unit and not unit.startswith("/") else text
-
-
 def _range_text(f: Feature) -> str:
     if f.minimum is None or f.maximum is None:
         return ""
-    return "valid " + _with_unit(f"{f.minimum:g} to {f.maximum:g}", f.unit)
+    return "valid " + short_unit(f"{f.minimum:g} to {f.maximum:g}", f.unit)
 
 
 def _field_view(f: Feature) -> dict[str, Any]:
@@ -171,7 +160,7 @@ def _field_view(f: Feature) -> dict[str, Any]:
     if f.applies_when:
         when = {"field": f.applies_when[0], "value": f.applies_when[1],
                 "text": f"Only if {f.condition}"}
-    hint = [f"pain-free adults {_with_unit(f.reference, unit)}" if f.reference else "",
+    hint = [f"pain-free adults {short_unit(f.reference, unit)}" if f.reference else "",
             _range_text(f), when["text"] if when else "",
             f.help.split(". ")[0].rstrip(".") + "." if f.help else ""]  # the first sentence
     return {"name": f.name, "label": f.label, "kind": "rows" if f.role == "rows" else f.kind,
@@ -253,7 +242,7 @@ def _render_form(values: Mapping[str, Any], errors: list[FieldError], status: in
                for name in sorted(by_field, key=lambda n: order.get(n, -1))]
     html = render_template("ui/form.html", groups=form_groups(), values=values, errors=by_field,
                            summary=summary, csrf_token=_csrf_token(), notice=notice,
-                           source_id=source_id, model=_current_model_info())
+                           source_id=source_id, model=current_model_info())
     return html, status
 
 
@@ -373,107 +362,10 @@ def by_hook_instance(instance: str) -> ResponseReturnValue:
     return redirect(url_for("ui.show_assessment", aid=aid), 303)
 
 
-# ------------------------------------------------------------------------------ model facts
-
-_metadata_cache: dict[tuple[str, str], tuple[dict[str, Any], Path]] = {}
-
-
-def _model_source(info: Mapping[str, str]) -> tuple[dict[str, Any], Path] | None:
-    """Metadata and directory of the model version that made an assessment: the served model,
-    or that version's verified artefact on disk; ``None`` if neither is available."""
-    key = (str(info.get("id")), str(info.get("version")))
-    try:
-        model = get_model()
-        if (model.id, model.version) == key:
-            return model.metadata, model.path
-    except ModelUnavailable:
-        pass
-    if key not in _metadata_cache:
-        try:
-            directory = resolve(key[1])
-            verify_manifest(directory)
-            meta = json.loads((directory / "metadata.json").read_text())
-        except (CdsError, OSError, ValueError):
-            return None
-        if (meta.get("id"), meta.get("version")) != key:
-            return None
-        _metadata_cache[key] = (meta, directory)
-    return _metadata_cache[key]
-
-
-def _current_model_info() -> dict[str, str] | None:
-    try:
-        model = get_model()
-    except ModelUnavailable:
-        return None
-    return {"id": model.id, "version": model.version}
-
-
-def _performance(meta: Mapping[str, Any], facts: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """AUROC with 95% CI per population, from the facts' evaluation or the metadata's metrics."""
-    rows: list[dict[str, Any]] = []
-    def add(group: str, name: str, m: Mapping[str, Any]) -> None:
-        if m.get("auroc") is None:
-            return
-        ci = m.get("auroc_ci95") or [None, None]
-        rows.append({"group": group, "name": name, "n": m.get("n"), "auroc": m["auroc"],
-                     "lo": ci[0], "hi": ci[1], "slope": m.get("calibration_slope"),
-                     "brier": m.get("brier")})
-    complaint_names = dict(zip(ROWS.allowed, ROWS.allowed_labels, strict=True))
-    perf = facts.get("performance") or {}
-    if perf.get("overall"):
-        add("Overall", "All complaints", {**perf["overall"],
-                                          "calibration_slope": perf["calibration"].get("slope")})
-        for dim, groups in perf.get("subgroups", {}).items():
-            for name, m in groups.items():
-                add(f"By {dim}", complaint_names.get(name, name), m)
-        return rows
-    metrics = meta.get("metrics") or {}
-    if metrics.get("model"):
-        add("Overall", "All complaints", metrics["model"])
-    if metrics.get("ceiling"):
-        add("Overall", "Best achievable (the simulator's own probabilities)", metrics["ceiling"])
-    if metrics.get("logistic_baseline"):
-        add("Overall", "Logistic regression baseline", metrics["logistic_baseline"])
-    for setting, m in metrics.get("by_care_setting", {}).items():
-        add("By care setting", SETTING_TEXT.get(setting, setting), m)
-    for complaint, m in metrics.get("by_complaint", {}).items():
-        add("By complaint", complaint_names.get(complaint, complaint), m)
-    return rows
-
-
-def model_facts(info: Mapping[str, str]) -> dict[str, Any] | None:
-    """The model facts panel's content, from the model version's metadata and facts file.
-
-    The texts (intended use, outcome, limitations, when not to use) come from
-    :mod:`training.facts`, the one place the model card is written from too.
-    """
-    source = _model_source(info)
-    if source is None:
-        return None
-    meta, directory = source
-    facts: dict[str, Any] | None = None
-    try:
-        listed = json.loads((directory / "manifest.json").read_text()).get("files", {})
-        if FACTS_FILE in listed:  # verified with the rest of the artefact at load
-            facts = json.loads((directory / FACTS_FILE).read_text())
-    except (OSError, ValueError):
-        facts = None
-    facts = facts or build_facts(meta, None)
-    population = [{"label": column_feature(c).label, "from": f"{round(lo, 1) + 0.0:g}",
-                   "to": _with_unit(f"{round(hi, 1) + 0.0:g}", column_feature(c).unit)}
-                  for c, (lo, hi) in (meta.get("population") or {}).items()]
-    return {"id": meta.get("id"), "version": meta.get("version"), "facts": facts,
-            "bands": meta.get("bands"), "performance": _performance(meta, facts),
-            "population": population, "training": meta.get("training_data", {}),
-            "evaluation_data": (meta.get("metrics") or {}).get("evaluation_data")
-            or (facts.get("performance") or {}).get("evaluation_data")}
-
-
 @bp.get("/model")
 def model_page() -> ResponseReturnValue:
     """The facts of the model being served."""
-    info = _current_model_info()
+    info = current_model_info()
     facts = model_facts(info) if info else None
     if facts is None:
         return render_template("ui/error.html", title="Model not available",
