@@ -2,12 +2,12 @@
 
 The service calls out in three places: issuers' key sets (:mod:`service.jwks`), a client's
 FHIR server for what the CDS Hooks prefetch left out (:mod:`service.prefetch`), and an EHR's
-SMART authorization server (:mod:`service.smart`: discovery GET, token POST). None may
-let a remote server hold a worker: ``timeout_s`` bounds connect, TLS, headers and body together
-(a timer shuts the socket down, so a server that trickles a byte at a time is cut too), the body
-is read up to ``max_bytes``, and redirects are never followed (a bearer token must not travel to
-another host). No proxy settings are read: the service reaches only the hosts it is configured
-for.
+SMART authorization server (:mod:`service.smart`: discovery GET, token POST). None may let a
+remote server hold a worker: ``timeout_s`` bounds the name lookup, connect, TLS, headers and
+body together (a timer shuts the socket down, so a server that trickles a byte at a time is cut
+too), the body is read up to ``max_bytes``, and redirects are never followed (a bearer token
+must not travel to another host). No proxy settings are read: the service reaches only the
+hosts it is configured for.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ import contextlib
 import http.client
 import socket
 import threading
+import time
 import urllib.parse
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,18 @@ TIMED_OUT = "timed out"
 UNREACHABLE = "unreachable"
 TOO_LARGE = "too large"
 NOT_HTTP = "url is not http(s)"
+
+
+_DNS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gmed-dns")
+"""Name lookups run here, so that a slow resolver cannot hold a request past its deadline (a
+lookup that outlives it finishes in the background; at most four at a time)."""
+
+
+def _resolve(host: str, port: int, timeout: float) -> list[Any]:
+    """``getaddrinfo`` for a TCP connection, bounded by ``timeout`` seconds."""
+    if timeout <= 0:
+        raise TimeoutError
+    return _DNS.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM).result(timeout)
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,7 @@ def request(method: str, url: str, headers: Mapping[str, str], body: bytes | Non
         raise FetchError(NOT_HTTP)
     if timeout_s <= 0:
         raise FetchError(TIMED_OUT)
+    ends = time.monotonic() + timeout_s
     connection_class = (http.client.HTTPSConnection if parts.scheme == "https"
                         else http.client.HTTPConnection)
     try:
@@ -78,7 +93,15 @@ def request(method: str, url: str, headers: Mapping[str, str], body: bytes | Non
                 sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv at once
 
     def connect(address: tuple[str, int], timeout: float, source: Any = None) -> socket.socket:
-        sock = socket.create_connection(address, timeout, source)
+        error: OSError = OSError("no address")
+        for *_, sockaddr in _resolve(*address, ends - time.monotonic()):
+            try:
+                sock = socket.create_connection(sockaddr[:2], timeout, source)
+                break
+            except OSError as e:
+                error = e
+        else:
+            raise error
         sockets.append(sock)  # before any TLS handshake, which the deadline must cut too
         if expired.is_set():
             abort()

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -146,3 +148,27 @@ def test_no_time_left_means_no_request(servers: Any) -> None:
     with pytest.raises(httpget.FetchError) as caught:
         httpget.get(f"{fhir.base}/Patient/p1", {}, timeout_s=0.0, max_bytes=1 << 20)
     assert caught.value.reason == httpget.TIMED_OUT and fhir.requests == []
+
+
+def test_a_slow_name_lookup_is_cut_by_the_same_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The resolver hangs for this host: the GET still ends at its timeout, as TIMED_OUT."""
+    real = socket.getaddrinfo
+    release = threading.Event()
+
+    def hanging(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host == "slow-dns.invalid":
+            release.wait(30)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    started = time.monotonic()
+    try:
+        with pytest.raises(httpget.FetchError) as caught:
+            httpget.get("http://slow-dns.invalid/fhir/Patient/p1", {}, timeout_s=0.3,
+                        max_bytes=1 << 20)
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+    assert caught.value.reason == httpget.TIMED_OUT
+    assert elapsed < 20  # catches waiting out the 30 s lookup, not a speed test
+
