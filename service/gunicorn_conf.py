@@ -39,8 +39,14 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 def post_worker_init(worker: Any) -> None:
-    """Load the model (and open the store) in the fresh worker, before it takes requests."""
+    """Load the model (and open the store) in the fresh worker, before it takes requests; and
+    answer gunicorn's own errors (a malformed request) as the app answers its errors."""
+    from gunicorn import util
+
     from cds.errors import CdsError
+    from service.headers import gunicorn_error
+
+    util.write_error = gunicorn_error
     from service.model import get_model
     from service.store import get_store
 

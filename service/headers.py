@@ -13,11 +13,19 @@ too):
 * ``Strict-Transport-Security`` when ``BASE_URL`` is ``https://``: browsers then never call the
   service in clear;
 * no ``Server`` header from the application (gunicorn sends ``Server: gunicorn``, no version).
+
+gunicorn answers some requests itself, before the app sees them (a malformed request line, a
+header over its limits): :func:`gunicorn_error` replaces its HTML error page with a JSON one
+carrying the same headers (installed in each worker by ``service/gunicorn_conf.py``).
 """
 
 from __future__ import annotations
 
+import json
+import socket
+
 from flask import Flask, Response, current_app, request
+from gunicorn import util as gunicorn_util
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 HSTS = "max-age=31536000"
@@ -49,6 +57,21 @@ def apply(response: Response) -> Response:
         headers["Strict-Transport-Security"] = HSTS
     headers.pop("Server", None)
     return response
+
+
+SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+                    ("Cache-Control", "no-store"), ("Content-Security-Policy", API_CSP))
+
+
+def gunicorn_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's ``util.write_error``, answered as the app answers errors: a JSON body that
+    names the rule (never echoing what the client sent) and the security headers."""
+    body = json.dumps({"error": {"code": "http-" + str(status_int), "message": reason}}).encode()
+    head = "".join(f"{name}: {value}\r\n" for name, value in (
+        ("Connection", "close"), ("Content-Type", "application/json"),
+        ("Content-Length", str(len(body))), *SECURITY_HEADERS))
+    gunicorn_util.write_nonblock(sock, f"HTTP/1.1 {status_int} {reason}\r\n{head}\r\n".encode(
+        "latin-1") + body)
 
 
 def init_app(app: Flask) -> None:

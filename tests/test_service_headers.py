@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -151,3 +153,24 @@ def test_real_gunicorn_refuses_a_gzip_bomb_and_keeps_serving(served: str) -> Non
     assert refused.value.headers["Cache-Control"] == "no-store"
     with urllib.request.urlopen(served + "/healthz", timeout=10) as response:
         assert response.status == 200
+
+
+def test_real_gunicorns_own_errors_carry_the_headers_and_a_json_body(
+        served: str, app: Flask) -> None:  # noqa: F811
+    """A malformed request line never reaches the app: gunicorn answers it, as the app would."""
+    host, port = served.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"NOT A REQUEST LINE\r\n\r\n")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    assert status.startswith("HTTP/1.1 400")
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body)["error"]["code"] == "http-400" and b"NOT A REQUEST" not in body
+    flask_error = app.test_client().get("/no-such-route")  # the app's own error headers
+    for name in ("X-Content-Type-Options", "Referrer-Policy", "Cache-Control",
+                 "Content-Security-Policy"):
+        assert headers[name] == flask_error.headers[name], name
