@@ -45,10 +45,10 @@ def post_worker_init(worker: Any) -> None:
 
     from cds.errors import CdsError
     from service.headers import gunicorn_error
-
-    util.write_error = gunicorn_error
     from service.model import get_model
     from service.store import get_store
+
+    util.write_error = gunicorn_error
 
     app = worker.wsgi
     try:

@@ -29,6 +29,9 @@ from gunicorn import util as gunicorn_util
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 HSTS = "max-age=31536000"
+# what :func:`apply` gives an error response; gunicorn's own errors get the same (a test checks)
+SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+                    ("Cache-Control", "no-store"), ("Content-Security-Policy", API_CSP))
 STATIC_ENDPOINTS = frozenset({"ui.static"})
 
 
@@ -57,10 +60,6 @@ def apply(response: Response) -> Response:
         headers["Strict-Transport-Security"] = HSTS
     headers.pop("Server", None)
     return response
-
-
-SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
-                    ("Cache-Control", "no-store"), ("Content-Security-Policy", API_CSP))
 
 
 def gunicorn_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
