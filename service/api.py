@@ -21,7 +21,7 @@ from cds.features import ROWS, contract_hash, contract_table, record_json_schema
 from cds.fhir import findings_code_system, intake_questionnaire, record_from_fhir, risk_assessment
 from cds.validate import is_text
 
-from .auth import caller
+from .auth import caller, issuer
 from .errors import FHIR_JSON, NotFound, wants_fhir
 from .jsontext import EncodedJSON, encode_object, object_response
 from .metrics import count_prediction
@@ -55,9 +55,9 @@ def _assess(body: Any, source: str
     patient_id = record.get("patient_id")
     inputs = {k: v for k, v in record.items() if k != "patient_id"}
     aid = store.save_assessment(source=source, inputs=inputs, result=result, caller=caller(),
-                                result_json=encoded,
+                                result_json=encoded, issuer=issuer(),
                                 patient_ref=store.pseudonym(patient_id if isinstance(
-                                    patient_id, str) else None))
+                                    patient_id, str) else None, issuer()))
     count_prediction(result)
     return aid, result, encoded, subject, basis
 
@@ -76,12 +76,20 @@ def create_assessment() -> ResponseReturnValue:
     return object_response({"id": aid}, encoded, 201, headers)
 
 
+def _own_assessment(aid: str) -> dict[str, Any]:
+    """The stored assessment ``aid`` if the calling issuer stored it; 404 otherwise (another
+    issuer's id is not confirmed to exist)."""
+    row = get_store().get_assessment(aid)
+    if row is None or row.get("issuer") != issuer():
+        raise NotFound("No assessment with this id")
+    return row
+
+
 @bp.get("/v1/assessments/<aid>")
 def read_assessment(aid: str) -> Response:
-    """A stored assessment (its result, never its inputs' patient reference)."""
-    row = get_store().get_assessment(aid)
-    if row is None:
-        raise NotFound("No assessment with this id")
+    """A stored assessment of this caller's issuer (its result, never its inputs' patient
+    reference)."""
+    row = _own_assessment(aid)
     return jsonify({"id": row["id"], **row["result"]})
 
 
@@ -165,9 +173,7 @@ def record_outcome() -> ResponseReturnValue:
     if errors:
         raise InvalidRecord(errors)
     store = get_store()
-    row = store.get_assessment(body["assessment_id"])
-    if row is None:
-        raise NotFound("No assessment with this id")
+    row = _own_assessment(body["assessment_id"])
     if body["complaint"] not in row["inputs"].get(ROWS.name, []):
         raise InvalidRecord([FieldError("complaint", "assessed",
                                         "complaint: not one of the assessment's complaints")])

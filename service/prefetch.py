@@ -4,7 +4,8 @@ Per the specification, a prefetch key in the request is either a FHIR resource (
 ``searchset`` Bundle), ``null`` (the client has no such data), or absent (the client chose not to,
 or failed to, prefetch it). CDS Hooks 2.0 also lets a client send an ``OperationOutcome`` for a
 failed prefetch: we read it as absent. An absent key is fetched from ``fhirServer`` with the
-request's ``fhirAuthorization`` when that server is on ``FHIR_SERVER_ALLOWLIST``; otherwise a key
+request's ``fhirAuthorization`` when that server is within a base URL of ``FHIR_SERVER_ALLOWLIST``
+(same scheme, host and port, path under the base's: :mod:`service.origins`); otherwise a key
 the service needs (the Patient, and the Conditions unless the intake form names the complaints)
 makes the call fail with 412 Precondition Failed. An empty Bundle is the same as ``null``.
 """
@@ -22,7 +23,7 @@ from cds.errors import FieldError
 from cds.features import record_fields
 from cds.fhir import COMPLAINT_CODES, QUESTIONNAIRE_URL
 
-from . import deadline, httpget
+from . import deadline, httpget, origins
 from .errors import BadRequest, PreconditionFailed
 
 MAX_PAGES = 5
@@ -92,20 +93,23 @@ def render(template: str, context: Mapping[str, Any]) -> str:
     return out
 
 
-def _fetch(server: str, relative: str, auth: Mapping[str, Any], timeout: float) -> Any:
+def _fetch(server: str, relative: str, auth: Mapping[str, Any], timeout: float,
+           private_hosts: list[str] | tuple[str, ...] = ()) -> Any:
     """GET one prefetch query from the client's FHIR server, following ``next`` pages on that
-    server only. The pages together take at most ``timeout`` seconds (connect, headers and body:
-    :mod:`service.httpget`), each is capped at :data:`MAX_PAGE_BYTES`, and no redirect is
-    followed, so the bearer token never leaves the server the client named."""
+    server only (:func:`service.origins.within` its base URL). The pages together take at most
+    ``timeout`` seconds (connect, headers and body: :mod:`service.httpget`, with its address
+    filter), each is capped at :data:`MAX_PAGE_BYTES`, and no redirect is followed, so the
+    bearer token never leaves the server the client named."""
     ends = time.monotonic() + timeout
     url: str | None = f"{server.rstrip('/')}/{relative}"
     headers = {"Accept": "application/fhir+json",
                "Authorization": f"Bearer {auth['access_token']}"}
     pages: list[dict[str, Any]] = []
     while url and len(pages) < MAX_PAGES:
-        if not url.startswith(server.rstrip("/") + "/"):
+        if not origins.within(url, server):
             break  # never follow a link off the server we were given
-        fetched = httpget.get(url, headers, ends - time.monotonic(), MAX_PAGE_BYTES)
+        fetched = httpget.get(url, headers, ends - time.monotonic(), MAX_PAGE_BYTES,
+                              private_hosts=private_hosts)
         if fetched.status != 200:
             raise ValueError("a FHIR server answered with a status other than 200")
         page = json.loads(fetched.body)
@@ -124,10 +128,11 @@ def _can_fetch(request: Mapping[str, Any], allowlist: list[str]) -> bool:
     server, auth = request.get("fhirServer"), request.get("fhirAuthorization")
     return (isinstance(server, str) and isinstance(auth, Mapping)
             and isinstance(auth.get("access_token"), str)
-            and any(server.startswith(prefix) for prefix in allowlist))
+            and origins.allowed(server, allowlist))
 
 
-def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float) -> Gathered:
+def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float,
+           private_hosts: list[str] | tuple[str, ...] = ()) -> Gathered:
     """Collect the resources of every template key, fetching what was not prefetched if allowed.
 
     Raises 400 for a prefetch value that is not a FHIR resource (or ``null``).
@@ -155,7 +160,8 @@ def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float) 
             continue
         try:
             fetched = _fetch(request["fhirServer"], render(template, request["context"]),
-                             request["fhirAuthorization"], deadline.bounded(timeout, "prefetch"))
+                             request["fhirAuthorization"], deadline.bounded(timeout, "prefetch"),
+                             private_hosts)
         except (httpget.FetchError, ValueError, RecursionError):
             # unreachable, timed out, too large, not 200, not JSON, or nested past the parser
             out.unavailable.append(key)

@@ -3,8 +3,10 @@
 SQLAlchemy Core on any database URL; by default a SQLite file in the instance folder (WAL,
 ``synchronous=FULL``: a committed assessment survives a crash). Each write is one transaction,
 committed before the caller answers the client, so an assessment the client was told about is
-never lost. Patient references are pseudonymised with HMAC-SHA256 under a configured secret; the
-raw reference is never stored. The engine is created lazily per process (after gunicorn forks).
+never lost. Patient references are pseudonymised with HMAC-SHA256 under a key derived from the
+configured secret, namespaced by the calling issuer (:mod:`service.keys`); the raw reference is
+never stored. Each assessment keeps the issuer that stored it (``issuer``): the API answers only
+that issuer about it. The engine is created lazily per process (after gunicorn forks).
 
 Faults: a write that fails (SQLite locked past ``STORE_BUSY_TIMEOUT``, disk full, database
 unreachable) raises :class:`~service.errors.StoreUnavailable` (503) and stores nothing, so no
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import hmac
 import logging
 import math
 import os
@@ -47,6 +48,7 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
     select,
     text,
 )
@@ -54,7 +56,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.sql import Executable
 
-from . import deadline
+from . import deadline, keys
 from .errors import DeadlineExceeded, StoreUnavailable
 from .jsontext import EncodedJSON, encode
 from .writer import GroupCommit, Params, Work, WriteTimeout
@@ -72,6 +74,7 @@ assessments = Table(
     Column("action", String(16), nullable=False),
     Column("inputs", JSON, nullable=False),
     Column("result", JSON, nullable=False),
+    Column("issuer", String(256)),  # the caller's token issuer (None: auth off); added later
 )
 cards = Table(
     "cards", metadata,
@@ -203,6 +206,21 @@ def _create_tables(engine: Engine, lock_file: Path | None) -> None:
         os.close(fd)  # releases the lock
 
 
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added to a table after a database was created (``create_all`` makes only missing
+    tables): ``assessments.issuer``. Idempotent; a concurrent worker's ``ALTER`` is fine."""
+    present = {c["name"] for c in inspect(engine).get_columns("assessments")}
+    if "issuer" in present:
+        return
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE assessments ADD COLUMN issuer VARCHAR(256)"))
+    except SQLAlchemyError:
+        present = {c["name"] for c in inspect(engine).get_columns("assessments")}
+        if "issuer" not in present:
+            raise
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -210,10 +228,10 @@ def now() -> datetime:
 class Store:
     """One database: lazy engine, pseudonymiser, and the few writes and reads the service does."""
 
-    def __init__(self, url: str, secret: bytes, *, synchronous: str = "FULL",
+    def __init__(self, url: str, pseudonym_key: bytes, *, synchronous: str = "FULL",
                  busy_timeout: float = 5.0) -> None:
         self.url = url
-        self._secret = secret
+        self._pseudonym_key = pseudonym_key
         self._synchronous = synchronous
         self._engine: Engine | None = None
         self._lock = threading.Lock()
@@ -247,6 +265,7 @@ class Store:
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
         _create_tables(engine, self._lock_file)
+        _add_missing_columns(engine)
         self._file_id = self._file_identity()
         return engine
 
@@ -271,11 +290,12 @@ class Store:
             self._file_id = self._file_identity()
         return engine
 
-    def pseudonym(self, patient_id: str | None) -> str | None:
-        """HMAC-SHA256 of a patient reference: stable per secret, not reversible without it."""
+    def pseudonym(self, patient_id: str | None, issuer: str | None = None) -> str | None:
+        """The keyed pseudonym of a patient reference in ``issuer``'s namespace (``None``: auth
+        off), of its NFC form (:func:`service.keys.pseudonym`): not reversible without the key."""
         if not patient_id:
             return None
-        return hmac.new(self._secret, patient_id.encode(), hashlib.sha256).hexdigest()
+        return keys.pseudonym(self._pseudonym_key, patient_id, issuer or "")
 
     def write(self, work: Work) -> None:
         """Run ``work`` (statements and their rows) in a committed transaction (group commit: see
@@ -315,10 +335,12 @@ class Store:
                         patient_ref: str | None, caller: str, hook_instance: str | None = None,
                         card_rows: list[dict[str, Any]] | None = None,
                         returned: Any = None, aid: str | None = None,
-                        result_json: EncodedJSON | None = None) -> str:
+                        result_json: EncodedJSON | None = None,
+                        issuer: str | None = None) -> str:
         """Store an assessment, its cards and its audit line in one transaction; return its id.
 
-        ``result_json``: ``result`` already encoded (the response sends the same text)."""
+        ``result_json``: ``result`` already encoded (the response sends the same text);
+        ``issuer``: the calling token's issuer, the only one the API shows it to."""
         aid = aid or self.new_id()
         model = result["model"]
         work: list[tuple[Executable, Any]] = [(_INSERT_ASSESSMENT, {
@@ -326,7 +348,8 @@ class Store:
             "hook_instance": hook_instance, "model_id": model["id"],
             "model_version": model["version"], "action": result["action"],
             "inputs": dict(inputs),
-            "result": result_json if result_json is not None else dict(result)})]
+            "result": result_json if result_json is not None else dict(result),
+            "issuer": issuer})]
         if card_rows:
             work.append((_INSERT_CARD, [{**c, "assessment_id": aid} for c in card_rows]))
         work.append((_INSERT_AUDIT, _audit(
@@ -365,7 +388,8 @@ class Store:
         return oid
 
     def remember_token(self, jti: str, iss: str, expires_at: int, now_s: int) -> bool:
-        """Record a token id until it expires; ``False`` if it was seen before (a replay)."""
+        """Record a token id until ``expires_at`` (the caller passes the last second the token
+        is accepted: its ``exp`` plus the leeway); ``False`` if it was seen before (a replay)."""
         key = hashlib.sha256(f"{iss}\x00{jti}".encode()).hexdigest()
         try:
             self.write([(_FORGET_TOKENS, {"now_s": now_s}),
@@ -387,26 +411,6 @@ def summary(result: Mapping[str, Any]) -> dict[str, Any]:
             "results": {r["complaint"]: r["band"] for r in result.get("results", [])}}
 
 
-def _secret(app: Flask) -> bytes:
-    configured = app.config["PSEUDONYM_SECRET"]
-    if configured:
-        return str(configured).encode()
-    path = Path(app.instance_path) / "pseudonym.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".pseudonym.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(os.urandom(32).hex().encode())
-        try:
-            os.link(tmp, path)  # atomic: the first worker's key wins, the others read it
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_bytes()
-
-
 def init_app(app: Flask) -> None:
     url = app.config["DATABASE_URL"]
     if not url:
@@ -415,7 +419,7 @@ def init_app(app: Flask) -> None:
     synchronous = str(app.config["SQLITE_SYNCHRONOUS"]).upper()
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError("SQLITE_SYNCHRONOUS must be FULL or NORMAL")
-    app.extensions[_EXT] = Store(str(url), _secret(app), synchronous=synchronous,
+    app.extensions[_EXT] = Store(str(url), keys.get_keys(app).pseudonym, synchronous=synchronous,
                                  busy_timeout=float(app.config["STORE_BUSY_TIMEOUT"]))
 
 

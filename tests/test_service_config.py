@@ -43,7 +43,8 @@ def production(tiny_model: Model, tmp_path: Path, clean_env: None) -> Callable[.
         settings: dict[str, Any] = {
             "MODEL": tiny_model, "DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
             "AUTH": "jwt", "JWT_ISSUERS": {ISSUER: {"jwks_file": str(jwks)}},
-            "PSEUDONYM_SECRET": GOOD_SECRET, "SMART_CLIENT_ID": "gmed-cds", **config}
+            "PSEUDONYM_SECRET": GOOD_SECRET, "SMART_CLIENT_ID": "gmed-cds",
+            "BASE_URL": "https://cds.example.org", **config}
         return create_app({k: v for k, v in settings.items() if v is not ...})
     return build
 
@@ -60,6 +61,8 @@ def test_production_is_the_default_and_starts_when_configured(
     ({"JWT_ISSUERS": {}}, "JWT_ISSUERS"),
     ({"UI_AUTH": "off"}, "UI_AUTH"),
     ({"SMART_CLIENT_ID": None}, "SMART_CLIENT_ID"),
+    ({"BASE_URL": None}, "BASE_URL"),  # else the audience would come from the Host header
+    ({"BASE_URL": "https://user@cds.example.org"}, "BASE_URL"),
     ({"PSEUDONYM_SECRET": ...}, "PSEUDONYM_SECRET"),  # unset: the random per-instance key
     ({"PSEUDONYM_SECRET": ""}, "PSEUDONYM_SECRET"),
     ({"PSEUDONYM_SECRET": "test-secret"}, "PSEUDONYM_SECRET"),  # the tests' own value
@@ -121,7 +124,8 @@ def test_make_serve_starts_in_development_on_a_fresh_machine(
     """``make serve`` sets no secret and no issuers: development mode, and a random pseudonym
     key written in the (here: fresh, temporary) instance folder."""
     env = _serve_env()
-    assert env == {"GMED_ENVIRONMENT": "development", "GMED_AUTH": "off", "GMED_UI_AUTH": "off"}
+    assert env == {"GMED_ENVIRONMENT": "development", "GMED_AUTH": "off", "GMED_UI_AUTH": "off",
+                   "GMED_OUTBOUND_PRIVATE_HOSTS": "127.0.0.1,localhost"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(tmp_path / "instance"))

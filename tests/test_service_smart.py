@@ -186,7 +186,8 @@ def test_the_session_cookie_holds_a_pseudonym_never_the_token_or_the_patient_id(
     serializer = smart_app.session_interface.get_signing_serializer(  # type: ignore[attr-defined]
         smart_app)
     stored = serializer.loads(cookie.value)
-    assert set(stored) == {"smart"} and set(stored["smart"]) == {"patient_ref", "user", "expires"}
+    assert set(stored) == {"smart"} and set(stored["smart"]) == {"patient_ref", "issuer", "sid",
+                                                                 "user", "expires"}
     with smart_app.app_context():
         assert stored["smart"]["patient_ref"] == get_store().pseudonym("p1") != "p1"
     assert "at-secret" not in json.dumps(stored)
