@@ -240,7 +240,11 @@ def document() -> dict[str, Any]:
             **_ok(_obj(["status", "checks"])),
             "503": {"description": "Not ready", "content": _content(_obj(["status", "checks"]))}},
             public=True)},
-        "/metrics": {"get": _op("Prometheus metrics", text, public=True)},
+        "/metrics": {"get": _op(
+            "Prometheus metrics (bearer METRICS_TOKEN; closed in production without one)",
+            {**text, "401": {"description": "No valid metrics token (no detail given)",
+                             "content": _content(_ref("Error"))}},
+            security=[{"metricsToken": []}])},
         "/ops/ping": {"get": _op("Constant answer (benchmark baseline)", _ok(_obj(["status"])),
                                  public=True)},
         "/openapi.json": {"get": _op("This document", _ok({"type": "object"}), public=True)},
@@ -255,7 +259,9 @@ def document() -> dict[str, Any]:
         "components": {"schemas": SCHEMAS, "securitySchemes": {"cdsHooksJwt": {
             "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
             "description": "CDS Hooks JWT: ES384 or RS384, iss allowlisted, aud = endpoint URL, "
-                           "exp/iat/jti required, jti single-use"}}},
+                           "exp/iat/jti required, jti single-use"},
+            "metricsToken": {"type": "http", "scheme": "bearer",
+                             "description": "The configured METRICS_TOKEN, for /metrics only"}}},
         "security": [{"cdsHooksJwt": []}],
     }
 
