@@ -135,3 +135,45 @@ def test_make_serve_starts_in_development_on_a_fresh_machine(
     page = app.test_client().get(f"/ui/assessments/{response.get_json()['id']}")
     assert page.status_code == 200  # the clinician page needs no EHR launch in development
     assert (tmp_path / "instance" / "pseudonym.key").stat().st_size >= 32
+
+
+# ------------------------------------------------- production's audience and /metrics (#18.6, 16)
+
+
+def test_production_never_takes_the_audience_from_the_host_header(
+        production: Callable[..., Flask], tmp_path: Path) -> None:
+    """A token minted for ``http://evil.example/...`` and sent with ``Host: evil.example`` is
+    refused; one for the configured BASE_URL is accepted whatever the Host header says."""
+    from tests.service_fixtures import Signer, hook_call
+
+    signer = Signer()
+    jwks = tmp_path / "signer.json"
+    jwks.write_text(json.dumps(signer.jwks()))
+    app = production(JWT_ISSUERS={ISSUER: {"jwks_file": str(jwks)}})
+    path = "/cds-services/gmed-driver"
+    client = app.test_client()
+    evil = client.post(path, json=hook_call(), base_url="http://evil.example", headers={
+        "Authorization": f"Bearer {signer.token('http://evil.example' + path)}"})
+    assert evil.status_code == 401
+    ours = client.post(path, json=hook_call(), base_url="http://evil.example", headers={
+        "Authorization": f"Bearer {signer.token('https://cds.example.org' + path)}"})
+    assert ours.status_code == 200
+
+
+def test_production_metrics_are_closed_without_a_token(production: Callable[..., Flask]) -> None:
+    assert production().test_client().get("/metrics").status_code == 401
+
+
+def test_metrics_need_the_configured_bearer_token(production: Callable[..., Flask]) -> None:
+    token = secrets.token_hex(32)
+    client = production(METRICS_TOKEN=token).test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/metrics", headers={"Authorization": f"Basic {token}"}).status_code == 401
+    ok = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200 and b"# TYPE" in ok.data
+
+
+def test_development_metrics_are_open_without_a_token(production: Callable[..., Flask]) -> None:
+    app = production(ENVIRONMENT="development")
+    assert app.test_client().get("/metrics").status_code == 200
