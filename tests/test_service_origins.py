@@ -9,7 +9,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from flask import Flask
@@ -71,7 +71,7 @@ def test_same_origin_compares_scheme_host_and_effective_port() -> None:
 
 
 class _Answer(BaseHTTPRequestHandler):
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         self.seen.append(self.path)
@@ -205,7 +205,7 @@ class _Paging(BaseHTTPRequestHandler):
     """A FHIR server whose first page links its ``next`` page off the server (a look-alike)."""
 
     next_url = ""
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         self.seen.append(self.path)
