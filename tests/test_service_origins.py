@@ -6,6 +6,7 @@ that only looks like an allowlisted one is never called."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -116,8 +117,12 @@ def test_public_addresses_pass_the_filter() -> None:
 def test_the_metadata_address_is_refused_before_connecting(monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
     connects: list[Any] = []
-    monkeypatch.setattr(httpget.socket, "create_connection",
-                        lambda *a, **k: connects.append(a) or (_ for _ in ()).throw(OSError()))
+
+    def connect(*args: Any, **kwargs: Any) -> Any:
+        connects.append(args)
+        raise OSError("no connection in this test")
+
+    monkeypatch.setattr(socket, "create_connection", connect)
     with pytest.raises(httpget.FetchError) as caught:
         httpget.get("http://169.254.169.254/latest/meta-data/", {}, 2.0, 1024)
     assert caught.value.reason == httpget.PRIVATE_ADDRESS and connects == []

@@ -392,7 +392,8 @@ def test_a_wrong_state_is_refused_and_the_code_is_not_exchanged(smart_app: Flask
 def _form_token(client: FlaskClient) -> str:
     form = client.get("/ui/")
     assert form.status_code == 200
-    return form.data.split(b'name="csrf_token" value="')[1].split(b'"')[0].decode()
+    token: str = form.data.split(b'name="csrf_token" value="')[1].split(b'"')[0].decode()
+    return token
 
 
 def _post_form(client: FlaskClient, token: str) -> Any:
