@@ -183,11 +183,17 @@ def outbound(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return made
 
 
-@pytest.mark.parametrize("server", [
-    "http://ehr.example@evil.host/fhir", "http://ehr.example.evil.host/fhir",
-    "http://ehr.example:81/fhir", "http://ehr.example/fhirX",
-])
-@pytest.mark.parametrize("entry", [FHIR, FHIR + "/"])
+LOOK_ALIKES = [  # (fhirServer, allowlist entry): the entry without a path is the red team's
+    *[(server, ALLOWED) for server in (
+        "http://ehr.example@evil.host/fhir", "http://ehr.example.evil.host/fhir",
+        "http://ehr.example:81/fhir", "http://ehr.example:81")],
+    *[(server, entry) for entry in (FHIR, FHIR + "/") for server in (
+        "http://ehr.example/fhir@evil.host/fhir", "http://ehr.example/fhir.evil.host",
+        "http://ehr.example:81/fhir", "http://ehr.example/fhirX")],
+]
+
+
+@pytest.mark.parametrize("server,entry", LOOK_ALIKES)
 def test_a_look_alike_fhir_server_never_gets_the_bearer_token(
         make_app: Callable[..., Flask], outbound: list[str], server: str, entry: str) -> None:
     app = make_app(FHIR_SERVER_ALLOWLIST=[entry])

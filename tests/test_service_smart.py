@@ -282,12 +282,18 @@ def outbound(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return made
 
 
-@pytest.mark.parametrize("iss", [
-    "http://ehr.example@evil.host", "http://ehr.example@evil.host/fhir",
-    "http://ehr.example.evil.host", "http://ehr.example.evil.host/fhir",
-    "http://ehr.example:81/fhir", "http://ehr.example/fhirX",
-])
-@pytest.mark.parametrize("entry", ["http://ehr.example/fhir", "http://ehr.example/fhir/"])
+LOOK_ALIKES = [  # (iss, allowlist entry): the entry without a path is the red team's case
+    *[(iss, "http://ehr.example") for iss in (
+        "http://ehr.example@evil.host", "http://ehr.example@evil.host/fhir",
+        "http://ehr.example.evil.host", "http://ehr.example.evil.host/fhir",
+        "http://ehr.example:81", "http://ehr.example:81/fhir")],
+    *[(iss, entry) for entry in ("http://ehr.example/fhir", "http://ehr.example/fhir/")
+      for iss in ("http://ehr.example/fhir@evil.host/fhir", "http://ehr.example/fhir.evil.host",
+                  "http://ehr.example:81/fhir", "http://ehr.example/fhirX")],
+]
+
+
+@pytest.mark.parametrize("iss,entry", LOOK_ALIKES)
 def test_a_look_alike_iss_is_refused_without_contacting_it(
         make_app: Callable[..., Flask], outbound: list[str], iss: str, entry: str) -> None:
     """Sign-in as any patient through an attacker's "EHR", and the open redirect: refused."""
