@@ -161,3 +161,23 @@ def test_a_smart_launch_from_an_ehr_linked_to_no_issuer_is_refused(
     response = app.test_client().get(f"/ui/assessments/{aid}", query_string={
         "iss": "http://127.0.0.1:9/fhir", "launch": "x"})
     assert response.status_code == 400 and "Location" not in response.headers
+
+
+def test_a_store_from_before_gains_the_issuer_column(tmp_path: Path) -> None:
+    """A database created before assessments had an issuer: opened, it gains the column (the
+    old rows have none), and new assessments are stored and read with theirs."""
+    import sqlite3
+
+    from service.store import Store
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    Store(url, b"k").engine.dispose()
+    with sqlite3.connect(tmp_path / "old.sqlite3") as db:
+        db.execute("ALTER TABLE assessments DROP COLUMN issuer")
+        assert "issuer" not in {r[1] for r in db.execute("PRAGMA table_info(assessments)")}
+    store = Store(url, b"k")
+    result = {"model": {"id": "m", "version": "1"}, "action": "assess"}
+    aid = store.save_assessment(source="api", inputs={}, result=result, patient_ref=None,
+                                caller="test", issuer=ISSUER)
+    row = store.get_assessment(aid)
+    assert row is not None and row["issuer"] == ISSUER
