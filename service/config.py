@@ -178,6 +178,11 @@ def load_config(app: Flask, config: dict[str, Any] | None) -> None:
         raise ConfigError(f"UI_AUTH (GMED_UI_AUTH) must be one of {UI_AUTH_MODES}")
     if not isinstance(app.config["JWT_ISSUERS"], dict):
         raise ConfigError("JWT_ISSUERS must be a JSON object {iss: {...}}")
+    for entry in app.config["JWT_ISSUERS"].values():
+        servers = entry.get("fhir_servers", []) if isinstance(entry, dict) else []
+        if not isinstance(servers, list) or not all(origins.parse(u) for u in servers):
+            raise ConfigError("JWT_ISSUERS (GMED_JWT_ISSUERS): an issuer's fhir_servers must be "
+                              "a list of http(s) base URLs")
     for key in ("CORS_ORIGINS", "FHIR_SERVER_ALLOWLIST", "OUTBOUND_PRIVATE_HOSTS"):
         if isinstance(app.config[key], str):
             app.config[key] = [s for s in app.config[key].split(",") if s]

@@ -63,6 +63,8 @@ def test_production_is_the_default_and_starts_when_configured(
     ({"SMART_CLIENT_ID": None}, "SMART_CLIENT_ID"),
     ({"BASE_URL": None}, "BASE_URL"),  # else the audience would come from the Host header
     ({"BASE_URL": "https://user@cds.example.org"}, "BASE_URL"),
+    ({"JWT_ISSUERS": {ISSUER: {"jwks": {"keys": []}, "fhir_servers": "https://ehr/fhir"}}},
+     "JWT_ISSUERS"),
     ({"PSEUDONYM_SECRET": ...}, "PSEUDONYM_SECRET"),  # unset: the random per-instance key
     ({"PSEUDONYM_SECRET": ""}, "PSEUDONYM_SECRET"),
     ({"PSEUDONYM_SECRET": "test-secret"}, "PSEUDONYM_SECRET"),  # the tests' own value
