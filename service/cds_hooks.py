@@ -181,7 +181,7 @@ def feedback(service_id: str) -> Response:
         raise _field_error("feedback", "required", "feedback: a non-empty array is required")
     rows = [_feedback_item(i, item) for i, item in enumerate(items)]
     store = get_store()
-    known = store.known_cards([r["card_uuid"] for r in rows])
+    known = store.known_cards([r["card_uuid"] for r in rows], issuer())
     unknown = [i for i, r in enumerate(rows) if r["card_uuid"] not in known]
     if unknown:
         raise InvalidRecord([FieldError(f"feedback[{i}].card", "unknown-card",

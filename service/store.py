@@ -364,9 +364,14 @@ class Store:
             row = conn.execute(select(assessments).where(assessments.c.id == aid)).mappings().first()
         return dict(row) if row else None
 
-    def known_cards(self, uuids: list[str]) -> set[str]:
+    def known_cards(self, uuids: list[str], issuer: str | None = None) -> set[str]:
+        """The uuids among ``uuids`` of cards given to ``issuer`` (another issuer's are unknown)."""
+        of_issuer = (assessments.c.issuer.is_(None) if issuer is None
+                     else assessments.c.issuer == issuer)
+        query = (select(cards.c.uuid).join(assessments, cards.c.assessment_id == assessments.c.id)
+                 .where(cards.c.uuid.in_(uuids), of_issuer))
         with self.engine.connect() as conn:
-            rows = conn.execute(select(cards.c.uuid).where(cards.c.uuid.in_(uuids))).all()
+            rows = conn.execute(query).all()
         return {r[0] for r in rows}
 
     def save_feedback(self, items: list[dict[str, Any]], caller: str) -> None:

@@ -66,6 +66,25 @@ def test_another_issuer_cannot_record_an_outcome_on_an_assessment(
     assert _as(app, a, ISSUER, "POST", "/v1/outcomes", outcome).status_code == 201
 
 
+def test_another_issuer_cannot_send_feedback_on_a_card(
+        two_issuers: tuple[Flask, Signer, Signer]) -> None:
+    from service.store import cards
+    from tests.service_fixtures import hook_call
+
+    app, a, b = two_issuers
+    assert _as(app, a, ISSUER, "POST", "/cds-services/gmed-driver",
+               hook_call()).status_code == 200
+    with app.app_context():
+        [card] = get_store().rows(cards)
+    path = "/cds-services/gmed-driver/feedback"
+    body = {"feedback": [{"card": card["uuid"], "outcome": "overridden",
+                          "outcomeTimestamp": "2026-01-10T10:00:00Z"}]}
+    refused = _as(app, b, OTHER, "POST", path, body)
+    assert refused.status_code == 422
+    assert refused.get_json()["issue"][0]["expression"] == ["feedback[0].card"]
+    assert _as(app, a, ISSUER, "POST", path, body).status_code == 200
+
+
 def test_one_patient_id_from_two_issuers_gives_two_pseudonyms(
         two_issuers: tuple[Flask, Signer, Signer]) -> None:
     app, a, b = two_issuers
