@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -50,7 +51,7 @@ def free_port() -> int:
 @dataclass
 class Answer:
     status: int
-    headers: Mapping[str, str]
+    headers: list[tuple[str, str]]  # as sent, repeats included
     raw: bytes
     elapsed_s: float
 
@@ -58,17 +59,22 @@ class Answer:
     def body(self) -> Any:
         return json.loads(self.raw)
 
+    def header(self, name: str) -> list[str]:
+        """Every value sent under ``name`` (case-insensitive)."""
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
 
 def call(url: str, body: bytes | None = None, headers: Mapping[str, str] | None = None, *,
-         method: str | None = None, timeout: float = 10.0) -> Answer:
+         method: str | None = None, timeout: float = 10.0,
+         context: ssl.SSLContext | None = None) -> Answer:
     """One HTTP exchange; an HTTP error status is an answer, a timeout or reset raises."""
     req = urllib.request.Request(url, data=body, headers=dict(headers or {}), method=method)
     start = time.monotonic()
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return Answer(r.status, dict(r.headers), r.read(), time.monotonic() - start)
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
+            return Answer(r.status, r.headers.items(), r.read(), time.monotonic() - start)
     except urllib.error.HTTPError as e:
-        return Answer(e.code, dict(e.headers), e.read(), time.monotonic() - start)
+        return Answer(e.code, e.headers.items(), e.read(), time.monotonic() - start)
 
 
 @dataclass
