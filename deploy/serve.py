@@ -258,6 +258,9 @@ def serve(s: Settings, env: Mapping[str, str],
     procs = start(s, env)
     scheme = "https" if s.tls_cert else "http"
     log(f"serve-production: nginx on {scheme}://{s.listen} -> gunicorn on unix:{s.socket}")
+    if os.geteuid() == 0:
+        log("serve-production: running as root, so are nginx's workers and gunicorn; serve as an "
+            "unprivileged user in production")
     code = 0
     try:
         while not stopping:
