@@ -1,7 +1,8 @@
 """Slow clients (issue #18, finding 2): 64 connections that trickle header bytes.
 
 Behind nginx (``python -m deploy.serve``, the production stack) ``/healthz`` and an assessment
-still answer while the 64 hold, and nginx cuts them at its header timeout. The control: gunicorn
+still answer while the 64 hold, and nginx cuts them at its header timeout; the same holds for 64
+clients that trickle a body. The control: gunicorn
 alone, with the same configuration, leaves ``/healthz`` unanswered for as long as they hold, so
 the proxy is what saves the service. Both are bounded: 64 sockets, one byte each per second, at
 most ``client_header_timeout`` + 5 s with the proxy and 10 s without it; everything is torn down
@@ -36,12 +37,18 @@ CLIENT_TIMEOUT_S = 10  # deploy.serve's default GMED_PROXY_CLIENT_TIMEOUT, used 
 CONTROL_HOLD_S = 10.0
 
 
-class SlowClients:
-    """``n`` connections, each sending a request line and then one header byte every
-    ``TRICKLE_S``, never ending the header. Notes when the server closes or resets each one."""
+HEADER_START = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+BODY_START = (b"POST /v1/assessments HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+              b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
 
-    def __init__(self, port: int, n: int) -> None:
-        self.port, self.n = port, n
+
+class SlowClients:
+    """``n`` connections, each sending ``start`` (by default a request line and the start of a
+    header) and then one more byte every ``TRICKLE_S``, never finishing. Notes when the server
+    closes or resets each one."""
+
+    def __init__(self, port: int, n: int, start: bytes = HEADER_START) -> None:
+        self.port, self.n, self.start = port, n, start
         self.socks: list[socket.socket] = []
         self.started: list[float] = []
         self.closed: dict[int, tuple[float, bytes]] = {}  # index -> (seconds held, bytes got)
@@ -52,7 +59,7 @@ class SlowClients:
     def __enter__(self) -> SlowClients:
         for _ in range(self.n):
             sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            sock.sendall(self.start)
             sock.setblocking(False)
             self.socks.append(sock)
             self.started.append(time.monotonic())
@@ -155,21 +162,38 @@ def test_behind_nginx_healthz_and_an_assessment_answer_while_64_slow_clients_hol
           f"{len(closed)} after {held[0]:.2f}-{held[-1]:.2f} s")
 
 
+def test_behind_nginx_64_clients_trickling_a_body_hold_no_gunicorn_thread(stack: Served) -> None:
+    """Slow bodies: nginx buffers each body before gunicorn sees the request, so clients that
+    send a byte a second (never idle for ``client_body_timeout``) cost gunicorn nothing."""
+    record = json.dumps(load_example("runner_pfp_hip_driven")).encode()
+    with SlowClients(stack.port, SLOW_CLIENTS, BODY_START) as slow:
+        time.sleep(2 * TRICKLE_S)
+        health = probe(stack.base + "/healthz")
+        assessment = probe(stack.base + "/v1/assessments", record)
+        held_during_probes = slow.holding()
+    assert held_during_probes == SLOW_CLIENTS
+    assert health is not None and health.status == 200
+    assert assessment is not None and assessment.status == 201
+    print(f"\nbehind nginx, {SLOW_CLIENTS} slow bodies holding: /healthz in "
+          f"{health.elapsed_s * 1000:.1f} ms, assessment 201 in {assessment.elapsed_s * 1000:.1f} ms")
+
+
 def test_control_gunicorn_alone_leaves_healthz_unanswered_while_the_same_clients_hold(
         alone: Served) -> None:
     """The control half: the same probe against gunicorn with nothing in front fails, so the
     test above proves the proxy, not a fast machine. Bounded at ``CONTROL_HOLD_S``."""
-    start = time.monotonic()
-    with SlowClients(alone.port, SLOW_CLIENTS) as slow:
-        time.sleep(2 * TRICKLE_S)
-        answer = probe(alone.base + "/healthz")
-        held_during_probe = slow.holding()
-        assert time.monotonic() - start < CONTROL_HOLD_S
-    after = probe(alone.base + "/healthz")  # the clients gone, gunicorn answers again
-    assert held_during_probe == SLOW_CLIENTS
-    assert answer is None, f"gunicorn answered {answer.status} while 64 slow clients held"
-    assert after is not None and after.status == 200
+    for kind, start in (("headers", HEADER_START), ("bodies", BODY_START)):
+        began = time.monotonic()
+        with SlowClients(alone.port, SLOW_CLIENTS, start) as slow:
+            time.sleep(2 * TRICKLE_S)
+            answer = probe(alone.base + "/healthz")
+            held_during_probe = slow.holding()
+            assert time.monotonic() - began < CONTROL_HOLD_S
+        after = probe(alone.base + "/healthz")  # the clients gone, gunicorn answers again
+        assert held_during_probe == SLOW_CLIENTS
+        assert answer is None, f"gunicorn answered {answer.status} while 64 slow {kind} held"
+        assert after is not None and after.status == 200
+        print(f"\ngunicorn alone, {SLOW_CLIENTS} slow {kind} holding: /healthz unanswered in "
+              f"{PROBE_TIMEOUT_S} s; answered again once they left")
     record_cases("slowloris_gunicorn_alone", SLOW_CLIENTS, healthz_answered=False,
-                 probe_timeout_s=PROBE_TIMEOUT_S)
-    print(f"\ngunicorn alone, {SLOW_CLIENTS} slow clients holding: /healthz unanswered in "
-          f"{PROBE_TIMEOUT_S} s; answered again once they left")
+                 probe_timeout_s=PROBE_TIMEOUT_S, kinds=["headers", "bodies"])
