@@ -276,6 +276,19 @@ def serve(s: Settings, env: Mapping[str, str],
     return code
 
 
+def check_app_config() -> None:
+    """The app's own configuration check (``GMED_*``, production rules included), before
+    anything starts: a missing secret is one line here, not a worker's traceback."""
+    from flask import Flask
+
+    from service.config import ConfigError, load_config
+
+    try:
+        load_config(Flask("service"), None)
+    except ConfigError as e:
+        raise DeployError(str(e)) from e
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-h", "--help"):
@@ -283,6 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         s = settings_from_env(os.environ)
+        check_app_config()
         if args == ["--check"]:  # render and check the configuration, start nothing
             prepare(s)
             print(s.config_file)

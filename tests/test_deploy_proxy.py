@@ -260,13 +260,18 @@ def test_a_bad_setting_is_refused_naming_it(tmp_path: Path, env: dict[str, str],
         _settings(tmp_path, **env)
 
 
-def test_the_command_refuses_a_bad_setting_with_a_message_not_a_traceback() -> None:
+@pytest.mark.parametrize(("env", "named"), [
+    ({"GMED_PROXY_LISTEN": "nowhere"}, "GMED_PROXY_LISTEN"),
+    ({}, "JWT_ISSUERS (GMED_JWT_ISSUERS) is empty"),  # the app's production rules, checked first
+])
+def test_the_command_refuses_a_bad_setting_with_a_message_not_a_traceback(
+        env: dict[str, str], named: str) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GMED_")}
     result = subprocess.run([sys.executable, "-m", "deploy.serve"], cwd=ROOT,
-                            env={**os.environ, "GMED_PROXY_LISTEN": "nowhere",
-                                 "PYTHONPATH": str(ROOT)},
+                            env={**clean, **env, "PYTHONPATH": str(ROOT)},
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
-    assert result.stderr.startswith("serve-production: GMED_PROXY_LISTEN")
+    assert result.stderr.startswith(f"serve-production: {named}")
     assert "Traceback" not in result.stderr
 
 
