@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from .errors import FieldError, InvalidRecord
+from .errors import ErrorList, FieldError, InvalidRecord
 from .features import (
     BY_NAME,
     COMPLAINT_SYSTEM,
@@ -75,7 +75,7 @@ class _Reader:
     today: date
     values: dict[str, tuple[str, Any]] = field(default_factory=dict)  # feature -> (when, value)
     complaints: list[str] = field(default_factory=list)
-    errors: list[FieldError] = field(default_factory=list)
+    errors: ErrorList = field(default_factory=ErrorList)  # bounded: one bad item each is many
     basis: list[str] = field(default_factory=list)
     patient_id: str | None = None
 

@@ -311,12 +311,14 @@ class Store:
         self.write([(_INSERT_AUDIT, _audit(caller=caller, action=action, patient_ref=patient_ref,
                                            model_version=model_version, returned=returned))])
 
-    def save_assessment(self, *, source: str, inputs: Mapping[str, Any], result: Mapping[str, Any],
-                        patient_ref: str | None, caller: str, hook_instance: str | None = None,
-                        card_rows: list[dict[str, Any]] | None = None,
-                        returned: Any = None, aid: str | None = None,
-                        result_json: EncodedJSON | None = None) -> str:
-        """Store an assessment, its cards and its audit line in one transaction; return its id.
+    def assessment_work(self, *, source: str, inputs: Mapping[str, Any],
+                        result: Mapping[str, Any], patient_ref: str | None, caller: str,
+                        hook_instance: str | None = None,
+                        card_rows: list[dict[str, Any]] | None = None, returned: Any = None,
+                        aid: str | None = None, result_json: EncodedJSON | None = None
+                        ) -> tuple[str, list[tuple[Executable, Any]]]:
+        """The rows of an assessment, its cards and its audit line (not yet written), and its
+        id: :meth:`write` them, alone or with other assessments' in one transaction.
 
         ``result_json``: ``result`` already encoded (the response sends the same text)."""
         aid = aid or self.new_id()
@@ -333,6 +335,12 @@ class Store:
             caller=caller, action=source, patient_ref=patient_ref,
             model_version=model["version"], assessment_id=aid,
             returned=returned if returned is not None else summary(result))))
+        return aid, work
+
+    def save_assessment(self, **fields: Any) -> str:
+        """Store an assessment, its cards and its audit line in one transaction; return its id
+        (the fields of :meth:`assessment_work`)."""
+        aid, work = self.assessment_work(**fields)
         self.write(work)
         return aid
 
