@@ -1,7 +1,8 @@
 """The store: assessments, cards, feedback, outcomes, the audit trail and seen token ids.
 
 SQLAlchemy Core on any database URL; by default a SQLite file in the instance folder (WAL,
-``synchronous=FULL``: a committed assessment survives a crash). Each write is one transaction,
+``synchronous=FULL``: a committed assessment survives a crash), created owner-only (0600, and so
+its WAL and shared-memory files). Each write is one transaction,
 committed before the caller answers the client, so an assessment the client was told about is
 never lost. Patient references are pseudonymised with HMAC-SHA256 under a configured secret; the
 raw reference is never stored. The engine is created lazily per process (after gunicorn forks).
@@ -203,6 +204,30 @@ def _create_tables(engine: Engine, lock_file: Path | None) -> None:
         os.close(fd)  # releases the lock
 
 
+def _private_file(path: Path | None) -> None:
+    """Create the SQLite file owner-only (0600) before SQLite does, or make an existing one so.
+
+    SQLite creates its ``-wal`` and ``-shm`` files with the database file's permissions, so
+    the three hold pseudonyms and inputs for the service's user only (the default umask would
+    leave them 0644: readable by every local user)."""
+    if path is None:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError:
+        return  # no folder for it: SQLite will say so in its own terms (OperationalError)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):  # left by an earlier, laxer version
+        try:
+            os.chmod(f"{path}{suffix}", 0o600)
+        except OSError:
+            pass  # absent (the usual case), or not ours to change
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -246,6 +271,7 @@ class Store:
                 cur.execute(f"PRAGMA synchronous={self._synchronous}")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
+        _private_file(self._file)
         _create_tables(engine, self._lock_file)
         self._file_id = self._file_identity()
         return engine
@@ -267,6 +293,7 @@ class Store:
             log.warning("store file removed or replaced: reopening it",
                         extra={"reason": "sqlite file identity changed"})
             engine.dispose()
+            _private_file(self._file)
             _create_tables(engine, self._lock_file)
             self._file_id = self._file_identity()
         return engine
