@@ -17,6 +17,7 @@ by pre-ping.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import hmac
@@ -222,10 +223,8 @@ def _private_file(path: Path | None) -> None:
     finally:
         os.close(fd)
     for suffix in ("-wal", "-shm"):  # left by an earlier, laxer version
-        try:
+        with contextlib.suppress(OSError):  # absent (the usual case), or not ours to change
             os.chmod(f"{path}{suffix}", 0o600)
-        except OSError:
-            pass  # absent (the usual case), or not ours to change
 
 
 def now() -> datetime:
