@@ -40,6 +40,7 @@ class ErrorList:
 
     :meth:`report` gives the kept errors followed by the counts of the cut ones: one
     ``maxErrors`` error per field that was cut ("and N more"), and one on ``$`` for the rest.
+    ``len()`` and ``total`` count every error appended; iterating gives the kept ones.
     """
 
     __slots__ = ("_cut", "_kept", "_per_field", "total")

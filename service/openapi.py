@@ -116,8 +116,11 @@ SCHEMAS: dict[str, Any] = {
     "PatientRecord": _record_schema(), "FieldError": FIELD_ERROR, "Factor": FACTOR,
     "NextAssessment": NEXT, "ComplaintResult": RESULT, "Assessment": ASSESSMENT,
     "FhirResource": FHIR_RESOURCE,
-    "AssessmentInput": {"anyOf": [_ref("PatientRecord"), _ref("FhirResource"),
-                                  {"type": "array", "items": _ref("FhirResource")}]},
+    "AssessmentInput": {"anyOf": [_ref("PatientRecord"), _ref("FhirResource"), {
+        "type": "array", "items": _ref("FhirResource"),
+        "maxItems": DEFAULTS["FHIR_MAX_RESOURCES"],
+        "description": "At most FHIR_MAX_RESOURCES resources (default "
+                       f"{DEFAULTS['FHIR_MAX_RESOURCES']}), as in a Bundle's entry"}]},
     "Error": _obj(["error"], error=_obj(["code", "message"], code={"type": "string"},
                                          message={"type": "string"},
                                          errors={"type": "array", "items": _ref("FieldError")})),
