@@ -71,7 +71,9 @@ Every key, with its default and meaning:
                                             ``Content-Encoding: gzip``/``deflate`` decompression
                                             (other encodings: 415)
 ``FHIR_MAX_RESOURCES``    ``1000``          FHIR resources per request, all bundles and prefetch
-                                            keys together (413 above it, naming the field)
+                                            keys together, and what is fetched for a CDS Hooks
+                                            call (413 above it, naming the field); also the
+                                            most items of a list or ``Bundle.entry`` of FHIR
 ``JSON_MAX_DEPTH``        ``64``            nesting depth of a JSON body (400 above it, rule
                                             ``maxDepth``), checked before the body is parsed
 ``REQUEST_DEADLINE``      ``10.0``          seconds a request may work; past it the next stage

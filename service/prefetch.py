@@ -8,6 +8,10 @@ request's ``fhirAuthorization`` when that server is within a base URL of ``FHIR_
 (same scheme, host and port, path under the base's: :mod:`service.origins`); otherwise a key
 the service needs (the Patient, and the Conditions unless the intake form names the complaints)
 makes the call fail with 412 Precondition Failed. An empty Bundle is the same as ``null``.
+
+What is fetched counts against ``FHIR_MAX_RESOURCES`` with the request's own resources
+(:class:`service.limits.ResourceBudget`): the page that passes the cap ends the fetch with 413
+``too-costly``, naming the prefetch key and the cap.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import current_app
+
 from cds.errors import FieldError
 from cds.features import record_fields
 from cds.fhir import COMPLAINT_CODES, QUESTIONNAIRE_URL
 
-from . import deadline, httpget, origins
+from . import deadline, httpget, limits, origins
 from .errors import BadRequest, PreconditionFailed
 
 MAX_PAGES = 5
@@ -94,12 +100,14 @@ def render(template: str, context: Mapping[str, Any]) -> str:
 
 
 def _fetch(server: str, relative: str, auth: Mapping[str, Any], timeout: float,
+           budget: limits.ResourceBudget, key: str,
            private_hosts: list[str] | tuple[str, ...] = ()) -> Any:
     """GET one prefetch query from the client's FHIR server, following ``next`` pages on that
     server only (:func:`service.origins.within` its base URL). The pages together take at most
     ``timeout`` seconds (connect, headers and body: :mod:`service.httpget`, with its address
     filter), each is capped at :data:`MAX_PAGE_BYTES`, and no redirect is followed, so the
-    bearer token never leaves the server the client named."""
+    bearer token never leaves the server the client named. Each page is counted against
+    ``budget`` before the next is asked for (413 once it is spent)."""
     ends = time.monotonic() + timeout
     url: str | None = f"{server.rstrip('/')}/{relative}"
     headers = {"Accept": "application/fhir+json",
@@ -115,6 +123,7 @@ def _fetch(server: str, relative: str, auth: Mapping[str, Any], timeout: float,
         page = json.loads(fetched.body)
         if not isinstance(page, dict):
             raise ValueError("a FHIR server answered with something other than a resource")
+        budget.spend(page, f"prefetch.{key}")
         pages.append(page)
         links = page.get("link")
         url = next((link["url"] for link in (links if isinstance(links, list) else [])
@@ -135,10 +144,12 @@ def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float,
            private_hosts: list[str] | tuple[str, ...] = ()) -> Gathered:
     """Collect the resources of every template key, fetching what was not prefetched if allowed.
 
-    Raises 400 for a prefetch value that is not a FHIR resource (or ``null``).
+    Raises 400 for a prefetch value that is not a FHIR resource (or ``null``), 413 when a
+    prefetched Bundle has more entries than ``FHIR_MAX_RESOURCES`` or what is fetched passes it.
     """
     prefetch = request.get("prefetch") or {}
     out = Gathered()
+    budget = limits.ResourceBudget(int(current_app.config["FHIR_MAX_RESOURCES"]), request)
     for key, template in TEMPLATES.items():
         value = prefetch.get(key, ...) if isinstance(prefetch, Mapping) else ...
         if value is None:
@@ -150,6 +161,7 @@ def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float,
                              [FieldError(f"prefetch.{key}", "type",
                                          "A prefetch value is a FHIR resource or null")])
         if value is not ... and not _is_outcome(value):
+            limits.check_fhir_items(value, f"prefetch.{key}")
             if _is_empty(value):
                 out.empty.append(key)
             else:
@@ -161,7 +173,7 @@ def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float,
         try:
             fetched = _fetch(request["fhirServer"], render(template, request["context"]),
                              request["fhirAuthorization"], deadline.bounded(timeout, "prefetch"),
-                             private_hosts)
+                             budget, key, private_hosts)
         except (httpget.FetchError, ValueError, RecursionError):
             # unreachable, timed out, too large, not 200, not JSON, or nested past the parser
             out.unavailable.append(key)

@@ -1,7 +1,8 @@
 """The store: assessments, cards, feedback, outcomes, the audit trail and seen token ids.
 
 SQLAlchemy Core on any database URL; by default a SQLite file in the instance folder (WAL,
-``synchronous=FULL``: a committed assessment survives a crash). Each write is one transaction,
+``synchronous=FULL``: a committed assessment survives a crash), created owner-only (0600, and so
+its WAL and shared-memory files). Each write is one transaction,
 committed before the caller answers the client, so an assessment the client was told about is
 never lost. Patient references are pseudonymised with HMAC-SHA256 under a key derived from the
 configured secret, namespaced by the calling issuer (:mod:`service.keys`); the raw reference is
@@ -18,6 +19,7 @@ by pre-ping.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -206,6 +208,28 @@ def _create_tables(engine: Engine, lock_file: Path | None) -> None:
         os.close(fd)  # releases the lock
 
 
+def _private_file(path: Path | None) -> None:
+    """Create the SQLite file owner-only (0600) before SQLite does, or make an existing one so.
+
+    SQLite creates its ``-wal`` and ``-shm`` files with the database file's permissions, so
+    the three hold pseudonyms and inputs for the service's user only (the default umask would
+    leave them 0644: readable by every local user)."""
+    if path is None:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError:
+        return  # no folder for it: SQLite will say so in its own terms (OperationalError)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):  # left by an earlier, laxer version
+        with contextlib.suppress(OSError):  # absent (the usual case), or not ours to change
+            os.chmod(f"{path}{suffix}", 0o600)
+
+
 def _add_missing_columns(engine: Engine) -> None:
     """Columns added to a table after a database was created (``create_all`` makes only missing
     tables): ``assessments.issuer``. Idempotent; a concurrent worker's ``ALTER`` is fine."""
@@ -264,6 +288,7 @@ class Store:
                 cur.execute(f"PRAGMA synchronous={self._synchronous}")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
+        _private_file(self._file)
         _create_tables(engine, self._lock_file)
         _add_missing_columns(engine)
         self._file_id = self._file_identity()
@@ -286,6 +311,7 @@ class Store:
             log.warning("store file removed or replaced: reopening it",
                         extra={"reason": "sqlite file identity changed"})
             engine.dispose()
+            _private_file(self._file)
             _create_tables(engine, self._lock_file)
             self._file_id = self._file_identity()
         return engine
@@ -331,13 +357,14 @@ class Store:
         self.write([(_INSERT_AUDIT, _audit(caller=caller, action=action, patient_ref=patient_ref,
                                            model_version=model_version, returned=returned))])
 
-    def save_assessment(self, *, source: str, inputs: Mapping[str, Any], result: Mapping[str, Any],
-                        patient_ref: str | None, caller: str, hook_instance: str | None = None,
-                        card_rows: list[dict[str, Any]] | None = None,
-                        returned: Any = None, aid: str | None = None,
-                        result_json: EncodedJSON | None = None,
-                        issuer: str | None = None) -> str:
-        """Store an assessment, its cards and its audit line in one transaction; return its id.
+    def assessment_work(self, *, source: str, inputs: Mapping[str, Any],
+                        result: Mapping[str, Any], patient_ref: str | None, caller: str,
+                        hook_instance: str | None = None,
+                        card_rows: list[dict[str, Any]] | None = None, returned: Any = None,
+                        aid: str | None = None, result_json: EncodedJSON | None = None,
+                        issuer: str | None = None) -> tuple[str, list[tuple[Executable, Any]]]:
+        """The rows of an assessment, its cards and its audit line (not yet written), and its
+        id: :meth:`write` them, alone or with other assessments' in one transaction.
 
         ``result_json``: ``result`` already encoded (the response sends the same text);
         ``issuer``: the calling token's issuer, the only one the API shows it to."""
@@ -356,6 +383,12 @@ class Store:
             caller=caller, action=source, patient_ref=patient_ref,
             model_version=model["version"], assessment_id=aid,
             returned=returned if returned is not None else summary(result))))
+        return aid, work
+
+    def save_assessment(self, **fields: Any) -> str:
+        """Store an assessment, its cards and its audit line in one transaction; return its id
+        (the fields of :meth:`assessment_work`)."""
+        aid, work = self.assessment_work(**fields)
         self.write(work)
         return aid
 
