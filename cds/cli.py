@@ -1,4 +1,9 @@
-"""The ``cds`` command line. Training commands import the heavy libraries only when run."""
+"""The ``cds`` command line. Training commands import the heavy libraries only when run.
+
+Exit status: 0 done; 2 a mistake in what was given (a file, column, row, name or option: the
+message names it and the rule, no traceback); 1 the promotion gate refused, or a bug (with its
+traceback).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import CdsError, InvalidRecord
+from .errors import CdsError, InvalidRecord, ModelUnavailable, UserError
 
 EXAMPLES = {
     "assess": "cds assess --input examples/runner_pfp_hip_driven.json --explain",
@@ -46,10 +51,32 @@ def _assess(args: argparse.Namespace) -> int:
     from .assess import assess
     from .model import load_model
 
-    record = json.loads(Path(args.input).read_text())
+    record = _read_record(Path(args.input))
     result = assess(record, model=load_model(args.model)).to_dict()
     print(_explain_text(result) if args.explain else json.dumps(result, indent=2))
     return 0
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    """A patient record from a JSON file, or a :class:`UserError` naming the file and the rule."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise UserError(f"{path}: no such file") from e
+    except IsADirectoryError as e:
+        raise UserError(f"{path}: a directory; give one patient record (a .json file)") from e
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (a patient record is a JSON file)") from e
+    if not text.strip():
+        raise UserError(f"{path}: empty (a patient record is a JSON object)")
+    try:
+        record = json.loads(text)
+    except ValueError as e:
+        raise UserError(f"{path}: not JSON ({e})") from e
+    if not isinstance(record, dict):
+        raise UserError(f"{path}: a patient record is a JSON object ({{...}}), not a "
+                        f"{type(record).__name__}")
+    return record
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -142,7 +169,7 @@ def _models(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 0
     if not args.version:
-        raise SystemExit("cds models promote: give a VERSION")
+        raise UserError("cds models promote: give the VERSION to promote (cds models list)")
     margins = Margins(auroc=args.margin_auroc, calibration_intercept=args.margin_intercept,
                       calibration_slope=args.margin_slope, subgroup_auroc=args.margin_subgroup_auroc,
                       subgroup_calibration_pp=args.margin_subgroup_pp,
@@ -162,6 +189,26 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, not {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number between 0 and 1, not {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"between 0 and 1, not {value:g}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from training.gate import Margins  # light: dataclasses and the registry only
 
@@ -179,9 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_assess)
 
     p = add("simulate", "Simulate a cohort from the structural causal model (Parquet).")
-    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--n", type=_count, required=True)
     p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--controls", type=float, default=0.0, help="fraction of pain-free controls")
+    p.add_argument("--controls", type=_fraction, default=0.0, help="fraction of pain-free controls")
     p.add_argument("--out", required=True)
     p.set_defaults(run=_simulate)
 
@@ -197,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="LightGBM threads (0: all cores)")
     p.add_argument("--tune", action="store_true",
                    help="random search over num_leaves, learning_rate, min_data_in_leaf")
-    p.add_argument("--tune-trials", type=int, default=20, help="at most this many trials")
+    p.add_argument("--tune-trials", type=_count, default=20, help="at most this many trials")
     p.add_argument("--tune-seconds", type=float, help="and at most this much wall time")
     p.add_argument("--engine", choices=("local", "dask"), default="local")
     p.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
@@ -210,15 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="HTML report to write")
     p.add_argument("--against", default="production",
                    help="model to compare with on the same data ('none' to skip)")
-    p.add_argument("--reps", type=int, default=200, help="bootstrap samples for the 95%% CIs")
+    p.add_argument("--reps", type=_count, default=200, help="bootstrap samples for the 95%% CIs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
     p.set_defaults(run=_evaluate)
 
-    p = add("score", "Batch-score Parquet files: probabilities and exact contributions, one output "
+    p = add("score", "Batch-score Parquet or CSV files: probabilities and exact contributions, one output "
                      "row per input row (rows that break a rule or carry a red flag say why).")
     p.add_argument("--model", default="production", help="alias, version or artefact directory")
-    p.add_argument("--data", required=True, help="directory of .parquet files (or one file)")
+    p.add_argument("--data", required=True,
+                   help="a .parquet or .csv file, or a directory of them (dask: Parquet only)")
     p.add_argument("--out", required=True, help="output directory of .parquet files")
     p.add_argument("--engine", choices=("local", "dask"), default="local")
     p.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
@@ -248,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", help="why (recorded in the history)")
     p.add_argument("--report", help="where to write the gate's HTML report "
                                     "(default: ROOT/reports/VERSION-vs-CURRENT.html)")
-    p.add_argument("--reps", type=int, default=200, help="bootstrap samples")
+    p.add_argument("--reps", type=_count, default=200, help="bootstrap samples")
     p.add_argument("--json", action="store_true", help="list as JSON")
     defaults = Margins()
     p.add_argument("--margin-auroc", type=float, default=defaults.auroc)
@@ -270,9 +318,19 @@ def main(argv: list[str] | None = None) -> int:
         for err in e.errors:
             print(f"invalid: {err.field}: {err.message} [{err.rule}]", file=sys.stderr)
         return 2
-    except CdsError as e:
+    except (UserError, ModelUnavailable) as e:  # the model named is the user's choice too
         print(f"error: {e}", file=sys.stderr)
-        return 2 if e.status == 422 else 1
+        return 2
+    except CdsError as e:  # a refusal on purpose (the gate): said, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as e:
+        # writing where the user said cannot be done: name the path, not a traceback
+        print(f"error: {e.filename}: {e.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     return code
 
 

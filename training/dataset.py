@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cds.errors import UserError
 from cds.features import RED_FLAGS
 from cds.intake import rows_from_frame
 
@@ -25,7 +26,15 @@ from .schema import COMPLAINT, LABEL, infer_care_setting
 from .sources import Source, read_source
 from .validation import REASON, Validated, validate, write_quarantine
 
-__all__ = ["COMPLAINT", "LABEL", "Dataset", "load", "prepare"]
+__all__ = ["COMPLAINT", "LABEL", "MIN_EVALUATION_OUTCOMES", "Dataset", "load", "prepare",
+           "require_outcomes"]
+
+# Fewer events (or non-events) than this and the bootstrap CIs of AUROC and calibration are not
+# defined on most resamples; a refusal, not an estimate. Collins et al. 2016 (Stat Med 35:214,
+# "Sample size considerations for the external validation of a multivariable prognostic model")
+# recommend at least 100 of each for a validation: fewer gets a warning (:func:`outcome_warning`).
+MIN_EVALUATION_OUTCOMES = 10
+RECOMMENDED_EVALUATION_OUTCOMES = 100
 
 
 @dataclass
@@ -96,9 +105,39 @@ def from_source(source: Source, *, quarantine: str | Path | None = None) -> tupl
                  dict(checked.excluded), source.description, source.sha256, summary,
                  simulated="p_true" in frame.columns)
     if not len(ds.y):
-        raise ValueError(f"{source.description}: no row can be learned from "
-                         f"({summary['rejected']} rejected, {checked.excluded} set aside)")
+        failures = "; ".join(f"{f['column']}: {f['rule']} failed on {f['rows']} row(s) "
+                             f"({f['message']})" for f in summary["failures"][:5])
+        raise UserError(f"{source.description}: no row can be learned from: "
+                        f"{summary['rows_in']} rows read, {summary['rejected']} rejected, set "
+                        f"aside: {_counts(checked.excluded)}" + (f". {failures}" if failures else ""))
     return ds, checked
+
+
+def _counts(excluded: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in excluded.items() if v) or "none"
+
+
+def require_outcomes(ds: Dataset, purpose: str, *, minimum: int = MIN_EVALUATION_OUTCOMES) -> None:
+    """Refuse (:class:`UserError`) data without at least ``minimum`` rows of each outcome."""
+    events = int(ds.y.sum())
+    non_events = len(ds.y) - events
+    if min(events, non_events) < minimum:
+        only = (" (every outcome is 1: hip driver)" if not non_events
+                else " (every outcome is 0: not the driver)" if not events else "")
+        raise UserError(f"{ds.description}: {len(ds.y)} usable rows, {events} with "
+                        f"{LABEL}=1 and {non_events} with {LABEL}=0{only}; {purpose} needs at "
+                        f"least {minimum} of each")
+
+
+def outcome_warning(ds: Dataset) -> str | None:
+    """A sentence when ``ds`` has fewer than 100 events or non-events (Collins et al. 2016)."""
+    events = int(ds.y.sum())
+    fewest = min(events, len(ds.y) - events)
+    if fewest >= RECOMMENDED_EVALUATION_OUTCOMES:
+        return None
+    return (f"only {fewest} {'events' if fewest == events else 'non-events'}: the confidence "
+            f"intervals are wide; at least {RECOMMENDED_EVALUATION_OUTCOMES} of each are "
+            "recommended for a validation (Collins et al. 2016, Stat Med 35:214)")
 
 
 def load(spec: str | Path, *, quarantine: str | Path | None = None) -> Dataset:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .registry import RegistryError, read_alias, set_alias
+from .registry import GateFailed, RegistryError, read_alias, set_alias
 
 PRODUCTION = "production"
 
@@ -102,7 +102,7 @@ def promote(root: Path, version: str, *, alias: str = PRODUCTION, data: str | Pa
             verdict, data_sha = result["gate"], result["data"]["sha256"]
             assert verdict is not None
             if not verdict["passed"] and not force:
-                raise RegistryError("gate failed; not promoted (report: " + str(out) + "):\n  "
+                raise GateFailed("gate failed; not promoted (report: " + str(out) + "):\n  "
                                     + "\n  ".join(verdict["failures"]))
     registry = set_alias(root, alias, version, gated=verdict is not None,
                          gate=verdict, forced=force, data_sha256=data_sha, reason=reason)

@@ -8,12 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from cds.errors import UserError
 from cds.features import CATEGORICAL_COLUMNS, MODEL_COLUMNS
 from cds.model import load_model
 
 from .artefact import TRAINED_ON_SIMULATED, write_artefact
 from .curves import evaluation_figures
-from .dataset import COMPLAINT, Dataset, load
+from .dataset import COMPLAINT, Dataset, load, require_outcomes
 from .evaluate import by_group, logistic_baseline, metrics
 from .fit import fit, split_indices
 from .tune import Budget, candidates
@@ -82,6 +83,7 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
     ds = load(data, quarantine=quarantine)
     for line in validation_lines(ds.validation):
         say(line)
+    require_outcomes(ds, "training")
     search = candidates(tune, seed) if tune else None
     say(f"fitting on {len(ds.y)} rows ({engine}"
         + (f", tuning: up to {tune.trials} trials" + (f" or {tune.seconds:g} s" if tune.seconds else "")
@@ -97,7 +99,7 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
                      candidates=search, deadline=tune.deadline() if tune else None,
                      progress=say)
     else:
-        raise ValueError(f"engine must be 'local' or 'dask', not {engine!r}")
+        raise UserError(f"engine must be 'local' or 'dask', not {engine!r}")
     training_data = {**ds.provenance, "categorical_columns": list(CATEGORICAL_COLUMNS)}
     common: dict[str, Any] = {"version": version, "X_train": ds.X, "training_data": training_data,
                               "seed": seed, "trained_on": trained_on(ds),

@@ -25,12 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from cds.errors import UserError
 from cds.model import MODEL_FILE, load_model
 
 from .artefact import write_documents
 from .calibration import fit_intercept, fit_platt
 from .curves import evaluation_figures
-from .dataset import load
+from .dataset import load, require_outcomes
 from .evaluate import metrics
 from .validation import validation_lines
 
@@ -57,12 +58,13 @@ def recalibrate(model: str | Path, data: str | Path, *, version: str | None = No
     ds = load(data, quarantine=quarantine)
     for line in validation_lines(ds.validation):
         say(line)
+    require_outcomes(ds, "recalibration")
     raw = parent.predict_raw(ds.X)
     calibration = refit(raw, ds.y, parent.calibration, method)
     version = version or f"{parent.version}-recal-{ds.sha256[:8]}"
     out = parent.path.parent / version
     if out.exists():
-        raise FileExistsError(f"{out} exists; choose another --version")
+        raise UserError(f"{out} exists; choose another --version")
     say(f"recalibrating {parent.version} -> {version} ({method}) on {len(ds.y)} outcomes")
     out.mkdir(parents=True)
     shutil.copyfile(parent.path / MODEL_FILE, out / MODEL_FILE)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cds.errors import CdsError
+from cds.errors import CdsError, UserError
 from cds.model import MODEL_ID
 from cds.registry import REGISTRY_FILE as REGISTRY_FILE
 from cds.registry import alias_stamp as alias_stamp
@@ -27,11 +27,18 @@ from cds.registry import read_alias as read_alias
 from cds.registry import read_registry as read_registry
 
 
-class RegistryError(CdsError):
-    """An alias change that cannot be made (unknown version, nothing to roll back to, gate)."""
+class RegistryError(UserError):
+    """An alias change that cannot be made (unknown version, nothing to roll back to, no data)."""
 
     status = 409
     code = "registry"
+
+
+class GateFailed(CdsError):
+    """The promotion gate refused a candidate: a decision, not a mistake (the CLI exits 1)."""
+
+    status = 409
+    code = "gate-failed"
 
 
 def _write(root: Path, registry: dict[str, Any]) -> None:

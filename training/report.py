@@ -23,7 +23,7 @@ from cds.model import Model, load_model
 
 from . import plots
 from .curves import evaluation_figures
-from .dataset import Dataset, load
+from .dataset import Dataset, load, outcome_warning, require_outcomes
 
 SHAP_ROWS = 2000
 TOP_DEPENDENCE = 4
@@ -185,6 +185,11 @@ def evaluate(model: str | Path, data: str | Path, out: str | Path, *,
             notes.append(f"No comparison model: {e}")
     say(f"reading and validating {data}")
     ds = load(data)
+    require_outcomes(ds, "an evaluation")
+    warning = outcome_warning(ds)
+    if warning:
+        say(f"warning: {warning}")
+        notes.append(warning)
     figures = {}
     for name, m in models.items():
         say(f"evaluating {name} {m.version} on {len(ds.y)} rows ({reps} bootstrap samples)")

@@ -23,11 +23,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from cds.errors import UserError
 from cds.features import MODEL_COLUMNS, RED_FLAGS
 from cds.intake import rows_from_frame
 from cds.model import Model, load_model
 
 from .schema import COMPLAINT, canonical
+from .tables import read_frame
 from .validation import row_reasons
 
 KEEP = ("patient_id", "assessment_id")
@@ -105,10 +107,22 @@ def _score_partition(frame: pd.DataFrame, model_path: str) -> pd.DataFrame:
     return score_frame(_model(model_path), frame)
 
 
-def _files(data: Path) -> list[Path]:
-    files = sorted(data.rglob("*.parquet")) if data.is_dir() else [data]
+def _files(data: Path, engine: str) -> list[Path]:
+    """The input files: Parquet (a file or a directory's), or CSV on the local engine."""
+    if not data.exists():
+        raise UserError(f"{data}: no such file or directory")
+    suffixes = (".parquet", ".pq") if engine == "dask" else (".parquet", ".pq", ".csv", ".tsv")
+    if data.is_dir():
+        files = sorted(f for f in data.rglob("*") if f.suffix.lower() in suffixes)
+        kinds = {f.suffix.lower() for f in files}
+        if len(kinds - {".pq"}) > 1:
+            raise UserError(f"{data}: holds both Parquet and CSV files; score one kind at a time")
+    else:
+        files = [data] if data.suffix.lower() in suffixes else []
     if not files:
-        raise FileNotFoundError(f"{data}: no .parquet files")
+        where = "holds no" if data.is_dir() else "is not a"
+        raise UserError(f"{data}: {where} {' or '.join(suffixes)} file"
+                        + ("; --engine dask reads Parquet only" if engine == "dask" else ""))
     return files
 
 
@@ -120,30 +134,30 @@ def score(model: str | Path, data: str | Path, out: str | Path, *, engine: str =
     loaded = load_model(model, root=root)
     path = str(loaded.path.resolve())
     data, out = Path(data), Path(out)
+    if engine not in ("local", "dask"):
+        raise UserError(f"engine must be 'local' or 'dask', not {engine!r}")
+    files = _files(data, engine)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if engine == "local":
         rows = 0
-        files = _files(data)
         for i, file in enumerate(files):
-            scored = score_frame(loaded, pd.read_parquet(file))
+            scored = score_frame(loaded, read_frame(file))
             scored.to_parquet(out / f"part.{i}.parquet", index=False)
             rows += len(scored)
             say(f"  scored {file.name}: {len(scored)} rows ({i + 1}/{len(files)} files)")
-    elif engine == "dask":
+    else:
         import dask.dataframe as dd
 
         from .distributed import dask_client
 
         with dask_client(scheduler) as client:
-            frame = dd.read_parquet([str(f) for f in _files(data)])
+            frame = dd.read_parquet([str(f) for f in files])
             meta = _empty(output_columns(list(frame.columns)), frame._meta)
             scored = frame.map_partitions(_score_partition, path, meta=meta)
             say(f"  scoring {frame.npartitions} partitions on "
                 f"{len(client.scheduler_info().get('workers', {}))} workers")
             scored.to_parquet(str(out), write_index=False)
             rows = sum(pq.ParquetFile(f).metadata.num_rows for f in out.glob("*.parquet"))
-    else:
-        raise ValueError(f"engine must be 'local' or 'dask', not {engine!r}")
     seconds = time.perf_counter() - t0
     return {"rows": rows, "seconds": seconds, "model_version": loaded.version, "engine": engine}

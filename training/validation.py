@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
 
-from cds.errors import CdsError
+from cds.errors import UserError
 from cds.features import RED_FLAGS
 
 from .schema import (
@@ -38,7 +38,7 @@ from .schema import (
 REASON = "reason"
 
 
-class DataRejected(CdsError):
+class DataRejected(UserError):
     """The training data cannot be used as given; every problem is listed."""
 
     status = 422
