@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from cds.registry import check_name
+
 from .registry import GateFailed, RegistryError, read_alias, set_alias
 
 PRODUCTION = "production"
@@ -86,6 +88,7 @@ def promote(root: Path, version: str, *, alias: str = PRODUCTION, data: str | Pa
     gated. Raises :class:`~training.registry.RegistryError` when the gate fails without ``force``
     or cannot run (no ``data``). Returns the recorded history event.
     """
+    check_name(version, "version")
     current = read_alias(root, alias)
     verdict: dict[str, Any] | None = None
     data_sha = None

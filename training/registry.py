@@ -23,6 +23,7 @@ from cds.errors import CdsError, UserError
 from cds.model import MODEL_ID
 from cds.registry import REGISTRY_FILE as REGISTRY_FILE
 from cds.registry import alias_stamp as alias_stamp
+from cds.registry import check_name
 from cds.registry import read_alias as read_alias
 from cds.registry import read_registry as read_registry
 
@@ -57,7 +58,12 @@ def _user() -> str:
 
 def set_alias(root: Path, alias: str, version: str, *, action: str = "promote",
               **details: Any) -> dict[str, Any]:
-    """Point ``alias`` at ``version``, appending one history event (with ``details``)."""
+    """Point ``alias`` at ``version``, appending one history event (with ``details``).
+
+    Both names are checked (:data:`cds.registry.NAME`) before anything is read or written.
+    """
+    check_name(alias, "alias")
+    check_name(version, "version")
     if not (root / MODEL_ID / version).is_dir():
         raise RegistryError(f"no version {version} under {root / MODEL_ID}")
     registry = read_registry(root)
@@ -74,7 +80,7 @@ def set_alias(root: Path, alias: str, version: str, *, action: str = "promote",
 def rollback_target(root: Path, alias: str) -> str:
     """The version ``alias`` pointed at before its current one (following earlier rollbacks)."""
     registry = read_registry(root)
-    current = registry["aliases"].get(alias)
+    current = registry["aliases"].get(check_name(alias, "alias"))
     for event in reversed(registry["history"]):
         if event.get("alias") == alias and event.get("version") == current:
             previous = event.get("previous")
