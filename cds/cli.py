@@ -97,7 +97,8 @@ def _train(args: argparse.Namespace) -> int:
     out = train(args.data, args.out, version=args.version, eval_data=args.eval_data,
                 seed=args.seed, quarantine=args.quarantine, progress=_progress,
                 num_threads=args.threads, tune=tune, engine=args.engine,
-                scheduler=args.scheduler)
+                scheduler=args.scheduler, anticipated_r2=args.anticipated_r2,
+                accept_small_sample=args.accept_small_sample)
     print(f"wrote model artefact {out}", file=sys.stderr)
     return 0
 
@@ -248,6 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tune-seconds", type=float, help="and at most this much wall time")
     p.add_argument("--engine", choices=("local", "dask"), default="local")
     p.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
+    p.add_argument("--anticipated-r2", type=_fraction,
+                   help="anticipated Cox-Snell R² for the minimum sample size (Riley et al. "
+                        "2020; default: Nagelkerke 0.15, their conservative choice)")
+    p.add_argument("--accept-small-sample", action="store_true",
+                   help="train even below the minimum sample size (recorded in the metadata)")
     p.set_defaults(run=_train)
 
     p = add("evaluate", "Evaluate a model on labelled data; write a self-contained HTML report "

@@ -143,6 +143,7 @@ def test_issue13_train_on_350_clean_rows_is_refused_not_a_linalg_error(
                                                                      index=False)
     assert _train(tmp_path / "d.csv", tmp_path) == 2
     err = _err(capsys)
+    assert "350 rows" in err and "events are needed for a model of this size" in err
     assert "cds recalibrate" in err
     assert not (tmp_path / "m" / "gmed-driver" / "9.0.0" / "model.txt").exists()
 

@@ -268,7 +268,7 @@ def test_cli_train_reports_counts_and_writes_the_quarantine(cohort: pd.DataFrame
     frame.to_parquet(tmp_path / "d.parquet")
     assert main(["train", "--data", str(tmp_path / "d.parquet"), "--out",
                  str(tmp_path / "m" / "1"), "--quarantine", str(tmp_path / "q.csv"),
-                 "--threads", "1"]) == 0
+                 "--threads", "1", "--accept-small-sample"]) == 0
     err = capsys.readouterr().err
     assert "1500 rows read:" in err and "1 rejected" in err
     assert "bmi_kg_m2: maximum failed on 1 row(s)" in err
