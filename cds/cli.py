@@ -24,6 +24,7 @@ EXAMPLES = {
     "score": "cds score --model production --data data/batch/ --out scored/ --engine dask",
     "recalibrate": "cds recalibrate --model production --data data/local_outcomes.csv",
     "evaluate": "cds evaluate --model candidate --data data/local_outcomes.csv --out report.html",
+    "columns": "cds columns suggest data/clinic_export.csv --out mapping.yaml",
 }
 
 
@@ -98,7 +99,7 @@ def _train(args: argparse.Namespace) -> int:
                 seed=args.seed, quarantine=args.quarantine, progress=_progress,
                 num_threads=args.threads, tune=tune, engine=args.engine,
                 scheduler=args.scheduler, anticipated_r2=args.anticipated_r2,
-                accept_small_sample=args.accept_small_sample)
+                accept_small_sample=args.accept_small_sample, columns=args.columns)
     print(f"wrote model artefact {out}", file=sys.stderr)
     return 0
 
@@ -114,7 +115,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     against = None if args.against.lower() == "none" else args.against
     result = evaluate(args.model, args.data, args.out, against=against, reps=args.reps,
                       seed=args.seed, root=Path(args.root) if args.root else None,
-                      progress=_progress)
+                      progress=_progress, columns=args.columns)
     for name, f in result["figures"].items():
         o = f["overall"]
         print(f"{name} {result['versions'][name]}: AUROC {o['auroc']:.3f} "
@@ -128,7 +129,8 @@ def _score(args: argparse.Namespace) -> int:
     from training.score import score
 
     result = score(args.model, args.data, args.out, engine=args.engine, scheduler=args.scheduler,
-                   root=Path(args.root) if args.root else None, progress=_progress)
+                   root=Path(args.root) if args.root else None, progress=_progress,
+                   columns=args.columns)
     print(f"scored {result['rows']} rows with {result['model_version']} ({result['engine']}) in "
           f"{result['seconds']:.1f} s: {result['rows'] / max(result['seconds'], 1e-9):,.0f} rows/s; "
           f"wrote {args.out}", file=sys.stderr)
@@ -140,7 +142,7 @@ def _recalibrate(args: argparse.Namespace) -> int:
 
     out = recalibrate(args.model, args.data, version=args.version, method=args.method,
                       root=Path(args.root) if args.root else None, quarantine=args.quarantine,
-                      progress=_progress)
+                      progress=_progress, columns=args.columns)
     print(out.name)
     print(f"wrote {out}; promote it with: cds models promote {out.name} --alias production",
           file=sys.stderr)
@@ -187,6 +189,36 @@ def _models(args: argparse.Namespace) -> int:
     elif gate:
         print("gate passed", file=sys.stderr)
     print(f"{args.alias} -> {args.version}", file=sys.stderr)
+    return 0
+
+
+def _columns(args: argparse.Namespace) -> int:
+    from training.columns import describe, known_columns, suggest, write_mapping
+    from training.sources import read_source
+    from training.tidy import absent_findings
+
+    source = read_source(args.file)
+    frame = source.frame
+    suggestions = suggest(frame)
+    known = {s.source for s in suggestions}
+    contract = known_columns()
+    unmatched = [str(c) for c in frame.columns if str(c) not in contract and str(c) not in known]
+    if args.json:
+        print(json.dumps(describe(suggestions), indent=2))
+    else:
+        print(f"{source.description}: {len(frame.columns)} columns, "
+              f"{sum(str(c) in contract for c in frame.columns)} already contract names")
+        for s in suggestions:
+            print(f"  {s.source!r} -> {s.target}  ({s.why})")
+        for c in unmatched:
+            print(f"  {c!r}: no suggestion (ignored unless mapped)")
+        present = {str(c) for c in frame.columns} | {s.target for s in suggestions}
+        quiet, loud = absent_findings(present)
+        for line in loud + quiet:
+            print(f"  {line}")
+    if args.out:
+        write_mapping(suggestions, args.out, unmatched=unmatched)
+        print(f"wrote {args.out}: review it, then pass --columns {args.out}", file=sys.stderr)
     return 0
 
 
@@ -254,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "2020; default: Nagelkerke 0.15, their conservative choice)")
     p.add_argument("--accept-small-sample", action="store_true",
                    help="train even below the minimum sample size (recorded in the metadata)")
+    p.add_argument("--columns", help="mapping file: the file's column names -> the contract's "
+                                      "(YAML; cds columns suggest FILE --out writes one)")
     p.set_defaults(run=_train)
 
     p = add("evaluate", "Evaluate a model on labelled data; write a self-contained HTML report "
@@ -266,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reps", type=_count, default=200, help="bootstrap samples for the 95%% CIs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
+    p.add_argument("--columns", help="mapping file: the file's column names -> the contract's "
+                                      "(YAML; cds columns suggest FILE --out writes one)")
     p.set_defaults(run=_evaluate)
 
     p = add("score", "Batch-score Parquet or CSV files: probabilities and exact contributions, one output "
@@ -277,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("local", "dask"), default="local")
     p.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
     p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
+    p.add_argument("--columns", help="mapping file: the file's column names -> the contract's "
+                                      "(YAML; cds columns suggest FILE --out writes one)")
     p.set_defaults(run=_score)
 
     p = add("recalibrate", "Refit only the calibration on local outcomes; write it as a new version "
@@ -288,7 +326,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", help="new version (default: PARENT-recal-DATAHASH)")
     p.add_argument("--quarantine", help="write rows set aside here (.csv or .parquet)")
     p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
+    p.add_argument("--columns", help="mapping file: the file's column names -> the contract's "
+                                      "(YAML; cds columns suggest FILE --out writes one)")
     p.set_defaults(run=_recalibrate)
+
+    p = add("columns", "Suggest how a data file's columns map to the contract's (by name and by "
+                       "values); write the mapping for --columns.")
+    p.add_argument("action", choices=("suggest",))
+    p.add_argument("file", help="a data file (.csv, .parquet, ...) as for cds train")
+    p.add_argument("--out", help="write the suggested mapping here (YAML) to review")
+    p.add_argument("--json", action="store_true", help="print the suggestions as JSON")
+    p.set_defaults(run=_columns)
 
     p = add("models", "List model versions, promote one to an alias (gated against production "
                       "on the same data), or roll an alias back.")

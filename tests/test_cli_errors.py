@@ -155,11 +155,12 @@ def test_issue13_train_on_f_m_units_in_cells_and_decimal_commas_says_why(
     messy["hip_abduction_left_nm_per_kg"] = [f"{v:.2f} Nm/kg" if v == v else ""
                                              for v in messy["hip_abduction_left_nm_per_kg"]]
     messy.to_csv(tmp_path / "d.csv", index=False, sep=";", decimal=",")
-    code = _train(tmp_path / "d.csv", tmp_path)
+    assert _train(tmp_path / "d.csv", tmp_path) == 2
     err = _err(capsys)
-    assert code in (0, 2)
-    if code == 2:
-        assert "d.csv" in err and ("sex" in err or "events" in err)
+    # every value was read (none rejected); what stops 300 rows is their number
+    assert "0 rejected" in err and "sex: 300 value(s) read as the contract's" in err
+    assert "hip_abduction_left_nm_per_kg" in err and "written in Nm/kg" in err
+    assert "events are needed for a model of this size" in err
 
 
 # ------------------------------------------------------------------------------ evaluate

@@ -22,8 +22,10 @@ from cds.errors import UserError
 from cds.features import RED_FLAGS
 from cds.intake import rows_from_frame
 
+from .columns import Mapping, load_mapping
 from .schema import COMPLAINT, LABEL, infer_care_setting
 from .sources import Source, read_source
+from .tidy import tidy
 from .validation import REASON, Validated, validate, write_quarantine
 
 __all__ = ["COMPLAINT", "LABEL", "MIN_EVALUATION_OUTCOMES", "Dataset", "load", "prepare",
@@ -86,9 +88,17 @@ def prepare(frame: pd.DataFrame) -> Dataset:
                    simulated="p_true" in frame.columns)
 
 
-def from_source(source: Source, *, quarantine: str | Path | None = None) -> tuple[Dataset, Validated]:
-    """Validate a read source and build the dataset; write the quarantine if asked."""
-    checked = validate(source.frame)
+def from_source(source: Source, *, quarantine: str | Path | None = None,
+                columns: str | Path | Mapping | None = None) -> tuple[Dataset, Validated]:
+    """Tidy (:mod:`training.tidy`: names by ``columns``, values, duplicates), validate a read
+    source and build the dataset; write the quarantine if asked."""
+    mapping = load_mapping(columns) if isinstance(columns, str | Path) else columns
+    tidied = tidy(source.frame, mapping)
+    checked = validate(tidied.frame)
+    if len(tidied.set_aside):
+        checked.quarantine = pd.concat([checked.quarantine, tidied.set_aside])
+    checked.rows_in += len(tidied.set_aside) + tidied.duplicates.get("exact_duplicate", 0)
+    checked.excluded.update({k: v for k, v in tidied.duplicates.items() if v})
     if len(source.rejected):
         checked.quarantine = pd.concat([source.rejected, checked.quarantine], ignore_index=True)
         checked.failures.insert(0, {"column": "(source)", "rule": source.kind,
@@ -97,6 +107,8 @@ def from_source(source: Source, *, quarantine: str | Path | None = None) -> tupl
         checked.rows_in += len(source.rejected)
     summary = checked.summary()
     summary.update(source.notes)
+    summary["warnings"] = tidied.warnings
+    summary["notes"] = tidied.notes
     if quarantine is not None:
         write_quarantine(checked.quarantine, quarantine)
         summary["quarantine"] = str(quarantine)
@@ -140,14 +152,15 @@ def outcome_warning(ds: Dataset) -> str | None:
             "recommended for a validation (Collins et al. 2016, Stat Med 35:214)")
 
 
-def load(spec: str | Path, *, quarantine: str | Path | None = None) -> Dataset:
+def load(spec: str | Path, *, quarantine: str | Path | None = None,
+         columns: str | Path | Mapping | None = None) -> Dataset:
     """Read, validate and prepare training data from a file, NDJSON export or database URL.
 
     Raises :class:`~training.validation.DataRejected` (before any training) when the columns or
     units are wrong; rows that break a rule go to ``quarantine`` (CSV or Parquet, with a
     ``reason`` column) and are counted in ``Dataset.validation``.
     """
-    ds, _ = from_source(read_source(spec), quarantine=quarantine)
+    ds, _ = from_source(read_source(spec), quarantine=quarantine, columns=columns)
     return ds
 
 

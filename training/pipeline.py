@@ -69,7 +69,8 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
           num_threads: int = 0, quarantine: str | Path | None = None,
           progress: Callable[[str], None] | None = None, reps: int = 200,
           tune: Budget | None = None, engine: str = "local", scheduler: str | None = None,
-          anticipated_r2: float | None = None, accept_small_sample: bool = False) -> Path:
+          anticipated_r2: float | None = None, accept_small_sample: bool = False,
+          columns: str | Path | None = None) -> Path:
     """Read and validate, check the sample size, fit, write the artefact, evaluate, reseal.
 
     Before fitting, the outcomes are checked against the minimum sample size for a model of
@@ -87,7 +88,7 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
     out = Path(out)
     version = version or out.name
     say(f"reading and validating {data}")
-    ds = load(data, quarantine=quarantine)
+    ds = load(data, quarantine=quarantine, columns=columns)
     for line in validation_lines(ds.validation):
         say(line)
     require_outcomes(ds, "training")
@@ -124,7 +125,7 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
     write_artefact(out, fitted, metrics={}, **common)
     if eval_data is not None:
         say(f"evaluating on {eval_data}")
-        test = load(eval_data)
+        test = load(eval_data, columns=columns)
     else:
         say("no --eval-data: evaluating on the internal validation split")
         test = internal_holdout(ds, seed)

@@ -50,12 +50,13 @@ def refit(raw: np.ndarray, y: np.ndarray, current: dict[str, float], method: str
 def recalibrate(model: str | Path, data: str | Path, *, version: str | None = None,
                 method: str = "platt", root: Path | None = None,
                 quarantine: str | Path | None = None, reps: int = 200, seed: int = 0,
-                progress: Callable[[str], None] | None = None) -> Path:
+                progress: Callable[[str], None] | None = None,
+                columns: str | Path | None = None) -> Path:
     """Write a new version beside ``model`` with only its calibration refitted on ``data``."""
     say = progress or (lambda _: None)
     parent = load_model(model, root=root)  # verified before anything is reused
     say(f"reading and validating {data}")
-    ds = load(data, quarantine=quarantine)
+    ds = load(data, quarantine=quarantine, columns=columns)
     for line in validation_lines(ds.validation):
         say(line)
     require_outcomes(ds, "recalibration")

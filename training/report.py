@@ -170,7 +170,8 @@ def render(models: dict[str, Model], figures: dict[str, dict[str, Any]], ds: Dat
 def evaluate(model: str | Path, data: str | Path, out: str | Path, *,
              against: str | None = "production", reps: int = 200, seed: int = 0,
              root: Path | None = None, gate: Callable[..., dict[str, Any]] | None = None,
-             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+             progress: Callable[[str], None] | None = None,
+             columns: str | Path | None = None) -> dict[str, Any]:
     """Evaluate ``model`` (and ``against``, when it resolves to another version) on ``data``;
     write the HTML report to ``out`` and return the figures."""
     say = progress or (lambda _: None)
@@ -184,7 +185,7 @@ def evaluate(model: str | Path, data: str | Path, out: str | Path, *,
         except ModelUnavailable as e:
             notes.append(f"No comparison model: {e}")
     say(f"reading and validating {data}")
-    ds = load(data)
+    ds = load(data, columns=columns)
     require_outcomes(ds, "an evaluation")
     warning = outcome_warning(ds)
     if warning:

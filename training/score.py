@@ -28,8 +28,10 @@ from cds.features import MODEL_COLUMNS, RED_FLAGS
 from cds.intake import rows_from_frame
 from cds.model import Model, load_model
 
+from .columns import Mapping, load_mapping
 from .schema import COMPLAINT, canonical
 from .tables import read_frame
+from .tidy import tidy
 from .validation import row_reasons
 
 KEEP = ("patient_id", "assessment_id")
@@ -49,9 +51,10 @@ def _model(path: str) -> Model:
     return _MODELS[path]
 
 
-def score_frame(model: Model, frame: pd.DataFrame) -> pd.DataFrame:
-    """Score one frame (see the module docstring for the output)."""
-    frame = frame.reset_index(drop=True)
+def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = None) -> pd.DataFrame:
+    """Score one frame (see the module docstring for the output), tidied first
+    (:func:`training.tidy.tidy`: names by ``mapping``, values; no row is dropped)."""
+    frame = tidy(frame.reset_index(drop=True), mapping, dedupe=False).frame
     columns = output_columns([str(c) for c in frame.columns])
     if frame.empty:
         return _empty(columns, frame)
@@ -103,8 +106,9 @@ def _empty(columns: list[str], frame: pd.DataFrame) -> pd.DataFrame:
     return out.astype(_text_dtypes(out))
 
 
-def _score_partition(frame: pd.DataFrame, model_path: str) -> pd.DataFrame:
-    return score_frame(_model(model_path), frame)
+def _score_partition(frame: pd.DataFrame, model_path: str, mapping: Mapping | None = None
+                     ) -> pd.DataFrame:
+    return score_frame(_model(model_path), frame, mapping)
 
 
 def _files(data: Path, engine: str) -> list[Path]:
@@ -128,8 +132,12 @@ def _files(data: Path, engine: str) -> list[Path]:
 
 def score(model: str | Path, data: str | Path, out: str | Path, *, engine: str = "local",
           scheduler: str | None = None, root: Path | None = None,
-          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Score every row under ``data`` into Parquet files under ``out``; return counts and timing."""
+          progress: Callable[[str], None] | None = None,
+          columns: str | Path | None = None) -> dict[str, Any]:
+    """Score every row under ``data`` into Parquet files under ``out``; return counts and timing.
+
+    ``columns`` is a mapping file (:mod:`training.columns`) for the input's column names."""
+    mapping = load_mapping(columns) if columns is not None else None
     say = progress or (lambda _: None)
     loaded = load_model(model, root=root)
     path = str(loaded.path.resolve())
@@ -142,7 +150,7 @@ def score(model: str | Path, data: str | Path, out: str | Path, *, engine: str =
     if engine == "local":
         rows = 0
         for i, file in enumerate(files):
-            scored = score_frame(loaded, read_frame(file))
+            scored = score_frame(loaded, read_frame(file), mapping)
             scored.to_parquet(out / f"part.{i}.parquet", index=False)
             rows += len(scored)
             say(f"  scored {file.name}: {len(scored)} rows ({i + 1}/{len(files)} files)")
@@ -154,7 +162,7 @@ def score(model: str | Path, data: str | Path, out: str | Path, *, engine: str =
         with dask_client(scheduler) as client:
             frame = dd.read_parquet([str(f) for f in files])
             meta = _empty(output_columns(list(frame.columns)), frame._meta)
-            scored = frame.map_partitions(_score_partition, path, meta=meta)
+            scored = frame.map_partitions(_score_partition, path, mapping, meta=meta)
             say(f"  scoring {frame.npartitions} partitions on "
                 f"{len(client.scheduler_info().get('workers', {}))} workers")
             scored.to_parquet(str(out), write_index=False)
