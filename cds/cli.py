@@ -144,50 +144,78 @@ def _recalibrate(args: argparse.Namespace) -> int:
                       root=Path(args.root) if args.root else None, quarantine=args.quarantine,
                       progress=_progress, columns=args.columns)
     print(out.name)
-    print(f"wrote {out}; promote it with: cds models promote {out.name} --alias production",
+    print(f"wrote {out}; promote it through the gate with labelled data, best held out (outcomes "
+          f"not used for this recalibration):\n  cds models promote {out.name} --alias "
+          f"production --data HELD_OUT_DATA\n(with --data {args.data} the gate compares on the "
+          "recalibration data itself, and says so: the candidate's figures are then apparent)",
           file=sys.stderr)
     return 0
 
 
 def _models(args: argparse.Namespace) -> int:
-    from training.gate import Margins, promote
-    from training.registry import rollback, versions
+    from training.gate import promote
+    from training.registry import history_lines, rollback, versions
 
     from .model import models_dir
 
     root = Path(args.root) if args.root else models_dir()
+    args.alias_given = args.alias is not None
+    args.alias = args.alias or "production"
     if args.action == "list":
         rows = versions(root)
         if args.json:
             print(json.dumps(rows, indent=2))
+        data_keys: dict[str, str] = {}
         for v in [] if args.json else rows:
+            key = data_keys.setdefault(v["measured_on"], f"[{chr(ord('a') + len(data_keys))}]")
             tags = f"  [{', '.join(v['aliases'])}]" if v["aliases"] else ""
-            auroc = f"  AUROC {v['auroc']:.3f}" if v["auroc"] is not None else ""
+            auroc = f"  AUROC {v['auroc']:.3f} on {key}" if v["auroc"] is not None else ""
             parent = f"  (recalibrated from {v['parent']})" if v["parent"] else ""
             print(f"{v['version']}{tags}{auroc}{parent}  {v['created']}  {v['trained_on']}")
+        if data_keys:
+            print("\nfigures measured on:")
+            for text, key in data_keys.items():
+                print(f"  {key} {text}")
+            if len(data_keys) > 1:
+                print("figures on different data are not comparable; compare two versions on the "
+                      "same data with: cds evaluate --model A --against B --data FILE")
+        return 0
+    if args.action == "history":
+        for line in history_lines(root, args.alias if args.alias_given else None):
+            print(line)
         return 0
     if args.action == "rollback":
         last = rollback(root, args.alias, reason=args.reason)["history"][-1]
-        print(f"{args.alias} -> {last['version']} (rolled back from {last['previous']})",
-              file=sys.stderr)
+        print(f"{args.alias} -> {last['version']} (rolled back from {last['previous']}; "
+              "recorded: cds models history)", file=sys.stderr)
         return 0
     if not args.version:
         raise UserError("cds models promote: give the VERSION to promote (cds models list)")
-    margins = Margins(auroc=args.margin_auroc, calibration_intercept=args.margin_intercept,
-                      calibration_slope=args.margin_slope, subgroup_auroc=args.margin_subgroup_auroc,
-                      subgroup_calibration_pp=args.margin_subgroup_pp,
-                      min_subgroup_n=args.min_subgroup_n)
+    given = {"auroc": args.margin_auroc, "calibration_intercept": args.margin_intercept,
+             "calibration_slope": args.margin_slope, "subgroup_auroc": args.margin_subgroup_auroc,
+             "subgroup_calibration_pp": args.margin_subgroup_pp,
+             "min_subgroup_n": args.min_subgroup_n}
     event = promote(root, args.version, alias=args.alias, data=args.data, force=args.force,
-                    margins=margins, report=args.report, reason=args.reason, reps=args.reps,
-                    progress=_progress)
+                    report=args.report, reason=args.reason, reps=args.reps, progress=_progress,
+                    overrides={k: v for k, v in given.items() if v is not None})
     gate = event.get("gate")
-    if gate and not gate["passed"]:
-        print("gate FAILED, promoted with --force (recorded):\n  " + "\n  ".join(gate["failures"]),
-              file=sys.stderr)
-    elif event.get("forced") and not gate:
+    plan = event.get("plan")
+    if gate:
+        print("gate " + ("passed" if gate["passed"] else "FAILED, promoted with --force "
+                         "(recorded)") + ":\n  " + "\n  ".join(gate["checks"]), file=sys.stderr)
+        print(f"  gate data: {event.get('gate_data')}", file=sys.stderr)
+        if event.get("gate_data_note"):
+            print(f"  note: {event['gate_data_note']}", file=sys.stderr)
+        print("  rule: change control plan " + (f"{plan['version']} ({plan['path']})"
+                                                 if isinstance(plan, dict) else str(plan))
+              + (f"; deviations recorded: {event['deviations']}" if event.get("deviations")
+                 else ""), file=sys.stderr)
+        print(f"  report: {event.get('report')}", file=sys.stderr)
+    elif event.get("forced"):
         print("promoted with --force, without the gate (recorded)", file=sys.stderr)
-    elif gate:
-        print("gate passed", file=sys.stderr)
+    else:
+        print("not gated (the first version of this alias, or an alias other than production)",
+              file=sys.stderr)
     print(f"{args.alias} -> {args.version}", file=sys.stderr)
     return 0
 
@@ -243,8 +271,6 @@ def _fraction(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from training.gate import Margins  # light: dataclasses and the registry only
-
     parser = argparse.ArgumentParser(prog="cds", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -339,10 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_columns)
 
     p = add("models", "List model versions, promote one to an alias (gated against production "
-                      "on the same data), or roll an alias back.")
-    p.add_argument("action", choices=("list", "promote", "rollback"))
+                      "on the same data), roll an alias back along its history, or show the "
+                      "history.")
+    p.add_argument("action", choices=("list", "promote", "rollback", "history"))
     p.add_argument("version", nargs="?", help="version to promote")
-    p.add_argument("--alias", default="production")
+    p.add_argument("--alias", help="alias to move or show (default: production; history: all)")
     p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
     p.add_argument("--data", help="labelled evaluation data for the gate (same sources as train)")
     p.add_argument("--force", action="store_true",
@@ -352,14 +379,15 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(default: ROOT/reports/VERSION-vs-CURRENT.html)")
     p.add_argument("--reps", type=_count, default=200, help="bootstrap samples")
     p.add_argument("--json", action="store_true", help="list as JSON")
-    defaults = Margins()
-    p.add_argument("--margin-auroc", type=float, default=defaults.auroc)
-    p.add_argument("--margin-intercept", type=float, default=defaults.calibration_intercept)
-    p.add_argument("--margin-slope", type=float, default=defaults.calibration_slope)
-    p.add_argument("--margin-subgroup-auroc", type=float, default=defaults.subgroup_auroc)
-    p.add_argument("--margin-subgroup-pp", type=float, default=defaults.subgroup_calibration_pp,
+    p.add_argument("--margin-auroc", type=float,
+                   help="override the plan (models/change_control.json) for this promotion; "
+                        "recorded as a deviation")
+    p.add_argument("--margin-intercept", type=float)
+    p.add_argument("--margin-slope", type=float)
+    p.add_argument("--margin-subgroup-auroc", type=float)
+    p.add_argument("--margin-subgroup-pp", type=float,
                    help="|observed - expected| margin per subgroup, percentage points")
-    p.add_argument("--min-subgroup-n", type=int, default=defaults.min_subgroup_n)
+    p.add_argument("--min-subgroup-n", type=int)
     p.set_defaults(run=_models)
     return parser
 
