@@ -2,7 +2,7 @@
 
 Exit status: 0 done; 2 a mistake in what was given (a file, column, row, name or option: the
 message names it and the rule, no traceback); 1 the promotion gate refused, or a bug (with its
-traceback).
+traceback); 3 ``cds monitor --fail-on-alarm`` raised an alarm.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ EXAMPLES = {
     "recalibrate": "cds recalibrate --model production --data data/local_outcomes.csv",
     "evaluate": "cds evaluate --model candidate --data data/local_outcomes.csv --out report.html",
     "columns": "cds columns suggest data/clinic_export.csv --out mapping.yaml",
+    "monitor": "cds monitor --data sqlite:///instance/gmed.sqlite3 --reference data/train.parquet "
+               "--out monitor.html",
 }
 
 
@@ -220,6 +222,23 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _monitor(args: argparse.Namespace) -> int:
+    from training.monitor import lines, monitor, render
+
+    result = monitor(args.data, model=args.model, root=Path(args.root) if args.root else None,
+                     reference=args.reference, columns=args.columns, progress=_progress)
+    for line in lines(result):
+        print(line)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(render(result), encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    alarms = any(m["psi_alarms"] or m["calibration_alarm"] for m in result["months"])
+    return 3 if alarms and args.fail_on_alarm else 0
+
+
 def _columns(args: argparse.Namespace) -> int:
     from training.columns import describe, known_columns, suggest, write_mapping
     from training.sources import read_source
@@ -355,6 +374,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--columns", help="mapping file: the file's column names -> the contract's "
                                       "(YAML; cds columns suggest FILE --out writes one)")
     p.set_defaults(run=_recalibrate)
+
+    p = add("monitor", "Monitor a deployed model by month: input drift (PSI per column), "
+                       "out-of-population rate, predictions, observed vs expected with CIs.")
+    p.add_argument("--data", required=True,
+                   help="the service's store (SQLAlchemy URL: every assessment) or a data file "
+                        "with recorded_at")
+    p.add_argument("--model", default="production", help="alias, version or artefact directory")
+    p.add_argument("--reference", help="baseline data for drift (best: the training data; "
+                                       "default: the first month)")
+    p.add_argument("--columns", help="mapping file for the data's column names")
+    p.add_argument("--out", help="HTML report to write")
+    p.add_argument("--json", help="also write the figures as JSON here")
+    p.add_argument("--fail-on-alarm", action="store_true", help="exit 3 when an alarm is raised")
+    p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
+    p.set_defaults(run=_monitor)
 
     p = add("columns", "Suggest how a data file's columns map to the contract's (by name and by "
                        "values); write the mapping for --columns.")

@@ -244,8 +244,11 @@ def read_fhir_ndjson(path: Path) -> Source:
 # ------------------------------------------------------------------------------ the store
 
 
-def read_store(url: str) -> Source:
-    """Assessments joined with their recorded outcomes, from the service's database."""
+def read_store(url: str, *, unlabelled: bool = False) -> Source:
+    """Assessments joined with their recorded outcomes, from the service's database.
+
+    ``unlabelled=True`` (monitoring) keeps assessments without an outcome too (``hip_driver``
+    empty; ``recorded_at`` the assessment's date), one row per assessed complaint."""
     from sqlalchemy import MetaData, create_engine, select
     from sqlalchemy.exc import ArgumentError, InvalidRequestError, NoSuchModuleError, OperationalError
 
@@ -264,8 +267,8 @@ def read_store(url: str) -> Source:
         meta.reflect(engine, only=["assessments", "outcomes"])
         a, o = meta.tables["assessments"], meta.tables["outcomes"]
         query = (select(a.c.id, a.c.patient_ref, a.c.inputs, o.c.complaint, o.c.hip_driver,
-                        o.c.recorded_at)
-                 .join(o, o.c.assessment_id == a.c.id)
+                        o.c.recorded_at, a.c.created_at)
+                 .join(o, o.c.assessment_id == a.c.id, isouter=unlabelled)
                  .order_by(o.c.recorded_at, o.c.id))
         with engine.connect() as conn:
             result = [dict(r) for r in conn.execute(query).mappings()]
@@ -276,6 +279,8 @@ def read_store(url: str) -> Source:
         raise UserError(f"{safe_url}: cannot be read ({str(e.orig)[:200]})") from e
     finally:
         engine.dispose()
+    if not result and unlabelled:
+        raise UserError(f"{safe_url}: no assessment stored yet; nothing to monitor")
     if not result:
         raise UserError(f"{safe_url}: no outcome recorded yet (POST /v1/outcomes records them); "
                         "nothing to learn from or evaluate")
@@ -286,9 +291,12 @@ def read_store(url: str) -> Source:
     for r in latest.values():
         inputs = r["inputs"] if isinstance(r["inputs"], Mapping) else json.loads(r["inputs"])
         record = {k: v for k, v in inputs.items() if k not in (ROWS.name, "patient_id")}
-        rows.append({"assessment_id": r["id"], "patient_id": r["patient_ref"], **record,
-                     COMPLAINT: r["complaint"], LABEL: float(bool(r["hip_driver"])),
-                     "recorded_at": str(r["recorded_at"])[:10]})
+        labelled = r["complaint"] is not None
+        for complaint in [r["complaint"]] if labelled else list(inputs.get(ROWS.name) or []):
+            rows.append({"assessment_id": r["id"], "patient_id": r["patient_ref"], **record,
+                         COMPLAINT: complaint,
+                         LABEL: float(bool(r["hip_driver"])) if labelled else None,
+                         "recorded_at": str(r["recorded_at"] if labelled else r["created_at"])[:10]})
     frame = pd.DataFrame(rows)
     digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
     return Source(frame, f"store {safe_url} (sha256 {digest[:12]}, {len(frame)} outcomes)",
