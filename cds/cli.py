@@ -199,7 +199,8 @@ def _models(args: argparse.Namespace) -> int:
              "min_subgroup_n": args.min_subgroup_n}
     event = promote(root, args.version, alias=args.alias, data=args.data, force=args.force,
                     report=args.report, reason=args.reason, reps=args.reps, progress=_progress,
-                    overrides={k: v for k, v in given.items() if v is not None})
+                    overrides={k: v for k, v in given.items() if v is not None},
+                    columns=args.columns)
     gate = event.get("gate")
     plan = event.get("plan")
     if gate:
@@ -413,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(default: ROOT/reports/VERSION-vs-CURRENT.html)")
     p.add_argument("--reps", type=_count, default=200, help="bootstrap samples")
     p.add_argument("--json", action="store_true", help="list as JSON")
+    p.add_argument("--columns", help="mapping file for the gate data's column names")
     p.add_argument("--margin-auroc", type=float,
                    help="override the plan (models/change_control.json) for this promotion; "
                         "recorded as a deviation")

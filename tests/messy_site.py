@@ -1,7 +1,7 @@
 """A clinic's export as it really comes: the simulator's patients written the way a site's
 spreadsheet writes them (used by the messy-data tests and the README's walk-through).
 
-``python -m tests.messy_site OUT.csv [N] [SEED]`` writes one.
+``python -m tests.messy_site OUT.csv [N] [SEED] [MONTHS]`` writes one.
 """
 
 from __future__ import annotations
@@ -43,12 +43,16 @@ def messy_frame(n: int, seed: int) -> pd.DataFrame:
     return out.rename(columns=SITE_NAMES)
 
 
-def write_messy_csv(path: Path, n: int = 3000, seed: int = 7) -> Path:
-    """The site's export: semicolon-separated, decimal commas."""
-    messy_frame(n, seed).to_csv(path, sep=";", decimal=",", index=False)
+def write_messy_csv(path: Path, n: int = 3000, seed: int = 7, months: int = 0) -> Path:
+    """The site's export: semicolon-separated, decimal commas; with ``months``, a
+    ``recorded_at`` date spreading the rows over that many months of 2026."""
+    frame = messy_frame(n, seed)
+    if months:
+        frame["recorded_at"] = [f"2026-{1 + i % months:02d}-15" for i in range(len(frame))]
+    frame.to_csv(path, sep=";", decimal=",", index=False)
     return path
 
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    write_messy_csv(Path(args[0]), *(int(a) for a in args[1:3]))
+    write_messy_csv(Path(args[0]), *(int(a) for a in args[1:4]))

@@ -117,7 +117,8 @@ def promote(root: Path, version: str, *, alias: str = PRODUCTION, data: str | Pa
             force: bool = False, margins: Margins | None = None,
             report: str | Path | None = None, reason: str | None = None, reps: int = 200,
             progress: Callable[[str], None] | None = None,
-            overrides: dict[str, float] | None = None) -> dict[str, Any]:
+            overrides: dict[str, float] | None = None,
+            columns: str | Path | None = None) -> dict[str, Any]:
     """Gate ``version`` against the model ``alias`` points at (on ``data``), then move the alias.
 
     Margins come from the change control plan in ``root`` (:mod:`training.change_control`),
@@ -145,7 +146,8 @@ def promote(root: Path, version: str, *, alias: str = PRODUCTION, data: str | Pa
 
             out = Path(report or root / "reports" / f"{version}-vs-{current}.html")
             result = evaluate(root / "gmed-driver" / version, data, out, against=current,
-                              reps=reps, root=root, gate=gate_for(chosen), progress=progress)
+                              reps=reps, root=root, gate=gate_for(chosen), progress=progress,
+                              columns=columns)
             verdict = result["gate"]
             assert verdict is not None
             details = {"data_sha256": result["data"]["sha256"],

@@ -95,6 +95,8 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
     say("checking the sample size (Riley et al. 2020)")
     need = check_development(ds.y, what=ds.description, r2_cox_snell=anticipated_r2,
                              accept_small=accept_small_sample)
+    say(f"  {len(ds.y)} rows, {int(ds.y.sum())} events; the minimum for {need.parameters} "
+        f"candidate parameters is {need.n} rows ({need.events} events)")
     if len(ds.y) < need.n:
         say(f"warning: {len(ds.y)} rows, {int(ds.y.sum())} events, below the minimum of {need.n} "
             f"rows ({need.events} events); trained anyway (--accept-small-sample, recorded)")
