@@ -304,3 +304,24 @@ def test_record_examples_still_assess(tiny_model_dir: Path) -> None:
     record = json.loads((EXAMPLES / "cyclist_itbs.json").read_text())
     assert record and main(["assess", "--input", str(EXAMPLES / "cyclist_itbs.json"),
                             "--model", str(tiny_model_dir)]) == 0
+
+
+def test_issue13_a_whole_column_missing_is_said_not_silent(cohort: pd.DataFrame, tmp_path: Path
+                                                           ) -> None:
+    from training.dataset import load
+    from training.validation import validation_lines
+
+    hips = [c for c in cohort.columns if c.startswith("hip_abduction_")]
+    cohort.drop(columns=["bmi_kg_m2", *hips]).to_csv(tmp_path / "d.csv", index=False)
+    lines = validation_lines(load(tmp_path / "d.csv").validation)
+    assert lines[0].startswith("WARNING: no column of 'Hand-held dynamometry")
+    absent = next(line for line in lines if "contract columns absent from the file" in line)
+    assert "bmi_kg_m2" in absent and hips[0] in absent
+
+
+@pytest.mark.parametrize("command", [["columns", "suggest", "/nope.csv"],
+                                     ["monitor", "--data", "/nope.csv"]])
+def test_columns_and_monitor_on_a_missing_file_exit_2(command: list[str],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(command) == 2
+    assert "/nope.csv: no such file or directory" in _err(capsys)
