@@ -186,3 +186,10 @@ def test_the_messy_site_trains_with_a_suggested_mapping(tmp_path: Path,
     first = pd.to_numeric(raw["hip_abd_L"].str.replace(",", ".").str.removesuffix(" Nm/kg"),
                           errors="coerce")
     assert np.nanmax(ds.frame[HIP_LEFT]) == pytest.approx(np.nanmax(first))
+
+
+def test_the_data_description_says_how_the_csv_was_read(tmp_path: Path) -> None:
+    from training.sources import read_source
+
+    write_messy_csv(tmp_path / "site.csv", 50, 2)
+    assert "semicolon-separated, decimal comma, utf-8" in read_source(tmp_path / "site.csv").description

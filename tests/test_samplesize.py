@@ -90,3 +90,20 @@ def test_cli_train_with_accept_small_sample_records_it(tmp_path: Path) -> None:
     size = json.loads((out / "metadata.json").read_text())["training_data"]["sample_size"]
     assert size["below_minimum_accepted"] is True and size["rows"] < size["n"]
     assert pd.notna(size["events"])
+
+
+def test_recalibrating_on_few_outcomes_says_it_is_imprecise(tiny_model_dir: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]
+                                                            ) -> None:
+    import shutil
+
+    model = tmp_path / "models" / "gmed-driver" / "0.0.1"
+    shutil.copytree(tiny_model_dir, model)
+    frame = simulate(400, 12)
+    frame[frame["complaint"].notna()].head(120).to_csv(tmp_path / "few.csv", index=False)
+    assert main(["recalibrate", "--model", str(model), "--data",
+                 str(tmp_path / "few.csv"), "--version", "0.0.1-recal-few"]) == 0
+    err = capsys.readouterr().err
+    assert "are fewer than the" in err and "--method intercept needs fewer" in err
+    meta = json.loads((model.parent / "0.0.1-recal-few" / "metadata.json").read_text())
+    assert meta["recalibration"]["sample_size"]["rows"] < meta["recalibration"]["sample_size"]["n"]

@@ -33,6 +33,7 @@ from .calibration import fit_intercept, fit_platt
 from .curves import evaluation_figures
 from .dataset import load, require_outcomes
 from .evaluate import metrics
+from .samplesize import minimum_sample_size
 from .validation import validation_lines
 
 METHODS = ("platt", "intercept")
@@ -60,6 +61,13 @@ def recalibrate(model: str | Path, data: str | Path, *, version: str | None = No
     for line in validation_lines(ds.validation):
         say(line)
     require_outcomes(ds, "recalibration")
+    need = minimum_sample_size(2 if method == "platt" else 1, float(ds.y.mean()))
+    if len(ds.y) < need.n:
+        say(f"warning: {len(ds.y)} outcomes ({int(ds.y.sum())} events) are fewer than the "
+            f"{need.n} ({need.events} events) Riley et al. 2020's criteria ask for "
+            f"{'two calibration parameters' if method == 'platt' else 'the intercept'}; "
+            "the new calibration is imprecise" + (" (--method intercept needs fewer)"
+                                                  if method == "platt" else ""))
     raw = parent.predict_raw(ds.X)
     calibration = refit(raw, ds.y, parent.calibration, method)
     version = version or f"{parent.version}-recal-{ds.sha256[:8]}"
@@ -81,6 +89,7 @@ def recalibrate(model: str | Path, data: str | Path, *, version: str | None = No
         "parent_version": parent.version,
         "trained_on": f"{parent.trained_on}; recalibrated on local outcomes ({ds.description})",
         "recalibration": {"method": method, "data": ds.provenance,
+                          "sample_size": {**need.to_dict(), "rows": len(ds.y)},
                           "before": {k: parent.calibration[k] for k in ("intercept", "slope")},
                           "after": calibration},
         "metrics": {"evaluation_data": description, "model": metrics(ds.y, p, reps=reps)},

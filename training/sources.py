@@ -37,7 +37,7 @@ from cds.features import LOCAL_SYSTEM, ROWS
 from cds.fhir import COMPLAINT_CODES, record_from_fhir
 
 from .schema import COMPLAINT, LABEL
-from .tables import TABLE_SUFFIXES, read_frame
+from .tables import TABLE_SUFFIXES, read_csv, read_frame
 
 OUTCOME_CODING = (LOCAL_SYSTEM, "hip_driver")
 FHIR_TYPES = ("Patient", "Observation", "Condition", "QuestionnaireResponse")
@@ -98,9 +98,17 @@ def read_table(path: Path) -> Source:
             raise UserError(f"{path}: a directory of data must hold .parquet, .csv or .ndjson "
                             "files; it holds none")
         frame = pd.concat([read_frame(f) for f in files], ignore_index=True)
-    elif path.suffix.lower() in TABLE_SUFFIXES:
+    elif path.suffix.lower() in (".parquet", ".pq"):
         files = [path]
         frame = read_frame(path)
+    elif path.suffix.lower() in TABLE_SUFFIXES:
+        files = [path]
+        frame, dialect = read_csv(path)
+        if frame.columns.empty or frame.empty:
+            raise UserError(f"{path}: no rows (an empty file, or a header only)")
+        digest = _sha256_files(files)
+        return Source(frame, f"{path.name} (sha256 {digest[:12]}, {len(frame)} rows; "
+                             f"{dialect.describe()})", digest, "table")
     else:
         raise UserError(f"{path}: expected .csv, .tsv, .parquet, .ndjson, a directory or a "
                         "database URL (sqlite:///..., postgresql://...)")
