@@ -181,6 +181,11 @@ def test_the_messy_site_trains_with_a_suggested_mapping(tmp_path: Path,
     assert "3 exact duplicate row(s) kept once" in err and "0 rejected" in err
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["training_data"]["validation"]["excluded"]["conflicting_duplicate"] == 2
+    aside = pd.read_csv(tmp_path / "q.csv")  # rows as the file had them, with the reason
+    conflicts = aside[aside["reason"].str.startswith("duplicate patient_id")]
+    assert len(conflicts) == 2 and set(conflicts["Gender"]) <= {"F", "M"}
+    assert conflicts["hip_abd_L"].dropna().str.endswith(" Nm/kg").all()
+    assert (aside["reason"] == "excluded: red_flag").sum() > 0 and "Age" in aside.columns
     ds = load(site, columns=tmp_path / "mapping.yaml")
     raw = messy_frame(3000, 7)
     first = pd.to_numeric(raw["hip_abd_L"].str.replace(",", ".").str.removesuffix(" Nm/kg"),

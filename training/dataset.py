@@ -93,10 +93,16 @@ def from_source(source: Source, *, quarantine: str | Path | None = None,
     """Tidy (:mod:`training.tidy`: names by ``columns``, values, duplicates), validate a read
     source and build the dataset; write the quarantine if asked."""
     mapping = load_mapping(columns) if isinstance(columns, str | Path) else columns
-    tidied = tidy(source.frame, mapping)
+    raw = source.frame.reset_index(drop=True)
+    tidied = tidy(raw, mapping)
+    rows = tidied.frame.index.to_numpy()  # each tidied row's row in the file
     checked = validate(tidied.frame)
-    if len(tidied.set_aside):
-        checked.quarantine = pd.concat([checked.quarantine, tidied.set_aside])
+    # the quarantine shows rows as the file had them (names, units, spelling), with the reason
+    quarantined = rows[checked.quarantine.index.to_numpy()]
+    checked.quarantine = pd.concat([
+        raw.loc[quarantined].assign(**{REASON: checked.quarantine[REASON].to_numpy()}),
+        raw.loc[tidied.set_aside.index].assign(**{REASON: tidied.set_aside[REASON].to_numpy()}),
+    ]).sort_index()
     checked.rows_in += len(tidied.set_aside) + tidied.duplicates.get("exact_duplicate", 0)
     checked.excluded.update({k: v for k, v in tidied.duplicates.items() if v})
     if len(source.rejected):
