@@ -131,3 +131,12 @@ class IntegrityError(ModelUnavailable):
     """A model artefact failed its SHA-256 manifest check; nothing of it was parsed."""
 
     code = "integrity"
+
+
+class UserError(CdsError):
+    """A user's mistake in what they gave a command: a file, a column, a row or a name that
+    breaks a rule. The message names which and the rule; the command line exits with status 2
+    and no traceback (a traceback means a bug)."""
+
+    status = 422
+    code = "user-error"
