@@ -3,7 +3,9 @@
 ``gmed-driver`` answers ``patient-view``; ``gmed-driver-encounter`` runs the same logic on
 ``encounter-start``. A call is validated (``hook``, ``hookInstance``, ``context`` with
 ``patientId`` and ``userId``, ``fhirServer`` when ``fhirAuthorization`` is given), its prefetch is
-mapped to the contract by :mod:`cds.fhir` (units checked, never misread), the model runs, and the
+mapped to the contract by :mod:`cds.fhir` (units checked, never misread; an Observation whose
+value cannot be used is set aside with a ``resource-set-aside`` warning, never failing the
+call), the model runs, and the
 assessment with its cards and an audit line is committed before the cards are returned.
 No covered complaint -> ``{"cards": []}``; required data absent and not fetchable -> 412.
 """
@@ -17,7 +19,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 import cds
 from cds.errors import FieldError, InvalidRecord
-from cds.fhir import record_from_fhir
+from cds.fhir import record_from_fhir, set_aside_warnings
 from cds.validate import is_text
 
 from . import prefetch
@@ -108,7 +110,7 @@ def call_service(service_id: str) -> Response:
     context = call["context"]
     gathered = prefetch.gather(call, allowlist=list(current_app.config["FHIR_SERVER_ALLOWLIST"]),
                                timeout=float(current_app.config["FHIR_TIMEOUT"]))
-    fhir = record_from_fhir(gathered.resources)
+    fhir = record_from_fhir(gathered.resources, lenient=True)
     record = fhir.record
     if fhir.patient_id and fhir.patient_id != context["patientId"]:
         raise InvalidRecord([FieldError("subject", "subject",
@@ -127,6 +129,7 @@ def call_service(service_id: str) -> Response:
     record["patient_id"] = context["patientId"]
     assessment = cds.assess(record, model=get_model())
     result = assessment.to_dict()
+    result["warnings"] += set_aside_warnings(fhir.set_aside)  # on the card and RiskAssessment
     notes = [OPTIONAL_NOTES[k] for k in ("observations", "intake") if k in gathered.unavailable]
     # the cards' uuids and the assessment are committed together before anyone sees them
     aid = store.new_id()
