@@ -22,7 +22,9 @@ from cds.fhir import findings_code_system, intake_questionnaire, record_from_fhi
 from cds.validate import is_text
 
 from .auth import caller
+from .config import base_url
 from .errors import FHIR_JSON, NotFound, wants_fhir
+from .fhir_api import fhir_response, stored_risk_assessment
 from .jsontext import EncodedJSON, encode_object, object_response
 from .metrics import count_prediction
 from .model import get_model
@@ -65,11 +67,16 @@ def _assess(body: Any, source: str
 @bp.post("/v1/assessments")
 def create_assessment() -> ResponseReturnValue:
     """Assess one patient; 201 with the Assessment (or a RiskAssessment) and its Location."""
-    aid, result, encoded, subject, basis = _assess(json_body(), "api")
+    body = json_body()
+    aid, result, encoded, subject, basis = _assess(body, "api")
     headers = {"Location": f"/v1/assessments/{aid}"}
     if wants_fhir():
+        # a plain record's patient_id, as the caller gave it, names the subject (never logged)
+        pid = body.get("patient_id") if isinstance(body, Mapping) else None
         resource = risk_assessment(result, subject=subject, rid=aid, basis=basis,
-                                   occurrence=date.today().isoformat())
+                                   occurrence=date.today().isoformat(),
+                                   patient_id=pid if isinstance(pid, str) else None,
+                                   model_card_url=f"{base_url()}/v1/model/card")
         response = jsonify(resource)
         response.mimetype = FHIR_JSON
         return response, 201, headers
@@ -79,6 +86,8 @@ def create_assessment() -> ResponseReturnValue:
 @bp.get("/v1/assessments/<aid>")
 def read_assessment(aid: str) -> Response:
     """A stored assessment (its result, never its inputs' patient reference)."""
+    if wants_fhir():  # the Location of a FHIR create resolves as FHIR
+        return fhir_response(stored_risk_assessment(aid))
     row = get_store().get_assessment(aid)
     if row is None:
         raise NotFound("No assessment with this id")

@@ -14,6 +14,7 @@ from flask import Flask
 from . import auth, deadline, errors, headers, limits, logs, metrics, model, smart, store
 from .api import bp as api_bp
 from .cds_hooks import bp as cds_hooks_bp
+from .fhir_api import bp as fhir_bp
 from .config import load_config
 from .jsontext import FastJSONProvider
 from .openapi import bp as openapi_bp
@@ -37,6 +38,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     limits.init_app(app)  # after auth: no anonymous body is decompressed
     headers.init_app(app)
-    for bp in (cds_hooks_bp, api_bp, openapi_bp, ops_bp, ui_bp):
+    for bp in (cds_hooks_bp, api_bp, fhir_bp, openapi_bp, ops_bp, ui_bp):
         app.register_blueprint(bp)
     return app
