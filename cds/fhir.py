@@ -23,7 +23,6 @@ from typing import Any
 
 from . import units
 from .errors import FieldError, InvalidRecord
-from .narrative import with_narrative
 from .features import (
     BY_NAME,
     COMPLAINT_SYSTEM,
@@ -35,6 +34,7 @@ from .features import (
     contract_hash,
     record_fields,
 )
+from .narrative import with_narrative
 
 UCUM = "http://unitsofmeasure.org"
 BASE = "https://gmed-cds.org/fhir"

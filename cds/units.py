@@ -4,9 +4,10 @@ A table of exact conversions answers the common cases without importing anything
 UCUM code is parsed by ``ucumvert`` (a maintained UCUM grammar on top of Pint, so UCUM's own
 definitions apply: ``mo`` is the mean Julian month, ``a`` the Julian year, ``[lbf_av].[ft_i]/kg``
 a torque per body mass). Dimensionless targets (degrees, percent) convert only by the table:
-Pint sees no difference between an angle and a percentage. Its registry takes seconds to build, so it is built once, on the first
-unit the table does not know. A unit of another dimension (a force in ``kgf`` or ``N`` for a
-torque per kg: the lever arm and body mass are unknown) is not convertible: ``None``.
+Pint sees no difference between an angle and a percentage. Its registry takes seconds to build,
+so it is built once, on the first unit the table does not know. A unit of another dimension
+(a force in ``kgf`` or ``N`` for a torque per kg: the lever arm and body mass are unknown) is
+not convertible: ``None``.
 """
 
 from __future__ import annotations

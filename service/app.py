@@ -14,8 +14,8 @@ from flask import Flask
 from . import auth, deadline, errors, headers, limits, logs, metrics, model, smart, store
 from .api import bp as api_bp
 from .cds_hooks import bp as cds_hooks_bp
-from .fhir_api import bp as fhir_bp
 from .config import load_config
+from .fhir_api import bp as fhir_bp
 from .jsontext import FastJSONProvider
 from .openapi import bp as openapi_bp
 from .ops import bp as ops_bp

@@ -21,6 +21,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from cds.errors import CdsError, FieldError, InvalidRecord
+from cds.narrative import with_narrative
 
 log = logging.getLogger("service")
 
@@ -122,7 +123,8 @@ def operation_outcome(status: int, message: str, errors: list[FieldError],
         if message:
             issue["diagnostics"] = message
         issues.append(issue)
-    return {"resourceType": "OperationOutcome", "issue": issues}
+    return with_narrative({"resourceType": "OperationOutcome", "issue": issues},
+                          f"HTTP {status}: {message}" if message else f"HTTP {status}")
 
 
 def error_response(status: int, code: str, message: str,

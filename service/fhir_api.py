@@ -140,6 +140,7 @@ def capability_statement() -> dict[str, Any]:
     })
 
 
+@bp.get("/fhir")
 @bp.get("/fhir/metadata")
 def metadata() -> Response:
     """The CapabilityStatement."""

@@ -21,6 +21,7 @@ from cds.safety import NOT_APPLICABLE, OUT_OF_POPULATION
 
 from .cards import OVERRIDE_REASONS, OVERRIDE_SYSTEM, TOPIC
 from .model import get_model
+from .orders import PROCEDURE_SYSTEM, procedure_concepts
 
 RULES_SYSTEM = f"{BASE}/CodeSystem/rules"
 MODELS_SYSTEM = f"{BASE}/CodeSystem/models"
@@ -108,6 +109,9 @@ def code_systems() -> dict[str, Callable[[], dict[str, Any]]]:
         RULES_SYSTEM: _simple("rules", RULES_SYSTEM, "Rules a request error names", RULES),
         WARNINGS_SYSTEM: _simple("warnings", WARNINGS_SYSTEM, "Warnings of an assessment",
                                  WARNINGS),
+        PROCEDURE_SYSTEM: lambda: _simple("procedures", PROCEDURE_SYSTEM,
+                                          "Clinical tests the cards propose (orderables)",
+                                          procedure_concepts())(),
         TOPIC["system"]: _simple("topics", TOPIC["system"], "Topics of the service's cards",
                                  {TOPIC["code"]: TOPIC["display"]}),
         OVERRIDE_SYSTEM: _simple("override-reasons", OVERRIDE_SYSTEM,
@@ -122,8 +126,11 @@ def code_systems() -> dict[str, Callable[[], dict[str, Any]]]:
 
 
 def code_system(cid: str) -> dict[str, Any] | None:
-    """The CodeSystem served at ``/fhir/CodeSystem/<cid>``, or ``None``."""
-    build = code_systems().get(f"{BASE}/CodeSystem/{cid}")
+    """The CodeSystem served at ``/fhir/CodeSystem/<cid>`` (the tail of its canonical, or its
+    id), or ``None``."""
+    systems = code_systems()
+    build = systems.get(f"{BASE}/CodeSystem/{cid}") or systems.get(
+        f"{BASE}/CodeSystem/{cid.replace('-', '_')}")  # the id of activity_profile's system
     return build() if build else None
 
 

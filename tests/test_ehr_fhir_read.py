@@ -10,7 +10,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import load_example
-from tests.service_fixtures import app, client, make_app  # noqa: F401
 
 FHIR = "application/fhir+json"
 
