@@ -123,8 +123,10 @@ def operation_outcome(status: int, message: str, errors: list[FieldError],
         if message:
             issue["diagnostics"] = message
         issues.append(issue)
-    return with_narrative({"resourceType": "OperationOutcome", "issue": issues},
-                          f"HTTP {status}: {message}" if message else f"HTTP {status}")
+    outcome = {"resourceType": "OperationOutcome", "issue": issues}
+    if status == 401:
+        return outcome  # no detail, on purpose: not even a narrative
+    return with_narrative(outcome, f"HTTP {status}: {message}" if message else f"HTTP {status}")
 
 
 def error_response(status: int, code: str, message: str,

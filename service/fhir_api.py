@@ -14,6 +14,7 @@ read back names its subject by that pseudonym.
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -44,8 +45,10 @@ def stored_risk_assessment(aid: str) -> dict[str, Any]:
     if row is None:
         raise NotFound("No assessment with this id")
     created = row["created_at"]
+    if created is not None and created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)  # stored in UTC; SQLite returns it naive
     return risk_assessment(row["result"], rid=row["id"], pseudonym=row["patient_ref"],
-                           occurrence=created.isoformat() if created is not None else None,
+                           occurrence=created.isoformat(timespec="seconds") if created else None,
                            model_card_url=f"{base_url()}/v1/model/card")
 
 
