@@ -8,12 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fhir.resources.R4B import get_fhir_model_class
 from flask import Flask
 
-pytest.importorskip("fhir.resources")
-from fhir.resources.R4B import get_fhir_model_class  # noqa: E402
-
-from tests.test_ehr_resolve import _resources, emitted  # noqa: E402
+from tests.test_ehr_resolve import _resources, emitted
 
 
 def _validate(resource: dict[str, Any]) -> None:
@@ -45,3 +43,10 @@ def test_the_validator_catches_a_broken_resource() -> None:
     with pytest.raises(ValidationError):
         _validate({"resourceType": "CodeSystem", "status": "active", "content": "complete",
                    "unknownElement": 1})
+
+
+@pytest.mark.parametrize("name", ["fhir/transaction-bundle.json", "fhir/questionnaire-response.json"])
+def test_fhir_examples_validate(name: str) -> None:
+    import json
+    from pathlib import Path
+    _validate(json.loads((Path(__file__).resolve().parents[1] / "examples" / name).read_text()))
