@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from cds.fhir import AI_ASSERTED
 from cds.narrative import with_narrative
 
 from .orders import order_code
@@ -81,7 +82,8 @@ def _suggestion(complaint: Mapping[str, Any], patient_id: str | None,
     nxt = complaint["next_best_assessment"]
     procedure = nxt.get("procedure") or nxt["label"]
     request: dict[str, Any] = {
-        "resourceType": "ServiceRequest", "status": "draft", "intent": "proposal",
+        "resourceType": "ServiceRequest", "meta": {"security": [dict(AI_ASSERTED)]},
+        "status": "draft", "intent": "proposal",
         "code": order_code(procedure),
         "subject": {"reference": f"Patient/{patient_id}"} if patient_id
         else {"display": "Current patient"},

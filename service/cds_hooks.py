@@ -45,6 +45,7 @@ SERVICES: dict[str, dict[str, Any]] = {
                               "context": ("patientId", "userId", "encounterId")},
 }
 REQUIRED_RECORD = ("age_years", "sex")
+SERVICE_VERSION = "1.1.0"  # discovery ``version`` (CDS Hooks 3.0 ballot; ignored by 2.0 clients)
 OPTIONAL_NOTES = {
     "observations": "Exam and movement Observations were not available to the service "
                     "(not prefetched, not fetchable): the estimate uses what was.",
@@ -56,7 +57,7 @@ OPTIONAL_NOTES = {
 def discovery() -> Response:
     """The CDS Hooks discovery document."""
     return jsonify({"services": [
-        {"hook": spec["hook"], "id": sid,
+        {"hook": spec["hook"], "id": sid, "version": SERVICE_VERSION,
          "title": "Is gluteus medius weakness driving this knee or low back pain?",
          "description": DESCRIPTION, "prefetch": dict(prefetch.TEMPLATES)}
         for sid, spec in SERVICES.items()]})
