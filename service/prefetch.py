@@ -12,6 +12,7 @@ makes the call fail with 412 Precondition Failed. An empty Bundle is the same as
 from __future__ import annotations
 
 import json
+import logging
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from cds.fhir import COMPLAINT_CODES, QUESTIONNAIRE_URL
 from . import deadline, httpget
 from .errors import BadRequest, PreconditionFailed
 
+log = logging.getLogger("service")
 MAX_PAGES = 5
 MAX_PAGE_BYTES = 8 << 20
 
@@ -67,6 +69,7 @@ class Gathered:
     resources: list[Any] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)  # keys neither prefetched nor fetched
     empty: list[str] = field(default_factory=list)         # keys the client has no data for
+    refused: str | None = None  # why the service could not fetch (named in a 412)
 
 
 def _is_outcome(value: Mapping[str, Any]) -> bool:
@@ -127,6 +130,22 @@ def _can_fetch(request: Mapping[str, Any], allowlist: list[str]) -> bool:
             and any(server.startswith(prefix) for prefix in allowlist))
 
 
+ALLOWLIST_KEY = "FHIR_SERVER_ALLOWLIST (environment GMED_FHIR_SERVER_ALLOWLIST)"
+
+
+def _refusal(request: Mapping[str, Any]) -> str:
+    """Why an absent key cannot be fetched, naming the configuration that decides it (logged:
+    the reason only, never the server's URL or the token)."""
+    if not isinstance(request.get("fhirServer"), str):
+        reason = "the request has no fhirServer"
+    elif not isinstance(request.get("fhirAuthorization"), Mapping):
+        reason = "the request has no fhirAuthorization"
+    else:
+        reason = f"its fhirServer is not on the service's allowlist, {ALLOWLIST_KEY}"
+        log.info("fhirServer not on the allowlist", extra={"reason": "FHIR_SERVER_ALLOWLIST"})
+    return reason
+
+
 def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float) -> Gathered:
     """Collect the resources of every template key, fetching what was not prefetched if allowed.
 
@@ -152,6 +171,7 @@ def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float) 
             continue
         if not _can_fetch(request, allowlist):
             out.unavailable.append(key)
+            out.refused = out.refused or _refusal(request)
             continue
         try:
             fetched = _fetch(request["fhirServer"], render(template, request["context"]),
@@ -177,7 +197,8 @@ def require(gathered: Gathered, has_intake_complaints: bool) -> None:
         if key in gathered.unavailable:
             errors.append(FieldError(f"prefetch.{key}", "required",
                                      f"{DESCRIPTIONS[key]}: not prefetched, and the service "
-                                     "cannot fetch it (no fhirServer access)"))
+                                     f"cannot fetch it: {gathered.refused or 'no fhirServer access'}"
+                                     ))
         elif key == "patient" and key in gathered.empty:
             errors.append(FieldError("prefetch.patient", "required",
                                      "Patient: the client has no Patient resource for this call"))

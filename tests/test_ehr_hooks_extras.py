@@ -3,6 +3,9 @@ CDS Hooks routes, override reasons served as a value set, the card's source is t
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -57,3 +60,19 @@ def test_card_source_is_the_model_card(client: FlaskClient) -> None:
     [card, *_] = client.post("/cds-services/gmed-driver", json=hook_call()).get_json()["cards"]
     assert card["source"]["url"].endswith("/v1/model/card")
     assert client.get("/v1/model/card").status_code == 200
+
+
+def test_fetch_refused_names_the_allowlist_in_the_answer_and_the_log(
+        make_app: Callable[..., Flask], service_logs: io.StringIO) -> None:
+    app = make_app(FHIR_SERVER_ALLOWLIST=["https://trusted.example.org/"])
+    body = hook_call(fhirServer="https://elsewhere.example.org/fhir",
+                     fhirAuthorization={"access_token": "t", "token_type": "Bearer",
+                                        "expires_in": 300, "scope": "patient/*.read",
+                                        "subject": "cds"})
+    del body["prefetch"]["patient"]
+    response = app.test_client().post("/cds-services/gmed-driver", json=body)
+    assert response.status_code == 412
+    [issue] = response.get_json()["issue"]
+    assert "FHIR_SERVER_ALLOWLIST" in issue["diagnostics"]
+    assert '"reason": "FHIR_SERVER_ALLOWLIST"' in service_logs.getvalue()
+    assert "elsewhere.example.org" not in service_logs.getvalue()
