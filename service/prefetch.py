@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cds.errors import FieldError
-from cds.features import record_fields
+from cds.features import LOCAL_SYSTEM, Feature, record_fields
 from cds.fhir import COMPLAINT_CODES, QUESTIONNAIRE_URL
 
 from . import deadline, httpget
@@ -34,9 +34,17 @@ MAX_PAGE_BYTES = 8 << 20
 DEMOGRAPHICS = ("age_years", "sex")  # from the Patient resource, not Observations
 
 
-def _code_list() -> str:
+def _is_patient_reported_local(f: Feature) -> bool:
+    return f.group == "intake" and f.coding.system == LOCAL_SYSTEM
+
+
+def _code_list(intake: bool = False) -> str:
+    """The codes of one Observation query: exam, movement and standard-coded findings, or
+    (``intake``) the patient-reported findings with local codes. Two queries keep each expanded
+    URL well under the 2,048 characters many servers accept (one was ~2,080)."""
     return ",".join(f"{f.coding.system}|{f.coding.code}" for f in record_fields()
-                    if f.role != "rows" and f.name not in DEMOGRAPHICS)
+                    if f.role != "rows" and f.name not in DEMOGRAPHICS
+                    and _is_patient_reported_local(f) == intake)
 
 
 def _complaint_codes() -> str:
@@ -48,6 +56,8 @@ TEMPLATES: dict[str, str] = {
     "patient": "Patient/{{context.patientId}}",
     "observations": ("Observation?patient={{context.patientId}}&code=" + _code_list()
                      + "&_sort=-date&_count=200"),
+    "observations-intake": ("Observation?patient={{context.patientId}}&code="
+                            + _code_list(intake=True) + "&_sort=-date&_count=200"),
     "conditions": ("Condition?patient={{context.patientId}}&code=" + _complaint_codes()
                    + "&clinical-status=active"),
     "intake": ("QuestionnaireResponse?patient={{context.patientId}}&questionnaire="
@@ -56,6 +66,7 @@ TEMPLATES: dict[str, str] = {
 DESCRIPTIONS = {
     "patient": "Patient demographics (sex, birth date -> age)",
     "observations": "Recent exam and movement findings and pain score, by the contract's codes",
+    "observations-intake": "Patient-reported findings recorded as Observations (local codes)",
     "conditions": "Active presenting complaints (patellofemoral pain, IT band syndrome, low back "
                   "pain)",
     "intake": "The latest completed gmed-intake QuestionnaireResponse",
