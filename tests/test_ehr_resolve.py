@@ -58,6 +58,8 @@ def emitted(app: Flask) -> list[Any]:
            client.get("/fhir/ValueSet/override-reasons").get_json(),
            client.post("/v1/assessments", json={"age_years": 3},
                        headers={"Accept": FHIR}).get_json()]
+    out.append(client.post("/v1/assessments", json=load_example("red_flag_trauma_swelling"),
+                           headers={"Accept": FHIR}).get_json())
     out += [s["actions"][0]["resource"] for c in cards for s in c.get("suggestions", [])]
     return out
 
