@@ -13,6 +13,7 @@ not convertible: ``None``.
 from __future__ import annotations
 
 import math
+import threading
 from functools import cache
 from typing import Any
 
@@ -25,11 +26,25 @@ EXACT: dict[tuple[str, str], float] = {
 }
 
 
+_LOCK = threading.Lock()
+
+
 @cache
-def _registry() -> Any:
+def _build() -> Any:
     from ucumvert import PintUcumRegistry  # heavy (a grammar and a unit registry): lazily
 
     return PintUcumRegistry()
+
+
+def _registry() -> Any:
+    with _LOCK:  # built once per process, even when two requests need it first together
+        return _build()
+
+
+def warm() -> None:
+    """Build the UCUM registry now (seconds), e.g. in a thread as a worker starts, so that the
+    first request with an unusual unit does not pay for it."""
+    _registry()
 
 
 def factor(target: str, given: str) -> float | None:
