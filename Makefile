@@ -29,10 +29,12 @@ environment: $(STAMP)
 
 # loopback development server: auth is off unless GMED_AUTH=jwt (the service warns at start),
 # the clinician page needs no SMART launch unless GMED_UI_AUTH=smart;
-# development mode allows that and the per-instance pseudonym key (production refuses both)
+# development mode allows that and the per-instance pseudonym key (production refuses both);
+# outbound calls (a loopback EHR's FHIR server, keys, SMART) may reach 127.0.0.1 and localhost
 serve: $(STAMP)
 	GMED_ENVIRONMENT=$${GMED_ENVIRONMENT:-development} GMED_AUTH=$${GMED_AUTH:-off} \
 		GMED_UI_AUTH=$${GMED_UI_AUTH:-off} \
+		GMED_OUTBOUND_PRIVATE_HOSTS=$${GMED_OUTBOUND_PRIVATE_HOSTS:-127.0.0.1,localhost} \
 		$(BIN)/gunicorn -c service/gunicorn_conf.py "service:create_app()"
 
 # production: nginx (GMED_PROXY_LISTEN, default 127.0.0.1:8080) in front of gunicorn on a unix

@@ -16,13 +16,13 @@ band), :func:`intake_questionnaire` generated from the contract, :func:`findings
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from . import units
-from .errors import FieldError, InvalidRecord
+from .errors import ErrorList, FieldError, InvalidRecord
 from .features import (
     BY_NAME,
     COMPLAINT_SYSTEM,
@@ -52,6 +52,7 @@ _OBSERVATION_INDEX = {(f.coding.system, f.coding.code): f for f in record_fields
 _YES = {(SNOMED, "373066001"), ("http://terminology.hl7.org/CodeSystem/v2-0136", "Y")}
 _NO = {(SNOMED, "373067005"), ("http://terminology.hl7.org/CodeSystem/v2-0136", "N")}
 _LOINC_ANSWERS = {"LA3-6": "female", "LA2-8": "male"}
+_END = object()  # the end of an iterator in flatten()
 _SKIP_STATUS = {"entered-in-error", "cancelled", "registered", "amended-in-error"}
 
 
@@ -70,10 +71,10 @@ class _Reader:
     today: date
     values: dict[str, tuple[str, Any]] = field(default_factory=dict)  # feature -> (when, value)
     complaints: list[str] = field(default_factory=list)
-    errors: list[FieldError] = field(default_factory=list)
+    errors: ErrorList = field(default_factory=ErrorList)  # bounded: one bad item each is many
     basis: list[str] = field(default_factory=list)
     patient_id: str | None = None
-    set_aside: list[FieldError] | None = None  # lenient: unusable Observations, not errors
+    set_aside: ErrorList | None = None  # lenient: unusable Observations, not errors
 
     def put(self, name: str, value: Any, when: str) -> None:
         if value is None:
@@ -109,19 +110,28 @@ def _is_outcome_entry(entry: Mapping[str, Any]) -> bool:
 
 
 def flatten(resources: Any) -> list[Mapping[str, Any]]:
-    """A resource, a list of resources or a Bundle (nested too) -> the plain resources."""
+    """A resource, a list of resources or a Bundle (nested too) -> the plain resources, in
+    document order.
+
+    Linear in the number of items: a stack of iterators, each item taken once from the end of
+    the stack (popping the front of a list, or splicing a list into its front, moves every item
+    behind it: a 1 MiB body of ``[0,0,...]`` cost ~20 s of CPU that way).
+    """
     out: list[Mapping[str, Any]] = []
-    stack = [resources]
+    stack: list[Iterator[Any]] = [iter((resources,))]
     while stack:
-        item = stack.pop(0)
-        if isinstance(item, list):
-            stack[0:0] = item
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+        elif isinstance(item, list):
+            stack.append(iter(item))
         elif isinstance(item, Mapping):
             if item.get("resourceType") == "Bundle":
                 entries = item.get("entry")
-                stack[0:0] = [e.get("resource") for e in entries
-                              if isinstance(e, Mapping) and e.get("resource") is not None
-                              and not _is_outcome_entry(e)] if isinstance(entries, list) else []
+                if isinstance(entries, list):
+                    stack.append(e.get("resource") for e in entries
+                                 if isinstance(e, Mapping) and e.get("resource") is not None
+                                 and not _is_outcome_entry(e))
             else:
                 out.append(item)
     return out
@@ -260,10 +270,13 @@ def _observation(resource: Mapping[str, Any], reader: _Reader) -> None:
     if len(features) != 1 or not _check_subject(resource, reader, "An Observation"):
         return
     f = features.pop()
-    before = len(reader.errors)
-    value = _read_value(f, resource, "an Observation", reader)
-    if reader.set_aside is not None:
-        value = _set_aside(f, value, resource, reader, before)
+    if reader.set_aside is None:
+        value = _read_value(f, resource, "an Observation", reader)
+    else:  # lenient: this Observation's errors are its own, to be set aside with it
+        outer, reader.errors = reader.errors, ErrorList()
+        value = _read_value(f, resource, "an Observation", reader)
+        problems, reader.errors = list(reader.errors), outer
+        value = _set_aside(f, value, resource, reader, problems)
     reader.put(f.name, value, _when(resource, "effectiveDateTime", "effectivePeriod",
                                     "effectiveInstant", "issued"))
     if value is not None and (ref := _ref(resource)):
@@ -271,11 +284,9 @@ def _observation(resource: Mapping[str, Any], reader: _Reader) -> None:
 
 
 def _set_aside(f: Feature, value: Any, resource: Mapping[str, Any], reader: _Reader,
-               before: int) -> Any:
+               problems: list[FieldError]) -> Any:
     """Lenient reading: an Observation whose value is unusable (unit, type, code, or outside the
     contract's range) is set aside, named by its reference, instead of failing the record."""
-    problems = reader.errors[before:]
-    del reader.errors[before:]
     if not problems and isinstance(value, int | float) and not isinstance(value, bool) and (
             (f.minimum is not None and value < f.minimum)
             or (f.maximum is not None and value > f.maximum)):
@@ -375,7 +386,7 @@ def record_from_fhir(resources: Any, *, today: date | None = None,
     value, an unknown code, outside the contract's range) is left out and listed in
     ``FhirRecord.set_aside`` instead of failing the whole record (a CDS Hooks call keeps its card).
     """
-    reader = _Reader(today=today or date.today(), set_aside=[] if lenient else None)
+    reader = _Reader(today=today or date.today(), set_aside=ErrorList() if lenient else None)
     flat = flatten(resources)
     # the Patient first, so every other resource can be checked against it
     for resource in sorted(flat, key=lambda r: r.get("resourceType") != "Patient"):
@@ -391,7 +402,8 @@ def record_from_fhir(resources: Any, *, today: date | None = None,
     if reader.patient_id:
         record["patient_id"] = reader.patient_id[:128]
     return FhirRecord(record=record, basis=list(dict.fromkeys(reader.basis)),
-                      patient_id=reader.patient_id, set_aside=reader.set_aside or [])
+                      patient_id=reader.patient_id,
+                      set_aside=list(reader.set_aside or ()))  # bounded: the kept ones
 
 
 # ----------------------------------------------------------------------------------- out

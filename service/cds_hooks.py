@@ -23,7 +23,7 @@ from cds.fhir import record_from_fhir, set_aside_warnings
 from cds.validate import is_text
 
 from . import prefetch
-from .auth import caller
+from .auth import caller, issuer
 from .cards import build_cards
 from .config import base_url
 from .errors import BadRequest, NotFound, PreconditionFailed
@@ -110,7 +110,8 @@ def call_service(service_id: str) -> Response:
     call = validate_call(json_body(), service_id)
     context = call["context"]
     gathered = prefetch.gather(call, allowlist=list(current_app.config["FHIR_SERVER_ALLOWLIST"]),
-                               timeout=float(current_app.config["FHIR_TIMEOUT"]))
+                               timeout=float(current_app.config["FHIR_TIMEOUT"]),
+                               private_hosts=list(current_app.config["OUTBOUND_PRIVATE_HOSTS"]))
     fhir = record_from_fhir(gathered.resources, lenient=True)
     record = fhir.record
     if fhir.patient_id and fhir.patient_id != context["patientId"]:
@@ -119,7 +120,7 @@ def call_service(service_id: str) -> Response:
                                         "context.patientId")])
     prefetch.require(gathered, has_intake_complaints=bool(record.get("complaints")))
     store = get_store()
-    patient_ref = store.pseudonym(context["patientId"])
+    patient_ref = store.pseudonym(context["patientId"], issuer())
     if not record.get("complaints"):
         return _no_cards(patient_ref, "no covered complaint")
     absent = [f for f in REQUIRED_RECORD if record.get(f) is None]
@@ -138,7 +139,7 @@ def call_service(service_id: str) -> Response:
                               encounter_id=context.get("encounterId"), notes=notes)
     inputs = {k: v for k, v in record.items() if k != "patient_id"}
     store.save_assessment(aid=aid, source="cds-hooks", inputs=inputs, result=result,
-                          patient_ref=patient_ref, caller=caller(),
+                          patient_ref=patient_ref, caller=caller(), issuer=issuer(),
                           hook_instance=call["hookInstance"], card_rows=rows)
     count_prediction(result)
     return jsonify({"cards": cards})
@@ -184,7 +185,7 @@ def feedback(service_id: str) -> Response:
         raise _field_error("feedback", "required", "feedback: a non-empty array is required")
     rows = [_feedback_item(i, item) for i, item in enumerate(items)]
     store = get_store()
-    known = store.known_cards([r["card_uuid"] for r in rows])
+    known = store.known_cards([r["card_uuid"] for r in rows], issuer())
     unknown = [i for i, r in enumerate(rows) if r["card_uuid"] not in known]
     if unknown:
         raise InvalidRecord([FieldError(f"feedback[{i}].card", "unknown-card",

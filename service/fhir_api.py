@@ -14,6 +14,7 @@ read back names its subject by that pseudonym.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
@@ -22,6 +23,7 @@ from flask import Blueprint, Response, jsonify, request
 from cds.fhir import QUESTIONNAIRE_URL, intake_questionnaire, risk_assessment
 from cds.narrative import with_narrative
 
+from .auth import issuer
 from .config import base_url
 from .errors import FHIR_JSON, NotFound
 from .store import get_store
@@ -39,11 +41,8 @@ def fhir_response(resource: dict[str, Any], status: int = 200) -> Response:
     return response
 
 
-def stored_risk_assessment(aid: str) -> dict[str, Any]:
-    """The stored assessment ``aid`` as a RiskAssessment, or a 404."""
-    row = get_store().get_assessment(aid)
-    if row is None:
-        raise NotFound("No assessment with this id")
+def stored_risk_assessment(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored assessment (its store row) as a RiskAssessment."""
     created = row["created_at"]
     if created is not None and created.tzinfo is None:
         created = created.replace(tzinfo=UTC)  # stored in UTC; SQLite returns it naive
@@ -54,8 +53,12 @@ def stored_risk_assessment(aid: str) -> dict[str, Any]:
 
 @bp.get("/fhir/RiskAssessment/<aid>")
 def read_risk_assessment(aid: str) -> Response:
-    """A stored assessment as a FHIR RiskAssessment."""
-    return fhir_response(stored_risk_assessment(aid))
+    """A stored assessment of this caller's issuer as a FHIR RiskAssessment (another issuer's
+    id is not confirmed to exist: 404)."""
+    row = get_store().get_assessment(aid)
+    if row is None or row.get("issuer") != issuer():
+        raise NotFound("No assessment with this id")
+    return fhir_response(stored_risk_assessment(row))
 
 
 def _searchset(resources: list[dict[str, Any]]) -> Response:

@@ -14,6 +14,8 @@ from flask import Blueprint, Response, jsonify
 from cds.features import GROUPS, ROWS, record_json_schema
 from cds.safety import WARNING_CODES
 
+from .config import DEFAULTS
+
 bp = Blueprint("openapi", __name__)
 JSON = "application/json"
 FHIR = "application/fhir+json"
@@ -114,8 +116,11 @@ SCHEMAS: dict[str, Any] = {
     "PatientRecord": _record_schema(), "FieldError": FIELD_ERROR, "Factor": FACTOR,
     "NextAssessment": NEXT, "ComplaintResult": RESULT, "Assessment": ASSESSMENT,
     "FhirResource": FHIR_RESOURCE,
-    "AssessmentInput": {"anyOf": [_ref("PatientRecord"), _ref("FhirResource"),
-                                  {"type": "array", "items": _ref("FhirResource")}]},
+    "AssessmentInput": {"anyOf": [_ref("PatientRecord"), _ref("FhirResource"), {
+        "type": "array", "items": _ref("FhirResource"),
+        "maxItems": DEFAULTS["FHIR_MAX_RESOURCES"],
+        "description": "At most FHIR_MAX_RESOURCES resources (default "
+                       f"{DEFAULTS['FHIR_MAX_RESOURCES']}), as in a Bundle's entry"}]},
     "Error": _obj(["error"], error=_obj(["code", "message"], code={"type": "string"},
                                          message={"type": "string"},
                                          errors={"type": "array", "items": _ref("FieldError")})),
@@ -253,6 +258,7 @@ def document() -> dict[str, Any]:
                         status={"enum": [201, 422]}, id={"type": "string"},
                         assessment=_ref("Assessment"),
                         errors={"type": "array", "items": _ref("FieldError")})
+    batch_out = _obj(["results"], results={"type": "array", "items": batch_result})
     text = {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}}
     paths = {
         "/cds-services": {"get": _op(
@@ -285,11 +291,18 @@ def document() -> dict[str, Any]:
             parameters=[{"name": "aid", "in": "path", "required": True,
                          "schema": {"type": "string"}}])},
         "/v1/assessments/batch": {"post": _op(
-            "Assess many records; each fails alone",
-            {**_ok(_obj(["results"], results={"type": "array", "items": batch_result})),
+            "Assess many records; a record that breaks the contract fails alone",
+            {"201": {"description": "All-or-nothing in the store: the assessments of every "
+                                    "valid record were committed in one transaction (a 503 "
+                                    "means none was stored; retry the whole batch)",
+                     "content": _content(batch_out)},
+             **_ok(batch_out, "No record was valid: nothing was stored"),
              **_errors(400, 401, 413, 415, 422, 503)},
-            _content(_obj(["records"], records={"type": "array", "minItems": 1,
-                                                "items": _ref("AssessmentInput")})))},
+            _content(_obj(["records"], records={
+                "type": "array", "minItems": 1, "maxItems": DEFAULTS["BATCH_MAX"],
+                "description": "At most BATCH_MAX records (default "
+                               f"{DEFAULTS['BATCH_MAX']})",
+                "items": _ref("AssessmentInput")})))},
         "/v1/model": {"get": _op("Model metadata, metrics and model card facts",
                                  {**_ok(_obj(["id", "version", "trained_on"])),
                                   **_errors(401, 503)})},
@@ -313,7 +326,11 @@ def document() -> dict[str, Any]:
             **_ok(_obj(["status", "checks"])),
             "503": {"description": "Not ready", "content": _content(_obj(["status", "checks"]))}},
             public=True)},
-        "/metrics": {"get": _op("Prometheus metrics", text, public=True)},
+        "/metrics": {"get": _op(
+            "Prometheus metrics (bearer METRICS_TOKEN; closed in production without one)",
+            {**text, "401": {"description": "No valid metrics token (no detail given)",
+                             "content": _content(_ref("Error"))}},
+            security=[{"metricsToken": []}])},
         "/ops/ping": {"get": _op("Constant answer (benchmark baseline)", _ok(_obj(["status"])),
                                  public=True)},
         "/openapi.json": {"get": _op("This document", _ok({"type": "object"}), public=True)},
@@ -334,7 +351,9 @@ def document() -> dict[str, Any]:
         "components": {"schemas": SCHEMAS, "securitySchemes": {"cdsHooksJwt": {
             "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
             "description": "CDS Hooks JWT: ES384 or RS384, iss allowlisted, aud = endpoint URL, "
-                           "exp/iat/jti required, jti single-use"}}},
+                           "exp/iat/jti required, jti single-use"},
+            "metricsToken": {"type": "http", "scheme": "bearer",
+                             "description": "The configured METRICS_TOKEN, for /metrics only"}}},
         "security": [{"cdsHooksJwt": []}],
     }
 

@@ -40,6 +40,7 @@ RULES: dict[str, str] = {
     "integer": "A whole number is required",
     "json": "The body is not valid JSON",
     "maxDepth": "The JSON body is nested too deeply",
+    "maxErrors": "More errors than are listed: the count of the rest",
     "maxItems": "Too many items",
     "maxResources": "Too many FHIR resources in one request",
     "maximum": "Above the contract's maximum",

@@ -14,15 +14,18 @@ Routes:
   SMART EHR launch (:mod:`service.smart`) and comes back here signed in.
 * ``GET /ui/smart/callback`` - the end of a SMART launch (the EHR's authorization code).
 * ``GET /ui/hook-instances/<hookInstance>`` - the assessment a CDS Hooks call made, by its hook
-  instance; ``GET /ui/assessments/<id>/edit`` - the form filled with that assessment's inputs
-  (add the next finding without re-entering the rest).
+  instance (only the signed-in patient's: another patient's is 404, its id never shown);
+  ``GET /ui/assessments/<id>/edit`` - the form filled with that assessment's inputs (add the
+  next finding without re-entering the rest).
 * ``GET /ui/model`` - the model facts of the model being served (:mod:`service.model_facts`).
 
 Security for a page embedded in an EHR: a Content-Security-Policy with no inline script or style
 and ``frame-ancestors`` from ``UI_FRAME_ANCESTORS`` (config or ``GMED_UI_FRAME_ANCESTORS``; a list
 or space-separated sources; default ``'self'``; no X-Frame-Options, which cannot list an EHR's
-origin); a CSRF token on the form (signed double-submit: a random cookie, and in the form an
-HMAC of it under the store's key, so every worker verifies every other's tokens);
+origin); a CSRF token on the form (signed double-submit bound to the session: a random cookie,
+and in the form an HMAC of it and of the SMART session's id under the CSRF key of
+:mod:`service.keys`, so every worker verifies every other's tokens, and a cookie and token pair
+from one session is refused in another);
 ``Cache-Control: no-store`` on every page; no patient data in URLs, only opaque ids. With
 ``UI_AUTH="smart"`` (the default; :mod:`service.smart`) a page with patient data is shown only to
 a browser signed in through a SMART launch for that patient (401 without a session, 403 for
@@ -50,7 +53,7 @@ from cds.errors import CdsError, FieldError, InvalidRecord
 from cds.features import GROUPS, ROWS, YES_NO, Feature, record_fields
 from cds.validate import validate_record
 
-from . import smart
+from . import keys, smart
 from .headers import page_csp
 from .metrics import count_prediction
 from .model import get_model
@@ -105,7 +108,8 @@ def _csrf_token() -> str:
 
 
 def _sign(nonce: str) -> str:
-    return get_store().pseudonym("gmed-ui-csrf\x00" + nonce) or ""
+    """The token for ``nonce`` in this browser's session (its SMART session id, if any)."""
+    return keys.mac(keys.get_keys().csrf, "csrf", smart.session_id(), nonce)
 
 
 def _csrf_ok() -> bool:
@@ -281,7 +285,8 @@ def create_assessment() -> ResponseReturnValue:
     patient_ref = (smart.patient_ref() if smart.enabled()  # the patient the EHR opened
                    else store.pseudonym(record.get("patient_id")))
     aid = store.save_assessment(source="ui", inputs=inputs, result=result,
-                                caller="clinician page", patient_ref=patient_ref)
+                                caller="clinician page", patient_ref=patient_ref,
+                                issuer=smart.issuer() if smart.enabled() else None)
     count_prediction(result)
     return redirect(url_for("ui.show_assessment", aid=aid), 303)
 
@@ -347,14 +352,16 @@ def edit_assessment(aid: str) -> ResponseReturnValue:
 
 @bp.get("/hook-instances/<instance>")
 def by_hook_instance(instance: str) -> ResponseReturnValue:
-    """The assessment a CDS Hooks call made, found by its ``hookInstance`` (its page checks
-    the patient)."""
+    """The assessment a CDS Hooks call made, found by its ``hookInstance``: with SMART, only one
+    of the signed-in patient (another patient's is not found, so its id is never revealed)."""
     if (refused := _gate(any_patient=True)) is not None:
         return refused
     if not _ID.match(instance):
         return _not_found()
-    query = (select(assessments.c.id).where(assessments.c.hook_instance == instance)
-             .order_by(assessments.c.created_at.desc()).limit(1))
+    query = select(assessments.c.id).where(assessments.c.hook_instance == instance)
+    if smart.enabled():
+        query = query.where(assessments.c.patient_ref == smart.patient_ref())
+    query = query.order_by(assessments.c.created_at.desc()).limit(1)
     with get_store().engine.connect() as conn:
         aid = conn.execute(query).scalar()
     if aid is None:

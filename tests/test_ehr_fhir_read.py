@@ -3,6 +3,9 @@ names resolves on the service."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import load_example
+from tests.service_fixtures import BASE, ISSUER, Signer
 
 FHIR = "application/fhir+json"
 
@@ -97,3 +101,28 @@ def test_risk_assessment_is_labelled_ai_asserted_and_names_the_model_card(
     assert body["performer"]["reference"] == f"#{device['id']}"
     assert device["url"].endswith("/v1/model/card")
     assert client.get(device["url"].removeprefix("http://localhost")).status_code == 200
+
+
+def test_another_issuer_gets_404_for_a_risk_assessment(
+        make_app: Callable[..., Flask], signer: Signer, tmp_path: Path,
+        record: dict[str, Any]) -> None:
+    other = Signer()
+    files = {}
+    for name, keys in (("a", signer), ("b", other)):
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps(keys.jwks()))
+    other_iss = "https://other-ehr.example.org"
+    app = make_app(AUTH="jwt", JWT_ISSUERS={ISSUER: {"jwks_file": str(files["a"])},
+                                            other_iss: {"jwks_file": str(files["b"])}})
+
+    def as_(keys: Signer, iss: str, method: str, path: str, **kw: Any) -> Any:
+        headers = {"Authorization": f"Bearer {keys.token(BASE + path, iss=iss)}", **kw}
+        return app.test_client().open(path, method=method, headers=headers,
+                                      json=record if method == "POST" else None)
+
+    aid = as_(signer, ISSUER, "POST", "/v1/assessments").get_json()["id"]
+    assert as_(signer, ISSUER, "GET", f"/fhir/RiskAssessment/{aid}").status_code == 200
+    assert as_(other, other_iss, "GET", f"/fhir/RiskAssessment/{aid}").status_code == 404
+    assert as_(other, other_iss, "GET", f"/v1/assessments/{aid}",
+               Accept=FHIR).status_code == 404
+    assert app.test_client().get(f"/fhir/RiskAssessment/{aid}").status_code == 401

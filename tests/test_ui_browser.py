@@ -260,6 +260,7 @@ def smart_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     app = create_app({"MODEL": "production", "DATABASE_URL": f"sqlite:///{work / 'store.sqlite3'}",
                       "PSEUDONYM_SECRET": "browser-test", "AUTH": "off", "UI_AUTH": "smart",
                       "SMART_CLIENT_ID": CLIENT_ID, "FHIR_SERVER_ALLOWLIST": [ehr.iss],
+                      "OUTBOUND_PRIVATE_HOSTS": ["127.0.0.1"],  # the fake EHR on loopback
                       "ENVIRONMENT": "development"})
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     base = f"http://127.0.0.1:{httpd.server_port}"
