@@ -28,7 +28,9 @@ from cds.validate import is_text
 
 from . import deadline, limits
 from .auth import caller, issuer
+from .config import base_url
 from .errors import FHIR_JSON, NotFound, wants_fhir
+from .fhir_api import fhir_response, stored_risk_assessment
 from .jsontext import EncodedJSON, encode_object, object_response
 from .metrics import count_prediction
 from .model import get_model
@@ -85,11 +87,16 @@ def _assess(body: Any, source: str
 @bp.post("/v1/assessments")
 def create_assessment() -> ResponseReturnValue:
     """Assess one patient; 201 with the Assessment (or a RiskAssessment) and its Location."""
-    aid, result, encoded, subject, basis = _assess(json_body(), "api")
+    body = json_body()
+    aid, result, encoded, subject, basis = _assess(body, "api")
     headers = {"Location": f"/v1/assessments/{aid}"}
     if wants_fhir():
+        # a plain record's patient_id, as the caller gave it, names the subject (never logged)
+        pid = body.get("patient_id") if isinstance(body, Mapping) else None
         resource = risk_assessment(result, subject=subject, rid=aid, basis=basis,
-                                   occurrence=date.today().isoformat())
+                                   occurrence=date.today().isoformat(),
+                                   patient_id=pid if isinstance(pid, str) else None,
+                                   model_card_url=f"{base_url()}/v1/model/card")
         response = jsonify(resource)
         response.mimetype = FHIR_JSON
         return response, 201, headers
@@ -108,8 +115,11 @@ def _own_assessment(aid: str) -> dict[str, Any]:
 @bp.get("/v1/assessments/<aid>")
 def read_assessment(aid: str) -> Response:
     """A stored assessment of this caller's issuer (its result, never its inputs' patient
-    reference)."""
+    reference); a RiskAssessment when asked with ``Accept: application/fhir+json`` (so the
+    ``Location`` of a FHIR create resolves as FHIR)."""
     row = _own_assessment(aid)
+    if wants_fhir():
+        return fhir_response(stored_risk_assessment(row))
     return jsonify({"id": row["id"], **row["result"]})
 
 

@@ -15,6 +15,7 @@ from . import auth, deadline, errors, headers, keys, limits, logs, metrics, mode
 from .api import bp as api_bp
 from .cds_hooks import bp as cds_hooks_bp
 from .config import load_config
+from .fhir_api import bp as fhir_bp
 from .jsontext import FastJSONProvider
 from .openapi import bp as openapi_bp
 from .ops import bp as ops_bp
@@ -38,6 +39,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     limits.init_app(app)  # after auth: no anonymous body is decompressed
     headers.init_app(app)
-    for bp in (cds_hooks_bp, api_bp, openapi_bp, ops_bp, ui_bp):
+    for bp in (cds_hooks_bp, api_bp, fhir_bp, openapi_bp, ops_bp, ui_bp):
         app.register_blueprint(bp)
     return app

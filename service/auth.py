@@ -42,7 +42,7 @@ from .store import get_store
 
 log = logging.getLogger("service")
 ALGORITHMS = ("ES384", "RS384")
-PROTECTED = ("/cds-services", "/v1/")
+PROTECTED = ("/cds-services", "/v1/", "/fhir/RiskAssessment")  # stored results need a token
 PUBLIC = ("/v1/model/card",)
 
 

@@ -3,7 +3,9 @@
 ``gmed-driver`` answers ``patient-view``; ``gmed-driver-encounter`` runs the same logic on
 ``encounter-start``. A call is validated (``hook``, ``hookInstance``, ``context`` with
 ``patientId`` and ``userId``, ``fhirServer`` when ``fhirAuthorization`` is given), its prefetch is
-mapped to the contract by :mod:`cds.fhir` (units checked, never misread), the model runs, and the
+mapped to the contract by :mod:`cds.fhir` (units checked, never misread; an Observation whose
+value cannot be used is set aside with a ``resource-set-aside`` warning, never failing the
+call), the model runs, and the
 assessment with its cards and an audit line is committed before the cards are returned.
 No covered complaint -> ``{"cards": []}``; required data absent and not fetchable -> 412.
 """
@@ -17,7 +19,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 import cds
 from cds.errors import FieldError, InvalidRecord
-from cds.fhir import record_from_fhir
+from cds.fhir import record_from_fhir, set_aside_warnings
 from cds.validate import is_text
 
 from . import prefetch
@@ -43,6 +45,7 @@ SERVICES: dict[str, dict[str, Any]] = {
                               "context": ("patientId", "userId", "encounterId")},
 }
 REQUIRED_RECORD = ("age_years", "sex")
+SERVICE_VERSION = "1.1.0"  # discovery ``version`` (CDS Hooks 3.0 ballot; ignored by 2.0 clients)
 OPTIONAL_NOTES = {
     "observations": "Exam and movement Observations were not available to the service "
                     "(not prefetched, not fetchable): the estimate uses what was.",
@@ -54,7 +57,7 @@ OPTIONAL_NOTES = {
 def discovery() -> Response:
     """The CDS Hooks discovery document."""
     return jsonify({"services": [
-        {"hook": spec["hook"], "id": sid,
+        {"hook": spec["hook"], "id": sid, "version": SERVICE_VERSION,
          "title": "Is gluteus medius weakness driving this knee or low back pain?",
          "description": DESCRIPTION, "prefetch": dict(prefetch.TEMPLATES)}
         for sid, spec in SERVICES.items()]})
@@ -109,7 +112,7 @@ def call_service(service_id: str) -> Response:
     gathered = prefetch.gather(call, allowlist=list(current_app.config["FHIR_SERVER_ALLOWLIST"]),
                                timeout=float(current_app.config["FHIR_TIMEOUT"]),
                                private_hosts=list(current_app.config["OUTBOUND_PRIVATE_HOSTS"]))
-    fhir = record_from_fhir(gathered.resources)
+    fhir = record_from_fhir(gathered.resources, lenient=True)
     record = fhir.record
     if fhir.patient_id and fhir.patient_id != context["patientId"]:
         raise InvalidRecord([FieldError("subject", "subject",
@@ -128,6 +131,7 @@ def call_service(service_id: str) -> Response:
     record["patient_id"] = context["patientId"]
     assessment = cds.assess(record, model=get_model())
     result = assessment.to_dict()
+    result["warnings"] += set_aside_warnings(fhir.set_aside)  # on the card and RiskAssessment
     notes = [OPTIONAL_NOTES[k] for k in ("observations", "intake") if k in gathered.unavailable]
     # the cards' uuids and the assessment are committed together before anyone sees them
     aid = store.new_id()

@@ -21,6 +21,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from cds.errors import CdsError, ErrorList, FieldError, InvalidRecord
+from cds.narrative import with_narrative
 
 log = logging.getLogger("service")
 
@@ -123,7 +124,10 @@ def operation_outcome(status: int, message: str, errors: list[FieldError],
         if message:
             issue["diagnostics"] = message
         issues.append(issue)
-    return {"resourceType": "OperationOutcome", "issue": issues}
+    outcome = {"resourceType": "OperationOutcome", "issue": issues}
+    if status == 401:
+        return outcome  # no detail, on purpose: not even a narrative
+    return with_narrative(outcome, f"HTTP {status}: {message}" if message else f"HTTP {status}")
 
 
 def error_response(status: int, code: str, message: str,

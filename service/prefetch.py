@@ -17,6 +17,7 @@ What is fetched counts against ``FHIR_MAX_RESOURCES`` with the request's own res
 from __future__ import annotations
 
 import json
+import logging
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -26,12 +27,13 @@ from typing import Any
 from flask import current_app
 
 from cds.errors import FieldError
-from cds.features import record_fields
+from cds.features import LOCAL_SYSTEM, Feature, record_fields
 from cds.fhir import COMPLAINT_CODES, QUESTIONNAIRE_URL
 
 from . import deadline, httpget, limits, origins
 from .errors import BadRequest, PreconditionFailed
 
+log = logging.getLogger("service")
 MAX_PAGES = 5
 MAX_PAGE_BYTES = 8 << 20
 
@@ -39,9 +41,17 @@ MAX_PAGE_BYTES = 8 << 20
 DEMOGRAPHICS = ("age_years", "sex")  # from the Patient resource, not Observations
 
 
-def _code_list() -> str:
+def _is_patient_reported_local(f: Feature) -> bool:
+    return f.group == "intake" and f.coding.system == LOCAL_SYSTEM
+
+
+def _code_list(intake: bool = False) -> str:
+    """The codes of one Observation query: exam, movement and standard-coded findings, or
+    (``intake``) the patient-reported findings with local codes. Two queries keep each expanded
+    URL well under the 2,048 characters many servers accept (one was ~2,080)."""
     return ",".join(f"{f.coding.system}|{f.coding.code}" for f in record_fields()
-                    if f.role != "rows" and f.name not in DEMOGRAPHICS)
+                    if f.role != "rows" and f.name not in DEMOGRAPHICS
+                    and _is_patient_reported_local(f) == intake)
 
 
 def _complaint_codes() -> str:
@@ -53,6 +63,8 @@ TEMPLATES: dict[str, str] = {
     "patient": "Patient/{{context.patientId}}",
     "observations": ("Observation?patient={{context.patientId}}&code=" + _code_list()
                      + "&_sort=-date&_count=200"),
+    "observations-intake": ("Observation?patient={{context.patientId}}&code="
+                            + _code_list(intake=True) + "&_sort=-date&_count=200"),
     "conditions": ("Condition?patient={{context.patientId}}&code=" + _complaint_codes()
                    + "&clinical-status=active"),
     "intake": ("QuestionnaireResponse?patient={{context.patientId}}&questionnaire="
@@ -61,6 +73,7 @@ TEMPLATES: dict[str, str] = {
 DESCRIPTIONS = {
     "patient": "Patient demographics (sex, birth date -> age)",
     "observations": "Recent exam and movement findings and pain score, by the contract's codes",
+    "observations-intake": "Patient-reported findings recorded as Observations (local codes)",
     "conditions": "Active presenting complaints (patellofemoral pain, IT band syndrome, low back "
                   "pain)",
     "intake": "The latest completed gmed-intake QuestionnaireResponse",
@@ -74,6 +87,7 @@ class Gathered:
     resources: list[Any] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)  # keys neither prefetched nor fetched
     empty: list[str] = field(default_factory=list)         # keys the client has no data for
+    refused: str | None = None  # why the service could not fetch (named in a 412)
 
 
 def _is_outcome(value: Mapping[str, Any]) -> bool:
@@ -140,6 +154,22 @@ def _can_fetch(request: Mapping[str, Any], allowlist: list[str]) -> bool:
             and origins.allowed(server, allowlist))
 
 
+ALLOWLIST_KEY = "FHIR_SERVER_ALLOWLIST (environment GMED_FHIR_SERVER_ALLOWLIST)"
+
+
+def _refusal(request: Mapping[str, Any]) -> str:
+    """Why an absent key cannot be fetched, naming the configuration that decides it (logged:
+    the reason only, never the server's URL or the token)."""
+    if not isinstance(request.get("fhirServer"), str):
+        reason = "the request has no fhirServer"
+    elif not isinstance(request.get("fhirAuthorization"), Mapping):
+        reason = "the request has no fhirAuthorization"
+    else:
+        reason = f"its fhirServer is not on the service's allowlist, {ALLOWLIST_KEY}"
+        log.info("fhirServer not on the allowlist", extra={"reason": "FHIR_SERVER_ALLOWLIST"})
+    return reason
+
+
 def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float,
            private_hosts: list[str] | tuple[str, ...] = ()) -> Gathered:
     """Collect the resources of every template key, fetching what was not prefetched if allowed.
@@ -169,6 +199,7 @@ def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float,
             continue
         if not _can_fetch(request, allowlist):
             out.unavailable.append(key)
+            out.refused = out.refused or _refusal(request)
             continue
         try:
             fetched = _fetch(request["fhirServer"], render(template, request["context"]),
@@ -195,7 +226,8 @@ def require(gathered: Gathered, has_intake_complaints: bool) -> None:
         if key in gathered.unavailable:
             errors.append(FieldError(f"prefetch.{key}", "required",
                                      f"{DESCRIPTIONS[key]}: not prefetched, and the service "
-                                     "cannot fetch it (no fhirServer access)"))
+                                     f"cannot fetch it: {gathered.refused or 'no fhirServer access'}"
+                                     ))
         elif key == "patient" and key in gathered.empty:
             errors.append(FieldError("prefetch.patient", "required",
                                      "Patient: the client has no Patient resource for this call"))

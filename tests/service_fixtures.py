@@ -173,6 +173,7 @@ def runner_prefetch(*, n_extra: int = 0) -> dict[str, Any]:
                                  "clinicalStatus": {"coding": [{"code": "active"}]},
                                  "code": {"coding": [{"system": ICD10CM, "code": "M22.2X1"}]}}),
         "intake": searchset(intake),
+        "observations-intake": searchset(),  # no patient-reported Observations: the form has them
     }
 
 
