@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -15,6 +16,7 @@ from flask import Flask
 
 from cds.features import BY_NAME
 from cds.fhir import QUESTIONNAIRE_URL
+from service.prefetch import _code_list
 from tests import test_service_prefetch_fetch as loopback
 from tests.service_fixtures import hook_call, observation, quantity, runner_prefetch, searchset
 from tests.test_service_api import load_example
@@ -131,6 +133,7 @@ def _paged_server(per_page: int, pages: int) -> Callable[[BaseHTTPRequestHandler
     to the next; the Patient and Condition queries answer as the runner's prefetch; any other
     is 404."""
     prefetch = runner_prefetch()
+    intake_code = urllib.parse.quote(_code_list(intake=True).split(",")[0].split("|")[1])
 
     def answer(handler: BaseHTTPRequestHandler) -> None:
         base = f"http://127.0.0.1:{handler.server.server_address[1]}/fhir"
@@ -141,6 +144,9 @@ def _paged_server(per_page: int, pages: int) -> Callable[[BaseHTTPRequestHandler
             resource = prefetch["conditions"]
         elif not path.startswith("/fhir/Observation"):
             _send(handler, 404)  # no intake: that key is unavailable, nothing counted
+            return
+        elif intake_code in path:  # the patient-reported Observations' own key: unavailable
+            _send(handler, 404)
             return
         else:
             page = int(path.rsplit("page=", 1)[1]) if "page=" in path else 1
