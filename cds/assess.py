@@ -47,7 +47,8 @@ def assess(record: Mapping[str, Any], model: Model | None = None) -> Assessment:
     nexts = next_best(model, rows, probability, candidate_procedures(missing))
     flags = red_flags(clean)
     population = model.metadata.get("population", {})
-    warnings = not_applicable(clean) + population_warnings(rows[0], population)
+    warnings = not_applicable(clean) + population_warnings(
+        rows[0], population, model.metadata.get("population_method"))
     results = [
         ComplaintResult(
             complaint=c, complaint_label=_COMPLAINT_LABELS[c],

@@ -41,14 +41,23 @@ def not_applicable(record: Mapping[str, Any]) -> list[dict[str, str]]:
     return warnings
 
 
-def population_warnings(row: np.ndarray, population: Mapping[str, list[float]]) -> list[dict[str, str]]:
-    """Warnings for values outside the training population (0.5th-99.5th percentile).
+POPULATION_METHODS = {"min-max": "smallest to largest value in training",
+                      None: "0.5th-99.5th percentile of training"}
+"""How a model's ``metadata["population"]`` was measured (``population_method``): the training
+support, or (models written before it, 0.1.0) the central 99% of training values."""
 
-    ``population`` maps model columns to ``[low, high]`` as stored in the model's metadata.
+
+def population_warnings(row: np.ndarray, population: Mapping[str, list[float]],
+                        method: str | None = None) -> list[dict[str, str]]:
+    """Warnings for values outside the population the model was trained on.
+
+    ``population`` maps model columns to ``[low, high]`` as stored in the model's metadata,
+    measured by ``method`` (:data:`POPULATION_METHODS`; the metadata's ``population_method``).
     """
     low, high = _bounds(population)
     with np.errstate(invalid="ignore"):  # NaN (not recorded) is never outside
         outside = np.flatnonzero((row < low) | (row > high))
+    how = POPULATION_METHODS.get(method, POPULATION_METHODS[None])
     warnings = []
     for j in outside.tolist():
         f = column_feature(MODEL_COLUMNS[j])
@@ -57,8 +66,8 @@ def population_warnings(row: np.ndarray, population: Mapping[str, list[float]]) 
             "feature": MODEL_COLUMNS[j],
             "code": OUT_OF_POPULATION,
             "message": f"{f.label} lies outside the population the model was trained on "
-                       f"({low[j]:.3g}-{high[j]:.3g}{unit}); the estimate is extrapolated and less "
-                       "reliable.",
+                       f"({low[j]:.3g}-{high[j]:.3g}{unit}, {how}); the estimate is "
+                       "extrapolated and less reliable.",
         })
     return warnings
 

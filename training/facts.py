@@ -36,7 +36,8 @@ MISSING_DATA = ("Findings not recorded are left missing, never imputed: LightGBM
                 "through which findings are present. Rows without a complaint or an outcome, and "
                 "rows with a red flag, are set aside before training and counted; rows breaking "
                 "the contract are quarantined with their reason.")
-THRESHOLD_RATIONALE = ("'moderate' starts near the overall base rate of the outcome in presenting "
+THRESHOLD_RATIONALE = ("Set by judgement, not chosen on data (models before 0.2.0): 'moderate' "
+                       "starts near the overall base rate of the outcome in presenting "
                        "patients (15-30% by complaint): from there a hip-focused examination is "
                        "worth doing. 'high' starts at about twice the base rate, where a "
                        "hip-focused programme is a reasonable first-line option if the exam "
@@ -91,6 +92,15 @@ def _predictors() -> list[dict[str, Any]]:
     return out
 
 
+def _thresholds(meta: dict[str, Any]) -> dict[str, Any]:
+    """The bands and why: chosen by net benefit on held-out data (:mod:`training.bands`), or,
+    for models written before that, the judgement they were set by."""
+    selection = meta.get("band_selection") or {}
+    return {"bands": meta.get("bands"),
+            "rationale": selection.get("rationale") or THRESHOLD_RATIONALE,
+            "method": selection.get("method"), "decisions": selection.get("decisions", [])}
+
+
 def _utility(evaluation: dict[str, Any]) -> dict[str, Any]:
     curve = evaluation["decision_curve"]
     rows = []
@@ -138,7 +148,7 @@ def build_facts(meta: dict[str, Any], evaluation: dict[str, Any] | None,
         "missing_data": MISSING_DATA,
         "performance": performance_section(evaluation, evaluation_description),
         "clinical_utility": _utility(evaluation) if evaluation else None,
-        "thresholds": {"bands": meta.get("bands"), "rationale": THRESHOLD_RATIONALE},
+        "thresholds": _thresholds(meta),
         "limitations": [SIMULATED_LIMITATION if simulated else LOCAL_LIMITATION, *LIMITATIONS],
         "when_to_stop": list(WHEN_TO_STOP),
         "tripod_ai": TRIPOD_AI,
