@@ -107,8 +107,9 @@ def test_a_running_finding_for_a_non_runner_is_set_aside_and_said(
     [warning] = [w for w in with_it["warnings"] if w["feature"] == RUNNING]
     assert warning["code"] == "not-applicable" and "runner" in warning["message"]
     assert not any(w["feature"] == RUNNING for w in without["warnings"])
-    [factor] = [f for f in with_it["results"][0]["factors"] if f["feature"] == RUNNING]
-    assert factor["value"] is None and "set aside" in factor["text"]
+    assert all(f["feature"] != RUNNING for f in with_it["results"][0]["factors"])
+    absent = with_it["results"][0]["not_recorded"]
+    assert RUNNING in absent["features"] and "set aside" in absent["text"]
 
 
 def test_a_running_finding_for_a_runner_counts(shipped_model: Model) -> None:
