@@ -53,9 +53,14 @@ LIMITATIONS = (
     "Strengthening raises strength without reliably changing running kinematics (Willy 2011; "
     "Kendall 2010), and experimental weakness did not change walking pelvic drop (Pohl 2015): "
     "no single finding is decisive.",
-    "Inputs outside the training population are flagged, not extrapolated silently; the "
-    "estimate is less reliable there.",
-    "Red flags route to referral whatever the probability; the score is not a triage tool.",
+    "Inputs outside the training population (the smallest to largest value seen in training) "
+    "are flagged, not extrapolated silently; the estimate is less reliable there.",
+    "Explanations start at the complaint's base rate; findings not recorded are summed on one "
+    "line, never given as reasons; percentage points are credited along the calibrated curve "
+    "in the order listed (largest first), so a finding's points depend on where it is taken.",
+    "A red flag routes to referral and no score is given at all (no probability, band, factor "
+    "or next test, in any front end); red-flag questions not asked are named in a warning. "
+    "The score is not a triage tool.",
 )
 WHEN_TO_STOP = (
     "Local calibration drifts (observed outcome rate in a band outside its stated range, or a "
