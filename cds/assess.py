@@ -65,7 +65,7 @@ def assess(record: Mapping[str, Any], model: Model | None = None) -> Assessment:
     aside = {w["feature"] for w in set_aside}
     results = []
     for i, c in enumerate(complaints):
-        why = explain(rows[i], contributions[i], lambda z: float(model.probability(z)), aside)
+        why = explain(rows[i], contributions[i], model.probability_of, aside)
         results.append(ComplaintResult(
             complaint=c, complaint_label=_COMPLAINT_LABELS[c],
             probability=round(float(probability[i]), 4), band=model.band(float(probability[i])),
