@@ -49,11 +49,12 @@ from werkzeug.datastructures import MultiDict
 
 import cds
 from cds.errors import CdsError, FieldError, InvalidRecord
-from cds.features import GROUPS, ROWS, YES_NO, Feature, record_fields
+from cds.features import BY_NAME, GROUPS, ROWS, YES_NO, Feature, record_fields
 from cds.safety import WARNING_TITLES
 from cds.validate import validate_record
 
 from . import smart
+from .form_text import needed_sentence, plain_message, why_required
 from .headers import page_csp
 from .metrics import count_prediction
 from .model import get_model
@@ -165,7 +166,8 @@ def _field_view(f: Feature) -> dict[str, Any]:
                 "text": f"Only if {f.condition}"}
     hint = [f"pain-free adults {short_unit(f.reference, unit)}" if f.reference else "",
             _range_text(f), when["text"] if when else "",
-            f.help.split(". ")[0].rstrip(".") + "." if f.help else ""]  # the first sentence
+            f.help.split(". ")[0].rstrip(".") + "." if f.help else "",
+            why_required(f) + "." if f.required else ""]  # the first sentence of the help
     return {"name": f.name, "label": f.label, "kind": "rows" if f.role == "rows" else f.kind,
             "unit": unit, "hint": " · ".join(h for h in hint if h), "choices": choices,
             "required": f.required, "when": when}
@@ -237,21 +239,19 @@ def _render_form(values: Mapping[str, Any], errors: list[FieldError], status: in
     by_field: dict[str, list[str]] = {}
     for e in errors:
         name = e.field.split("[")[0]
-        label = _label(name)
-        message = e.message[len(label) + 2:] if e.message.startswith(label + ": ") else e.message
-        by_field.setdefault(name, []).append(f"{message} ({e.rule})")
+        by_field.setdefault(name, []).append(plain_message(BY_NAME.get(name), e))
     order = {f.name: i for i, f in enumerate(record_fields())}
     summary = [{"field": name, "label": _label(name), "messages": by_field[name]}
                for name in sorted(by_field, key=lambda n: order.get(n, -1))]
     html = render_template("ui/form.html", groups=form_groups(), values=values, errors=by_field,
                            summary=summary, csrf_token=_csrf_token(), notice=notice,
-                           source_id=source_id, model=current_model_info())
+                           source_id=source_id, model=current_model_info(),
+                           needed=needed_sentence([f for f in record_fields() if f.required]))
     return html, status
 
 
 def _label(name: str) -> str:
-    f = next((f for f in record_fields() if f.name == name), None)
-    return f.label if f else name
+    return BY_NAME[name].label if name in BY_NAME else name
 
 
 @bp.get("/")

@@ -147,11 +147,19 @@ def test_form_shows_units_valid_ranges_and_reference_ranges(client: FlaskClient)
         assert label in html
 
 
-def test_every_question_can_be_left_not_recorded(client: FlaskClient) -> None:
+def test_every_question_but_the_required_can_be_left_not_recorded(client: FlaskClient) -> None:
+    """One rule for what may stay empty, the contract's ``required``: an optional question
+    offers "Not recorded" (chosen by default); a required one does not, and says why."""
     html = client.get("/ui/").get_data(as_text=True)
     radios = [f for f in record_fields() if f.kind in ("boolean", "category") and f is not ROWS]
     for f in radios:
-        assert re.search(rf'name="{f.name}" value="" checked', html), f.name
+        offered = re.search(rf'name="{f.name}" value="" checked', html) is not None
+        assert offered is not f.required, f.name
+    assert BY_NAME["sex"].required  # the contract, which the JSON API also enforces
+    assert not re.search(r'name="sex" value=""', html)
+    assert re.search(r'id="h-sex">[^<]*Needed for an estimate: the model starts from it', html)
+    assert "Every finding may be left empty" not in html
+    assert "Presenting complaint(s), age and sex are needed for an estimate." in html
     assert " required" not in html  # the browser never blocks an empty field
 
 
@@ -165,15 +173,20 @@ def test_empty_fields_are_not_recorded_rather_than_zero() -> None:
                       "lateral_hip_pain": False, "hip_abduction_left_nm_per_kg": 1.25}
 
 
-def test_invalid_values_rerender_the_form_with_the_rule_beside_each_field(
+def test_invalid_values_rerender_the_form_with_plain_words_beside_each_field(
         client: FlaskClient) -> None:
-    response = post(client, {"complaints": ["pfp"], "age_years": 12, "sex": "female",
-                             "pain_nrs": "6.5", "bmi_kg_m2": "tall"})
+    response = post(client, {"complaints": ["pfp"], "age_years": 9, "sex": "female",
+                             "pain_nrs": "11", "bmi_kg_m2": "tall", "foot_posture_index": "2.5"})
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert re.search(r'id="e-age_years">.*must be at least 18 years \(minimum\)', html)
-    assert re.search(r'id="e-pain_nrs">.*must be a whole number \(integer\)', html)
-    assert re.search(r'id="e-bmi_kg_m2">.*must be a number \(type\)', html)
+    age = BY_NAME["age_years"]
+    assert re.search(rf'id="e-age_years">.*Enter {age.minimum:g} to {age.maximum:g} years: the '
+                     r'model was built on patients of these ages, so it gives no estimate', html)
+    assert re.search(r'id="e-pain_nrs">.*Enter a value from 0 to 10<', html)
+    assert re.search(r'id="e-bmi_kg_m2">.*Enter a number, such as 1.25', html)
+    assert re.search(r'id="e-foot_posture_index">.*Enter a whole number', html)
+    for jargon in ("(minimum)", "(maximum)", "(type)", "(integer)", "/10 (", "must be at"):
+        assert jargon not in html, jargon
     assert 'value="tall"' in html  # what was typed stays, to be corrected
     assert re.search(r'id="f-age_years"[^>]*aria-describedby="h-age_years e-age_years"', html)
 
@@ -181,8 +194,10 @@ def test_invalid_values_rerender_the_form_with_the_rule_beside_each_field(
 def test_an_empty_form_names_what_an_estimate_needs(client: FlaskClient) -> None:
     html = post(client, {}).get_data(as_text=True)
     for name in ("complaints", "age_years", "sex"):
-        assert re.search(rf'id="e-{name}">.*\(required\)', html), name
-    assert f"{BY_NAME['age_years'].label}: required (required)" in html  # the error summary
+        assert re.search(rf'id="e-{name}">.*needed for an estimate', html), name
+    assert "(required)" not in html
+    assert f"{BY_NAME['sex'].label}: Choose one: needed for an estimate" in html  # the summary
+    assert f"{BY_NAME['complaints'].label}: Tick at least one: needed" in html
 
 
 # ------------------------------------------------------------------------------ the result
