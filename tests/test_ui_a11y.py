@@ -18,9 +18,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import load_example
-from tests.test_ui_browser import (CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, UUID_PATH,
-                                   fill_record, submit)
-from tests.test_ui_browser import server as server  # noqa: F401  (the fixture)
+from tests.test_ui_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    TIMEOUT_MS,
+    fill_record,
+    submit,
+)
+from tests.test_ui_browser import server as server
 
 axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -51,7 +57,7 @@ def _post(server: str, record: dict[str, Any]) -> str:
 
 
 @pytest.fixture(scope="module")
-def views(server: str) -> dict[str, str]:  # noqa: F811
+def views(server: str) -> dict[str, str]:
     """Every page and state to audit: its name and its path (states made through the API)."""
     hip = _post(server, {**load_example("runner_pfp_hip_driven"), "patient_id": "a11y-1"})
     red = _post(server, {**load_example("red_flag_trauma_swelling"), "patient_id": "a11y-2"})
@@ -81,7 +87,7 @@ def audit(page: Any) -> list[str]:
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_every_view_has_no_wcag21aa_violations_and_fits_the_width(
-        server: str, views: dict[str, str], chromium: Any, width: int) -> None:  # noqa: F811
+        server: str, views: dict[str, str], chromium: Any, width: int) -> None:
     context = chromium.new_context(viewport={"width": width, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
