@@ -40,7 +40,7 @@ from flask import Flask, Request, current_app, redirect, render_template, reques
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 
-from . import httpget
+from . import httpget, patient_label
 from .config import base_url
 from .store import get_store
 
@@ -167,6 +167,7 @@ def callback() -> ResponseReturnValue:
     session[SESSION_KEY] = {"patient_ref": get_store().pseudonym(patient),
                             "user": user if isinstance(user, str) else None,
                             "expires": time.time() + lifetime}
+    patient_label.remember(session[SESSION_KEY]["patient_ref"], patient)
     return redirect(str(pending["return_to"]), 303)
 
 

@@ -53,7 +53,7 @@ from cds.features import BY_NAME, GROUPS, ROWS, YES_NO, Feature, record_fields
 from cds.safety import WARNING_TITLES
 from cds.validate import validate_record
 
-from . import smart
+from . import patient_label, smart
 from .form_text import needed_sentence, plain_message, why_required
 from .headers import page_csp
 from .metrics import count_prediction
@@ -269,22 +269,27 @@ def create_assessment() -> ResponseReturnValue:
     posted = {k: request.form.getlist(k) if k == ROWS.name else request.form.get(k)
               for k in request.form if k != CSRF_FIELD}
     if not _csrf_ok():
-        return _render_form(posted, [], 400, notice="This form had expired or did not come from "
-                            "this page. Your entries are kept: check them and press Estimate again.")
+        return _render_form(posted, [], 400, source_id=request.form.get("previous_id"),
+                            notice="This form had expired or did not come from this page. Your "
+                                   "entries are kept: check them and press Estimate again.")
     try:
         validate_record({k: v for k, v in record.items()
                          if k not in {e.field for e in errors}})
     except InvalidRecord as e:
         errors += e.errors
     if errors:
-        return _render_form(posted, errors, 422)
+        return _render_form(posted, errors, 422, source_id=request.form.get("previous_id"))
     result = cds.assess(record, model=get_model()).to_dict()
     store = get_store()
     inputs = {k: v for k, v in record.items() if k != "patient_id"}
     patient_ref = (smart.patient_ref() if smart.enabled()  # the patient the EHR opened
                    else store.pseudonym(record.get("patient_id")))
-    aid = store.save_assessment(source="ui", inputs=inputs, result=result,
-                                caller="clinician page", patient_ref=patient_ref)
+    patient_label.remember(patient_ref, record.get("patient_id"))
+    previous, patient_ref = ui_history.made_from(request.form.get("previous_id", ""), patient_ref)
+    fields = {"source": "ui", "inputs": inputs, "result": result, "caller": "clinician page",
+              "patient_ref": patient_ref}
+    aid = (store.save_assessment_from(previous, **fields) if previous
+           else store.save_assessment(**fields))
     count_prediction(result)
     return redirect(url_for("ui.show_assessment", aid=aid), 303)
 
@@ -349,6 +354,8 @@ def show_assessment(aid: str) -> ResponseReturnValue:
     refer = result["action"] == "refer"
     return render_template(
         "ui/result.html", aid=row["id"], result=result, facts=facts, refer=refer,
+        patient_shown=patient_label.shown(row["patient_ref"]),
+        previous_id=get_store().previous_of(row["id"]),
         warning_titles=WARNING_TITLES,
         created=created.strftime("%d %b %Y, %H:%M UTC") if isinstance(created, datetime) else "",
         complaints=[] if refer else [_complaint_view(r, bands, i)
@@ -360,7 +367,8 @@ def edit_assessment(aid: str) -> ResponseReturnValue:
     """The form filled with a stored assessment's inputs: a new assessment, not an overwrite."""
     if not isinstance(row := _viewable(aid), dict):
         return row
-    return _render_form(_form_values(row["inputs"]), [], source_id=row["id"])
+    values = {**_form_values(row["inputs"]), "patient_id": patient_label.shown(row["patient_ref"])}
+    return _render_form(values, [], source_id=row["id"])
 
 
 @bp.get("/hook-instances/<instance>")
@@ -399,3 +407,6 @@ def _on_error(e: CdsError) -> ResponseReturnValue:
                                message="The model or the store is not available. Your entries "
                                        "were not assessed; go back and try again shortly."), e.status
     return render_template("ui/error.html", title="Request not accepted", message=str(e)), e.status
+
+
+from . import handout, ui_history  # noqa: E402,F401  (their views are on this blueprint)
