@@ -276,7 +276,12 @@ def test_edit_fills_the_form_with_the_stored_inputs(client: FlaskClient, app: Fl
     assert re.search(r'name="age_years"[^>]*value="29"', html)
     assert re.search(r'name="trendelenburg_sign" value="yes"[^>]*checked', html)
     assert re.search(r'name="complaints" value="pfp"[^>]*checked', html)
-    assert "example-runner-pfp" not in html  # the patient reference is not kept, only its hash
+    # the reference comes back from this browser's session, never from the store
+    assert re.search(r'name="patient_id"[^>]*value="example-runner-pfp"', html)
+    other_browser = app.test_client().get(f"{path}/edit").get_data(as_text=True)
+    assert "example-runner-pfp" not in other_browser
+    with app.app_context(), get_store().engine.connect() as conn:
+        assert "example-runner-pfp" not in str(conn.execute(assessments.select()).all())
 
 
 @pytest.mark.parametrize("name", ["runner_pfp_hip_driven", "cyclist_itbs", "lbp_radicular"])
