@@ -241,10 +241,22 @@ def test_model_facts_panel_comes_from_the_model_metadata(
     assert f"About model {tiny_model.id} {tiny_model.version}" in html
     assert PURPOSE in html
     assert all(item in html for item in NOT_FOR)
-    assert "Trained on simulated data." in html
+    assert "trained on a SIMULATED cohort" in html  # the page's one notice (the disclaimer)
     auroc = tiny_model.metadata["metrics"]["model"]
     lo, hi = auroc["auroc_ci95"]
     assert f"{auroc['auroc']:.2f} ({lo:.2f} to {hi:.2f})" in html
+
+
+def test_each_page_has_one_simulated_data_notice_above_the_result_and_cites_no_file(
+        client: FlaskClient, app: Flask) -> None:
+    _, result = assessed(client, app, "runner_pfp_hip_driven")
+    model = client.get("/ui/model").get_data(as_text=True)
+    for html in (result, model):
+        assert html.count('class="sim-note"') == 1
+        assert html.lower().count("trained on simulated data") <= 1
+        assert not re.search(r"\b[\w-]+\.(md|parquet|csv|json)\b", html.split("<main")[1])
+        assert "/v1/model/card" not in html  # an API address a clinician cannot open
+    assert result.index('class="sim-note"') < result.index('class="complaint"')
 
 
 def test_unknown_assessment_is_a_404_page(client: FlaskClient) -> None:

@@ -141,7 +141,8 @@ def test_hip_driven_patient_sees_probability_chart_and_factors(server: str, page
     expect(section.locator("p.start")).to_contain_text("starting point for patellofemoral")
     expect(chart).to_contain_text("pts")
     expect(section.get_by_role("heading", name="Not recorded")).to_be_visible()
-    expect(page.locator("#model-facts")).to_contain_text("Trained on simulated data")
+    expect(page.locator(".sim-note")).to_have_count(1)  # one notice, above the result
+    expect(page.locator(".sim-note")).to_contain_text("SIMULATED cohort")
     shot(page, "result-hip-driven")
     assert page.csp_violations == []
 
@@ -247,7 +248,9 @@ def test_model_facts_page_shows_use_population_performance_and_limits(server: st
                     "Population and setting", "Performance on held-out data", "Known limitations",
                     "When to stop using it"):
         expect(facts.get_by_role("heading", name=heading)).to_be_visible()
-    expect(facts).to_contain_text("Trained on simulated data")
+    expect(page.locator(".sim-note")).to_contain_text("Trained on simulated data")
+    for plot in ("Calibration on held-out data", "Decision curve on held-out data"):
+        expect(facts.get_by_role("img", name=re.compile(plot))).to_be_visible()
     expect(facts.locator("table").last).to_contain_text(re.compile(r"0\.\d\d \(0\.\d\d to 0\.\d\d\)"))
     shot(page, "model-facts")
     assert page.csp_violations == []
