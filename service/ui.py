@@ -3,7 +3,7 @@
 Routes:
 
 * ``GET /ui/`` - the intake and findings form, generated from the feature contract (every field
-  may be left empty); ``POST /ui/assessments`` validates it, assesses, stores the assessment in
+  may be left empty but the contract's required ones: :mod:`service.form_text`); ``POST /ui/assessments`` validates it, assesses, stores the assessment in
   the same store as the API and redirects (303) to its page, so the page has an opaque-id URL and
   a reload never re-submits. Invalid input re-renders the form (422) with the broken rule beside
   each field.
@@ -19,6 +19,8 @@ Routes:
   instance; ``GET /ui/assessments/<id>/edit`` - the form filled with that assessment's inputs
   (add the next finding without re-entering the rest).
 * ``GET /ui/model`` - the model facts of the model being served (:mod:`service.model_facts`).
+* The patient's visits and two visits compared (:mod:`service.ui_history`), and the patient's
+  handout as a page and a PDF (:mod:`service.handout`): their views are on this blueprint.
 
 Security for a page embedded in an EHR: a Content-Security-Policy with no inline script or style
 and ``frame-ancestors`` from ``UI_FRAME_ANCESTORS`` (config or ``GMED_UI_FRAME_ANCESTORS``; a list

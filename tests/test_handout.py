@@ -80,3 +80,19 @@ def test_handout_pdf_is_a_pdf_with_the_same_words(shipped_model: Model) -> None:
     pdf = handout_pdf(h)
     assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
     assert b"/Title (Your visit: what we found)" in pdf
+
+
+def test_handout_page_and_pdf_are_served_for_a_stored_assessment(client: Any) -> None:
+    from tests.test_ui import post
+
+    response = post(client, {**load_example("runner_pfp_hip_driven"), "patient_id": "4711-A"})
+    path = response.headers["Location"]
+    page = client.get(f"{path}/handout")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Your visit: what we found" in html and "For 4711-A" in html
+    assert f'href="{path}/handout.pdf"' in html
+    pdf = client.get(f"{path}/handout.pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert pdf.data.startswith(b"%PDF-")
+    assert client.get("/ui/assessments/no-such-id/handout.pdf").status_code == 404
