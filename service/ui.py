@@ -3,10 +3,11 @@
 Routes:
 
 * ``GET /ui/`` - the intake and findings form, generated from the feature contract (every field
-  may be left empty but the contract's required ones: :mod:`service.form_text`); ``POST /ui/assessments`` validates it, assesses, stores the assessment in
-  the same store as the API and redirects (303) to its page, so the page has an opaque-id URL and
-  a reload never re-submits. Invalid input re-renders the form (422) with the broken rule beside
-  each field.
+  may be left empty but the contract's required ones: :mod:`service.form_text`);
+  ``POST /ui/assessments`` validates it, assesses, stores the assessment in the same store as
+  the API (linked to the visit it was made from, if any) and redirects (303) to its page, so the
+  page has an opaque-id URL and a reload never re-submits. Invalid input re-renders the form
+  (422) with what to enter, in plain words, beside each field.
 * ``GET /ui/assessments/<id>`` - one stored assessment: per complaint the probability and band,
   the probability scale, the factor waterfall from the complaint's starting point, the words
   (top factors in percentage points, the findings not recorded on one line, missing items, next
