@@ -47,8 +47,8 @@ def plain_message(f: Feature | None, e: FieldError) -> str:
         return f"{what}: {why_required(f)[0].lower()}{why_required(f)[1:]}"
     if e.rule in {"minimum", "maximum"} and f.minimum is not None and f.maximum is not None:
         if f.required:  # a value the model was not built for, not a typing slip
-            return (f"Enter {_range(f)}: the model was built on patients of these "
-                    f"{f.label.lower()}s, so it gives no estimate outside them")
+            return (f"Enter a value from {_range(f)}: the model was built on patients in "
+                    "this range only, so it gives no estimate outside it")
         return f"Enter a value from {_range(f)}"
     if e.rule in {"type", "integer"} and not choice:
         whole = f.kind == "integer" or e.rule == "integer"

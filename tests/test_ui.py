@@ -180,8 +180,9 @@ def test_invalid_values_rerender_the_form_with_plain_words_beside_each_field(
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     age = BY_NAME["age_years"]
-    assert re.search(rf'id="e-age_years">.*Enter {age.minimum:g} to {age.maximum:g} years: the '
-                     r'model was built on patients of these ages, so it gives no estimate', html)
+    assert re.search(rf'id="e-age_years">.*Enter a value from {age.minimum:g} to {age.maximum:g} '
+                     r'years: the model was built on patients in this range only, so it gives '
+                     r'no estimate outside it', html)
     assert re.search(r'id="e-pain_nrs">.*Enter a value from 0 to 10<', html)
     assert re.search(r'id="e-bmi_kg_m2">.*Enter a number, such as 1.25', html)
     assert re.search(r'id="e-foot_posture_index">.*Enter a whole number', html)

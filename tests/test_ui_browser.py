@@ -167,7 +167,7 @@ def test_invalid_value_shows_the_rule_beside_the_field(server: str, page: Any) -
                        "hip_abduction_left_nm_per_kg": "strong"})
     submit(page)
     age_error = page.locator("#e-age_years")
-    expect(age_error).to_contain_text("the model was built on patients of these ages")
+    expect(age_error).to_contain_text("the model was built on patients in this range only")
     expect(page.locator("#e-hip_abduction_left_nm_per_kg")).to_have_text(
         "Error: Enter a number, such as 1.25")
     expect(page.locator("#f-age_years")).to_have_attribute("aria-invalid", "true")
