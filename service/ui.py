@@ -53,7 +53,7 @@ from werkzeug.datastructures import MultiDict
 import cds
 from cds.errors import CdsError, FieldError, InvalidRecord
 from cds.features import BY_NAME, GROUPS, ROWS, YES_NO, Feature, record_fields
-from cds.safety import WARNING_TITLES
+from cds.safety import NOT_APPLICABLE, OUT_OF_POPULATION, WARNING_TITLES
 from cds.validate import validate_record
 
 from . import patient_label, smart
@@ -359,7 +359,7 @@ def show_assessment(aid: str) -> ResponseReturnValue:
         "ui/result.html", aid=row["id"], result=result, facts=facts, refer=refer,
         patient_shown=patient_label.shown(row["patient_ref"]),
         previous_id=get_store().previous_of(row["id"]),
-        warning_titles=WARNING_TITLES,
+        warning_titles=WARNING_TITLES, estimate_warnings=(OUT_OF_POPULATION, NOT_APPLICABLE),
         created=created.strftime("%d %b %Y, %H:%M UTC") if isinstance(created, datetime) else "",
         complaints=[] if refer else [_complaint_view(r, bands, i)
                                      for i, r in enumerate(result["results"])])

@@ -234,6 +234,10 @@ def test_out_of_population_inputs_are_warned_about(client: FlaskClient, app: Fla
     html = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Outside the training population." in html
     assert "lies outside the population the model was trained on" in html
+    # beside the estimate it qualifies (under the score), not above the result
+    section = html.index('class="complaint"')
+    assert section < html.index("Outside the training population.")
+    assert html.index('class="scale"') < html.index("Outside the training population.")
 
 
 def test_model_facts_panel_comes_from_the_model_metadata(
