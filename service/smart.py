@@ -48,7 +48,7 @@ from flask import Flask, Request, current_app, redirect, render_template, reques
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 
-from . import httpget, origins
+from . import httpget, origins, patient_label
 from .config import base_url
 from .keys import get_keys
 from .store import get_store
@@ -216,6 +216,7 @@ def callback() -> ResponseReturnValue:
                             "issuer": namespace, "sid": secrets.token_urlsafe(16),
                             "user": user if isinstance(user, str) else None,
                             "expires": time.time() + lifetime}
+    patient_label.remember(session[SESSION_KEY]["patient_ref"], patient)
     return redirect(str(pending["return_to"]), 303)
 
 

@@ -122,6 +122,12 @@ seen_tokens = Table(
     Column("jti_hash", String(64), primary_key=True),
     Column("expires_at", Integer, nullable=False, index=True),
 )
+# "add or change findings": the assessment an assessment was made from (its earlier visit)
+assessment_links = Table(
+    "assessment_links", metadata,
+    Column("assessment_id", String(36), ForeignKey("assessments.id"), primary_key=True),
+    Column("previous_id", String(36), ForeignKey("assessments.id"), nullable=False, index=True),
+)
 _EXT = "gmed.store"
 log = logging.getLogger("service")
 # statements built once (SQLAlchemy compiles each once); the writer runs each once per batch
@@ -131,6 +137,7 @@ _INSERT_AUDIT = insert(audit)
 _INSERT_FEEDBACK = insert(feedback)
 _INSERT_OUTCOME = insert(outcomes)
 _INSERT_TOKEN = insert(seen_tokens)
+_INSERT_LINK = insert(assessment_links)
 _FORGET_TOKENS = seen_tokens.delete().where(seen_tokens.c.expires_at < bindparam("now_s"))
 _TABLE_RANK = {table.name: i for i, table in enumerate(metadata.sorted_tables)}
 _PLAIN_INSERTS: dict[Executable, Table] = {
@@ -396,6 +403,31 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(select(assessments).where(assessments.c.id == aid)).mappings().first()
         return dict(row) if row else None
+
+    def save_assessment_from(self, previous_id: str, **fields: Any) -> str:
+        """:meth:`save_assessment`, and in the same transaction the link to the assessment it
+        was made from (``previous_id``, which must exist: the caller checked its patient)."""
+        aid, work = self.assessment_work(**fields)
+        work.append((_INSERT_LINK, {"assessment_id": aid, "previous_id": previous_id}))
+        self.write(work)
+        return aid
+
+    def previous_of(self, aid: str) -> str | None:
+        """The id of the assessment ``aid`` was made from, if it was made from one."""
+        query = select(assessment_links.c.previous_id).where(
+            assessment_links.c.assessment_id == aid)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    def patient_assessments(self, patient_ref: str, limit: int = 100) -> list[dict[str, Any]]:
+        """A patient's assessments, newest first (at most ``limit``), each with the id of the
+        one it was made from (``previous_id``, or ``None``)."""
+        query = (select(assessments, assessment_links.c.previous_id)
+                 .outerjoin(assessment_links, assessment_links.c.assessment_id == assessments.c.id)
+                 .where(assessments.c.patient_ref == patient_ref)
+                 .order_by(assessments.c.created_at.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
 
     def known_cards(self, uuids: list[str], issuer: str | None = None) -> set[str]:
         """The uuids among ``uuids`` of cards given to ``issuer`` (another issuer's are unknown)."""

@@ -3,13 +3,16 @@
 Routes:
 
 * ``GET /ui/`` - the intake and findings form, generated from the feature contract (every field
-  may be left empty); ``POST /ui/assessments`` validates it, assesses, stores the assessment in
-  the same store as the API and redirects (303) to its page, so the page has an opaque-id URL and
-  a reload never re-submits. Invalid input re-renders the form (422) with the broken rule beside
-  each field.
+  may be left empty but the contract's required ones: :mod:`service.form_text`);
+  ``POST /ui/assessments`` validates it, assesses, stores the assessment in the same store as
+  the API (linked to the visit it was made from, if any) and redirects (303) to its page, so the
+  page has an opaque-id URL and a reload never re-submits. Invalid input re-renders the form
+  (422) with what to enter, in plain words, beside each field.
 * ``GET /ui/assessments/<id>`` - one stored assessment: per complaint the probability and band,
-  the probability scale, the factor waterfall, the words (top factors, missing items, next best
-  assessment), red-flag banner and out-of-population warnings, and the model facts panel. This is
+  the probability scale, the factor waterfall from the complaint's starting point, the words
+  (top factors in percentage points, the findings not recorded on one line, missing items, next
+  best assessment), the warnings, and the model facts panel; a refer result shows the referral
+  and the red flags, and no estimate at all. This is
   the target of the CDS card's SMART link: opened with ``iss`` and ``launch`` it starts the
   SMART EHR launch (:mod:`service.smart`) and comes back here signed in.
 * ``GET /ui/smart/callback`` - the end of a SMART launch (the EHR's authorization code).
@@ -18,6 +21,8 @@ Routes:
   ``GET /ui/assessments/<id>/edit`` - the form filled with that assessment's inputs (add the
   next finding without re-entering the rest).
 * ``GET /ui/model`` - the model facts of the model being served (:mod:`service.model_facts`).
+* The patient's visits and two visits compared (:mod:`service.ui_history`), and the patient's
+  handout as a page and a PDF (:mod:`service.handout`): their views are on this blueprint.
 
 Security for a page embedded in an EHR: a Content-Security-Policy with no inline script or style
 and ``frame-ancestors`` from ``UI_FRAME_ANCESTORS`` (config or ``GMED_UI_FRAME_ANCESTORS``; a list
@@ -50,10 +55,12 @@ from werkzeug.datastructures import MultiDict
 
 import cds
 from cds.errors import CdsError, FieldError, InvalidRecord
-from cds.features import GROUPS, ROWS, YES_NO, Feature, record_fields
+from cds.features import BY_NAME, GROUPS, ROWS, YES_NO, Feature, record_fields
+from cds.safety import NOT_APPLICABLE, OUT_OF_POPULATION, WARNING_TITLES
 from cds.validate import validate_record
 
-from . import keys, smart
+from . import keys, patient_label, smart
+from .form_text import needed_sentence, plain_message, why_required
 from .headers import page_csp
 from .metrics import count_prediction
 from .model import get_model
@@ -166,7 +173,8 @@ def _field_view(f: Feature) -> dict[str, Any]:
                 "text": f"Only if {f.condition}"}
     hint = [f"pain-free adults {short_unit(f.reference, unit)}" if f.reference else "",
             _range_text(f), when["text"] if when else "",
-            f.help.split(". ")[0].rstrip(".") + "." if f.help else ""]  # the first sentence
+            f.help.split(". ")[0].rstrip(".") + "." if f.help else "",
+            why_required(f) + "." if f.required else ""]  # the first sentence of the help
     return {"name": f.name, "label": f.label, "kind": "rows" if f.role == "rows" else f.kind,
             "unit": unit, "hint": " · ".join(h for h in hint if h), "choices": choices,
             "required": f.required, "when": when}
@@ -238,21 +246,19 @@ def _render_form(values: Mapping[str, Any], errors: list[FieldError], status: in
     by_field: dict[str, list[str]] = {}
     for e in errors:
         name = e.field.split("[")[0]
-        label = _label(name)
-        message = e.message[len(label) + 2:] if e.message.startswith(label + ": ") else e.message
-        by_field.setdefault(name, []).append(f"{message} ({e.rule})")
+        by_field.setdefault(name, []).append(plain_message(BY_NAME.get(name), e))
     order = {f.name: i for i, f in enumerate(record_fields())}
     summary = [{"field": name, "label": _label(name), "messages": by_field[name]}
                for name in sorted(by_field, key=lambda n: order.get(n, -1))]
     html = render_template("ui/form.html", groups=form_groups(), values=values, errors=by_field,
                            summary=summary, csrf_token=_csrf_token(), notice=notice,
-                           source_id=source_id, model=current_model_info())
+                           source_id=source_id, model=current_model_info(),
+                           needed=needed_sentence([f for f in record_fields() if f.required]))
     return html, status
 
 
 def _label(name: str) -> str:
-    f = next((f for f in record_fields() if f.name == name), None)
-    return f.label if f else name
+    return BY_NAME[name].label if name in BY_NAME else name
 
 
 @bp.get("/")
@@ -270,23 +276,28 @@ def create_assessment() -> ResponseReturnValue:
     posted = {k: request.form.getlist(k) if k == ROWS.name else request.form.get(k)
               for k in request.form if k != CSRF_FIELD}
     if not _csrf_ok():
-        return _render_form(posted, [], 400, notice="This form had expired or did not come from "
-                            "this page. Your entries are kept: check them and press Estimate again.")
+        return _render_form(posted, [], 400, source_id=request.form.get("previous_id"),
+                            notice="This form had expired or did not come from this page. Your "
+                                   "entries are kept: check them and press Estimate again.")
     try:
         validate_record({k: v for k, v in record.items()
                          if k not in {e.field for e in errors}})
     except InvalidRecord as e:
         errors += e.errors
     if errors:
-        return _render_form(posted, errors, 422)
+        return _render_form(posted, errors, 422, source_id=request.form.get("previous_id"))
     result = cds.assess(record, model=get_model()).to_dict()
     store = get_store()
     inputs = {k: v for k, v in record.items() if k != "patient_id"}
     patient_ref = (smart.patient_ref() if smart.enabled()  # the patient the EHR opened
                    else store.pseudonym(record.get("patient_id")))
-    aid = store.save_assessment(source="ui", inputs=inputs, result=result,
-                                caller="clinician page", patient_ref=patient_ref,
-                                issuer=smart.issuer() if smart.enabled() else None)
+    patient_label.remember(patient_ref, record.get("patient_id"))
+    previous, patient_ref = ui_history.made_from(request.form.get("previous_id", ""), patient_ref)
+    fields = {"source": "ui", "inputs": inputs, "result": result, "caller": "clinician page",
+              "patient_ref": patient_ref,
+              "issuer": smart.issuer() if smart.enabled() else None}
+    aid = (store.save_assessment_from(previous, **fields) if previous
+           else store.save_assessment(**fields))
     count_prediction(result)
     return redirect(url_for("ui.show_assessment", aid=aid), 303)
 
@@ -319,9 +330,18 @@ def _complaint_view(r: Mapping[str, Any], bands: Mapping[str, float] | None,
     for m in r["missing"]:
         missing.setdefault(m["group"], []).append(m["label"])
     factors = r["factors"]
-    return {**r, "percent": round(100 * r["probability"]),
+    start = r.get("starting_point", r["base_value"])  # stored before starting points: the base
+    start_pct = round(100 * r["starting_probability"]) if "starting_probability" in r else None
+    start_label, start_detail = (
+        (f"Starting point for {r['complaint_label'].lower()}",
+         f"the base rate for this complaint: {start_pct}%") if start_pct is not None
+        else ("Starting point: the average patient", "model base value"))
+    return {**r, "percent": round(100 * r["probability"]), "start_percent": start_pct,
+            "start_label": start_label, "start": start,
             "scale": probability_scale(r["probability"], bands, r["band"], f"scale-{index}"),
-            "chart": waterfall(r["base_value"], r["raw_score"], factors, f"wf-{index}"),
+            "chart": waterfall(start, r["raw_score"], factors, f"wf-{index}",
+                               start_label=start_label, start_detail=start_detail,
+                               not_recorded=r.get("not_recorded")),
             "top": factors[:TOP_WORDS],
             "rows": [{**f, "shown": factor_value(f)} for f in factors],
             "missing_groups": [(GROUP_TEXT[gr][0], missing[gr]) for gr in GROUPS if gr in missing]}
@@ -329,17 +349,25 @@ def _complaint_view(r: Mapping[str, Any], bands: Mapping[str, float] | None,
 
 @bp.get("/assessments/<aid>")
 def show_assessment(aid: str) -> ResponseReturnValue:
-    """One stored assessment, as the clinician reads it (also the SMART link's target)."""
+    """One stored assessment, as the clinician reads it (also the SMART link's target).
+
+    A refer result shows the referral and no estimate, even one stored before refer results
+    stopped carrying estimates."""
     if not isinstance(row := _viewable(aid), dict):
         return row
     result = row["result"]
     facts = model_facts(result["model"])
     bands = facts["bands"] if facts else None
     created = row["created_at"]
+    refer = result["action"] == "refer"
     return render_template(
-        "ui/result.html", aid=row["id"], result=result, facts=facts,
+        "ui/result.html", aid=row["id"], result=result, facts=facts, refer=refer,
+        patient_shown=patient_label.shown(row["patient_ref"]),
+        previous_id=get_store().previous_of(row["id"]),
+        warning_titles=WARNING_TITLES, estimate_warnings=(OUT_OF_POPULATION, NOT_APPLICABLE),
         created=created.strftime("%d %b %Y, %H:%M UTC") if isinstance(created, datetime) else "",
-        complaints=[_complaint_view(r, bands, i) for i, r in enumerate(result["results"])])
+        complaints=[] if refer else [_complaint_view(r, bands, i)
+                                     for i, r in enumerate(result["results"])])
 
 
 @bp.get("/assessments/<aid>/edit")
@@ -347,7 +375,8 @@ def edit_assessment(aid: str) -> ResponseReturnValue:
     """The form filled with a stored assessment's inputs: a new assessment, not an overwrite."""
     if not isinstance(row := _viewable(aid), dict):
         return row
-    return _render_form(_form_values(row["inputs"]), [], source_id=row["id"])
+    values = {**_form_values(row["inputs"]), "patient_id": patient_label.shown(row["patient_ref"])}
+    return _render_form(values, [], source_id=row["id"])
 
 
 @bp.get("/hook-instances/<instance>")
@@ -388,3 +417,6 @@ def _on_error(e: CdsError) -> ResponseReturnValue:
                                message="The model or the store is not available. Your entries "
                                        "were not assessed; go back and try again shortly."), e.status
     return render_template("ui/error.html", title="Request not accepted", message=str(e)), e.status
+
+
+from . import handout, ui_history  # noqa: E402,F401  (their views are on this blueprint)

@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service import smart
+from service import patient_label, smart
 from service.store import assessments, get_store
 from tests.conftest import load_example
 
@@ -187,8 +187,10 @@ def test_the_session_cookie_holds_a_pseudonym_never_the_token_or_the_patient_id(
     serializer = smart_app.session_interface.get_signing_serializer(  # type: ignore[attr-defined]
         smart_app)
     stored = serializer.loads(cookie.value)
-    assert set(stored) == {"smart"} and set(stored["smart"]) == {"patient_ref", "issuer", "sid",
-                                                                 "user", "expires"}
+    # the patient reference shown on the pages is kept encrypted (service.patient_label)
+    assert set(stored) == {"smart", patient_label.SESSION_KEY}
+    assert set(stored["smart"]) == {"patient_ref", "issuer", "sid", "user", "expires"}
+    assert '"p1"' not in json.dumps(stored)
     with smart_app.app_context():
         assert stored["smart"]["patient_ref"] == get_store().pseudonym("p1") != "p1"
     assert "at-secret" not in json.dumps(stored)

@@ -138,8 +138,11 @@ def test_hip_driven_patient_sees_probability_chart_and_factors(server: str, page
     assert chart.locator("g.wf-row").count() >= 5
     expect(chart).to_contain_text("Hip abduction deficit against the other side")
     expect(section.locator("ol.why li")).to_have_count(3)
+    expect(section.locator("p.start")).to_contain_text("starting point for patellofemoral")
+    expect(chart).to_contain_text("pts")
     expect(section.get_by_role("heading", name="Not recorded")).to_be_visible()
-    expect(page.locator("#model-facts")).to_contain_text("Trained on simulated data")
+    expect(page.locator(".sim-note")).to_have_count(1)  # one notice, above the result
+    expect(page.locator(".sim-note")).to_contain_text("SIMULATED cohort")
     shot(page, "result-hip-driven")
     assert page.csp_violations == []
 
@@ -152,22 +155,23 @@ def test_red_flag_patient_sees_referral_banner(server: str, page: Any) -> None:
     banner = page.get_by_role("alert")
     expect(banner).to_contain_text("Refer / rule out serious pathology first")
     expect(banner).to_contain_text("Trauma with rapid swelling")
-    # the score loses its prominence: set aside behind a closed disclosure
-    expect(page.locator(".pct").first).to_be_hidden()
-    expect(page.locator("details.set-aside > summary")).to_be_visible()
+    # a red flag means no score: nothing of an estimate is on the page
+    expect(page.locator(".pct")).to_have_count(0)
+    expect(page.locator("svg.waterfall")).to_have_count(0)
     shot(page, "result-red-flag")
 
 
 def test_invalid_value_shows_the_rule_beside_the_field(server: str, page: Any) -> None:
     page.goto(f"{server}/ui/")
-    fill_record(page, {"complaints": ["itbs"], "age_years": 12, "sex": "male",
+    fill_record(page, {"complaints": ["itbs"], "age_years": 9, "sex": "male",
                        "hip_abduction_left_nm_per_kg": "strong"})
     submit(page)
     age_error = page.locator("#e-age_years")
-    expect(age_error).to_contain_text("must be at least 18 years (minimum)")
-    expect(page.locator("#e-hip_abduction_left_nm_per_kg")).to_contain_text("must be a number (type)")
+    expect(age_error).to_contain_text("the model was built on patients in this range only")
+    expect(page.locator("#e-hip_abduction_left_nm_per_kg")).to_have_text(
+        "Error: Enter a number, such as 1.25")
     expect(page.locator("#f-age_years")).to_have_attribute("aria-invalid", "true")
-    expect(page.locator("#f-age_years")).to_have_value("12")  # what was typed is kept
+    expect(page.locator("#f-age_years")).to_have_value("9")  # what was typed is kept
     expect(page.locator(".error-summary")).to_be_focused()
     shot(page, "form-invalid")
     page.locator(".error-summary a").first.click()
@@ -244,7 +248,9 @@ def test_model_facts_page_shows_use_population_performance_and_limits(server: st
                     "Population and setting", "Performance on held-out data", "Known limitations",
                     "When to stop using it"):
         expect(facts.get_by_role("heading", name=heading)).to_be_visible()
-    expect(facts).to_contain_text("Trained on simulated data")
+    expect(page.locator(".sim-note")).to_contain_text("Trained on simulated data")
+    for plot in ("Calibration on held-out data", "Decision curve on held-out data"):
+        expect(facts.get_by_role("img", name=re.compile(plot))).to_be_visible()
     expect(facts.locator("table").last).to_contain_text(re.compile(r"0\.\d\d \(0\.\d\d to 0\.\d\d\)"))
     shot(page, "model-facts")
     assert page.csp_violations == []

@@ -13,6 +13,7 @@ from cds.features import CATEGORICAL_COLUMNS, MODEL_COLUMNS
 from cds.model import load_model
 
 from .artefact import TRAINED_ON_SIMULATED, write_artefact
+from .bands import choose_bands
 from .curves import evaluation_figures
 from .dataset import COMPLAINT, Dataset, load, require_outcomes
 from .evaluate import by_group, logistic_baseline, metrics
@@ -71,7 +72,8 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
           tune: Budget | None = None, engine: str = "local", scheduler: str | None = None,
           anticipated_r2: float | None = None, accept_small_sample: bool = False,
           columns: str | Path | None = None) -> Path:
-    """Read and validate, check the sample size, fit, write the artefact, evaluate, reseal.
+    """Read and validate, check the sample size, fit, write the artefact, evaluate, choose the
+    bands, reseal.
 
     Before fitting, the outcomes are checked against the minimum sample size for a model of
     this size (:mod:`training.samplesize`, Riley et al. 2020; ``anticipated_r2`` is the
@@ -80,9 +82,10 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
     shortfall is recorded in the metadata).
 
     Figures come from ``eval_data`` when given, else from the internal validation split (and
-    say so). ``tune`` runs the bounded search of :mod:`training.tune`; ``engine="dask"`` fits
-    on a Dask cluster (``scheduler`` address, or a local cluster). ``progress`` receives one
-    line per step (the validation report and each candidate included).
+    say so); so do the band thresholds (:mod:`training.bands`). ``tune`` runs the bounded
+    search of :mod:`training.tune`; ``engine="dask"`` fits on a Dask cluster (``scheduler``
+    address, or a local cluster). ``progress`` receives one line per step (the validation
+    report and each candidate included).
     """
     say = progress or (lambda _: None)
     out = Path(out)
@@ -135,6 +138,10 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
     model = load_model(out)
     p = model.probability(model.predict_raw(test.X))
     evaluation = evaluation_figures(test.y, p, test.frame, reps=reps, seed=seed)
+    bands, band_selection = choose_bands(test.y, p, test.description)
+    say(f"bands by net benefit on held-out data: moderate from {bands['moderate_from']:.0%}, "
+        f"high from {bands['high_from']:.0%}")
+    common["extra"].update(bands=bands, band_selection=band_selection)
     write_artefact(out, fitted, metrics=metrics_, evaluation=evaluation,
                    evaluation_description=test.description, **common)
     return out
