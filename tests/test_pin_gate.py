@@ -188,3 +188,18 @@ def test_calibration_of_extreme_probabilities_stays_finite(raw: np.ndarray) -> N
     p = np.where(raw > 0, 1.0, 0.0)  # clipped to 1e-9 / 1 - 1e-9 before the logit
     intercept, slope = calibration_intercept_slope(p, (raw > 0).astype(float))
     assert np.isfinite(intercept) and np.isfinite(slope)
+
+
+def test_calibration_intercept_is_in_the_large_with_the_slope_fixed_at_one() -> None:
+    """Not the intercept of a two-parameter fit: the shift ``a`` of the logit that makes the mean
+    predicted probability equal the observed event rate (here about +0.3, where a free-slope
+    fit's intercept is 0)."""
+    from scipy.optimize import brentq
+
+    lp = np.random.default_rng(5).normal(-1.0, 1.5, N)
+    y = _labels(0.5 * lp, 6)
+    intercept, slope = calibration_intercept_slope(_sigmoid(lp), y)
+    expected = brentq(lambda a: float(_sigmoid(a + lp).sum() - y.sum()), -5, 5)
+    assert expected > 0.2  # the case tells the two definitions apart
+    assert intercept == pytest.approx(expected, abs=1e-6)
+    assert slope == pytest.approx(0.5, abs=0.03)
