@@ -146,3 +146,67 @@ def test_the_shipped_model_records_a_range_for_every_numeric_input(shipped_model
     numeric = [c for c in MODEL_COLUMNS if column_feature(c).kind in ("number", "integer")]
     assert set(population) <= set(numeric) and population
     assert all(lo <= hi for lo, hi in population.values())
+
+
+# ------------------------------------------------------------------ the warnings' words
+
+TORQUE = "hip_abduction_symptomatic_nm_per_kg"
+
+
+def _row(column: str, value: float) -> np.ndarray:
+    row = np.full(len(MODEL_COLUMNS), np.nan)
+    row[MODEL_COLUMNS.index(column)] = value
+    return row
+
+
+def test_the_out_of_population_warning_says_the_range_in_the_unit() -> None:
+    [warning] = population_warnings(_row(TORQUE, 3.1), {TORQUE: [0.5, 2.2]})
+    assert warning["message"] == (
+        "Hip abduction torque, painful side (weaker side if both) lies outside the population "
+        "the model was trained on (0.5-2.2 N·m/kg); the estimate is extrapolated and less "
+        "reliable.")
+
+
+def test_an_out_of_population_warning_for_a_value_without_a_unit_shows_the_bare_range(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import cds.safety
+
+    unitless = dataclasses.replace(column_feature(TORQUE), unit="")
+    monkeypatch.setattr(cds.safety, "column_feature", lambda _: unitless)
+    [warning] = population_warnings(_row(TORQUE, 3.1), {TORQUE: [0.5, 2.2]})
+    assert "trained on (0.5-2.2); the estimate" in warning["message"]
+
+
+def test_the_not_applicable_warning_says_what_was_set_aside_and_why() -> None:
+    from cds.safety import not_applicable
+
+    [warning] = not_applicable({"running_pelvic_drop_deg": 14.0, "activity_profile": "general"})
+    assert warning == {
+        "feature": "running_pelvic_drop_deg", "code": "not-applicable",
+        "message": "Running: contralateral pelvic drop (runners) was recorded, but it applies "
+                   "only when main activity is runner; the model set it aside (it learned this "
+                   "finding only where it applies)."}
+
+
+def test_the_ranges_are_computed_once_per_model() -> None:
+    """The docstring's promise: the same population mapping gives the same arrays back."""
+    from cds.safety import _bounds
+
+    population = {TORQUE: [0.5, 2.2]}
+    assert _bounds(population)[0] is _bounds(population)[0]
+
+
+def test_a_reused_object_id_never_serves_another_models_ranges() -> None:
+    """The cache is keyed by ``id()``; ids are reused after a model is freed, so an entry whose
+    mapping is not this very object is recomputed, not served."""
+    from cds.safety import _BOUNDS
+
+    population = {TORQUE: [0.5, 2.2]}
+    stale = np.full(len(MODEL_COLUMNS), 10.0)
+    _BOUNDS[id(population)] = ({TORQUE: [10.0, 10.0]}, stale, stale)
+    try:
+        assert population_warnings(_row(TORQUE, 1.5), population) == []
+    finally:
+        _BOUNDS.pop(id(population), None)
