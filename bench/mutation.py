@@ -55,7 +55,7 @@ class Target:
 
 TARGETS = (
     Target("cds/safety.py", ("tests/test_safety.py", "tests/test_pin_safety.py")),
-    Target("cds/validate.py", ("tests/test_validate.py", "tests/test_pin_safety.py")),
+    Target("cds/validate.py", ("tests/test_validate.py", "tests/test_pin_validation.py")),
     Target("cds/model.py", ("tests/test_model.py", "tests/test_pin_model_artefact.py",
                             "tests/test_faults_model.py"),
            ("x_verify_manifest__mutmut_*", "x_sha256_file__mutmut_*", "x_load_model__mutmut_*",
