@@ -203,3 +203,37 @@ def test_calibration_intercept_is_in_the_large_with_the_slope_fixed_at_one() -> 
     assert expected > 0.2  # the case tells the two definitions apart
     assert intercept == pytest.approx(expected, abs=1e-6)
     assert slope == pytest.approx(0.5, abs=0.03)
+
+
+# ------------------------------------------------------------------ exactly at the margin
+
+def test_a_candidate_exactly_at_every_margin_passes() -> None:
+    """"At most production's plus a margin": equality passes (binary-exact numbers)."""
+    margins = Margins(auroc=0.25, calibration_intercept=0.25, calibration_slope=0.25,
+                      subgroup_auroc=0.25, subgroup_calibration_pp=4.0)
+    candidate = _figures(auroc=0.5, intercept=-0.5, slope=1.5, group_auroc=0.5, group_gap=-5.0)
+    production = _figures(auroc=0.75, intercept=0.25, slope=0.75, group_auroc=0.75, group_gap=1.0)
+    assert check(candidate, production, margins)["failures"] == []
+
+
+def test_a_small_subgroup_does_not_stop_the_others_being_gated() -> None:
+    candidate = _figures()
+    candidate["subgroups"]["sex"] = {"female": {"n": 20, "too_small": True},
+                                     "male": {"n": 500, "auroc": 0.5,
+                                              "observed_minus_expected_pp": 0.0}}
+    production = _figures()
+    production["subgroups"]["sex"]["male"] = {"n": 500, "auroc": 0.75,
+                                              "observed_minus_expected_pp": 0.0}
+    assert any(f.startswith("sex=male: AUROC") for f in _failures(candidate, production))
+
+
+@pytest.mark.parametrize("missing", ["group", "dimension"])
+def test_a_subgroup_production_has_no_figures_for_is_not_compared(missing: str) -> None:
+    """Nothing to compare with: skipped, not a crash (it was a KeyError)."""
+    candidate = _figures(group_auroc=0.5, group_gap=20.0)
+    production = _figures()
+    if missing == "group":
+        production["subgroups"]["sex"] = {}
+    else:
+        production["subgroups"] = {}
+    assert _failures(candidate, production) == []
