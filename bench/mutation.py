@@ -61,7 +61,7 @@ TARGETS = (
            ("x_verify_manifest__mutmut_*", "x_sha256_file__mutmut_*", "x_load_model__mutmut_*",
             "x__check_provenance__mutmut_*", "x__read_json__mutmut_*", "x_resolve__mutmut_*"),
            "verification"),
-    Target("service/auth.py", ("tests/test_service_auth.py",)),
+    Target("service/auth.py", ("tests/test_service_auth.py", "tests/test_pin_auth.py")),
     Target("service/smart.py", ("tests/test_service_smart.py",)),
     Target("service/limits.py", ("tests/test_service_limits.py",)),
     # the gate's decision; promote() around it is exercised by tests that train and evaluate
