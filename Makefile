@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 # The environment: the venv; Debian's chromium for the real-browser tests (Playwright drives
 # /usr/bin/chromium; it never downloads a browser); Debian's PostgreSQL for the store's tests on
 # PostgreSQL (they start a throwaway server of their own); Debian's nginx for the production
-# stack and its tests (make serve-production starts it; the package's own service is not used).
-# CI and developers run as root.
+# stack and its tests (make serve-production starts it; the package's own service is not used);
+# Debian's strace for the durability test (it counts the store's fsyncs). CI and developers run
+# as root.
 environment: $(STAMP)
 	@test -x /usr/bin/chromium || { apt-get update && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
@@ -26,6 +27,8 @@ environment: $(STAMP)
 		DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
 	@test -x /usr/sbin/nginx || { apt-get update && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y nginx-light; }
+	@test -x /usr/bin/strace || { apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y strace; }
 
 # loopback development server: auth is off unless GMED_AUTH=jwt (the service warns at start),
 # the clinician page needs no SMART launch unless GMED_UI_AUTH=smart;

@@ -89,6 +89,9 @@ def verify_manifest(directory: Path) -> dict[str, str]:
         files: dict[str, str] = json.loads(manifest_file.read_text())["files"]
     except (ValueError, KeyError, TypeError) as e:
         raise IntegrityError(f"{where}: manifest.json is unreadable") from e
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                              for k, v in files.items()):
+        raise IntegrityError(f"{where}: manifest.json is unreadable (files: not names to digests)")
     missing = [f for f in REQUIRED_FILES if f not in files]
     if missing:
         raise IntegrityError(f"{where}: manifest does not list {', '.join(missing)}")

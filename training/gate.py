@@ -88,8 +88,9 @@ def check(candidate: dict[str, Any], production: dict[str, Any], margins: Margin
     for dim, groups in candidate["subgroups"].items():
         for g, c in groups.items():
             p = production["subgroups"].get(dim, {}).get(g, {})
-            if c.get("too_small") or p.get("too_small") or c["n"] < margins.min_subgroup_n:
-                continue
+            if not p or c.get("too_small") or p.get("too_small") \
+                    or c["n"] < margins.min_subgroup_n:
+                continue  # nothing to compare with (absent or too small), or too few rows
             if c["auroc"] is not None and p.get("auroc") is not None:
                 ok = c["auroc"] >= p["auroc"] - margins.subgroup_auroc
                 rule(ok, f"{dim}={g}: AUROC {c['auroc']:.3f} {'>=' if ok else '<'} production "
