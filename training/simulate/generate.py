@@ -71,7 +71,7 @@ def simulate(n: int, seed: int, *, control_fraction: float = 0.0,
                   *bounds("bmi_kg_m2"))
     bmi_class = np.searchsorted(P.BMI_CUTS, np.log(bmi), side="right")
 
-    w = (rng.random(n) < P.weak_probability(c, age, bmi_class, activity)).astype(float)
+    w = (rng.random(n) < P.weak_probability(c, bmi_class, activity)).astype(float)
     z = std(n)
     deficit = w * (P.DEFICIT_LOG_MEAN + P.DEFICIT_LOG_SD * z)
     sev = P.severity(deficit)
@@ -106,7 +106,7 @@ def simulate(n: int, seed: int, *, control_fraction: float = 0.0,
     # strength: norm x BMI class x person x session error (both sides) x side error, deficit
     inhibition = np.where(is_control, 0.0, P.PAIN_INHIBITION)
     mu = (P.log_norm("hip_abduction", female, age) + P.NORM_OFFSET["hip_abduction"]
-          + P.TORQUE_BMI_CLASS[bmi_class] + P.PERSON_SD * std(n)
+          + P.bmi_class_effect(bmi_class, female, age) + P.PERSON_SD * std(n)
           + P.ERROR_SD * np.sqrt(P.ERROR_SIDE_CORR) * std(n))
     bilateral = side == _BILATERAL
     share = np.where(bilateral, 1.0, P.CONTRALATERAL_SHARE)
@@ -118,7 +118,7 @@ def simulate(n: int, seed: int, *, control_fraction: float = 0.0,
     col[_RIGHT] = np.exp(np.where(on_right, painful, other))
     for name, (muscle, carried, inhibit) in P.OTHER_STRENGTH.items():
         log_torque = (P.log_norm(muscle, female, age) + P.NORM_OFFSET[muscle]
-                      + P.TORQUE_BMI_CLASS[bmi_class] + carried * deficit
+                      + P.bmi_class_effect(bmi_class, female, age) + carried * deficit
                       + np.where(is_control, 0.0, inhibit) + P.OTHER_SD[name] * std(n))
         if muscle == "knee_extension":
             log_torque += q * (P.QUAD_DEFICIT_LOG_MEAN + P.QUAD_DEFICIT_LOG_SD * std(n))

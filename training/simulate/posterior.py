@@ -126,7 +126,7 @@ def _core(x: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     age, o = x["age_years"], x["bmi_class"].astype(int)
     act, side = x["activity_profile"].astype(int), x["side"].astype(int)
 
-    pw = P.weak_probability(c, age, o, act)
+    pw = P.weak_probability(c, o, act)
     with np.errstate(divide="ignore"):
         ll_w = np.column_stack([np.log1p(-pw), np.log(pw)[:, None] + np.log(_OMEGA)[None, :]])
     ll_w += _strength_loglik(x, c, female, age, o, side)
@@ -178,7 +178,7 @@ def _strength_loglik(x: dict[str, np.ndarray], c: np.ndarray, female: np.ndarray
                      age: np.ndarray, o: np.ndarray, side: np.ndarray) -> np.ndarray:
     """Hip abduction (both sides) and the painful side's ER and extension torque: (m, J)."""
     base = (P.log_norm("hip_abduction", female, age) + P.NORM_OFFSET["hip_abduction"]
-            + P.TORQUE_BMI_CLASS[o] + P.PAIN_INHIBITION)[:, None]
+            + P.bmi_class_effect(o, female, age) + P.PAIN_INHIBITION)[:, None]
     bilateral = (side == _BILATERAL)[:, None]
     share = np.where(bilateral, 1.0, P.CONTRALATERAL_SHARE)
     m_pain = base + _DEFICIT[None, :]
@@ -200,7 +200,8 @@ def _strength_loglik(x: dict[str, np.ndarray], c: np.ndarray, female: np.ndarray
         rows = np.flatnonzero(~np.isnan(x[name]))
         if len(rows):
             mean = (P.log_norm(muscle, female[rows], age[rows]) + P.NORM_OFFSET[muscle]
-                    + P.TORQUE_BMI_CLASS[o[rows]] + inhibit)[:, None] + carried * _DEFICIT
+                    + P.bmi_class_effect(o[rows], female[rows], age[rows]) + inhibit)[:, None]
+            mean = mean + carried * _DEFICIT
             out[rows] += normal(_log(x[name][rows])[:, None], mean, P.OTHER_SD[name],
                                 _log_bounds(name))
     return out
@@ -216,7 +217,7 @@ def _knee_extension_loglik(x: dict[str, np.ndarray], c: np.ndarray, female: np.n
     if len(rows):
         value = _log(x[name][rows])
         base = (P.log_norm(muscle, female[rows], age[rows]) + P.NORM_OFFSET[muscle]
-                + P.TORQUE_BMI_CLASS[o[rows]] + inhibit)
+                + P.bmi_class_effect(o[rows], female[rows], age[rows]) + inhibit)
         sd = P.OTHER_SD[name]
         out[rows, 0] = normal(value, base, sd, _log_bounds(name))
         out[rows, 1] = normal(value, base + P.QUAD_DEFICIT_LOG_MEAN,

@@ -44,23 +44,25 @@ DURATION_LOG_SD = 0.9
 # W: a hip abductor deficit is present. Weak share: PFP 45-65 % (Selfe 2016), ITBS 30-60 %
 # (Fredericson 2000; Beers 2008), CLBP 35-55 %, pain-free 10-25 % (Cooper 2016; de Sousa 2019);
 # intercepts tuned to land mid-range.
-W_INTERCEPT = np.array([0.42, 0.05, -0.25, -1.80])
-W_PER_DECADE = 0.15  # choice: older -> weaker (strength declines after 40, Allison 2016)
+W_INTERCEPT = np.array([-0.10, 0.10, -0.80, -1.95])
+# no age term: weakness is relative to the age- and sex-specific norm, whose decline after 40
+# (Allison 2016) is in cds.norms
 W_BMI_CLASS = np.array([0.0, 0.25, 0.60])  # choice: adiposity -> weaker relative strength
 W_ACTIVITY = np.array([-0.20, -0.10, 0.20])  # choice: runner, cyclist, general
-# Adolescents: hip weakness did not precede PFP; higher abduction strength did (SMD 0.71, Neal
-# 2019 BJSM 53:270); adolescent deficits are smaller (Rathleff 2014 BJSM 48:1088): choice
-W_ADOLESCENT = -0.6
+# Adolescents get no shift of their own: cross-sectionally, girls of 12-21 with PFP were 26 %
+# weaker in abduction and 36 % in external rotation (Ireland 2003, mean age 15.7), though higher
+# abduction strength, not weakness, preceded PFP prospectively (Neal 2019 BJSM 53:270, SMD
+# 0.71). Their own priors are the complaint mix above and their norms (cds.norms).
 # Severity: when present, the deficit's log ratio to the person's own level is normal. Deficit
-# when weak 20-35 % below the norm (Fredericson 2000; Ireland 2003; Allison 2016): median 28 %;
+# when weak 20-35 % below the norm (Fredericson 2000; Ireland 2003; Allison 2016): median 32 %;
 # the SD spreads severity over ~10-45 % (choice). Continuous severity drives every finding
 # below and the chance of being a driver.
-DEFICIT_LOG_MEAN, DEFICIT_LOG_SD = float(np.log(0.72)), 0.12
-CONTRALATERAL_SHARE = 0.4  # unilateral: other side shares 40 % -> side-to-side ~20 % (10-25 %)
+DEFICIT_LOG_MEAN, DEFICIT_LOG_SD = float(np.log(0.68)), 0.12
+CONTRALATERAL_SHARE = 0.5  # unilateral: other side shares half -> side-to-side ~20 % (10-25 %)
 # Pain inhibition of the painful side in every patient (arthrogenic / pain-related inhibition):
 # the injured side is weaker than the uninjured side also in patients without a hip deficit
 # (Cichanowski 2007; Magalhaes 2010: injured side 20 % weaker in unilateral PFP). Choice of size.
-PAIN_INHIBITION = float(np.log(0.93))
+PAIN_INHIBITION = float(np.log(0.91))
 # A: alternative cause: none / local (intra-articular knee; lumbar radiculopathy) / hip joint
 # (FADIR). choice
 ALT_CAUSE = np.array([[.80, .14, .06], [.87, .10, .03], [.72, .20, .08], [1.0, 0.0, 0.0]])
@@ -75,7 +77,7 @@ QUAD_FACTOR = np.array([0.6, 0.85, 0.85, 1.0])  # P(H) multiplier with quadricep
 # expit(DRIVER_LOGIT + DRIVER_PER_SEVERITY z) ALT_FACTOR[A] QUAD_FACTOR^Q; none without W.
 # Tuned so the observed label rates land in PFP 15-30 %, ITBS 15-35 %, LBP 5-15 % (Nascimento
 # 2018; Matthews 2020; de Jesus 2020; Kendall 2015).
-DRIVER_LOGIT = np.array([0.05, 0.35, -1.75, -np.inf])
+DRIVER_LOGIT = np.array([0.60, 0.45, -1.45, -np.inf])
 DRIVER_PER_SEVERITY = 0.6  # choice: a deeper deficit drives the pain more often
 # T: gluteal tendinopathy, a co-existing source of lateral hip pain, commoner in women, after
 # 40 and with abductor weakness (Allison 2016: ~30 % weaker abductors); in ~20 % of LBP
@@ -110,13 +112,13 @@ SIGNS_BY_TENDINOPATHY = {"single_leg_stance_30s_pain": np.array([0.02, 0.60]),
                          "pain_resisted_hip_abduction": np.array([0.12, 0.55]),
                          "lateral_hip_pain": np.array([0.10, 0.85])}
 # P(yes | H=0), P(yes | H=1): symptom pattern of a hip driver (CLINICAL.md structure); choice
-SYMPTOMS_BY_DRIVER = {"pain_worse_single_leg_loading": np.array([0.55, 0.72]),
-                      "prior_local_care_no_improvement": np.array([0.30, 0.45])}
+SYMPTOMS_BY_DRIVER = {"pain_worse_single_leg_loading": np.array([0.52, 0.76]),
+                      "prior_local_care_no_improvement": np.array([0.28, 0.48])}
 # Activity-specific symptoms, rows runner / cyclist / general, columns H=0, H=1: "late in a
 # run" speaks for a driver in runners only; a recent change in training load is the competing
 # explanation (training error) in runners and cyclists (Nielsen 2014). choice
 SYMPTOMS_BY_DRIVER_AND_ACTIVITY = {
-    "pain_worse_late_in_activity": np.array([[.45, .60], [.40, .40], [.35, .35]]),
+    "pain_worse_late_in_activity": np.array([[.42, .64], [.40, .40], [.35, .35]]),
     "training_load_change_recent": np.array([[.45, .28], [.40, .28], [.12, .12]])}
 # P(yes | A) per complaint row, A = none / local / hip joint; choice. FADIR: sensitive, not
 # specific, for intra-articular hip pathology (Reiman 2015).
@@ -145,7 +147,7 @@ RED_FLAG_ANY = 0.02  # ~2 % of cases have some red flag; each flag equally rare,
 TORQUE_BMI_CLASS = np.log([1.0, 0.93, 0.84])  # choice: per-kg torque falls with adiposity
 ERROR_SD, ERROR_SIDE_CORR = 0.10, 0.75  # dynamometer CV 10-15 % per side (Thorborg 2010); a
 # session share is common to both sides (tester, fixation): healthy sides differ by ~12 %
-CONTROL_WEAK_SHARE = 0.15  # the controls' expected weak share (W_INTERCEPT row 3), for sizing
+CONTROL_WEAK_SHARE = 0.12  # the controls' expected weak share (W_INTERCEPT row 3), for sizing
 
 
 def _mixture_var(carried: float) -> float:
@@ -193,12 +195,9 @@ STEP_DOWN_BASE, STEP_DOWN_WEAK, STEP_DOWN_CUTS = np.array([0.1, 0.0, 0.1, -0.45]
 
 
 # ------------------------------------------------------------------ shared functions
-def weak_probability(c: np.ndarray, age: np.ndarray, bmi_class: np.ndarray,
-                     activity: np.ndarray) -> np.ndarray:
-    """P(W=1 | complaint, age, BMI class, activity), all arrays of one shape."""
-    return np.asarray(expit(W_INTERCEPT[c] + W_PER_DECADE * (np.maximum(age, 18.0) - 40.0) / 10.0
-                            + W_BMI_CLASS[bmi_class] + W_ACTIVITY[activity]
-                            + W_ADOLESCENT * (age < 18)))
+def weak_probability(c: np.ndarray, bmi_class: np.ndarray, activity: np.ndarray) -> np.ndarray:
+    """P(W=1 | complaint, BMI class, activity), all arrays of one shape."""
+    return np.asarray(expit(W_INTERCEPT[c] + W_BMI_CLASS[bmi_class] + W_ACTIVITY[activity]))
 
 
 def tendinopathy_probability(c: np.ndarray, female: np.ndarray, age: np.ndarray,
@@ -235,6 +234,13 @@ def bmi_class_probability(c: np.ndarray, female: np.ndarray, age: np.ndarray) ->
     """P(BMI class | complaint, sex, age): (m, 3)."""
     cdf = ndtr((BMI_CUTS[None, :] - bmi_log_median(c, female, age)[:, None]) / BMI_LOG_SD)
     return np.diff(np.column_stack([np.zeros(len(c)), cdf, np.ones(len(c))]), axis=1)
+
+
+def bmi_class_effect(bmi_class: np.ndarray, female: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """Log torque factor of a BMI class, centred on the pain-free population of that sex and age
+    (the norms already hold the usual BMI mix of each age)."""
+    expected = bmi_class_probability(np.full(len(female), CONTROL), female, age) @ TORQUE_BMI_CLASS
+    return np.asarray(TORQUE_BMI_CLASS[bmi_class] - expected)
 
 
 def log_norm(muscle: str, female: np.ndarray, age: np.ndarray) -> np.ndarray:
