@@ -44,7 +44,7 @@ DURATION_LOG_SD = 0.9
 # W: a hip abductor deficit is present. Weak share: PFP 45-65 % (Selfe 2016), ITBS 30-60 %
 # (Fredericson 2000; Beers 2008), CLBP 35-55 %, pain-free 10-25 % (Cooper 2016; de Sousa 2019);
 # intercepts tuned to land mid-range.
-W_INTERCEPT = np.array([-0.10, 0.10, -0.80, -1.95])
+W_INTERCEPT = np.array([-0.10, 0.30, -0.80, -1.95])
 # no age term: weakness is relative to the age- and sex-specific norm, whose decline after 40
 # (Allison 2016) is in cds.norms
 W_BMI_CLASS = np.array([0.0, 0.25, 0.60])  # choice: adiposity -> weaker relative strength
@@ -58,7 +58,8 @@ W_ACTIVITY = np.array([-0.20, -0.10, 0.20])  # choice: runner, cyclist, general
 # the SD spreads severity over ~10-45 % (choice). Continuous severity drives every finding
 # below and the chance of being a driver.
 DEFICIT_LOG_MEAN, DEFICIT_LOG_SD = float(np.log(0.68)), 0.12
-CONTRALATERAL_SHARE = 0.5  # unilateral: other side shares half -> side-to-side ~20 % (10-25 %)
+CONTRALATERAL_SHARE = 0.55  # unilateral: the other side shares 55 % -> side-to-side ~24 %
+# with pain inhibition (10-25 %)
 # Pain inhibition of the painful side in every patient (arthrogenic / pain-related inhibition):
 # the injured side is weaker than the uninjured side also in patients without a hip deficit
 # (Cichanowski 2007; Magalhaes 2010: injured side 20 % weaker in unilateral PFP). Choice of size.
@@ -77,7 +78,7 @@ QUAD_FACTOR = np.array([0.6, 0.85, 0.85, 1.0])  # P(H) multiplier with quadricep
 # expit(DRIVER_LOGIT + DRIVER_PER_SEVERITY z) ALT_FACTOR[A] QUAD_FACTOR^Q; none without W.
 # Tuned so the observed label rates land in PFP 15-30 %, ITBS 15-35 %, LBP 5-15 % (Nascimento
 # 2018; Matthews 2020; de Jesus 2020; Kendall 2015).
-DRIVER_LOGIT = np.array([0.60, 0.45, -1.45, -np.inf])
+DRIVER_LOGIT = np.array([0.60, 0.30, -1.45, -np.inf])
 DRIVER_PER_SEVERITY = 0.6  # choice: a deeper deficit drives the pain more often
 # T: gluteal tendinopathy, a co-existing source of lateral hip pain, commoner in women, after
 # 40 and with abductor weakness (Allison 2016: ~30 % weaker abductors); in ~20 % of LBP
