@@ -271,6 +271,8 @@ def _record_frame(rng: np.random.Generator, col: dict[str, np.ndarray],
         if f.role == "rows":
             data["complaint"] = pd.Categorical.from_codes(codes["complaint"], f.allowed)
             continue
+        if f.name not in col and f.name not in codes:  # not simulated (yet): not recorded
+            continue
         if f.required or f.role == "red_flag":
             missing = np.zeros(n, dtype=bool)
         elif f.group == "intake":
@@ -288,9 +290,8 @@ def _record_frame(rng: np.random.Generator, col: dict[str, np.ndarray],
                                     np.clip(col[f.name].astype(float), *_bounds(f.name)))
     frame = pd.DataFrame(data)
     for f in record_fields():
-        if f.applies_when is not None:  # running analysis only for recorded runners
-            field, answer = f.applies_when
-            frame.loc[(frame[field] != answer).to_numpy(), f.name] = np.nan
+        if f.profiles is not None and f.name in frame.columns:  # running analysis: runners
+            frame.loc[(~frame["activity_profile"].isin(f.profiles)).to_numpy(), f.name] = np.nan
     return frame
 
 
