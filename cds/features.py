@@ -146,7 +146,7 @@ FEATURES: tuple[Feature, ...] = (
             allowed_labels=("Female", "Male"), required=True,
             code=Coding(LOINC, "46098-0", "Sex")),
     Feature("bmi_kg_m2", "intake", "number", "Body mass index", unit="kg/m²", ucum="kg/m2",
-            minimum=12, maximum=60, reference="19-29",
+            minimum=14, maximum=60, reference="19-29",
             code=Coding(LOINC, "39156-5", "Body mass index (BMI) [Ratio]")),
     Feature("body_mass_kg", "intake", "number", "Body mass", unit="kg", ucum="kg",
             minimum=25, maximum=250, role="input",
@@ -464,7 +464,27 @@ def record_json_schema() -> dict[str, Any]:
         },
         "required": [f.name for f in fields if f.required],
         "additionalProperties": False,
+        "allOf": _reading_rules(),
     }
+
+
+def _reading_rules() -> list[dict[str, Any]]:
+    """The dynamometer's cross-field rules, as :func:`cds.validate.validate_record` applies them:
+    one value per side (the torque or one force reading) and a force needs the lever arm and
+    body mass. A null is "not recorded" and counts as absent."""
+    def given(*names: str) -> dict[str, Any]:
+        return {"properties": {n: {"type": "number"} for n in names}, "required": list(names)}
+
+    rules: list[dict[str, Any]] = []
+    for torque in dict.fromkeys(f.converts_to for f in FEATURES if f.converts_to):
+        readings = [torque, *(f.name for f in FEATURES if f.converts_to == torque)]
+        for i, a in enumerate(readings):
+            for b in readings[i + 1:]:
+                rules.append({"not": given(a, b)})
+        for force in readings[1:]:
+            rules.append({"if": given(force), "then": given("hip_abduction_lever_arm_m",
+                                                           "body_mass_kg")})
+    return rules
 
 
 def contract_table() -> list[dict[str, Any]]:
