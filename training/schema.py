@@ -35,7 +35,9 @@ REQUIRED_COLUMNS: tuple[str, ...] = (COMPLAINT, LABEL, *(f.name for f in record_
                                                         if f.required and f.role != "rows"))
 # Columns a training file may carry beyond the contract: identifiers, the care setting (for
 # subgroups) and what the simulator records about its own truth (for the ceiling).
-PASSTHROUGH: tuple[str, ...] = ("patient_id", "care_setting", "is_control", "weak", "alt_cause",
+PASSTHROUGH: tuple[str, ...] = ("patient_id", "care_setting", "is_control", "weak",
+                                "weakness_severity", "alt_cause", "quadriceps_weak",
+                                "gluteal_tendinopathy",
                                 "hip_driver_true", "p_true", "assessment_id", "recorded_at")
 CARE_SETTINGS: tuple[str, ...] = ("intake", "exam", "movement")
 UNIT_MIN_VALUES = 50
