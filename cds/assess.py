@@ -43,8 +43,9 @@ def assess(record: Mapping[str, Any], model: Model | None = None) -> Assessment:
     base = contributions[:, -1]
     raw = contributions.sum(axis=1)
     probability = model.probability(raw)
-    missing = missing_items(clean)
-    nexts = next_best(model, rows, probability, candidate_procedures(missing))
+    missing = {c: missing_items(clean, c) for c in dict.fromkeys(complaints)}
+    nexts = next_best(model, rows, probability,
+                      [candidate_procedures(missing[c]) for c in complaints])
     flags = red_flags(clean)
     population = model.metadata.get("population", {})
     warnings = not_applicable(clean) + population_warnings(rows[0], population)
@@ -53,7 +54,7 @@ def assess(record: Mapping[str, Any], model: Model | None = None) -> Assessment:
             complaint=c, complaint_label=_COMPLAINT_LABELS[c],
             probability=round(float(probability[i]), 4), band=model.band(float(probability[i])),
             raw_score=float(raw[i]), base_value=float(base[i]),
-            factors=factors(rows[i], contributions[i]), missing=missing,
+            factors=factors(rows[i], contributions[i]), missing=missing[c],
             next_best_assessment=nexts[i])
         for i, c in enumerate(complaints)
     ]

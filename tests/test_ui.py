@@ -140,9 +140,10 @@ def test_every_record_field_is_in_the_form_with_a_label(client: FlaskClient) -> 
 
 def test_form_shows_units_valid_ranges_and_reference_ranges(client: FlaskClient) -> None:
     html = client.get("/ui/").get_data(as_text=True)
-    assert "pain-free adults 0.9-2.0 N·m/kg · valid 0.2 to 4 N·m/kg" in html
-    assert "pain-free adults 2-16° · valid -20 to 45°" in html
-    assert "Only if main activity is runner" in html
+    assert ("pain-free people by sex and age; at 25 y F 1.17-2.05, M 1.38-2.43 N·m/kg · "
+            "valid 0.2 to 4 N·m/kg") in html
+    assert "pain-free people 2-16° · valid -20 to 45°" in html
+    assert "Applies to runners only" in html and "Applies to IT band syndrome only" in html
     for label in ROWS.allowed_labels:
         assert label in html
 
@@ -167,11 +168,11 @@ def test_empty_fields_are_not_recorded_rather_than_zero() -> None:
 
 def test_invalid_values_rerender_the_form_with_the_rule_beside_each_field(
         client: FlaskClient) -> None:
-    response = post(client, {"complaints": ["pfp"], "age_years": 12, "sex": "female",
+    response = post(client, {"complaints": ["pfp"], "age_years": 11, "sex": "female",
                              "pain_nrs": "6.5", "bmi_kg_m2": "tall"})
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert re.search(r'id="e-age_years">.*must be at least 18 years \(minimum\)', html)
+    assert re.search(r'id="e-age_years">.*must be at least 12 years .*\(minimum\)', html)
     assert re.search(r'id="e-pain_nrs">.*must be a whole number \(integer\)', html)
     assert re.search(r'id="e-bmi_kg_m2">.*must be a number \(type\)', html)
     assert 'value="tall"' in html  # what was typed stays, to be corrected
