@@ -293,8 +293,9 @@ def test_clinical_signs_have_the_published_accuracy(cases: pd.DataFrame) -> None
                                   "single_leg_squat_pelvic_drop_deg",
                                   "single_leg_squat_trunk_lean_deg", "running_pelvic_drop_deg"])
 def test_kinematics_depend_only_weakly_on_weakness(cases: pd.DataFrame, name: str) -> None:
-    for _, group in cases.dropna(subset=[name]).groupby("complaint", observed=True):
-        assert 0.2 <= np.corrcoef(group[name], group["weak"])[0, 1] <= 0.45
+    for complaint, group in cases.dropna(subset=[name]).groupby("complaint", observed=True):
+        if complaint in BY_NAME[name].complaints:  # set aside where it does not apply
+            assert 0.2 <= np.corrcoef(group[name], group["weak"])[0, 1] <= 0.45
 
 
 def test_long_symptom_duration_is_not_evidence_for_a_driver(cases: pd.DataFrame) -> None:

@@ -73,7 +73,9 @@ ALT_FACTOR = np.array([1.0, 0.3, 0.3])  # P(H) multiplier under an alternative c
 # prospective risk factor in the military (Neal 2019, SMD -0.69). Shares and size: choice.
 QUAD_WEAK = np.array([0.35, 0.15, 0.35, 0.10])
 QUAD_DEFICIT_LOG_MEAN, QUAD_DEFICIT_LOG_SD = float(np.log(0.75)), 0.10
-QUAD_FACTOR = np.array([0.6, 0.85, 0.85, 1.0])  # P(H) multiplier with quadriceps weakness
+# P(H) multiplier with quadriceps weakness: a competing driver of PFP only (the contract reads
+# knee extension for PFP only), choice
+QUAD_FACTOR = np.array([0.6, 1.0, 1.0, 1.0])
 # H: hip weakness drives this complaint: P(H | W, severity z, A, Q) =
 # expit(DRIVER_LOGIT + DRIVER_PER_SEVERITY z) ALT_FACTOR[A] QUAD_FACTOR^Q; none without W.
 # Tuned so the observed label rates land in PFP 15-30 %, ITBS 15-35 %, LBP 5-15 % (Nascimento
@@ -182,7 +184,8 @@ ABDUCTION_FIELDS = ("hip_abduction_left_nm_per_kg", "hip_abduction_right_nm_per_
 # 9.3 +/- 5.3 vs 6.7 +/- 3.0, 14.8 +/- 7.8 vs 10.8 +/- 5.6 (Nakagawa 2012, 3-D; our 2-D video
 # reads lower, the difference is the target). Running pelvic drop: healthy 4-6°, injured 6-9°,
 # SD 2-3, OR 1.8 per degree for injury (Bramah 2018). Weakness shifts keep |r| with W ~0.2-0.45.
-FPPA_BASE, FPPA_WEAK, FPPA_SD = np.array([12.4, 9.1, 8.1, 7.3]), 3.0, 5.15
+FPPA_BASE, FPPA_SD = np.array([12.4, 9.1, 8.1, 7.3]), 5.15
+FPPA_WEAK = np.array([3.0, 3.0, 0.0, 3.0])  # knee valgus speaks for hip weakness at the knee only
 FPPA_FEMALE, FPPA_PER_FPI_POINT, FPI_CENTRE = 2.0, 0.5, 3.0  # choice
 FPI_MEAN, FPI_SD = np.array([3.72, 3.0, 3.0, 3.0]), 2.4  # PFP more pronated, SMD 0.3 (Neal 2014)
 KINEMATICS = {  # name: (mean by complaint row, shift at a typical deficit, residual SD)
@@ -255,7 +258,7 @@ def log_norm(muscle: str, female: np.ndarray, age: np.ndarray) -> np.ndarray:
 def fppa_mean(c: np.ndarray, female: np.ndarray, fpi: np.ndarray, sev: np.ndarray | float
               ) -> np.ndarray:
     return np.asarray(FPPA_BASE[c] + FPPA_FEMALE * female
-                      + FPPA_PER_FPI_POINT * (fpi - FPI_CENTRE) + FPPA_WEAK * sev)
+                      + FPPA_PER_FPI_POINT * (fpi - FPI_CENTRE) + FPPA_WEAK[c] * sev)
 
 
 def step_down_probabilities(c: np.ndarray, sev: np.ndarray) -> np.ndarray:
