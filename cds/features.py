@@ -347,7 +347,7 @@ FEATURES: tuple[Feature, ...] = (
             evidence="More ipsilateral trunk lean in PFP (Nakagawa 2012)."),
     Feature("single_leg_squat_hip_adduction_deg", "movement", "number",
             "Single-leg squat: hip adduction", unit="°", ucum="deg", minimum=-15, maximum=35,
-            reference="2-14", monotone=1, procedure=SQUAT_VIDEO,
+            reference="4-18", monotone=1, procedure=SQUAT_VIDEO,
             points_to="hip abductor weakness",
             evidence="More hip adduction in PFP (Willson & Davis 2008; Nakagawa 2012)."),
     Feature("step_down_quality", "movement", "category",

@@ -97,6 +97,13 @@ def _female_pfp_12_21(w: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return cases(keep, "pfp"), controls(keep)
 
 
+def _sedentary_women_unilateral(w: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    keep = w[(w["sex"] == "female") & w["age_years"].between(15, 40)
+             & (w["activity_profile"] == "general")]
+    pfp = cases(keep, "pfp")
+    return pfp[pfp["side"].isin(["left", "right"])], controls(keep)
+
+
 def _itbs_runners(w: pd.DataFrame, sex: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     keep = w[(w["sex"] == sex) & (w["activity_profile"] == "runner")]
     itbs = cases(keep, "itbs")
@@ -132,6 +139,25 @@ ROWS = [
         *ci_from_deficit(36, 15, 15),
         lambda w: deficit_pct(*(g["hip_external_rotation_pct"] for g in _female_pfp_12_21(w))),
         "CI approximated from n and CV 25 %"),
+    Row("Magalhaes 2010 (JOSPT 40:641; sedentary women 15-40 y, 21 unilateral PFP / 50)",
+        "PFP injured side vs controls, hip abduction deficit % (15-20 % reported)", 17.5,
+        *ci_from_deficit(17.5, 21, 50),
+        lambda w: deficit_pct(*(g["abduction_pct"] for g in _sedentary_women_unilateral(w))),
+        "CI approximated from n and CV 25 %"),
+    Row("Magalhaes 2010 (21 unilateral PFP)",
+        "PFP injured vs uninjured side, hip abduction deficit %", 20,
+        20 - 1.96 * 12 / np.sqrt(21), 20 + 1.96 * 12 / np.sqrt(21),
+        lambda w: float(100 * (1 - _sedentary_women_unilateral(w)[0]["abduction"].mean()
+                               / _sedentary_women_unilateral(w)[0]["abduction_other"].mean())),
+        "paired CI approximated from n 21 and a side-to-side SD of 12 %"),
+    Row("Lankhorst 2012 (BJSM 46:81; pooled knee extension peak torque)",
+        "PFP knee extension torque vs controls, N·m (at 65 kg body mass)", -37.47, -71.75, -3.20,
+        lambda w: float(65 * np.exp(log_norm(
+            "knee_extension", (cases(w, "pfp")["sex"] == "female").to_numpy(float),
+            cases(w, "pfp")["age_years"].to_numpy(float))).mean()
+            * (cases(w, "pfp")["knee_extension_pct"].mean()
+               - controls(w)["knee_extension_pct"].mean()) / 100),
+        "published 95 % CI; torque per kg times 65 kg (the order of the pooled samples)"),
     # ---------------------------------------------------------------- ITBS runners by sex
     Row("Fredericson 2000 (Clin J Sport Med 10:169; female runners, 7.82 vs 10.19 %BW·h)",
         "ITBS injured side vs control runners, deficit %, women", 23.3,

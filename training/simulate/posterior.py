@@ -22,7 +22,7 @@ from . import priors as P
 from ._gauss import bern, bvn_loglik, normal
 from .fields import bounds, generated_fields
 
-NODES = 32
+NODES = 24
 _Z, _OMEGA = np.polynomial.hermite_e.hermegauss(NODES)
 _OMEGA = _OMEGA / _OMEGA.sum()
 _DEFICIT = np.concatenate([[0.0], P.DEFICIT_LOG_MEAN + P.DEFICIT_LOG_SD * _Z])  # (J,)
