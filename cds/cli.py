@@ -23,17 +23,20 @@ EXAMPLES = {
 
 
 def _explain_text(result: dict[str, Any]) -> str:
+    """An Assessment in words. A refer result says only what to do: it has no estimate."""
     lines = [f"{result['model']['id']} {result['model']['version']} "
              f"(trained on: {result['model']['trained_on']})"]
     if result["action"] == "refer":
-        lines.append("RED FLAG - refer / rule out before anything else: "
-                     + "; ".join(f["label"] for f in result["red_flags"]))
+        lines.append(f"RED FLAG - {result['referral']}")
     lines += [f"Warning: {w['message']}" for w in result["warnings"]]
     for r in result["results"]:
         lines.append(f"\n{r['complaint_label']}: {r['probability']:.0%} ({r['band']}) that hip "
                      "abductor weakness drives it")
+        lines.append(f"  Starting point for {r['complaint_label'].lower()}: "
+                     f"{r['starting_probability']:.0%}")
+        shown = [*r["factors"][:6], *([r["not_recorded"]] if r["not_recorded"] else [])]
         lines += [f"  {'+' if f['contribution'] > 0 else '-'} {f['text']} ({f['contribution']:+.2f})"
-                  for f in r["factors"][:6]]
+                  for f in shown]
         if r["missing"]:
             lines.append("  Missing: " + ", ".join(m["label"] for m in r["missing"]))
         if r["next_best_assessment"]:

@@ -41,7 +41,8 @@ MISSING_DATA = ("Findings not recorded are left missing, never imputed: LightGBM
                 "through which findings are present. Rows without a complaint or an outcome, and "
                 "rows with a red flag, are set aside before training and counted; rows breaking "
                 "the contract are quarantined with their reason.")
-THRESHOLD_RATIONALE = ("'moderate' starts near the overall base rate of the outcome in presenting "
+THRESHOLD_RATIONALE = ("Set by judgement, not chosen on data (models before 0.2.0): 'moderate' "
+                       "starts near the overall base rate of the outcome in presenting "
                        "patients (15-30% by complaint): from there a hip-focused examination is "
                        "worth doing. 'high' starts at about twice the base rate, where a "
                        "hip-focused programme is a reasonable first-line option if the exam "
@@ -57,9 +58,14 @@ LIMITATIONS = (
     "Strengthening raises strength without reliably changing running kinematics (Willy 2011; "
     "Kendall 2010), and experimental weakness did not change walking pelvic drop (Pohl 2015): "
     "no single finding is decisive.",
-    "Inputs outside the training population are flagged, not extrapolated silently; the "
-    "estimate is less reliable there.",
-    "Red flags route to referral whatever the probability; the score is not a triage tool.",
+    "Inputs outside the training population (the smallest to largest value seen in training) "
+    "are flagged, not extrapolated silently; the estimate is less reliable there.",
+    "Explanations start at the complaint's base rate; findings not recorded are summed on one "
+    "line, never given as reasons; percentage points are credited along the calibrated curve "
+    "in the order listed (largest first), so a finding's points depend on where it is taken.",
+    "A red flag routes to referral and no score is given at all (no probability, band, factor "
+    "or next test, in any front end); red-flag questions not asked are named in a warning. "
+    "The score is not a triage tool.",
 )
 WHEN_TO_STOP = (
     "Local calibration drifts (observed outcome rate in a band outside its stated range, or a "
@@ -94,6 +100,15 @@ def _predictors() -> list[dict[str, Any]]:
         out.append({"column": c, "label": f.label, "group": f.group, "unit": f.unit,
                     "monotone": f.monotone, "derived_from": list(f.derived_from)})
     return out
+
+
+def _thresholds(meta: dict[str, Any]) -> dict[str, Any]:
+    """The bands and why: chosen by net benefit on held-out data (:mod:`training.bands`), or,
+    for models written before that, the judgement they were set by."""
+    selection = meta.get("band_selection") or {}
+    return {"bands": meta.get("bands"),
+            "rationale": selection.get("rationale") or THRESHOLD_RATIONALE,
+            "method": selection.get("method"), "decisions": selection.get("decisions", [])}
 
 
 def _utility(evaluation: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +158,7 @@ def build_facts(meta: dict[str, Any], evaluation: dict[str, Any] | None,
         "missing_data": MISSING_DATA,
         "performance": performance_section(evaluation, evaluation_description),
         "clinical_utility": _utility(evaluation) if evaluation else None,
-        "thresholds": {"bands": meta.get("bands"), "rationale": THRESHOLD_RATIONALE},
+        "thresholds": _thresholds(meta),
         "limitations": [SIMULATED_LIMITATION if simulated else LOCAL_LIMITATION, *LIMITATIONS],
         "when_to_stop": list(WHEN_TO_STOP),
         "tripod_ai": TRIPOD_AI,
