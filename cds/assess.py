@@ -10,11 +10,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from .assessment import Assessment, ComplaintResult
-from .explain import candidate_procedures, factors, missing_items, next_best
-from .features import ROWS
+from .explain import candidate_procedures, explain, missing_items, next_best
+from .features import BY_NAME, ROWS
 from .intake import rows_from_record
 from .model import Model, load_model
-from .safety import not_applicable, population_warnings, red_flags
+from .safety import (
+    not_applicable,
+    population_warnings,
+    red_flags,
+    referral,
+    screen_incomplete,
+)
 from .validate import validate_record
 
 _COMPLAINT_LABELS = dict(zip(ROWS.allowed, ROWS.allowed_labels, strict=True))
@@ -34,31 +40,42 @@ def default_model() -> Model:
 def assess(record: Mapping[str, Any], model: Model | None = None) -> Assessment:
     """Assess one patient record (a dict per the contract's JSON Schema).
 
+    A red flag answered yes gives ``action="refer"`` and no result at all: the model is not run.
     Raises :class:`~cds.errors.InvalidRecord` naming every bad field and rule.
     """
     clean = validate_record(record)
     model = model or default_model()
+    info = {"id": model.id, "version": model.version, "trained_on": model.trained_on}
+    flags = red_flags(clean)
+    if flags:
+        return Assessment(model=info, action="refer", red_flags=flags,
+                          warnings=screen_incomplete(clean, refer=True), results=[],
+                          referral=referral(flags))
+    screen = screen_incomplete(clean)
     complaints, rows = rows_from_record(clean)
     contributions = model.contributions(rows)
-    base = contributions[:, -1]
     raw = contributions.sum(axis=1)
     probability = model.probability(raw)
     missing = {c: missing_items(clean, c) for c in dict.fromkeys(complaints)}
     nexts = next_best(model, rows, probability,
                       [candidate_procedures(missing[c]) for c in complaints])
-    flags = red_flags(clean)
+    set_aside = not_applicable(clean)
     population = model.metadata.get("population", {})
-    warnings = not_applicable(clean) + population_warnings(rows[0], population)
-    results = [
-        ComplaintResult(
+    outside: dict[str, dict[str, str]] = {}  # each row: a value set aside in one may count in another
+    for row in rows:
+        for w in population_warnings(row, population, model.metadata.get("population_method")):
+            outside.setdefault(w["feature"], w)
+    warnings = screen + set_aside + list(outside.values())
+    results = []
+    for i, c in enumerate(complaints):
+        aside = {f for f in clean if f in BY_NAME and not BY_NAME[f].applies_to(clean, c)}
+        why = explain(rows[i], contributions[i], model.probability_of, aside)
+        results.append(ComplaintResult(
             complaint=c, complaint_label=_COMPLAINT_LABELS[c],
             probability=round(float(probability[i]), 4), band=model.band(float(probability[i])),
-            raw_score=float(raw[i]), base_value=float(base[i]),
-            factors=factors(rows[i], contributions[i]), missing=missing[c],
-            next_best_assessment=nexts[i])
-        for i, c in enumerate(complaints)
-    ]
-    return Assessment(
-        model={"id": model.id, "version": model.version, "trained_on": model.trained_on},
-        action="refer" if flags else "assess", red_flags=flags, warnings=warnings,
-        results=results)
+            raw_score=float(raw[i]), base_value=float(contributions[i, -1]),
+            starting_point=why.starting_point, starting_probability=why.starting_probability,
+            factors=why.factors, not_recorded=why.not_recorded, missing=missing[c],
+            next_best_assessment=nexts[i]))
+    return Assessment(model=info, action="assess", red_flags=[], warnings=warnings,
+                      results=results)

@@ -15,7 +15,12 @@ DISCLAIMER = ("Decision support only. The shipped model is trained on a SIMULATE
 
 @dataclass(slots=True)
 class Factor:
-    """One feature's exact TreeSHAP contribution to a complaint's raw score (log-odds)."""
+    """One recorded finding's exact TreeSHAP contribution to a complaint's raw score (log-odds).
+
+    ``probability_change`` is the same contribution in probability (0-1) along the calibrated
+    curve (:func:`cds.explain.probability_changes`); ``points`` is it in whole percentage points
+    as a clinician reads it (rounded so that the points shown add up to the change shown).
+    """
 
     feature: str
     label: str
@@ -25,6 +30,22 @@ class Factor:
     contribution: float
     direction: str
     text: str
+    probability_change: float = 0.0
+    points: int = 0
+
+
+@dataclass(slots=True)
+class NotRecorded:
+    """The findings the model uses that were not recorded (or were set aside), on one line:
+    the sum of their exact contributions. Never listed as reasons one by one."""
+
+    count: int
+    features: list[str]
+    contribution: float
+    direction: str
+    text: str
+    probability_change: float = 0.0
+    points: int = 0
 
 
 @dataclass(frozen=True)
@@ -42,7 +63,13 @@ class NextAssessment:
 
 @dataclass(frozen=True)
 class ComplaintResult:
-    """The estimate for one presenting complaint."""
+    """The estimate for one presenting complaint.
+
+    The explanation starts at ``starting_point``: the model's base value plus the complaint's
+    own contribution (the base rate for this complaint, in log-odds; ``starting_probability``
+    calibrated). Then ``factors`` (recorded findings) and ``not_recorded`` (one line) lead
+    exactly to ``raw_score``: ``starting_point + sum(factors) + not_recorded == raw_score``.
+    """
 
     complaint: str
     complaint_label: str
@@ -50,20 +77,29 @@ class ComplaintResult:
     band: str
     raw_score: float
     base_value: float
+    starting_point: float
+    starting_probability: float
     factors: list[Factor]
+    not_recorded: NotRecorded | None
     missing: list[dict[str, str]]
     next_best_assessment: NextAssessment | None
 
 
 @dataclass(frozen=True)
 class Assessment:
-    """The whole answer for one patient record."""
+    """The whole answer for one patient record.
+
+    ``action`` is ``refer`` when a red flag is present: then ``results`` is empty (no
+    probability, band, factor, raw score or next test exists to show) and ``referral`` says
+    what to do. Otherwise ``action`` is ``assess``, one result per complaint, ``referral`` null.
+    """
 
     model: dict[str, str]
     action: str
     red_flags: list[dict[str, str]]
     warnings: list[dict[str, str]]
     results: list[ComplaintResult] = field(default_factory=list)
+    referral: str | None = None
     disclaimer: str = DISCLAIMER
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,6 +127,7 @@ def _shallow(value: Any) -> dict[str, Any]:
 def _result_dict(result: ComplaintResult) -> dict[str, Any]:
     out = _shallow(result)
     out["factors"] = [_shallow(f) for f in result.factors]
+    out["not_recorded"] = None if result.not_recorded is None else _shallow(result.not_recorded)
     nxt = result.next_best_assessment
     out["next_best_assessment"] = None if nxt is None else _shallow(nxt)
     return out

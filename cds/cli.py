@@ -14,7 +14,7 @@ EXAMPLES = {
     "assess": "cds assess --input examples/runner_pfp_hip_driven.json --explain",
     "simulate": "cds simulate --n 200000 --seed 1 --out data/train.parquet",
     "train": "cds train --data data/train.parquet --eval-data data/eval.parquet "
-             "--out models/gmed-driver/0.1.0",
+             "--out models/gmed-driver/0.2.0",
     "models": "cds models promote 0.2.0 --alias production --data data/eval.parquet",
     "score": "cds score --model production --data data/batch/ --out scored/ --engine dask",
     "recalibrate": "cds recalibrate --model production --data data/local_outcomes.csv",
@@ -23,17 +23,20 @@ EXAMPLES = {
 
 
 def _explain_text(result: dict[str, Any]) -> str:
+    """An Assessment in words. A refer result says only what to do: it has no estimate."""
     lines = [f"{result['model']['id']} {result['model']['version']} "
              f"(trained on: {result['model']['trained_on']})"]
     if result["action"] == "refer":
-        lines.append("RED FLAG - refer / rule out before anything else: "
-                     + "; ".join(f["label"] for f in result["red_flags"]))
+        lines.append(f"RED FLAG - {result['referral']}")
     lines += [f"Warning: {w['message']}" for w in result["warnings"]]
     for r in result["results"]:
         lines.append(f"\n{r['complaint_label']}: {r['probability']:.0%} ({r['band']}) that hip "
                      "abductor weakness drives it")
+        lines.append(f"  Starting point for {r['complaint_label'].lower()}: "
+                     f"{r['starting_probability']:.0%}")
+        shown = [*r["factors"][:6], *([r["not_recorded"]] if r["not_recorded"] else [])]
         lines += [f"  {'+' if f['contribution'] > 0 else '-'} {f['text']} ({f['contribution']:+.2f})"
-                  for f in r["factors"][:6]]
+                  for f in shown]
         if r["missing"]:
             lines.append("  Missing: " + ", ".join(m["label"] for m in r["missing"]))
         if r["next_best_assessment"]:
@@ -87,11 +90,23 @@ def _evaluate(args: argparse.Namespace) -> int:
     result = evaluate(args.model, args.data, args.out, against=against, reps=args.reps,
                       seed=args.seed, root=Path(args.root) if args.root else None,
                       progress=_progress)
-    for name, f in result["figures"].items():
+    figures = result["figures"]
+    for name, f in figures.items():
         o = f["overall"]
-        print(f"{name} {result['versions'][name]}: AUROC {o['auroc']:.3f} "
+        what = result["versions"].get(name, "(the simulator's own probabilities)")
+        print(f"{name} {what}: AUROC {o['auroc']:.3f} "
               f"({o['auroc_ci95'][0]:.3f}-{o['auroc_ci95'][1]:.3f}), calibration intercept "
               f"{f['calibration']['intercept']:+.3f}, slope {f['calibration']['slope']:.3f}")
+    names = list(figures)
+    print("subgroup | n | " + " | ".join(f"{n} AUROC (95% CI)" for n in names))
+    for dim in ("care_setting", "complaint"):
+        for group, base in figures[names[0]]["subgroups"].get(dim, {}).items():
+            cells = []
+            for n in names:
+                s = figures[n]["subgroups"][dim][group]
+                cells.append("too few" if s.get("too_small") else
+                             f"{s['auroc']:.3f} ({s['auroc_ci95'][0]:.3f}-{s['auroc_ci95'][1]:.3f})")
+            print(f"{dim}: {group} | {base['n']} | " + " | ".join(cells))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

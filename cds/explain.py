@@ -1,19 +1,21 @@
 """Contributions -> ranked factors in words; missing items; the next best assessment.
 
-Factors are the exact TreeSHAP contributions on the raw score (log-odds), one per model column
-with a non-zero contribution, with the value, unit and reference range a clinician reads. The
+Factors are the exact TreeSHAP contributions on the raw score (log-odds), one per recorded
+finding with a non-zero contribution, with the value, unit and reference range a clinician
+reads, and the change of probability it makes (:mod:`cds.points`). The complaint's own
+contribution joins the base value as the starting point; findings not recorded share one line. The
 next best assessment is the missing exam or movement test whose result would typically move the
 calibrated probability the most.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from .assessment import Factor, NextAssessment
+from .assessment import Factor, NextAssessment, NotRecorded
 from .features import (
     BY_NAME,
     FEATURES,
@@ -23,6 +25,7 @@ from .features import (
     Feature,
     column_feature,
 )
+from .points import probability_changes, whole_points
 
 if TYPE_CHECKING:
     from .model import Model
@@ -56,45 +59,106 @@ def with_unit(value: Any, unit: str | None) -> str:
 class _Wording:
     """What a factor says about one model column, prepared once (this runs on every request)."""
 
-    __slots__ = ("column", "feature", "label", "missing_text", "reference", "suffix", "tail",
-                 "unit")
+    __slots__ = ("column", "feature", "label", "reference", "suffix", "tail", "unit")
 
     def __init__(self, column: str) -> None:
         f = column_feature(column)
         self.column = column
         self.feature = f
-        self.label = "Complaint" if f.role == "rows" else f.label
+        self.label = f.label
         self.unit = f.unit if f.unit != YES_NO else None
         self.suffix = with_unit("", f.unit)  # "°", " N·m/kg", or nothing
         self.reference = f.reference
         reference_text = (f" (pain-free people {with_unit(f.reference, f.unit)})"
                           if f.reference else "")
         self.tail = {verb: f"{reference_text} {verb} the estimate" for verb in ("raises", "lowers")}
-        absent = "not recorded"
-        if f.condition:  # a value recorded where it does not apply is set aside too
-            absent = f"not recorded, or set aside (it applies to {f.condition})"
-        self.missing_text = {verb: f"{self.label}: {absent} ({verb} the estimate as the model "
-                                   "treats missing values)" for verb in ("raises", "lowers")}
 
     def factor(self, encoded: float, contribution: float) -> Factor:
         value = display_value(self.feature, encoded)
         verb = "raises" if contribution > 0 else "lowers"
-        text = (self.missing_text[verb] if value is None
-                else f"{self.label}: {value}{self.suffix}{self.tail[verb]}")
         return Factor(feature=self.column, label=self.label, value=value, unit=self.unit,
                       reference=self.reference, contribution=contribution, direction=verb,
-                      text=text)
+                      text=f"{self.label}: {value}{self.suffix}{self.tail[verb]}")
 
 
 _WORDING = [_Wording(c) for c in MODEL_COLUMNS]
+_COMPLAINT = _COLUMN_INDEX[ROWS.row_column or "complaint"]
 
 
-def factors(row: np.ndarray, contributions: np.ndarray) -> list[Factor]:
-    """Non-zero contributions of one row as factors, largest magnitude first."""
+def points_text(points: int) -> str:
+    """``by 7 percentage points``; a change under half a point says so."""
+    if points == 0:
+        return "by less than 1 percentage point"
+    return f"by {abs(points)} percentage point{'s' if abs(points) != 1 else ''}"
+
+
+class Explanation(NamedTuple):
+    """One row's explanation: from the complaint's starting point, the recorded findings (largest
+    first), and the findings not recorded together on one line."""
+
+    starting_point: float
+    starting_probability: float
+    factors: list[Factor]
+    not_recorded: NotRecorded | None
+
+
+def explain(row: np.ndarray, contributions: np.ndarray,
+            probability: Callable[[float], float],
+            set_aside: Collection[str] = ()) -> Explanation:
+    """The exact contributions of one row as a clinician reads them.
+
+    * The starting point is the model's base value plus the complaint's own contribution: the
+      base rate of this complaint (in log-odds), not a reason.
+    * Each recorded finding with a non-zero contribution is a factor, largest magnitude first.
+    * The findings not recorded (or ``set_aside``: recorded where they do not apply) are never
+      reasons: their contributions are summed on one line.
+    * Every line also gets its change of probability (:mod:`cds.points`) and whole points.
+
+    ``starting_point + sum(factor contributions) + not_recorded.contribution`` equals the raw
+    score exactly (up to floating point).
+    """
     values = contributions[: len(MODEL_COLUMNS)].tolist()
     encoded = row.tolist()
-    order = sorted(range(len(values)), key=lambda j: -abs(values[j]))
-    return [_WORDING[j].factor(encoded[j], values[j]) for j in order if values[j] != 0.0]
+    start = float(contributions[-1]) + values[_COMPLAINT]
+    recorded, absent = [], []
+    for j, value in enumerate(encoded):
+        if j == _COMPLAINT:
+            continue
+        if value != value:  # NaN: not recorded, or set aside
+            absent.append(j)
+        elif values[j] != 0.0:
+            recorded.append(j)
+    factor_list = [_WORDING[j].factor(encoded[j], values[j])
+                   for j in sorted(recorded, key=lambda j: -abs(values[j]))]
+    lines: list[Factor | NotRecorded] = list(factor_list)
+    missing = None
+    if absent:
+        total = sum(values[j] for j in absent)
+        names = [MODEL_COLUMNS[j] for j in absent]
+        missing = NotRecorded(count=len(absent), features=names, contribution=total,
+                              direction="raises" if total > 0 else "lowers", text="")
+        # placed among the factors by its size, like any other line of the walk
+        at = next((i for i, f in enumerate(factor_list) if abs(f.contribution) < abs(total)),
+                  len(factor_list))
+        lines.insert(at, missing)
+    changes = probability_changes(start, [x.contribution for x in lines], probability)
+    p0 = probability(start)
+    for line, change, pts in zip(lines, changes, whole_points(p0, changes), strict=True):
+        line.probability_change, line.points = change, pts
+        line.text = _line_text(line, any(n in set_aside for n in getattr(line, "features", ())))
+    return Explanation(start, p0, factor_list, missing)
+
+
+def _line_text(line: Factor | NotRecorded, some_set_aside: bool) -> str:
+    if isinstance(line, Factor):
+        return f"{line.text} {points_text(line.points)}"
+    what = "not recorded or set aside" if some_set_aside else "not recorded"
+    findings = f"{line.count} finding{'s' if line.count != 1 else ''}"
+    if line.contribution == 0.0:
+        return f"Findings {what} ({findings}): no effect on the estimate"
+    return (f"Findings {what} ({findings}): together they {line.direction[:-1]} the estimate "
+            f"{points_text(line.points)}, as the model treats "
+            "missing values")
 
 
 _CANONICAL = {f.converts_to: [g.name for g in FEATURES if g.converts_to == f.converts_to]

@@ -363,6 +363,11 @@ def record_from_fhir(resources: Any, *, today: date | None = None) -> FhirRecord
 # ----------------------------------------------------------------------------------- out
 
 
+REFERRAL_SNOMED = {"system": SNOMED, "code": "3457005", "display": "Patient referral"}
+REFERRAL_LOCAL = {"system": LOCAL_SYSTEM, "code": "refer_red_flag",
+                  "display": "Refer / rule out serious pathology first (red flag present)"}
+
+
 def _risk_band(band: str) -> dict[str, Any]:
     return {"coding": [{"system": RISK_PROBABILITY, "code": band,
                         "display": band.capitalize()}], "text": band}
@@ -374,8 +379,10 @@ def risk_assessment(assessment: Any, *, subject: str | None = None, rid: str | N
 
     Each ``prediction`` is one complaint: ``outcome`` names it, ``probabilityDecimal`` is the
     calibrated probability (0-1) that hip abductor weakness drives it, ``qualitativeRisk`` the
-    model's band and ``rationale`` the top factors. With a red flag the predictions are left out
-    and the note says to refer: safety beats the score.
+    model's band and ``rationale`` the top factors. With a red flag the one prediction is the
+    referral, coded (SNOMED CT 3457005 "Patient referral" and the local ``refer_red_flag``), with
+    the red flags as its rationale and no probability or band; the first note says to refer:
+    safety beats the score.
     """
     data = assessment if isinstance(assessment, Mapping) else assessment.to_dict()
     model = data["model"]
@@ -400,8 +407,14 @@ def risk_assessment(assessment: Any, *, subject: str | None = None, rid: str | N
         resource["basis"] = [{"reference": r} for r in basis]
     if data["action"] == "refer":
         flags = "; ".join(f["label"] for f in data["red_flags"])
-        notes.insert(0, f"RED FLAG - refer / rule out serious pathology first: {flags}. "
-                        "No hip-driver estimate is given.")
+        referral = data.get("referral") or f"Refer / rule out serious pathology first: {flags}."
+        notes.insert(0, f"RED FLAG - {referral}")
+        # the referral is the prediction's outcome, coded; no probability, band or rationale
+        # from the model exists to give
+        resource["prediction"] = [{
+            "outcome": {"coding": [REFERRAL_SNOMED, REFERRAL_LOCAL], "text": referral},
+            "rationale": f"Red flag present: {flags}",
+        }]
     else:
         resource["prediction"] = [{
             "outcome": {"coding": [{"system": COMPLAINT_SYSTEM, "code": r["complaint"],
@@ -502,6 +515,7 @@ def findings_code_system() -> dict[str, Any]:
         "version": contract_hash()[:12], "name": "GmedFindings", "status": "active",
         "content": "complete", "caseSensitive": True,
         "concept": [{"code": "hip_driver",
-                     "display": "Hip abductor weakness as a driver of the complaint"}]
+                     "display": "Hip abductor weakness as a driver of the complaint"},
+                    {"code": REFERRAL_LOCAL["code"], "display": REFERRAL_LOCAL["display"]}]
                    + [{"code": f.name, "display": f.label} for f in local],
     }

@@ -1,8 +1,9 @@
 """Clinical safety that beats the score: red flags, out-of-population values, findings that do
 not apply.
 
-A red flag routes the patient to referral whatever the probability. A value outside the range
-the model was trained on is flagged rather than silently extrapolated. A finding recorded for a
+A red flag routes the patient to referral and no score is given at all; a red-flag question
+left unanswered is named in a warning (the score is given). A value outside the values the
+model was trained on is flagged rather than silently extrapolated. A finding recorded for a
 complaint or patient it does not apply to (a knee effusion for low back pain, running analysis
 for a cyclist) is set aside by the model matrix (:mod:`cds.intake`), and the clinician is told.
 """
@@ -19,12 +20,40 @@ from .features import BY_NAME, MODEL_COLUMNS, RED_FLAGS, ROWS, column_feature
 _RESTRICTED = [f for f in BY_NAME.values() if f.restricted and f.role in ("model", "input")]
 _COMPLAINT_WORDS = dict(zip(ROWS.allowed, ROWS.allowed_labels, strict=True))
 OUT_OF_POPULATION, NOT_APPLICABLE = "out-of-population", "not-applicable"
-WARNING_CODES = (OUT_OF_POPULATION, NOT_APPLICABLE)
+SCREEN_INCOMPLETE = "red-flag-screen-incomplete"
+WARNING_CODES = (OUT_OF_POPULATION, NOT_APPLICABLE, SCREEN_INCOMPLETE)
+WARNING_TITLES = {OUT_OF_POPULATION: "Outside the training population.",
+                  NOT_APPLICABLE: "Set aside.", SCREEN_INCOMPLETE: "Red-flag screen incomplete."}
+"""How a front end titles each warning code (the message says the rest)."""
 
 
 def red_flags(record: Mapping[str, Any]) -> list[dict[str, str]]:
     """The red-flag questions answered yes."""
     return [{"feature": f.name, "label": f.label} for f in RED_FLAGS if record.get(f.name) is True]
+
+
+def referral(flags: list[dict[str, str]]) -> str:
+    """What a refer result says instead of any estimate."""
+    return ("Refer / rule out serious pathology first: " + "; ".join(f["label"] for f in flags)
+            + ". No hip-driver estimate is given while a red flag is present; assess again once "
+            "it has been ruled out.")
+
+
+def screen_incomplete(record: Mapping[str, Any], *, refer: bool = False) -> list[dict[str, str]]:
+    """One warning naming the red-flag questions not asked (that apply to this patient).
+
+    The score is still given: an unanswered question is not a yes, but the clinician must ask
+    it before acting on the estimate (with ``refer``, there is no estimate: ask them for the
+    referral). ``feature`` lists the questions' names, comma-separated.
+    """
+    unasked = [f for f in RED_FLAGS if record.get(f.name) is None and f.applies_to(record)]
+    if not unasked:
+        return []
+    then = (" Ask them too, for the referral." if refer else
+            " Ask before acting on the estimate: a yes to any means refer, not score.")
+    return [{"feature": ",".join(f.name for f in unasked), "code": SCREEN_INCOMPLETE,
+             "message": "Red-flag screen incomplete: " + "; ".join(f.label for f in unasked)
+                        + f" {'was' if len(unasked) == 1 else 'were'} not asked." + then}]
 
 
 def not_applicable(record: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -55,14 +84,23 @@ def not_applicable(record: Mapping[str, Any]) -> list[dict[str, str]]:
     return warnings
 
 
-def population_warnings(row: np.ndarray, population: Mapping[str, list[float]]) -> list[dict[str, str]]:
-    """Warnings for values outside the training population (0.5th-99.5th percentile).
+POPULATION_METHODS = {"min-max": "smallest to largest value in training",
+                      None: "0.5th-99.5th percentile of training"}
+"""How a model's ``metadata["population"]`` was measured (``population_method``): the training
+support, or (models written before it, 0.1.0) the central 99% of training values."""
 
-    ``population`` maps model columns to ``[low, high]`` as stored in the model's metadata.
+
+def population_warnings(row: np.ndarray, population: Mapping[str, list[float]],
+                        method: str | None = None) -> list[dict[str, str]]:
+    """Warnings for values outside the population the model was trained on.
+
+    ``population`` maps model columns to ``[low, high]`` as stored in the model's metadata,
+    measured by ``method`` (:data:`POPULATION_METHODS`; the metadata's ``population_method``).
     """
     low, high = _bounds(population)
     with np.errstate(invalid="ignore"):  # NaN (not recorded) is never outside
         outside = np.flatnonzero((row < low) | (row > high))
+    how = POPULATION_METHODS.get(method, POPULATION_METHODS[None])
     warnings = []
     for j in outside.tolist():
         f = column_feature(MODEL_COLUMNS[j])
@@ -71,8 +109,8 @@ def population_warnings(row: np.ndarray, population: Mapping[str, list[float]]) 
             "feature": MODEL_COLUMNS[j],
             "code": OUT_OF_POPULATION,
             "message": f"{f.label} lies outside the population the model was trained on "
-                       f"({low[j]:.3g}-{high[j]:.3g}{unit}); the estimate is extrapolated and less "
-                       "reliable.",
+                       f"({low[j]:.3g}-{high[j]:.3g}{unit}, {how}); the estimate is "
+                       "extrapolated and less reliable.",
         })
     return warnings
 

@@ -1,12 +1,14 @@
 """An Assessment as CDS Hooks 2.0 cards.
 
 One card per presenting complaint, or a single ``critical`` card when a red flag is present
-(safety beats the score: no probability is shown then). Each card has a summary under 140
-characters, an indicator by band (``high`` -> ``warning``, else ``info``), a ``source`` pointing
-at the model card, a ``uuid`` (kept in the store for feedback), GitHub-flavoured markdown detail
-(top factors, what is missing, the next best assessment, the disclaimer), a ``smart`` link to the
-clinician page and, when a next best assessment exists, a suggestion to order it (a FHIR
-``ServiceRequest`` create action) with ``selectionBehavior``.
+(safety beats the score: the assessment has no estimate then, only the referral and the
+warnings). Each card has a summary under 140 characters, an indicator by band (``high`` ->
+``warning``, else ``info``), a ``source`` pointing at the model card, a ``uuid`` (kept in the
+store for feedback), GitHub-flavoured markdown detail (the starting point for the complaint,
+the top factors in percentage points, the findings not recorded on one line, what is missing,
+the next best assessment, the warnings, the disclaimer), a ``smart`` link to the clinician page
+and, when a next best assessment exists, a suggestion to order it (a FHIR ``ServiceRequest``
+create action) with ``selectionBehavior``.
 """
 
 from __future__ import annotations
@@ -58,10 +60,15 @@ def _missing_md(missing: list[Mapping[str, str]]) -> str:
 
 def _detail(complaint: Mapping[str, Any], result: Mapping[str, Any], notes: list[str]) -> str:
     pct = round(100 * complaint["probability"])
+    start = round(100 * complaint["starting_probability"])
     lines = [f"**{complaint['complaint_label']}**: estimated probability that hip abductor "
              f"(gluteus medius) weakness is a driver: **{pct}%** ({complaint['band']}).", "",
-             "**Why** (largest contributions first):"]
-    lines += [f"- {f['text']}" for f in complaint["factors"][:TOP_FACTORS]] or ["- none recorded"]
+             f"**Why**: from {start}%, the starting point for "
+             f"{complaint['complaint_label'].lower()} (largest contributions first):"]
+    lines += [f"- {f['text']}" for f in complaint["factors"][:TOP_FACTORS]] or [
+        "- no recorded finding moved the estimate"]
+    if complaint.get("not_recorded"):
+        lines.append(f"- {complaint['not_recorded']['text']}")
     nxt = complaint.get("next_best_assessment")
     if nxt:
         lines += ["", f"**Next best assessment**: {nxt['text']}"]
@@ -100,12 +107,15 @@ def build_cards(result: Mapping[str, Any], assessment_id: str, base: str, *,
     source, link = _source(result, base), _link(assessment_id, base)
     if result["action"] == "refer":
         flags = [f["label"] for f in result["red_flags"]]
+        warnings = [x for w in result["warnings"] for x in ("", f"> {w['message']}")]
         referral: dict[str, Any] = {
             "uuid": str(uuid.uuid4()), "indicator": "critical", "source": source,
             "summary": _short("Red flag: refer / rule out serious pathology before "
                               "considering a hip driver"),
             "detail": "\n".join(["**Red flags present** (no hip-driver estimate is given):",
-                                 *[f"- {f}" for f in flags], "", f"*{result['disclaimer']}*"]),
+                                 *[f"- {f}" for f in flags], "", result["referral"],
+                                 *warnings, "",
+                                 f"*{result['disclaimer']}*"]),
             "links": [link], "overrideReasons": OVERRIDE_REASONS}
         return [referral], [{"uuid": referral["uuid"], "complaint": None,
                              "suggestion_uuid": None}]

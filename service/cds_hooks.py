@@ -35,8 +35,8 @@ bp = Blueprint("cds_hooks", __name__)
 DESCRIPTION = ("Estimates, for each presenting knee (patellofemoral, IT band) or low back "
                "complaint, the probability that gluteus medius (hip abductor) weakness is a "
                "driver; explains it factor by factor, lists what is missing and proposes the "
-               "next best assessment. Red flags route to referral. Demonstration model trained "
-               "on simulated data.")
+               "next best assessment. A red flag gives a referral card and no estimate. "
+               "Demonstration model trained on simulated data.")
 SERVICES: dict[str, dict[str, Any]] = {
     "gmed-driver": {"hook": "patient-view", "context": ("patientId", "userId")},
     "gmed-driver-encounter": {"hook": "encounter-start",

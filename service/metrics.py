@@ -71,9 +71,8 @@ def _finish(response: Response) -> Response:
 def count_prediction(result: Mapping[str, Any]) -> None:
     """Count one assessment's estimates by complaint and band."""
     m: Metrics = current_app.extensions[_EXT]
-    if result["action"] == "refer":
-        for r in result["results"] or [{"complaint": "any"}]:
-            m.predictions.labels(r["complaint"], "refer").inc()
+    if result["action"] == "refer":  # no estimate, hence no complaint to count it under
+        m.predictions.labels("any", "refer").inc()
         return
     for r in result["results"]:
         m.predictions.labels(r["complaint"], r["band"]).inc()

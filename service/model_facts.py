@@ -120,6 +120,7 @@ def model_facts(info: Mapping[str, str]) -> dict[str, Any] | None:
                   for c, (lo, hi) in (meta.get("population") or {}).items()]
     return {"id": meta.get("id"), "version": meta.get("version"), "facts": facts,
             "bands": meta.get("bands"), "performance": _performance(meta, facts),
-            "population": population, "training": meta.get("training_data", {}),
+            "population": population, "population_method": meta.get("population_method"),
+            "training": meta.get("training_data", {}),
             "evaluation_data": (meta.get("metrics") or {}).get("evaluation_data")
             or (facts.get("performance") or {}).get("evaluation_data")}

@@ -134,6 +134,14 @@ def factor_detail(factor: Mapping[str, Any]) -> str:
     return "  ·  ".join(parts)
 
 
+def _shift(line: Mapping[str, Any], delta: float) -> str:
+    """A bar's label: whole percentage points when the line has them, else log-odds."""
+    points = line.get("points")
+    if points is None:
+        return f"{delta:+.2f}"
+    return f"{points:+d} pts" if points else ("<1 pt" if delta else "0")
+
+
 class Row(NamedTuple):
     """One row of the waterfall: where its bar starts and ends on the raw-score axis."""
 
@@ -142,39 +150,54 @@ class Row(NamedTuple):
     start: float
     end: float
     kind: str  # base, raise, lower, total
+    shift: str = ""
 
 
-def waterfall_rows(base_value: float, raw_score: float, factors: Sequence[Mapping[str, Any]],
-                   top: int = TOP_FACTORS) -> list[Row]:
-    """The rows from the base value to the raw score: the ``top`` factors in the order given
-    (largest first), the others together, then the patient's score. Each bar starts where the
-    previous one ended."""
-    rows = [Row("Starting point: the average patient", "model base value", base_value, base_value,
-                "base")]
-    total = base_value
-    def add(label: str, detail: str, c: float) -> None:
+def waterfall_rows(start: float, raw_score: float, factors: Sequence[Mapping[str, Any]],
+                   top: int = TOP_FACTORS, *, start_label: str = "Starting point",
+                   start_detail: str = "model base value",
+                   not_recorded: Mapping[str, Any] | None = None) -> list[Row]:
+    """The rows from the starting point to the raw score: the ``top`` factors in the order given
+    (largest first), the others together, the findings not recorded on one line, then the
+    patient's score. Each bar starts where the previous one ended."""
+    rows = [Row(start_label, start_detail, start, start, "base")]
+    total = start
+    def add(label: str, detail: str, c: float, points: int | None) -> None:
         nonlocal total
-        rows.append(Row(label, detail, total, total + c, "raise" if c > 0 else "lower"))
+        rows.append(Row(label, detail, total, total + c, "raise" if c > 0 else "lower",
+                        _shift({"points": points}, c)))
         total += c
+    def points_of(lines: Sequence[Mapping[str, Any]]) -> int | None:
+        values = [line.get("points") for line in lines]
+        return None if any(v is None for v in values) else sum(int(v) for v in values if v)
     for f in factors[:top]:
-        add(f["label"], factor_detail(f), float(f["contribution"]))
+        add(f["label"], factor_detail(f), float(f["contribution"]), points_of([f]))
     rest = factors[top:]
     if rest:
         add(f"{len(rest)} other findings together", "each smaller than those above",
-            sum(float(f["contribution"]) for f in rest))
+            sum(float(f["contribution"]) for f in rest), points_of(rest))
+    if not_recorded:
+        n = not_recorded["count"]
+        add(f"Not recorded ({n} finding{'s' if n != 1 else ''})",
+            "never a reason: the model's treatment of missing values",
+            float(not_recorded["contribution"]), points_of([not_recorded]))
     rows.append(Row("This patient's score", "before calibration to the probability above",
                     raw_score, raw_score, "total"))
     return rows
 
 
-def waterfall(base_value: float, raw_score: float, factors: Sequence[Mapping[str, Any]],
-              ident: str, top: int = TOP_FACTORS) -> Markup:
+def waterfall(start: float, raw_score: float, factors: Sequence[Mapping[str, Any]],
+              ident: str, top: int = TOP_FACTORS, *, start_label: str = "Starting point",
+              start_detail: str = "model base value",
+              not_recorded: Mapping[str, Any] | None = None) -> Markup:
     """The factor waterfall (:func:`waterfall_rows`) as SVG.
 
     Right raises the score, left lowers it. The axis is the model's raw score (log-odds) because
-    that is where contributions add up exactly; the page states the calibrated probability.
+    that is where contributions add up exactly; each bar is labelled with its change of the
+    calibrated probability in whole percentage points (when the assessment has them).
     """
-    rows = waterfall_rows(base_value, raw_score, factors, top)
+    rows = waterfall_rows(start, raw_score, factors, top, start_label=start_label,
+                          start_detail=start_detail, not_recorded=not_recorded)
     ends = [v for r in rows for v in (r.start, r.end)]
     lo, hi = min(ends), max(ends)
     pad = max(0.15, 0.08 * (hi - lo))
@@ -193,7 +216,7 @@ def waterfall(base_value: float, raw_score: float, factors: Sequence[Mapping[str
     body.append(_text((CHART_LEFT + CHART_RIGHT) / 2, height - 2, "model score (log-odds)",
                       "wf-axis-label", "middle"))
     previous_end: float | None = None
-    for i, (label, detail, start, end, kind) in enumerate(rows):
+    for i, (label, detail, begin, end, kind, shift) in enumerate(rows):
         y = axis_y + ROW_HEIGHT * i
         mid = y + ROW_HEIGHT / 2
         body.append(f'<g class="wf-row wf-{kind}">')
@@ -204,21 +227,21 @@ def waterfall(base_value: float, raw_score: float, factors: Sequence[Mapping[str
             body.append(f'<line class="wf-link" x1="{_num(at(previous_end))}" '
                         f'x2="{_num(at(previous_end))}" y1="{_num(y - 7)}" y2="{_num(y + 7)}"/>')
         if kind in ("base", "total"):
-            body.append(f'<rect class="wf-marker" x="{_num(at(start) - 3)}" y="{_num(mid - 9)}" '
+            body.append(f'<rect class="wf-marker" x="{_num(at(begin) - 3)}" y="{_num(mid - 9)}" '
                         f'width="6" height="18"/>')
-            body.append(_text(at(start) + 9, mid + 4, f"{start:+.2f}", "wf-value"))
+            body.append(_text(at(begin) + 9, mid + 4, f"{begin:+.2f}", "wf-value"))
         else:
-            x0, x1 = sorted((at(start), at(end)))
+            x0, x1 = sorted((at(begin), at(end)))
             body.append(f'<rect class="wf-bar" x="{_num(x0)}" y="{_num(mid - 9)}" '
                         f'width="{_num(max(x1 - x0, 1.0))}" height="18"/>')
-            delta = end - start
+            delta = end - begin
             if delta > 0:
-                body.append(_text(x1 + 5, mid + 4, f"{delta:+.2f}", "wf-value"))
+                body.append(_text(x1 + 5, mid + 4, shift, "wf-value"))
             else:
-                body.append(_text(x0 - 5, mid + 4, f"{delta:+.2f}", "wf-value", "end"))
+                body.append(_text(x0 - 5, mid + 4, shift, "wf-value", "end"))
         body.append("</g>")
         previous_end = end
-    desc = (f"Waterfall from the average patient's score {base_value:+.2f} to this patient's "
-            f"score {raw_score:+.2f}: " + "; ".join(
-                f"{r.label} {r.end - r.start:+.2f}" for r in rows[1:-1]) + ".")
+    desc = (f"Waterfall from {start_label.lower()} ({start:+.2f}) to this patient's score "
+            f"{raw_score:+.2f}: " + "; ".join(
+                f"{r.label} {r.end - r.start:+.2f} ({r.shift})" for r in rows[1:-1]) + ".")
     return _svg("waterfall", ident, WIDTH, height, "How each finding moves the score", desc, body)

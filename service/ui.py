@@ -8,8 +8,10 @@ Routes:
   a reload never re-submits. Invalid input re-renders the form (422) with the broken rule beside
   each field.
 * ``GET /ui/assessments/<id>`` - one stored assessment: per complaint the probability and band,
-  the probability scale, the factor waterfall, the words (top factors, missing items, next best
-  assessment), red-flag banner and out-of-population warnings, and the model facts panel. This is
+  the probability scale, the factor waterfall from the complaint's starting point, the words
+  (top factors in percentage points, the findings not recorded on one line, missing items, next
+  best assessment), the warnings, and the model facts panel; a refer result shows the referral
+  and the red flags, and no estimate at all. This is
   the target of the CDS card's SMART link: opened with ``iss`` and ``launch`` it starts the
   SMART EHR launch (:mod:`service.smart`) and comes back here signed in.
 * ``GET /ui/smart/callback`` - the end of a SMART launch (the EHR's authorization code).
@@ -48,6 +50,7 @@ from werkzeug.datastructures import MultiDict
 import cds
 from cds.errors import CdsError, FieldError, InvalidRecord
 from cds.features import GROUPS, ROWS, YES_NO, Feature, record_fields
+from cds.safety import WARNING_TITLES
 from cds.validate import validate_record
 
 from . import smart
@@ -316,9 +319,20 @@ def _complaint_view(r: Mapping[str, Any], bands: Mapping[str, float] | None,
     for m in r["missing"]:
         missing.setdefault(m["group"], []).append(m["label"])
     factors = r["factors"]
-    return {**r, "percent": round(100 * r["probability"]),
+    # assessments stored before the starting point existed start at the base value
+    start = r.get("starting_point", r["base_value"])
+    start_pct = (round(100 * r["starting_probability"]) if "starting_probability" in r
+                 else None)
+    start_label = (f"Starting point for {r['complaint_label'].lower()}" if start_pct is not None
+                   else "Starting point: the average patient")
+    start_detail = (f"the base rate for this complaint: {start_pct}%" if start_pct is not None
+                    else "model base value")
+    return {**r, "percent": round(100 * r["probability"]), "start_percent": start_pct,
+            "start_label": start_label, "start": start,
             "scale": probability_scale(r["probability"], bands, r["band"], f"scale-{index}"),
-            "chart": waterfall(r["base_value"], r["raw_score"], factors, f"wf-{index}"),
+            "chart": waterfall(start, r["raw_score"], factors, f"wf-{index}",
+                               start_label=start_label, start_detail=start_detail,
+                               not_recorded=r.get("not_recorded")),
             "top": factors[:TOP_WORDS],
             "rows": [{**f, "shown": factor_value(f)} for f in factors],
             "missing_groups": [(GROUP_TEXT[gr][0], missing[gr]) for gr in GROUPS if gr in missing]}
@@ -326,17 +340,23 @@ def _complaint_view(r: Mapping[str, Any], bands: Mapping[str, float] | None,
 
 @bp.get("/assessments/<aid>")
 def show_assessment(aid: str) -> ResponseReturnValue:
-    """One stored assessment, as the clinician reads it (also the SMART link's target)."""
+    """One stored assessment, as the clinician reads it (also the SMART link's target).
+
+    A refer result shows the referral and no estimate, even one stored before refer results
+    stopped carrying estimates."""
     if not isinstance(row := _viewable(aid), dict):
         return row
     result = row["result"]
     facts = model_facts(result["model"])
     bands = facts["bands"] if facts else None
     created = row["created_at"]
+    refer = result["action"] == "refer"
     return render_template(
-        "ui/result.html", aid=row["id"], result=result, facts=facts,
+        "ui/result.html", aid=row["id"], result=result, facts=facts, refer=refer,
+        warning_titles=WARNING_TITLES,
         created=created.strftime("%d %b %Y, %H:%M UTC") if isinstance(created, datetime) else "",
-        complaints=[_complaint_view(r, bands, i) for i, r in enumerate(result["results"])])
+        complaints=[] if refer else [_complaint_view(r, bands, i)
+                                     for i, r in enumerate(result["results"])])
 
 
 @bp.get("/assessments/<aid>/edit")

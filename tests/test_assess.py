@@ -39,7 +39,8 @@ def _records_from_simulation(n: int, seed: int) -> list[dict[str, Any]]:
 def test_contributions_add_up_to_the_raw_score_on_many_records(tiny_model: cds.Model) -> None:
     for record in _records_from_simulation(300, 99):
         for r in cds.assess(record, model=tiny_model).results:
-            total = r.base_value + sum(f.contribution for f in r.factors)
+            absent = r.not_recorded.contribution if r.not_recorded else 0.0
+            total = r.starting_point + sum(f.contribution for f in r.factors) + absent
             assert total == pytest.approx(r.raw_score, abs=1e-6)
             assert r.probability == pytest.approx(float(tiny_model.probability(r.raw_score)),
                                                   abs=1e-4)
@@ -47,7 +48,9 @@ def test_contributions_add_up_to_the_raw_score_on_many_records(tiny_model: cds.M
 
 def test_result_has_the_public_assessment_shape(tiny_model: cds.Model, runner_pfp) -> None:  # type: ignore[no-untyped-def]
     out = cds.assess(runner_pfp, model=tiny_model).to_dict()
-    assert set(out) == {"model", "action", "red_flags", "warnings", "results", "disclaimer"}
+    assert set(out) == {"model", "action", "red_flags", "warnings", "results", "referral",
+                        "disclaimer"}
+    assert out["referral"] is None
     assert set(out["model"]) == {"id", "version", "trained_on"}
     assert "simulated" in out["model"]["trained_on"] and "SIMULATED" in out["disclaimer"]
     (result,) = out["results"]
@@ -55,7 +58,7 @@ def test_result_has_the_public_assessment_shape(tiny_model: cds.Model, runner_pf
     assert result["band"] in ("low", "moderate", "high")
     factor = result["factors"][0]
     assert set(factor) == {"feature", "label", "value", "unit", "reference", "contribution",
-                           "direction", "text"}
+                           "direction", "text", "probability_change", "points"}
     magnitudes = [abs(f["contribution"]) for f in result["factors"]]
     assert magnitudes == sorted(magnitudes, reverse=True)
 

@@ -219,11 +219,14 @@ def _assessment(action: str = "assess") -> Assessment:
     factor = Factor("trendelenburg_sign", "Trendelenburg sign positive", "yes", None, None, 0.4,
                     "raises", "Trendelenburg sign positive: yes raises the estimate")
     result = ComplaintResult("pfp", "Patellofemoral (anterior knee) pain", 0.62, "high", 0.5,
-                             -1.2, [factor], [], None)
+                             -1.2, -0.9, 0.29, [factor], None, [], None)
     flags = [{"feature": "rf_fever", "label": "Fever"}] if action == "refer" else []
     return Assessment(model={"id": "gmed-driver", "version": "1.0.0",
                              "trained_on": "simulated cohort"},
-                      action=action, red_flags=flags, warnings=[], results=[result])
+                      action=action, red_flags=flags, warnings=[],
+                      results=[result] if action == "assess" else [],
+                      referral="Refer / rule out serious pathology first: Fever."
+                      if action == "refer" else None)
 
 
 def test_risk_assessment_has_one_prediction_per_complaint_with_band() -> None:
@@ -240,10 +243,21 @@ def test_risk_assessment_has_one_prediction_per_complaint_with_band() -> None:
     assert any("SIMULATED" in n["text"] for n in ra["note"])
 
 
-def test_risk_assessment_with_red_flag_gives_no_probability() -> None:
+def test_risk_assessment_with_red_flag_codes_the_referral_and_gives_no_probability() -> None:
     ra = risk_assessment(_assessment("refer"))
-    assert "prediction" not in ra
+    [prediction] = ra["prediction"]
+    assert {"system": "http://snomed.info/sct", "code": "3457005",
+            "display": "Patient referral"} in prediction["outcome"]["coding"]
+    assert any(c["system"] == LOCAL_SYSTEM and c["code"] == "refer_red_flag"
+               for c in prediction["outcome"]["coding"])
+    assert "Fever" in prediction["rationale"]
+    assert "probabilityDecimal" not in prediction and "qualitativeRisk" not in prediction
     assert ra["note"][0]["text"].startswith("RED FLAG")
+
+
+def test_the_local_referral_code_is_in_the_published_code_system() -> None:
+    codes = {c["code"] for c in findings_code_system()["concept"]}
+    assert "refer_red_flag" in codes
 
 
 def _questions(q: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -265,6 +279,20 @@ def test_questionnaire_items_carry_types_units_bounds_and_conditions() -> None:
     assert bmi["questionnaire-unit"]["valueCoding"]["code"] == "kg/m2"
     assert bmi["minValue"]["valueDecimal"] == 14.0
     assert items["running_pelvic_drop_deg"]["enableWhen"][0]["question"] == "activity_profile"
+
+
+def test_questionnaire_asks_each_finding_only_for_the_complaints_it_applies_to() -> None:
+    items = _questions(intake_questionnaire())
+    ober = items["ober_test_positive"]
+    assert [(c["question"], c["answerCoding"]["code"]) for c in ober["enableWhen"]] == [
+        ("complaints", "itbs")]
+    effusion = items["knee_effusion"]
+    assert {c["answerCoding"]["code"] for c in effusion["enableWhen"]} == {"pfp", "itbs"}
+    assert effusion["enableBehavior"] == "any"
+    load = items["training_load_change_recent"]
+    assert {c["answerCoding"]["code"] for c in load["enableWhen"]} == {"runner", "cyclist"}
+    assert "enableWhen" not in items["rf_saddle_numbness"]  # red flags are always asked
+    assert "enableWhen" not in items["trendelenburg_sign"]
 
 
 def test_questionnaire_response_built_from_the_questionnaire_reads_back() -> None:

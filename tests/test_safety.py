@@ -48,6 +48,38 @@ def test_each_model_gets_its_own_ranges() -> None:
     assert len(population_warnings(row, {TORQUE: [50.0, 120.0]})) == 1
 
 
+def test_the_message_says_how_the_range_was_measured() -> None:
+    row, population = _row(**{TORQUE: 3.1}), {TORQUE: [0.5, 2.2]}
+    [support] = population_warnings(row, population, "min-max")
+    [legacy] = population_warnings(row, population)  # 0.1.0's metadata has no method
+    assert "smallest to largest value in training" in support["message"]
+    assert "0.5th-99.5th percentile" in legacy["message"]
+
+
+def test_the_population_is_the_training_support_so_its_extremes_are_not_flagged() -> None:
+    from training.artefact import population_ranges
+
+    rng = np.random.default_rng(0)
+    X = np.full((1000, len(MODEL_COLUMNS)), np.nan)
+    j = MODEL_COLUMNS.index(TORQUE)
+    X[:, j] = rng.uniform(0.3, 3.0, 1000)
+    population = population_ranges(X)
+    assert population[TORQUE][0] <= X[:, j].min() and population[TORQUE][1] >= X[:, j].max()
+    for extreme in (X[:, j].min(), X[:, j].max()):
+        assert population_warnings(_row(**{TORQUE: extreme}), population, "min-max") == []
+
+
+def test_a_classic_hip_driven_patient_with_a_38_pct_deficit_is_inside_the_population(
+        tiny_model: Model) -> None:
+    """1.52 against 0.94 N·m/kg: a 38% side-to-side deficit, well within what the simulated
+    cohort holds; a percentile range (0.1.0: up to 32%) flagged it as extrapolation."""
+    record = {**load_example("runner_pfp_hip_driven"), "hip_abduction_left_nm_per_kg": 1.52,
+              "hip_abduction_right_nm_per_kg": 0.94}
+    result = assess(record, model=tiny_model).to_dict()
+    assert tiny_model.metadata["population_method"] == "min-max"
+    assert [w for w in result["warnings"] if w["code"] == "out-of-population"] == []
+
+
 def test_red_flags_are_the_questions_answered_yes() -> None:
     flag = RED_FLAGS[0].name
     assert red_flags({flag: True}) == [{"feature": flag, "label": RED_FLAGS[0].label}]
@@ -75,8 +107,9 @@ def test_a_running_finding_for_a_non_runner_is_set_aside_and_said(
     [warning] = [w for w in with_it["warnings"] if w["feature"] == RUNNING]
     assert warning["code"] == "not-applicable" and "runner" in warning["message"]
     assert not any(w["feature"] == RUNNING for w in without["warnings"])
-    [factor] = [f for f in with_it["results"][0]["factors"] if f["feature"] == RUNNING]
-    assert factor["value"] is None and "set aside" in factor["text"]
+    assert all(f["feature"] != RUNNING for f in with_it["results"][0]["factors"])
+    absent = with_it["results"][0]["not_recorded"]
+    assert RUNNING in absent["features"] and "set aside" in absent["text"]
 
 
 def test_a_running_finding_for_a_runner_counts(shipped_model: Model) -> None:

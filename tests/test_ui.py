@@ -208,13 +208,15 @@ def test_result_shows_probability_band_scale_chart_and_words(
 
 def test_red_flag_result_leads_with_the_referral_banner(client: FlaskClient, app: Flask) -> None:
     _, html = assessed(client, app, "red_flag_trauma_swelling")
-    banner = html.index("Refer / rule out serious pathology first")
-    assert banner < html.index('<details class="set-aside">') < html.index('class="pct"')
+    assert "Refer / rule out serious pathology first" in html
     assert BY_NAME["rf_trauma_rapid_swelling"].label in html
+    assert 'class="pct"' not in html and 'class="waterfall"' not in html  # no estimate at all
 
 
 def test_out_of_population_inputs_are_warned_about(client: FlaskClient, app: Flask) -> None:
-    _, html = assessed(client, app, "red_flag_trauma_swelling")  # 0.1 months: below training
+    response = post(client, {**load_example("runner_pfp_hip_driven"),
+                             "single_leg_squat_knee_fppa_deg": 44.0})  # above training
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Outside the training population." in html
     assert "lies outside the population the model was trained on" in html
 

@@ -37,13 +37,30 @@ def result(tiny_model: cds.Model) -> dict[str, Any]:
     return out
 
 
-def test_waterfall_runs_from_the_base_value_to_the_raw_score(result: dict[str, Any]) -> None:
-    rows = waterfall_rows(result["base_value"], result["raw_score"], result["factors"])
-    assert rows[0].kind == "base" and rows[0].start == result["base_value"]
+def test_waterfall_runs_from_the_complaints_starting_point_to_the_raw_score(
+        result: dict[str, Any]) -> None:
+    rows = waterfall_rows(result["starting_point"], result["raw_score"], result["factors"],
+                          not_recorded=result["not_recorded"])
+    assert rows[0].kind == "base" and rows[0].start == result["starting_point"]
     assert rows[-1].kind == "total" and rows[-1].end == result["raw_score"]
     for before, after in itertools.pairwise(rows[:-1]):
         assert after.start == pytest.approx(before.end)
     assert rows[-2].end == pytest.approx(result["raw_score"], abs=1e-6)  # TreeSHAP adds up
+
+
+def test_waterfall_labels_bars_in_whole_percentage_points(result: dict[str, Any]) -> None:
+    rows = waterfall_rows(result["starting_point"], result["raw_score"], result["factors"])
+    top = result["factors"][0]
+    assert rows[1].shift == f"{top['points']:+d} pts"
+
+
+def test_the_not_recorded_findings_are_one_bar() -> None:
+    factors = [factor("a", 0.4)]
+    absent = {"count": 5, "features": list("vwxyz"), "contribution": -0.3, "points": -6}
+    rows = waterfall_rows(-1.0, -0.9, factors, not_recorded=absent)
+    assert [r.label for r in rows] == ["Starting point", "a", "Not recorded (5 findings)",
+                                       "This patient's score"]
+    assert rows[2].end - rows[2].start == pytest.approx(-0.3) and rows[2].shift == "-6 pts"
 
 
 def test_waterfall_shows_the_top_factors_and_sums_the_rest() -> None:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -25,10 +26,9 @@ from .facts import FACTS_FILE, build_facts
 from .fit import Fitted
 from .model_card import render_model_card
 
-# Bands on the calibrated probability. "moderate" starts near the overall base rate of the
-# outcome in presenting patients (15-30% by complaint, CLINICAL.md): from there a hip-focused
-# examination is worth doing. "high" starts at about twice the base rate, where a hip-focused
-# programme is a reasonable first-line option if the exam agrees.
+# Bands before the held-out evaluation chooses them (training.bands, by net benefit): the
+# threshold probabilities of the two decisions they stand for, examine the hip (20%) and offer a
+# hip-focused programme first-line (40%).
 BANDS = {"moderate_from": 0.20, "high_from": 0.40}
 TRAINED_ON_SIMULATED = ("simulated cohort (structural causal model from published priors); "
                         "not patient outcomes")
@@ -47,16 +47,28 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+POPULATION_METHOD = "min-max"
+"""How ``metadata["population"]`` was measured: the training support, smallest to largest value.
+
+Models written before it (0.1.0) stored the 0.5th-99.5th percentiles and have no
+``population_method``; :func:`cds.safety.population_warnings` reads both."""
+
+
 def population_ranges(X: np.ndarray) -> dict[str, list[float]]:
-    """0.5th-99.5th percentile of each numeric model column in the training data."""
+    """The training support of each numeric model column: its smallest and largest value.
+
+    Only what lies outside the values the model was trained on is extrapolation; a tail that is
+    rare but trained on (a 38% side-to-side deficit) is not.
+    """
     out = {}
     for j, col in enumerate(MODEL_COLUMNS):
         if column_feature(col).kind not in ("number", "integer"):
             continue
         values = X[:, j][~np.isnan(X[:, j])]
         if len(values):
-            lo, hi = np.percentile(values, [0.5, 99.5])
-            out[col] = [round(float(lo), 4), round(float(hi), 4)]
+            # outward to 4 decimals, so the smallest and largest trained values stay inside
+            out[col] = [math.floor(float(values.min()) * 1e4) / 1e4,
+                        math.ceil(float(values.max()) * 1e4) / 1e4]
     return out
 
 
@@ -118,6 +130,7 @@ def write_artefact(directory: Path, fitted: Fitted, *, version: str, X_train: np
         "bands": BANDS,
         "metrics": metrics,
         "population": population_ranges(X_train),
+        "population_method": POPULATION_METHOD,
         "procedure_effects": procedure_effects(fitted, X_train, seed),
         **(extra or {}),
     }

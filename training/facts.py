@@ -16,27 +16,33 @@ from cds.features import MODEL_COLUMNS, column_feature
 FACTS_FILE = "model_facts.json"
 SCHEMA = "gmed-model-facts/1"
 
-PURPOSE = ("At intake or examination, for adults presenting with patellofemoral pain, IT band "
+PURPOSE = ("At intake or examination, for adolescents (12-17, with their own strength norms) and "
+           "adults presenting with patellofemoral pain, IT band "
            "syndrome or low back pain: the probability that hip abductor (gluteus medius) "
            "weakness drives each complaint, the factors behind it, what is missing, and the next "
            "best assessment. Decision support only: it does not diagnose and does not replace "
            "examination.")
 USERS = ("physiotherapists", "sports medicine clinicians", "primary-care clinicians")
-NOT_FOR = ("children (under 18)", "acute trauma", "post-operative patients",
+NOT_FOR = ("children under 12", "acute trauma", "post-operative patients",
            "patients with red flags (routed to referral, never scored)",
            "complaints other than patellofemoral pain, IT band syndrome and low back pain")
-OUTCOME = ("`hip_driver`: hip abductor (gluteus medius) weakness is a driver of this complaint. "
-           "In real data a clinician-confirmed outcome: weakness found on assessment AND a "
-           "clinically meaningful response (>= 2 points on the 0-10 pain scale, or 'much better' "
-           "on a global rating) to a hip-focused programme at 6-8 weeks. The observed label is an "
-           "imperfect confirmation (sensitivity ~0.85, specificity ~0.90 against the latent truth).")
+OUTCOME = ("`hip_driver`: hip abductor (gluteus medius) weakness is a driver of this complaint, "
+           "confirmed by a clinically meaningful response (>= 2 points on the 0-10 pain scale, "
+           "or 'much better' on a global rating) to a hip-focused programme at 6-8 weeks, beyond "
+           "natural recovery. It is not defined by 'weakness found on assessment': the model "
+           "reads that dynamometry, and a label built from its own input would be incorporation "
+           "bias. In the simulated cohort a driver responds with probability ~0.85 and a "
+           "non-driver 'responds' through natural recovery or non-specific effects with "
+           "probability ~0.10, both falling with longer symptom duration (poorer prognosis: "
+           "Collins 2013; Lankhorst 2016; Matthews 2017).")
 MISSING_DATA = ("Findings not recorded are left missing, never imputed: LightGBM routes a missing "
                 "value down the branch learned for it. Missingness follows the care setting "
                 "(intake only; clinical exam; movement analysis), which the model sees only "
                 "through which findings are present. Rows without a complaint or an outcome, and "
                 "rows with a red flag, are set aside before training and counted; rows breaking "
                 "the contract are quarantined with their reason.")
-THRESHOLD_RATIONALE = ("'moderate' starts near the overall base rate of the outcome in presenting "
+THRESHOLD_RATIONALE = ("Set by judgement, not chosen on data (models before 0.2.0): 'moderate' "
+                       "starts near the overall base rate of the outcome in presenting "
                        "patients (15-30% by complaint): from there a hip-focused examination is "
                        "worth doing. 'high' starts at about twice the base rate, where a "
                        "hip-focused programme is a reasonable first-line option if the exam "
@@ -52,9 +58,14 @@ LIMITATIONS = (
     "Strengthening raises strength without reliably changing running kinematics (Willy 2011; "
     "Kendall 2010), and experimental weakness did not change walking pelvic drop (Pohl 2015): "
     "no single finding is decisive.",
-    "Inputs outside the training population are flagged, not extrapolated silently; the "
-    "estimate is less reliable there.",
-    "Red flags route to referral whatever the probability; the score is not a triage tool.",
+    "Inputs outside the training population (the smallest to largest value seen in training) "
+    "are flagged, not extrapolated silently; the estimate is less reliable there.",
+    "Explanations start at the complaint's base rate; findings not recorded are summed on one "
+    "line, never given as reasons; percentage points are credited along the calibrated curve "
+    "in the order listed (largest first), so a finding's points depend on where it is taken.",
+    "A red flag routes to referral and no score is given at all (no probability, band, factor "
+    "or next test, in any front end); red-flag questions not asked are named in a warning. "
+    "The score is not a triage tool.",
 )
 WHEN_TO_STOP = (
     "Local calibration drifts (observed outcome rate in a band outside its stated range, or a "
@@ -89,6 +100,15 @@ def _predictors() -> list[dict[str, Any]]:
         out.append({"column": c, "label": f.label, "group": f.group, "unit": f.unit,
                     "monotone": f.monotone, "derived_from": list(f.derived_from)})
     return out
+
+
+def _thresholds(meta: dict[str, Any]) -> dict[str, Any]:
+    """The bands and why: chosen by net benefit on held-out data (:mod:`training.bands`), or,
+    for models written before that, the judgement they were set by."""
+    selection = meta.get("band_selection") or {}
+    return {"bands": meta.get("bands"),
+            "rationale": selection.get("rationale") or THRESHOLD_RATIONALE,
+            "method": selection.get("method"), "decisions": selection.get("decisions", [])}
 
 
 def _utility(evaluation: dict[str, Any]) -> dict[str, Any]:
@@ -138,7 +158,7 @@ def build_facts(meta: dict[str, Any], evaluation: dict[str, Any] | None,
         "missing_data": MISSING_DATA,
         "performance": performance_section(evaluation, evaluation_description),
         "clinical_utility": _utility(evaluation) if evaluation else None,
-        "thresholds": {"bands": meta.get("bands"), "rationale": THRESHOLD_RATIONALE},
+        "thresholds": _thresholds(meta),
         "limitations": [SIMULATED_LIMITATION if simulated else LOCAL_LIMITATION, *LIMITATIONS],
         "when_to_stop": list(WHEN_TO_STOP),
         "tripod_ai": TRIPOD_AI,

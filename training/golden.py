@@ -9,7 +9,8 @@ problems found (empty means fit to serve):
 * every record is assessed without error, every probability is finite and within (0, 1);
 * contributions plus base value equal the raw score (the explanation is exact);
 * the same rows give the same raw scores twice (no state, no threads changing results);
-* the red-flag record is routed to ``refer``.
+* the red-flag record is routed to ``refer``, with no estimate;
+* each explanation (starting point, factors, the not-recorded line) adds up to the raw score.
 
 Imports only :mod:`cds` (no pandas, no training libraries), so the service may call it.
 """
@@ -68,10 +69,16 @@ def check_model(model: Model, records: list[dict[str, Any]] | None = None) -> li
         flagged = any(record.get(f.name) for f in RED_FLAGS)
         if flagged and result["action"] != "refer":
             problems.append(f"record {i}: red flag not routed to refer")
+        if flagged and result.get("results"):
+            problems.append(f"record {i}: a refer result carries an estimate")
         for r in result.get("results", []):
             p = r["probability"]
             if not (isinstance(p, float) and math.isfinite(p) and 0.0 < p < 1.0):
                 problems.append(f"record {i}: probability {p!r} out of (0, 1)")
+            lines = [*r["factors"], *([r["not_recorded"]] if r["not_recorded"] else [])]
+            if not math.isclose(r["starting_point"] + sum(x["contribution"] for x in lines),
+                                r["raw_score"], abs_tol=1e-6):
+                problems.append(f"record {i}: the explanation does not add up to the raw score")
         if flagged:
             continue
         _, rows = rows_from_record(record)

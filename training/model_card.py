@@ -65,6 +65,20 @@ def _legacy_metrics(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _decisions(decisions: list[dict[str, Any]]) -> list[str]:
+    """The band boundaries' decisions as a table (net benefit per 100 patients, held-out data)."""
+    if not decisions:
+        return []
+    lines = ["| band from | decision | threshold probability (harm:benefit) | net benefit per 100: "
+             "model / examine all / none |", "|---|---|---|---|"]
+    for d in decisions:
+        nb = d["net_benefit_per_100"]
+        lines.append(f"| {d['band']} {d['cut_off']:.0%} | {d['action']} | "
+                     f"{d['threshold_probability']:.0%} ({d['harm_benefit']}) | "
+                     f"{nb['model']:.1f} / {nb['examine_all']:.1f} / {nb['examine_none']:.0f} |")
+    return [*lines, ""]
+
+
 def render_model_card(meta: dict[str, Any], facts: dict[str, Any] | None = None) -> str:
     """The model card as Markdown."""
     facts = facts or build_facts(meta, None)
@@ -139,6 +153,7 @@ def render_model_card(meta: dict[str, Any], facts: dict[str, Any] | None = None)
     lines += ["", "## Thresholds",
               f"Bands: moderate from {bands['moderate_from']:.0%}, high from {bands['high_from']:.0%}. "
               + facts["thresholds"]["rationale"], "",
+              *_decisions(facts["thresholds"].get("decisions") or []),
               "## Limitations", *[f"- {x}" for x in facts["limitations"]], "",
               "## When to stop using it", *[f"- {x}" for x in facts["when_to_stop"]], "",
               "## TRIPOD+AI items", "",

@@ -12,6 +12,7 @@ from cds.features import CATEGORICAL_COLUMNS, MODEL_COLUMNS
 from cds.model import load_model
 
 from .artefact import TRAINED_ON_SIMULATED, write_artefact
+from .bands import choose_bands
 from .curves import evaluation_figures
 from .dataset import COMPLAINT, Dataset, load
 from .evaluate import by_group, logistic_baseline, metrics
@@ -68,12 +69,13 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
           progress: Callable[[str], None] | None = None, reps: int = 200,
           tune: Budget | None = None, engine: str = "local", scheduler: str | None = None
           ) -> Path:
-    """Read and validate, fit, write the artefact, evaluate, reseal with the figures.
+    """Read and validate, fit, write the artefact, evaluate, choose the bands, reseal.
 
     Figures come from ``eval_data`` when given, else from the internal validation split (and
-    say so). ``tune`` runs the bounded search of :mod:`training.tune`; ``engine="dask"`` fits
-    on a Dask cluster (``scheduler`` address, or a local cluster). ``progress`` receives one
-    line per step (the validation report and each candidate included).
+    say so); so do the band thresholds (:mod:`training.bands`). ``tune`` runs the bounded
+    search of :mod:`training.tune`; ``engine="dask"`` fits on a Dask cluster (``scheduler``
+    address, or a local cluster). ``progress`` receives one line per step (the validation
+    report and each candidate included).
     """
     say = progress or (lambda _: None)
     out = Path(out)
@@ -114,6 +116,10 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
     model = load_model(out)
     p = model.probability(model.predict_raw(test.X))
     evaluation = evaluation_figures(test.y, p, test.frame, reps=reps, seed=seed)
+    bands, band_selection = choose_bands(test.y, p, test.description)
+    say(f"bands by net benefit on held-out data: moderate from {bands['moderate_from']:.0%}, "
+        f"high from {bands['high_from']:.0%}")
+    common["extra"].update(bands=bands, band_selection=band_selection)
     write_artefact(out, fitted, metrics=metrics_, evaluation=evaluation,
                    evaluation_description=test.description, **common)
     return out

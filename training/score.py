@@ -5,7 +5,8 @@ validated against the contract exactly as for training; a row that breaks a rule
 red flag (refer, never score), is kept in the output with its ``reason`` and no probability, so
 the output has one row per input row, in order. Output columns: the input's identifiers
 (:data:`KEEP`, when present), ``complaint``, ``raw_score``, ``probability``, ``band``,
-``base_value``, one ``contribution_<column>`` per model column, ``model_version`` and ``reason``.
+``base_value``, one ``contribution_<column>`` per model column, ``model_version``, ``reason``
+and ``warning`` (the red-flag questions not asked, named; the row is still scored).
 
 ``engine="local"`` scores file by file in this process; ``engine="dask"`` maps the same function
 over the partitions of ``dask.dataframe.read_parquet`` on a cluster (a local one when no
@@ -26,6 +27,7 @@ import pyarrow.parquet as pq
 from cds.features import MODEL_COLUMNS, RED_FLAGS
 from cds.intake import rows_from_frame
 from cds.model import Model, load_model
+from cds.safety import screen_incomplete
 
 from .schema import COMPLAINT, canonical
 from .validation import row_reasons
@@ -37,7 +39,28 @@ _MODELS: dict[str, Model] = {}
 def output_columns(frame_columns: list[str]) -> list[str]:
     keep = [c for c in KEEP if c in frame_columns]
     return [*keep, COMPLAINT, "raw_score", "probability", "band", "base_value",
-            *(f"contribution_{c}" for c in MODEL_COLUMNS), "model_version", "reason"]
+            *(f"contribution_{c}" for c in MODEL_COLUMNS), "model_version", "reason", "warning"]
+
+
+def screen_warnings(clean: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
+    """Per row, :func:`cds.safety.screen_incomplete`'s message (``None`` when every red-flag
+    question that applies was answered): computed once per pattern of answers, not per row."""
+    fields = sorted({f.name for f in RED_FLAGS}
+                    | {f.applies_when[0] for f in RED_FLAGS if f.applies_when})
+    columns = {}
+    for name in fields:
+        if name not in clean.columns:
+            columns[name] = [None] * len(clean)
+        else:
+            column = clean[name].astype(object)
+            columns[name] = column.where(column.notna(), None).tolist()
+    keys = list(zip(*(columns[n] for n in fields), flagged.tolist(), strict=True))
+    messages: dict[tuple[Any, ...], str | None] = {}
+    for key in set(keys):
+        record = dict(zip(fields, key[:-1], strict=True))
+        found = screen_incomplete(record, refer=bool(key[-1]))
+        messages[key] = found[0]["message"] if found else None
+    return np.array([messages[k] for k in keys], dtype=object)
 
 
 def _model(path: str) -> Model:
@@ -82,10 +105,12 @@ def score_frame(model: Model, frame: pd.DataFrame) -> pd.DataFrame:
         out[f"contribution_{c}"] = contributions[:, j]
     out["model_version"] = model.version
     out["reason"] = reason.to_numpy()
+    valid = ok | ((reason == "red_flag: refer").to_numpy())
+    out["warning"] = np.where(valid, screen_warnings(clean, flagged), None)
     return out[columns].astype(_text_dtypes(out))
 
 
-_TEXT = (COMPLAINT, "band", "model_version", "reason")
+_TEXT = (COMPLAINT, "band", "model_version", "reason", "warning")
 
 
 def _text_dtypes(frame: pd.DataFrame) -> dict[str, str]:
