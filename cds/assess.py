@@ -11,7 +11,7 @@ from typing import Any
 
 from .assessment import Assessment, ComplaintResult
 from .explain import candidate_procedures, explain, missing_items, next_best
-from .features import BY_NAME, ROWS
+from .features import BY_NAME, MODEL_COLUMNS, ROWS, column_feature
 from .intake import rows_from_record
 from .model import Model, load_model
 from .safety import (
@@ -68,8 +68,10 @@ def assess(record: Mapping[str, Any], model: Model | None = None) -> Assessment:
     warnings = screen + set_aside + list(outside.values())
     results = []
     for i, c in enumerate(complaints):
-        aside = {f for f in clean if f in BY_NAME and not BY_NAME[f].applies_to(clean, c)}
-        why = explain(rows[i], contributions[i], model.probability_of, aside)
+        aside = {f for f, v in clean.items()  # a "no" set aside is set aside silently
+                 if f in BY_NAME and v is not False and not BY_NAME[f].applies_to(clean, c)}
+        elsewhere = {col for col in MODEL_COLUMNS if not column_feature(col).applies_to(clean, c)}
+        why = explain(rows[i], contributions[i], model.probability_of, aside, elsewhere)
         results.append(ComplaintResult(
             complaint=c, complaint_label=_COMPLAINT_LABELS[c],
             probability=round(float(probability[i]), 4), band=model.band(float(probability[i])),

@@ -104,11 +104,15 @@ class Explanation(NamedTuple):
 
 def explain(row: np.ndarray, contributions: np.ndarray,
             probability: Callable[[float], float],
-            set_aside: Collection[str] = ()) -> Explanation:
+            set_aside: Collection[str] = (), not_applicable: Collection[str] = ()
+            ) -> Explanation:
     """The exact contributions of one row as a clinician reads them.
 
     * The starting point is the model's base value plus the complaint's own contribution: the
-      base rate of this complaint (in log-odds), not a reason.
+      base rate of this complaint (in log-odds), not a reason. The findings that do not apply to
+      this complaint or activity (``not_applicable``: Ober's test for back pain), left
+      unrecorded as they should be, belong to that starting point too: they are neither
+      reasons nor findings to record.
     * Each recorded finding with a non-zero contribution is a factor, largest magnitude first.
     * The findings not recorded (or ``set_aside``: recorded where they do not apply) are never
       reasons: their contributions are summed on one line.
@@ -124,7 +128,10 @@ def explain(row: np.ndarray, contributions: np.ndarray,
     for j, value in enumerate(encoded):
         if j == _COMPLAINT:
             continue
-        if value != value:  # NaN: not recorded, or set aside
+        if value != value and MODEL_COLUMNS[j] in not_applicable and (
+                MODEL_COLUMNS[j] not in set_aside):
+            start += values[j]  # does not apply here, and was not recorded: the starting point
+        elif value != value:  # NaN: not recorded, or set aside
             absent.append(j)
         elif values[j] != 0.0:
             recorded.append(j)

@@ -157,7 +157,7 @@ def conditions(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def qr_items(draw: st.DrawFn, depth: int = 0) -> dict[str, Any]:
     link = draw(st.one_of(st.sampled_from([f.name for f in record_fields()]),
-                          st.sampled_from(["intake", "exam", "hip_abduction_symptomatic_nm_per_kg"]),
+                          st.sampled_from(["intake", "exam", "hip_abduction_pct_of_norm"]),
                           texts, junk))
     f = BY_NAME.get(link) if isinstance(link, str) else None
     item: dict[str, Any] = {"linkId": link}
