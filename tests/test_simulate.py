@@ -366,6 +366,34 @@ def test_posterior_is_exact_where_an_item_is_unrecorded(cases: pd.DataFrame, sub
         assert abs(group["hip_driver"].mean() - p) <= 4 * se + 0.003
 
 
+def _latent_driver_posterior(rows: pd.DataFrame) -> pd.Series:
+    """P(H=1 | x) recovered from p_true where the duration (hence P(response | H)) is known."""
+    from training.simulate.priors import response_probability
+
+    log_months = np.log(rows["symptom_duration_months"].to_numpy())
+    r0, r1 = (response_probability(np.full(len(rows), h), log_months) for h in (0, 1))
+    return (rows["p_true"] - r0) / (r1 - r0)
+
+
+@pytest.mark.parametrize("setting", CARE_SETTINGS)
+def test_posterior_of_the_latent_driver_is_calibrated(cases: pd.DataFrame, setting: str
+                                                      ) -> None:
+    """P(H=1 | x) against the latent truth, in deciles: the severity quadrature, the enumerated
+    latents and the summed-out covariates are exact (a wrong term shows here first)."""
+    rows = cases[(cases["care_setting"] == setting) & (cases["symptom_duration_months"] > 0)]
+    p_driver = _latent_driver_posterior(rows)
+    for _, group in rows.groupby(pd.qcut(p_driver, 10), observed=True):
+        p = p_driver[group.index]
+        se = np.sqrt((p * (1 - p)).sum()) / len(p)
+        assert abs(group["hip_driver_true"].mean() - p.mean()) <= 4 * se + 0.002
+
+
+def test_severity_quadrature_is_numerically_exact(cases: pd.DataFrame) -> None:
+    sample = cases[cases["care_setting"] == "movement"].sample(3000, random_state=2)
+    np.testing.assert_allclose(true_probability(sample), true_probability(sample, nodes=96),
+                               atol=1e-5)
+
+
 def test_true_probability_reads_only_recorded_columns(cases: pd.DataFrame) -> None:
     sample = cases.sample(2000, random_state=0)
     without_latents = sample.drop(columns=list(LATENT))

@@ -150,7 +150,7 @@ ROWS = [
         lambda w: float(100 * (1 - _sedentary_women_unilateral(w)[0]["abduction"].mean()
                                / _sedentary_women_unilateral(w)[0]["abduction_other"].mean())),
         "paired CI approximated from n 21 and a side-to-side SD of 12 %"),
-    Row("Lankhorst 2012 (BJSM 46:81; pooled knee extension peak torque)",
+    Row("Lankhorst 2012 (BJSM, online 2012; pooled knee extension peak torque)",
         "PFP knee extension torque vs controls, N·m (at 65 kg body mass)", -37.47, -71.75, -3.20,
         lambda w: float(65 * np.exp(log_norm(
             "knee_extension", (cases(w, "pfp")["sex"] == "female").to_numpy(float),

@@ -43,10 +43,12 @@ def simulate(n: int, seed: int, *, control_fraction: float = 0.0,
     """Simulate ``n`` people, ``control_fraction`` of them pain-free controls.
 
     One row per person: ``patient_id``, ``is_control``, ``care_setting``, every record field of
-    the contract (and the agreed fields it does not declare yet) with ``complaint`` (NaN for
-    controls) in place of the ``complaints`` list, the latents ``weak`` (a hip abductor deficit
-    is present), ``weakness_severity`` (its log ratio, 0 when absent), ``alt_cause``,
-    ``hip_driver_true``, the observed label ``hip_driver`` (NaN for controls) and ``p_true``.
+    the contract with ``complaint`` (NaN for controls) in place of the ``complaints`` list (the
+    raw dynamometer readings stay unrecorded: the torques are the canonical fields), the latents
+    ``weak`` (a hip abductor deficit is present), ``weakness_severity`` (its log ratio to the
+    person's own level, 0 when absent), ``alt_cause`` (0 none, 1 knee joint or nerve root, 2 hip
+    joint), ``quadriceps_weak``, ``gluteal_tendinopathy``, ``hip_driver_true``, the observed
+    label ``hip_driver`` (a response to a hip programme; NaN for controls) and ``p_true``.
     Numbers, integers and booleans are float64, NaN when not recorded; categories are
     ``pd.Categorical`` over the allowed values. ``settings`` replaces the care-setting mix
     (shares of intake/exam/movement, absent = 0). Controls follow the full research protocol

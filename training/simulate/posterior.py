@@ -12,6 +12,9 @@ so it enters at the end (integrated over its prior when unrecorded).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr
@@ -22,23 +25,39 @@ from . import priors as P
 from ._gauss import bern, bvn_loglik, normal
 from .fields import bounds, generated_fields
 
-NODES = 24
-_Z, _OMEGA = np.polynomial.hermite_e.hermegauss(NODES)
-_OMEGA = _OMEGA / _OMEGA.sum()
-_DEFICIT = np.concatenate([[0.0], P.DEFICIT_LOG_MEAN + P.DEFICIT_LOG_SD * _Z])  # (J,)
-_SEVERITY = P.severity(_DEFICIT)
-_W_OF_STATE = np.concatenate([[0], np.ones(NODES, dtype=int)])
+NODES = 24  # within 1e-6 of 96 nodes (tests/test_simulate.py)
 _BILATERAL, _RIGHT_SIDE = BY_NAME["side"].allowed.index("bilateral"), 1
 _LEFT, _RIGHT = P.ABDUCTION_FIELDS
 _COVARIATES = ("activity_profile", "side", "bmi_class")
 
 
-def true_probability(df: pd.DataFrame, *, chunk: int = 20_000) -> np.ndarray:
+@dataclass(frozen=True)
+class _Grid:
+    """Weakness states: none, then the Gauss-Hermite nodes of the severity (J = nodes + 1)."""
+
+    z: np.ndarray  # (J,): -inf for no deficit
+    log_weight: np.ndarray  # (J - 1,): log quadrature weights, summing to 1
+    deficit: np.ndarray  # (J,): log ratio to the person's own level, 0 for no deficit
+    severity: np.ndarray  # (J,)
+    weak: np.ndarray  # (J,): W of each state
+
+
+@lru_cache(maxsize=4)
+def _grid(nodes: int) -> _Grid:
+    z, omega = np.polynomial.hermite_e.hermegauss(nodes)
+    deficit = np.concatenate([[0.0], P.DEFICIT_LOG_MEAN + P.DEFICIT_LOG_SD * z])
+    return _Grid(np.concatenate([[-np.inf], z]), np.log(omega / omega.sum()), deficit,
+                 P.severity(deficit), np.concatenate([[0], np.ones(nodes, dtype=int)]))
+
+
+def true_probability(df: pd.DataFrame, *, chunk: int = 20_000, nodes: int = NODES
+                     ) -> np.ndarray:
     """P(observed label = 1 | the recorded columns of each row), exactly (to quadrature).
 
     Columns absent from ``df`` count as unrecorded. Rows without complaint, sex or age
-    (controls) get NaN.
+    (controls) get NaN. ``nodes``: Gauss-Hermite points over the deficit's severity.
     """
+    grid = _grid(nodes)
     x: dict[str, np.ndarray] = {}
     for f in generated_fields():
         name = f.row_column or f.name
@@ -58,7 +77,7 @@ def true_probability(df: pd.DataFrame, *, chunk: int = 20_000) -> np.ndarray:
     for start in range(0, len(rows), chunk):
         idx = rows[start: start + chunk]
         part = {k: v[idx] for k, v in x.items()}
-        p_driver = _summed_out(part)[1]
+        p_driver = _summed_out(part, grid)[1]
         out[idx] = _label_probability(part, p_driver)
     return out
 
@@ -80,7 +99,7 @@ def _label_probability(x: dict[str, np.ndarray], p_driver: np.ndarray) -> np.nda
     return np.asarray(p_driver * r[:, 1] + (1 - p_driver) * r[:, 0])
 
 
-def _summed_out(x: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _summed_out(x: dict[str, np.ndarray], grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
     """(log evidence, P(H=1 | x)), summing out each unrecorded covariate with its prior."""
     for name in _COVARIATES:
         missing = np.isnan(x[name])
@@ -89,14 +108,15 @@ def _summed_out(x: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         log_ev, p_h = np.empty(len(missing)), np.empty(len(missing))
         known = np.flatnonzero(~missing)
         if len(known):
-            log_ev[known], p_h[known] = _summed_out({k: v[known] for k, v in x.items()})
+            log_ev[known], p_h[known] = _summed_out({k: v[known] for k, v in x.items()},
+                                                      grid)
         rows = np.flatnonzero(missing)
         sub = {k: v[rows] for k, v in x.items()}
         prior = _covariate_prior(name, sub)
         parts = []
         for value in range(prior.shape[1]):
             trial = dict(sub, **{name: np.full(len(rows), float(value))})
-            ev, p = _summed_out(trial)
+            ev, p = _summed_out(trial, grid)
             with np.errstate(divide="ignore"):
                 parts.append((np.log(prior[:, value]) + ev, p))
         evs = np.column_stack([e for e, _ in parts])
@@ -105,7 +125,7 @@ def _summed_out(x: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         log_ev[rows] = np.log(weight.sum(axis=1)) + top[:, 0]
         p_h[rows] = (weight * np.column_stack([p for _, p in parts])).sum(1) / weight.sum(1)
         return log_ev, p_h
-    return _core(x)
+    return _core(x, grid)
 
 
 def _covariate_prior(name: str, x: dict[str, np.ndarray]) -> np.ndarray:
@@ -118,7 +138,7 @@ def _covariate_prior(name: str, x: dict[str, np.ndarray]) -> np.ndarray:
     return P.bmi_class_probability(c, female, x["age_years"])
 
 
-def _core(x: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _core(x: dict[str, np.ndarray], grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
     """(log evidence, P(H=1 | x)) for rows with every covariate known."""
     m = len(x["complaint"])
     c = x["complaint"].astype(int)
@@ -128,17 +148,17 @@ def _core(x: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
     pw = P.weak_probability(c, o, act)
     with np.errstate(divide="ignore"):
-        ll_w = np.column_stack([np.log1p(-pw), np.log(pw)[:, None] + np.log(_OMEGA)[None, :]])
-    ll_w += _strength_loglik(x, c, female, age, o, side)
-    ll_w += _kinematics_loglik(x, c, female)
+        ll_w = np.column_stack([np.log1p(-pw), np.log(pw)[:, None] + grid.log_weight[None, :]])
+    ll_w += _strength_loglik(x, c, female, age, o, side, grid.deficit)
+    ll_w += _kinematics_loglik(x, c, female, grid.severity)
     trend_a, trend_b = P.TRENDELENBURG
-    ll_w += bern(x["trendelenburg_sign"], 1 / (1 + np.exp(-(trend_a + trend_b * _SEVERITY))))
+    ll_w += bern(x["trendelenburg_sign"], 1 / (1 + np.exp(-(trend_a + trend_b * grid.severity))))
     step = x["step_down_quality"]
-    probs = P.step_down_probabilities(c[:, None], _SEVERITY[None, :])  # (m, J, 3)
+    probs = P.step_down_probabilities(c[:, None], grid.severity[None, :])  # (m, J, 3)
     picked = np.take_along_axis(probs, np.nan_to_num(step).astype(int)[:, None, None]
-                                .repeat(len(_SEVERITY), 1), 2)[:, :, 0]
+                                .repeat(len(grid.severity), 1), 2)[:, :, 0]
     ll_w += np.where(np.isnan(step)[:, None], 0.0, np.log(picked))
-    ll_w += _tendinopathy_loglik(x, c, female, age)[:, _W_OF_STATE]
+    ll_w += _tendinopathy_loglik(x, c, female, age)[:, grid.weak]
 
     ll_q = np.log(np.column_stack([1 - P.QUAD_WEAK[c], P.QUAD_WEAK[c]]))
     ll_q += _knee_extension_loglik(x, c, female, age, o)
@@ -154,8 +174,7 @@ def _core(x: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     tops = [ll.max(axis=1, keepdims=True) for ll in (ll_w, ll_a, ll_q, ll_h)]
     e_w, e_a, e_q, e_h = (np.exp(ll - t) for ll, t in zip((ll_w, ll_a, ll_q, ll_h), tops,
                                                           strict=True))
-    z = np.concatenate([[-np.inf], _Z])  # state 0 has no deficit: P(H) = 0
-    p_h = P.driver_probability(c[:, None, None, None], z[None, :, None, None],
+    p_h = P.driver_probability(c[:, None, None, None], grid.z[None, :, None, None],
                                np.arange(3)[None, None, :, None], np.arange(2)[None, None, None, :])
     p_h[:, 0] = 0.0
     driver = np.einsum("mj,ma,mq,mjaq->m", e_w, e_a, e_q, p_h) * e_h[:, 1]
@@ -175,19 +194,20 @@ def _log(values: np.ndarray) -> np.ndarray:
 
 
 def _strength_loglik(x: dict[str, np.ndarray], c: np.ndarray, female: np.ndarray,
-                     age: np.ndarray, o: np.ndarray, side: np.ndarray) -> np.ndarray:
+                     age: np.ndarray, o: np.ndarray, side: np.ndarray, deficit: np.ndarray
+                     ) -> np.ndarray:
     """Hip abduction (both sides) and the painful side's ER and extension torque: (m, J)."""
     base = (P.log_norm("hip_abduction", female, age) + P.NORM_OFFSET["hip_abduction"]
             + P.bmi_class_effect(o, female, age) + P.PAIN_INHIBITION)[:, None]
     bilateral = (side == _BILATERAL)[:, None]
     share = np.where(bilateral, 1.0, P.CONTRALATERAL_SHARE)
-    m_pain = base + _DEFICIT[None, :]
-    m_other = base - P.PAIN_INHIBITION * ~bilateral + share * _DEFICIT[None, :]
+    m_pain = base + deficit[None, :]
+    m_other = base - P.PAIN_INHIBITION * ~bilateral + share * deficit[None, :]
     right = (side == _RIGHT_SIDE)[:, None]
     var = P.PERSON_SD**2 + P.ERROR_SD**2
     cov = P.PERSON_SD**2 + P.ERROR_SIDE_CORR * P.ERROR_SD**2
     lo, hi = _log_bounds(_LEFT)
-    out = np.zeros((len(c), len(_DEFICIT)))
+    out = np.zeros((len(c), len(deficit)))
     rows = np.flatnonzero(~(np.isnan(x[_LEFT]) & np.isnan(x[_RIGHT])))
     if len(rows):
         left, rgt = _log(x[_LEFT][rows])[:, None], _log(x[_RIGHT][rows])[:, None]
@@ -201,7 +221,7 @@ def _strength_loglik(x: dict[str, np.ndarray], c: np.ndarray, female: np.ndarray
         if len(rows):
             mean = (P.log_norm(muscle, female[rows], age[rows]) + P.NORM_OFFSET[muscle]
                     + P.bmi_class_effect(o[rows], female[rows], age[rows]) + inhibit)[:, None]
-            mean = mean + carried * _DEFICIT
+            mean = mean + carried * deficit
             out[rows] += normal(_log(x[name][rows])[:, None], mean, P.OTHER_SD[name],
                                 _log_bounds(name))
     return out
@@ -225,21 +245,21 @@ def _knee_extension_loglik(x: dict[str, np.ndarray], c: np.ndarray, female: np.n
     return out
 
 
-def _kinematics_loglik(x: dict[str, np.ndarray], c: np.ndarray, female: np.ndarray
-                       ) -> np.ndarray:
+def _kinematics_loglik(x: dict[str, np.ndarray], c: np.ndarray, female: np.ndarray,
+                       severity: np.ndarray) -> np.ndarray:
     """Squat and running angles given the deficit state: (m, J)."""
-    out = np.zeros((len(c), len(_SEVERITY)))
+    out = np.zeros((len(c), len(severity)))
     for name, (base, shift, sd) in P.KINEMATICS.items():
         rows = np.flatnonzero(~np.isnan(x[name]))
         if len(rows):
-            mean = base[c[rows]][:, None] + shift * _SEVERITY[None, :]
+            mean = base[c[rows]][:, None] + shift * severity[None, :]
             out[rows] += normal(x[name][rows][:, None], mean, sd, bounds(name))
     name = "single_leg_squat_knee_fppa_deg"
     rows = np.flatnonzero(~np.isnan(x[name]))
     if not len(rows):
         return out
     fpi, value, cr, fr = x["foot_posture_index"][rows], x[name][rows], c[rows], female[rows]
-    sev = _SEVERITY[None, :]
+    sev = severity[None, :]
     part = normal(value[:, None], P.fppa_mean(cr[:, None], fr[:, None], fpi[:, None], sev),
                   P.FPPA_SD, bounds(name))
     lost = np.flatnonzero(np.isnan(fpi))

@@ -69,7 +69,7 @@ PAIN_INHIBITION = float(np.log(0.91))
 ALT_CAUSE = np.array([[.80, .14, .06], [.87, .10, .03], [.72, .20, .08], [1.0, 0.0, 0.0]])
 ALT_FACTOR = np.array([1.0, 0.3, 0.3])  # P(H) multiplier under an alternative cause; choice
 # Q: quadriceps weakness, the main competing driver of PFP: lower knee-extension torque in PFP
-# (Lankhorst 2012 BJSM 46:81, WMD -37 N·m) and in LBP (de Sousa 2019: WMD 0.31 N·m/kg); a
+# (Lankhorst 2012, BJSM online, WMD -37 N·m) and in LBP (de Sousa 2019: WMD 0.31 N·m/kg); a
 # prospective risk factor in the military (Neal 2019, SMD -0.69). Shares and size: choice.
 QUAD_WEAK = np.array([0.35, 0.15, 0.35, 0.10])
 QUAD_DEFICIT_LOG_MEAN, QUAD_DEFICIT_LOG_SD = float(np.log(0.75)), 0.10
