@@ -86,7 +86,7 @@ _COMPLAINT = _COLUMN_INDEX[ROWS.row_column or "complaint"]
 
 
 def points_text(points: int) -> str:
-    """``by 7 percentage points``; a change under half a point says so."""
+    """``by 7 percentage points``; a change shown as 0 points (under 1 point) says so."""
     if points == 0:
         return "by less than 1 percentage point"
     return f"by {abs(points)} percentage point{'s' if abs(points) != 1 else ''}"

@@ -319,14 +319,12 @@ def _complaint_view(r: Mapping[str, Any], bands: Mapping[str, float] | None,
     for m in r["missing"]:
         missing.setdefault(m["group"], []).append(m["label"])
     factors = r["factors"]
-    # assessments stored before the starting point existed start at the base value
-    start = r.get("starting_point", r["base_value"])
-    start_pct = (round(100 * r["starting_probability"]) if "starting_probability" in r
-                 else None)
-    start_label = (f"Starting point for {r['complaint_label'].lower()}" if start_pct is not None
-                   else "Starting point: the average patient")
-    start_detail = (f"the base rate for this complaint: {start_pct}%" if start_pct is not None
-                    else "model base value")
+    start = r.get("starting_point", r["base_value"])  # stored before starting points: the base
+    start_pct = round(100 * r["starting_probability"]) if "starting_probability" in r else None
+    start_label, start_detail = (
+        (f"Starting point for {r['complaint_label'].lower()}",
+         f"the base rate for this complaint: {start_pct}%") if start_pct is not None
+        else ("Starting point: the average patient", "model base value"))
     return {**r, "percent": round(100 * r["probability"]), "start_percent": start_pct,
             "start_label": start_label, "start": start,
             "scale": probability_scale(r["probability"], bands, r["band"], f"scale-{index}"),

@@ -4,9 +4,11 @@ the model facts; models written before (0.1.0) keep working with their judgement
 from __future__ import annotations
 
 import json
+from html import unescape as html_unescape
 from pathlib import Path
 
 import numpy as np
+from flask.testing import FlaskClient
 
 from cds.model import Model
 from training.bands import DECISIONS, choose_bands, net_benefit_at
@@ -77,3 +79,14 @@ def test_a_model_without_a_band_selection_keeps_its_bands_and_says_how_they_were
     assert facts["thresholds"]["bands"] == {"moderate_from": 0.2, "high_from": 0.4}
     assert facts["thresholds"]["rationale"] == THRESHOLD_RATIONALE
     assert facts["thresholds"]["decisions"] == []
+
+
+def test_the_model_facts_page_shows_the_bands_decisions_and_rationale(
+        client: FlaskClient, tiny_model: Model) -> None:
+    html = client.get("/ui/model").get_data(as_text=True)
+    selection = tiny_model.metadata["band_selection"]
+    for d in selection["decisions"]:
+        assert d["action"] in html
+        assert f"{d['band'].capitalize()} {round(100 * d['cut_off'])}%" in html
+    assert selection["rationale"] in html_unescape(html)
+    assert "Smallest and largest values seen in training" in html

@@ -131,3 +131,28 @@ def test_whole_points_add_up_to_the_shown_change(start: float, changes: list[flo
     points = whole_points(start, changes)
     assert sum(points) == round(100 * (start + sum(changes))) - round(100 * start)
     assert all(abs(p - 100 * c) < 1 for p, c in zip(points, changes, strict=True))
+
+
+def test_cards_start_at_the_complaint_and_give_whole_points(tiny_model: cds.Model) -> None:
+    from service.cards import build_cards
+
+    result = cds.assess(load_example("intake_only_pfp_and_lbp"), model=tiny_model).to_dict()
+    cards, _ = build_cards(result, "a1", "https://cds.example.org")
+    for card, r in zip(cards, result["results"], strict=True):
+        start = round(100 * r["starting_probability"])
+        assert f"from {start}%, the starting point for {r['complaint_label'].lower()}" in (
+            card["detail"])
+        assert r["factors"][0]["text"] in card["detail"] and "percentage point" in card["detail"]
+        assert r["not_recorded"]["text"] in card["detail"]
+
+
+def test_the_page_starts_at_the_complaint_and_keeps_not_recorded_out_of_the_reasons(
+        client: Any, app: Any) -> None:
+    from tests.test_ui import assessed
+
+    _, html = assessed(client, app, "intake_only_pfp_and_lbp")
+    assert "the starting point for patellofemoral (anterior knee) pain" in html
+    why = html[html.index('<ol class="why">'):]
+    why = why[: why.index("</ol>")]
+    assert "not recorded" not in why.lower()
+    assert '<p class="not-recorded">Findings not recorded (' in html

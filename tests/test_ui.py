@@ -270,3 +270,21 @@ def test_examples_render_through_the_form(client: FlaskClient, app: Flask, name:
     path, html = assessed(client, app, name)
     assert UUID_PAGE.match(path)
     assert "Why: the largest factors" in html
+
+
+def test_an_assessment_stored_before_starting_points_still_renders(
+        client: FlaskClient, app: Flask, tiny_model: cds.Model) -> None:
+    result = cds.assess(load_example("runner_pfp_hip_driven"), model=tiny_model).to_dict()
+    del result["referral"]
+    for r in result["results"]:
+        for key in ("starting_point", "starting_probability", "not_recorded"):
+            del r[key]
+        for f in r["factors"]:
+            del f["probability_change"], f["points"]
+    with app.app_context():
+        aid = get_store().save_assessment(source="ui", inputs={}, result=result,
+                                          caller="test", patient_ref=None)
+    response = client.get(f"/ui/assessments/{aid}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'class="pct"' in html
+    assert "Starting point: the average patient" in html

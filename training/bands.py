@@ -86,9 +86,9 @@ def rationale(decisions: list[dict[str, Any]], data: str) -> str:
                 f"{d['harm_benefit']}).")
         if d["adds_net_benefit"]:
             tail = (f" On held-out data this cut-off gives the most net benefit at that "
-                    f"threshold: {nb['model']:.1f} true positives per 100 patients net of false "
-                    f"positives, against {nb['examine_all']:.1f} examining everyone and 0 "
-                    "examining no one.")
+                    f"threshold: {nb['model']:.1f} per 100 patients (true positives minus false "
+                    f"positives weighted {d['harm_benefit']}), against {nb['examine_all']:.1f} "
+                    "examining everyone and 0 examining no one.")
         else:
             tail = (" On held-out data no cut-off beats examining everyone or no one at this "
                     "threshold: the band is informative only, the decision should not rest on it.")
