@@ -162,18 +162,37 @@ def test_red_flag_patient_sees_referral_banner(server: str, page: Any) -> None:
 
 def test_invalid_value_shows_the_rule_beside_the_field(server: str, page: Any) -> None:
     page.goto(f"{server}/ui/")
-    fill_record(page, {"complaints": ["itbs"], "age_years": 12, "sex": "male",
+    fill_record(page, {"complaints": ["itbs"], "age_years": 11, "sex": "male",
                        "hip_abduction_left_nm_per_kg": "strong"})
     submit(page)
     age_error = page.locator("#e-age_years")
-    expect(age_error).to_contain_text("must be at least 18 years (minimum)")
+    expect(age_error).to_contain_text("must be at least 12 years")
+    expect(age_error).to_contain_text("(minimum)")
     expect(page.locator("#e-hip_abduction_left_nm_per_kg")).to_contain_text("must be a number (type)")
     expect(page.locator("#f-age_years")).to_have_attribute("aria-invalid", "true")
-    expect(page.locator("#f-age_years")).to_have_value("12")  # what was typed is kept
+    expect(page.locator("#f-age_years")).to_have_value("11")  # what was typed is kept
     expect(page.locator(".error-summary")).to_be_focused()
     shot(page, "form-invalid")
     page.locator(".error-summary a").first.click()
     expect(page.locator("#f-age_years")).to_be_focused()
+
+
+def test_a_finding_is_dimmed_while_no_chosen_complaint_or_activity_needs_it(
+        server: str, page: Any) -> None:
+    page.goto(f"{server}/ui/")
+    effusion, ober = page.locator("#w-knee_effusion"), page.locator("#w-ober_test_positive")
+    expect(effusion).not_to_have_class(re.compile("not-applicable"))  # nothing chosen yet
+    fill_record(page, {"complaints": ["lbp"]})
+    expect(effusion).to_have_class(re.compile("not-applicable"))  # the knee: not for the back
+    expect(ober).to_have_class(re.compile("not-applicable"))
+    fill_record(page, {"complaints": ["pfp"]})  # now the knee too: effusion applies, Ober not
+    expect(effusion).not_to_have_class(re.compile("not-applicable"))
+    expect(ober).to_have_class(re.compile("not-applicable"))
+    fill_record(page, {"activity_profile": "cyclist"})
+    expect(page.locator("#w-pain_worse_late_in_activity")).to_have_class(
+        re.compile("not-applicable"))
+    expect(page.locator("#w-training_load_change_recent")).not_to_have_class(
+        re.compile("not-applicable"))
 
 
 def test_form_works_from_the_keyboard(server: str, page: Any) -> None:
