@@ -266,7 +266,8 @@ def test_model_facts_page_shows_use_population_performance_and_limits(server: st
                     "When to stop using it"):
         expect(facts.get_by_role("heading", name=heading)).to_be_visible()
     expect(facts).to_contain_text("Trained on simulated data")
-    expect(facts.locator("table").last).to_contain_text(re.compile(r"0\.\d\d \(0\.\d\d to 0\.\d\d\)"))
+    performance = facts.locator("table", has_text="AUROC")  # the bands' table follows it
+    expect(performance).to_contain_text(re.compile(r"0\.\d\d \(0\.\d\d to 0\.\d\d\)"))
     shot(page, "model-facts")
     assert page.csp_violations == []
 
