@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 MODEL_VERSION ?= 0.2.0
 
-.PHONY: serve test lint bench model clean environment
+.PHONY: serve serve-production test lint bench model clean environment
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,24 +16,37 @@ $(STAMP): pyproject.toml
 
 # The environment: the venv; Debian's chromium for the real-browser tests (Playwright drives
 # /usr/bin/chromium; it never downloads a browser); Debian's PostgreSQL for the store's tests on
-# PostgreSQL (they start a throwaway server of their own). CI and developers run as root.
+# PostgreSQL (they start a throwaway server of their own); Debian's nginx for the production
+# stack and its tests (make serve-production starts it; the package's own service is not used).
+# CI and developers run as root.
 environment: $(STAMP)
 	@test -x /usr/bin/chromium || { apt-get update && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { apt-get update && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
+	@test -x /usr/sbin/nginx || { apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y nginx-light; }
 
 # loopback development server: auth is off unless GMED_AUTH=jwt (the service warns at start),
 # the clinician page needs no SMART launch unless GMED_UI_AUTH=smart;
-# development mode allows that and the per-instance pseudonym key (production refuses both)
+# development mode allows that and the per-instance pseudonym key (production refuses both);
+# outbound calls (a loopback EHR's FHIR server, keys, SMART) may reach 127.0.0.1 and localhost
 serve: $(STAMP)
 	GMED_ENVIRONMENT=$${GMED_ENVIRONMENT:-development} GMED_AUTH=$${GMED_AUTH:-off} \
 		GMED_UI_AUTH=$${GMED_UI_AUTH:-off} \
+		GMED_OUTBOUND_PRIVATE_HOSTS=$${GMED_OUTBOUND_PRIVATE_HOSTS:-127.0.0.1,localhost} \
 		$(BIN)/gunicorn -c service/gunicorn_conf.py "service:create_app()"
 
+# production: nginx (GMED_PROXY_LISTEN, default 127.0.0.1:8080) in front of gunicorn on a unix
+# socket in the instance folder; production settings are required (see README, "Production
+# serving"); Ctrl-C or SIGTERM stops both. Needs Debian's nginx (make environment installs it)
+serve-production: $(STAMP)
+	$(BIN)/python -m deploy.serve
+
 lint: $(STAMP)
-	$(BIN)/ruff check cds training service tests bench
+	$(BIN)/ruff check cds training service tests bench deploy
 	$(BIN)/mypy
+	$(BIN)/mypy deploy
 
 test: environment lint
 	$(BIN)/pytest

@@ -1,8 +1,8 @@
 """FHIR R4 in and out: resources -> a patient record; an Assessment -> a RiskAssessment.
 
 In: ``Patient`` (gender -> ``sex``, birthDate -> ``age_years``), ``Observation`` (matched by the
-contract's codings; ``valueQuantity`` units checked against ``Feature.ucum`` and converted only
-where the conversion is exact), ``Condition`` (active complaints by code) and the
+contract's codings; ``valueQuantity`` units checked against ``Feature.ucum`` and converted by
+UCUM (:mod:`cds.units`) when they measure the same thing), ``Condition`` (active complaints by code) and the
 ``QuestionnaireResponse`` of our ``gmed-intake`` Questionnaire (linkId = feature name). A value in
 a unit we cannot convert safely is an error naming the feature and the rule ``unit``: never misread.
 When two sources give one finding, the most recent wins (Observation ``effective[x]``/``issued``,
@@ -16,13 +16,14 @@ band), :func:`intake_questionnaire` generated from the contract, :func:`findings
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from . import units
 from .contract import PROFILE_FIELD
-from .errors import FieldError, InvalidRecord
+from .errors import ErrorList, FieldError, InvalidRecord
 from .features import (
     BY_NAME,
     COMPLAINT_SYSTEM,
@@ -34,6 +35,7 @@ from .features import (
     contract_hash,
     record_fields,
 )
+from .narrative import with_narrative
 
 UCUM = "http://unitsofmeasure.org"
 BASE = "https://gmed-cds.org/fhir"
@@ -48,16 +50,10 @@ COMPLAINT_CODES: dict[str, tuple[tuple[str, str], ...]] = {
 _CONDITION_INDEX = {code: c for c, codes in COMPLAINT_CODES.items() for code in codes}
 _OBSERVATION_INDEX = {(f.coding.system, f.coding.code): f for f in record_fields()
                       if f.role != "rows"}
-# Exact conversions into the contract's unit: (contract UCUM, given UCUM) -> factor.
-_CONVERSIONS: dict[tuple[str, str], float] = {
-    ("deg", "rad"): 180.0 / math.pi,
-    ("mo", "a"): 12.0, ("mo", "wk"): 7 / 30.4375, ("mo", "d"): 1 / 30.4375,
-    ("a", "mo"): 1 / 12.0,
-    ("N.m/kg", "N.m.kg-1"): 1.0, ("kg/m2", "kg.m-2"): 1.0,
-}
 _YES = {(SNOMED, "373066001"), ("http://terminology.hl7.org/CodeSystem/v2-0136", "Y")}
 _NO = {(SNOMED, "373067005"), ("http://terminology.hl7.org/CodeSystem/v2-0136", "N")}
 _LOINC_ANSWERS = {"LA3-6": "female", "LA2-8": "male"}
+_END = object()  # the end of an iterator in flatten()
 _SKIP_STATUS = {"entered-in-error", "cancelled", "registered", "amended-in-error"}
 
 
@@ -68,6 +64,7 @@ class FhirRecord:
     record: dict[str, Any]
     basis: list[str] = field(default_factory=list)
     patient_id: str | None = None
+    set_aside: list[FieldError] = field(default_factory=list)
 
 
 @dataclass
@@ -75,9 +72,10 @@ class _Reader:
     today: date
     values: dict[str, tuple[str, Any]] = field(default_factory=dict)  # feature -> (when, value)
     complaints: list[str] = field(default_factory=list)
-    errors: list[FieldError] = field(default_factory=list)
+    errors: ErrorList = field(default_factory=ErrorList)  # bounded: one bad item each is many
     basis: list[str] = field(default_factory=list)
     patient_id: str | None = None
+    set_aside: ErrorList | None = None  # lenient: unusable Observations, not errors
 
     def put(self, name: str, value: Any, when: str) -> None:
         if value is None:
@@ -113,19 +111,28 @@ def _is_outcome_entry(entry: Mapping[str, Any]) -> bool:
 
 
 def flatten(resources: Any) -> list[Mapping[str, Any]]:
-    """A resource, a list of resources or a Bundle (nested too) -> the plain resources."""
+    """A resource, a list of resources or a Bundle (nested too) -> the plain resources, in
+    document order.
+
+    Linear in the number of items: a stack of iterators, each item taken once from the end of
+    the stack (popping the front of a list, or splicing a list into its front, moves every item
+    behind it: a 1 MiB body of ``[0,0,...]`` cost ~20 s of CPU that way).
+    """
     out: list[Mapping[str, Any]] = []
-    stack = [resources]
+    stack: list[Iterator[Any]] = [iter((resources,))]
     while stack:
-        item = stack.pop(0)
-        if isinstance(item, list):
-            stack[0:0] = item
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+        elif isinstance(item, list):
+            stack.append(iter(item))
         elif isinstance(item, Mapping):
             if item.get("resourceType") == "Bundle":
                 entries = item.get("entry")
-                stack[0:0] = [e.get("resource") for e in entries
-                              if isinstance(e, Mapping) and e.get("resource") is not None
-                              and not _is_outcome_entry(e)] if isinstance(entries, list) else []
+                if isinstance(entries, list):
+                    stack.append(e.get("resource") for e in entries
+                                 if isinstance(e, Mapping) and e.get("resource") is not None
+                                 and not _is_outcome_entry(e))
             else:
                 out.append(item)
     return out
@@ -163,8 +170,8 @@ def _quantity(f: Feature, q: Any, where: str, reader: _Reader) -> Any:
         return None
     if code == f.ucum or (f.ucum and f.ucum.startswith("{") and code in ("1", "{score}")):
         converted = value
-    elif (f.ucum, code) in _CONVERSIONS:
-        converted = value * _CONVERSIONS[(str(f.ucum), str(code))]
+    elif f.ucum and code and (ratio := units.factor(f.ucum, code)) is not None:
+        converted = value * ratio
     else:
         reader.error(f.name, "unit", f"{f.label}: {where} is in a unit that cannot be converted "
                                      f"safely; expected UCUM '{f.ucum}'")
@@ -264,11 +271,37 @@ def _observation(resource: Mapping[str, Any], reader: _Reader) -> None:
     if len(features) != 1 or not _check_subject(resource, reader, "An Observation"):
         return
     f = features.pop()
-    value = _read_value(f, resource, "an Observation", reader)
+    if reader.set_aside is None:
+        value = _read_value(f, resource, "an Observation", reader)
+    else:  # lenient: this Observation's errors are its own, to be set aside with it
+        outer, reader.errors = reader.errors, ErrorList()
+        value = _read_value(f, resource, "an Observation", reader)
+        problems, reader.errors = list(reader.errors), outer
+        value = _set_aside(f, value, resource, reader, problems)
     reader.put(f.name, value, _when(resource, "effectiveDateTime", "effectivePeriod",
                                     "effectiveInstant", "issued"))
     if value is not None and (ref := _ref(resource)):
         reader.basis.append(ref)
+
+
+def _set_aside(f: Feature, value: Any, resource: Mapping[str, Any], reader: _Reader,
+               problems: list[FieldError]) -> Any:
+    """Lenient reading: an Observation whose value is unusable (unit, type, code, or outside the
+    contract's range) is set aside, named by its reference, instead of failing the record."""
+    if not problems and isinstance(value, int | float) and not isinstance(value, bool) and (
+            (f.minimum is not None and value < f.minimum)
+            or (f.maximum is not None and value > f.maximum)):
+        low = f.minimum is not None and value < f.minimum
+        problems = [FieldError(f.name, "minimum" if low else "maximum",
+                               f"{f.label}: an Observation's value is outside the contract's "
+                               f"range ({f.minimum}-{f.maximum} {f.unit or ''})".rstrip())]
+    if not problems:
+        return value
+    where = _ref(resource) or "an Observation without id"
+    assert reader.set_aside is not None
+    reader.set_aside.extend(FieldError(p.field, p.rule, f"{p.message} ({where} set aside)")
+                            for p in problems)
+    return None
 
 
 def _condition(resource: Mapping[str, Any], reader: _Reader) -> None:
@@ -333,15 +366,28 @@ _READERS = {"Patient": _patient, "Observation": _observation, "Condition": _cond
             "QuestionnaireResponse": _questionnaire_response}
 
 
-def record_from_fhir(resources: Any, *, today: date | None = None) -> FhirRecord:
+SET_ASIDE = "resource-set-aside"
+
+
+def set_aside_warnings(set_aside: Iterable[FieldError]) -> list[dict[str, str]]:
+    """The Assessment warnings (code ``resource-set-aside``) for Observations set aside."""
+    return [{"feature": e.field, "code": SET_ASIDE, "message": e.message} for e in set_aside]
+
+
+def record_from_fhir(resources: Any, *, today: date | None = None,
+                     lenient: bool = False) -> FhirRecord:
     """Map FHIR R4 resources (a Bundle, a list, or one resource) to a patient record.
 
     Resources of other types are ignored. Raises :class:`~cds.errors.InvalidRecord` naming the
     feature and rule of every value that cannot be read safely (wrong unit, unknown answer code,
     another patient's data). The record is not validated against the contract here: pass it to
     :func:`cds.assess` (which does) or :func:`cds.validate_record`.
+
+    ``lenient``: an Observation whose value cannot be used (a unit of another dimension, no
+    value, an unknown code, outside the contract's range) is left out and listed in
+    ``FhirRecord.set_aside`` instead of failing the whole record (a CDS Hooks call keeps its card).
     """
-    reader = _Reader(today=today or date.today())
+    reader = _Reader(today=today or date.today(), set_aside=ErrorList() if lenient else None)
     flat = flatten(resources)
     # the Patient first, so every other resource can be checked against it
     for resource in sorted(flat, key=lambda r: r.get("resourceType") != "Patient"):
@@ -357,12 +403,20 @@ def record_from_fhir(resources: Any, *, today: date | None = None) -> FhirRecord
     if reader.patient_id:
         record["patient_id"] = reader.patient_id[:128]
     return FhirRecord(record=record, basis=list(dict.fromkeys(reader.basis)),
-                      patient_id=reader.patient_id)
+                      patient_id=reader.patient_id,
+                      set_aside=list(reader.set_aside or ()))  # bounded: the kept ones
 
 
 # ----------------------------------------------------------------------------------- out
 
 
+# the displays of http://terminology.hl7.org/CodeSystem/risk-probability (THO), by code
+RISK_PROBABILITY_DISPLAY = {"negligible": "Negligible likelihood", "low": "Low likelihood",
+                            "moderate": "Moderate likelihood", "high": "High likelihood",
+                            "certain": "Certain"}
+# HL7 AI Transparency on FHIR: the security label of AI-asserted content (ValueSet ProvenanceVS)
+AI_ASSERTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+               "code": "AIAST", "display": "Artificial Intelligence asserted"}
 REFERRAL_SNOMED = {"system": SNOMED, "code": "3457005", "display": "Patient referral"}
 REFERRAL_LOCAL = {"system": LOCAL_SYSTEM, "code": "refer_red_flag",
                   "display": "Refer / rule out serious pathology first (red flag present)"}
@@ -370,11 +424,41 @@ REFERRAL_LOCAL = {"system": LOCAL_SYSTEM, "code": "refer_red_flag",
 
 def _risk_band(band: str) -> dict[str, Any]:
     return {"coding": [{"system": RISK_PROBABILITY, "code": band,
-                        "display": band.capitalize()}], "text": band}
+                        "display": RISK_PROBABILITY_DISPLAY.get(band, band.capitalize())}],
+            "text": band}
+
+
+def _subject(subject: str | None, patient_id: str | None,
+             pseudonym: str | None) -> dict[str, Any]:
+    if subject:
+        return {"reference": subject}
+    if patient_id:  # the caller's own identifier, as given
+        return {"identifier": {"value": patient_id}}
+    if pseudonym:  # a stored assessment: the store keeps only the pseudonym (HMAC)
+        return {"identifier": {"type": {"text": "Pseudonymised patient reference "
+                                                "(HMAC-SHA256 of the caller's patient id)"},
+                               "value": pseudonym}}
+    return {"display": "Unidentified patient"}
+
+
+def _model_device(model: Mapping[str, Any], model_card_url: str | None) -> dict[str, Any]:
+    device: dict[str, Any] = {
+        "resourceType": "Device", "id": "model", "status": "active",
+        "deviceName": [{"name": f"Gluteus medius driver model {model['id']}",
+                        "type": "model-name"}],
+        "version": [{"value": str(model["version"])}],
+        "type": {"text": "Machine-learning model (gradient-boosted trees, calibrated)"},
+    }
+    if model_card_url:
+        device["url"] = model_card_url
+        device["note"] = [{"text": f"Model card: {model_card_url}"}]
+    return device
 
 
 def risk_assessment(assessment: Any, *, subject: str | None = None, rid: str | None = None,
-                    occurrence: str | None = None, basis: Iterable[str] = ()) -> dict[str, Any]:
+                    occurrence: str | None = None, basis: Iterable[str] = (),
+                    patient_id: str | None = None, pseudonym: str | None = None,
+                    model_card_url: str | None = None) -> dict[str, Any]:
     """An :class:`~cds.assessment.Assessment` (or its ``to_dict()``) as a FHIR R4 RiskAssessment.
 
     Each ``prediction`` is one complaint: ``outcome`` names it, ``probabilityDecimal`` is the
@@ -392,12 +476,15 @@ def risk_assessment(assessment: Any, *, subject: str | None = None, rid: str | N
              data["disclaimer"]]
     resource: dict[str, Any] = {
         "resourceType": "RiskAssessment",
+        "meta": {"security": [dict(AI_ASSERTED)]},
+        "contained": [_model_device(model, model_card_url)],
         "status": "final",
         "method": {"coding": [{"system": f"{BASE}/CodeSystem/models", "code": model["id"],
                                "version": model["version"], "display": model["id"]}]},
         "code": {"coding": [{"system": LOCAL_SYSTEM, "code": "hip_driver",
                              "display": "Hip abductor weakness as a driver of the complaint"}]},
-        "subject": {"reference": subject} if subject else {"display": "Unidentified patient"},
+        "subject": _subject(subject, patient_id, pseudonym),
+        "performer": {"reference": "#model", "display": f"Model {model['id']} {model['version']}"},
     }
     if rid:
         resource["id"] = rid
@@ -426,7 +513,7 @@ def risk_assessment(assessment: Any, *, subject: str | None = None, rid: str | N
         } for r in data["results"]]
     notes.extend(w["message"] for w in data["warnings"])
     resource["note"] = [{"text": n} for n in notes]
-    return resource
+    return with_narrative(resource, "Hip abductor weakness as a driver: risk assessment")
 
 
 def answer_system(f: Feature) -> str:
@@ -489,7 +576,7 @@ def intake_questionnaire() -> dict[str, Any]:
     """The FHIR R4 Questionnaire ``gmed-intake``, generated from the contract (one group per
     care setting; linkId = feature name; version = the contract hash)."""
     fields = record_fields()
-    return {
+    return with_narrative({
         "resourceType": "Questionnaire",
         "id": "gmed-intake",
         "url": QUESTIONNAIRE_URL,
@@ -503,14 +590,14 @@ def intake_questionnaire() -> dict[str, Any]:
         "item": [{"linkId": group, "type": "group", "text": group.capitalize(),
                   "item": [_question(f) for f in fields if f.group == group]}
                  for group in GROUPS],
-    }
+    })
 
 
 def findings_code_system() -> dict[str, Any]:
     """The CodeSystem of local finding codes (code = feature name), for features without a
     standard code."""
     local = [f for f in record_fields() if f.coding.system == LOCAL_SYSTEM]
-    return {
+    return with_narrative({
         "resourceType": "CodeSystem", "id": "findings", "url": LOCAL_SYSTEM,
         "version": contract_hash()[:12], "name": "GmedFindings", "status": "active",
         "content": "complete", "caseSensitive": True,
@@ -518,4 +605,4 @@ def findings_code_system() -> dict[str, Any]:
                      "display": "Hip abductor weakness as a driver of the complaint"},
                     {"code": REFERRAL_LOCAL["code"], "display": REFERRAL_LOCAL["display"]}]
                    + [{"code": f.name, "display": f.label} for f in local],
-    }
+    })

@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import IntegrityError, ModelUnavailable
 from .features import MODEL_COLUMNS, contract_hash
-from .registry import read_alias
+from .registry import check_name, read_alias
 from .treeshap import TreeExplainer
 
 MODEL_ID = "gmed-driver"
@@ -56,14 +56,23 @@ def sha256_file(path: Path) -> str:
 
 
 def resolve(path_or_alias: str | Path, root: Path | None = None) -> Path:
-    """An artefact directory from a path or a registry alias (``production``) or version."""
-    candidate = Path(path_or_alias)
-    if candidate.is_dir():
-        return candidate
-    root = root or models_dir()
+    """An artefact directory from a path or a registry alias (``production``) or version.
+
+    A :class:`~pathlib.Path`, or text with a path separator, is a directory given on purpose;
+    anything else is a name, which must be a valid alias or version name
+    (:data:`cds.registry.NAME`): a registry entry never leads outside ``models/gmed-driver/``.
+    """
     name = str(path_or_alias)
-    version = read_alias(root, name) or name
+    candidate = Path(path_or_alias)
+    if isinstance(path_or_alias, Path) or "/" in name or os.sep in name or name in (".", ".."):
+        if candidate.is_dir():
+            return candidate
+        raise ModelUnavailable(f"No model directory '{candidate.name}'")
+    root = root or models_dir()
+    version = read_alias(root, check_name(name, "model")) or name
     directory = root / MODEL_ID / version
+    if not directory.is_dir() and candidate.is_dir():
+        return candidate  # a directory in the working directory, named without a path
     if not directory.is_dir():
         raise ModelUnavailable(f"No model '{name}': neither a registry alias nor a version "
                                f"under {MODEL_ID}/")

@@ -45,7 +45,7 @@ def _property_schema(f: Feature) -> dict[str, Any]:
         item = {k: v for k, v in schema.items() if k not in ("title", "description")}
         item["enum"] = list(f.allowed)
         return {"title": f.label, "type": "array", "items": item, "minItems": 1,
-                "uniqueItems": True}
+                "maxItems": len(f.allowed), "uniqueItems": True}
     return schema
 
 

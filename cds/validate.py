@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, TypeGuard
 
-from .errors import FieldError, InvalidRecord
+from .errors import ErrorList, FieldError, InvalidRecord
 from .features import Feature, record_fields
 
 _FIELDS: dict[str, Feature] = {f.name: f for f in record_fields()}
@@ -89,6 +89,9 @@ def _check_rows(f: Feature, value: Any) -> list[FieldError]:
         return [FieldError(f.name, "type", f"{f.label}: must be a list")]
     if not value:
         return [FieldError(f.name, "minItems", f"{f.label}: at least one is required")]
+    if len(value) > len(f.allowed):  # each allowed value at most once: checked before the items
+        return [FieldError(f.name, "maxItems",
+                           f"{f.label}: at most {len(f.allowed)} (each at most once)")]
     errors = [e for i, v in enumerate(value)
               if (e := _check_scalar(f, v, f"{f.name}[{i}]")) is not None]
     if not errors and len(set(value)) != len(value):
@@ -99,11 +102,12 @@ def _check_rows(f: Feature, value: Any) -> list[FieldError]:
 def validate_record(record: Any) -> dict[str, Any]:
     """Return a clean copy of ``record`` (known fields only, nulls dropped) or raise.
 
-    Raises :class:`~cds.errors.InvalidRecord` listing every broken rule.
+    Raises :class:`~cds.errors.InvalidRecord` listing every broken rule (the first few of
+    each field and a few dozen in all; the rest are counted: :class:`~cds.errors.ErrorList`).
     """
     if not isinstance(record, Mapping):
         raise InvalidRecord([FieldError("$", "type", "A patient record must be a JSON object")])
-    errors: list[FieldError] = []
+    errors = ErrorList()
     clean: dict[str, Any] = {}
     for name, value in record.items():
         if name == "patient_id":
@@ -126,8 +130,7 @@ def validate_record(record: Any) -> dict[str, Any]:
             errors.append(e)
         clean[name] = value
     for f in _FIELDS.values():
-        if f.required and clean.get(f.name) is None and not any(
-                e.field.split("[")[0] == f.name for e in errors):
+        if f.required and clean.get(f.name) is None and not errors.mentions(f.name):
             errors.append(FieldError(f.name, "required", f"{f.label}: required"))
     if not errors:
         errors.extend(_check_dynamometry(clean))

@@ -4,6 +4,10 @@
 a list of resources, or a single QuestionnaireResponse) and returns the Assessment with its id,
 or a FHIR ``RiskAssessment`` when asked with ``Accept: application/fhir+json``. Every assessment
 is committed to the store (with an audit line) before the answer leaves.
+
+``POST /v1/assessments/batch`` is all-or-nothing in the store: the assessments of every valid
+record are committed in one transaction (one unit of the group commit), so a 503 (deadline,
+store) means none was stored and a 201 means all were.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 from flask.typing import ResponseReturnValue
+from sqlalchemy.sql import Executable
 
 import cds
 from cds.errors import FieldError, InvalidRecord
@@ -21,8 +26,11 @@ from cds.features import ROWS, contract_hash, contract_table, record_json_schema
 from cds.fhir import findings_code_system, intake_questionnaire, record_from_fhir, risk_assessment
 from cds.validate import is_text
 
-from .auth import caller
+from . import deadline, limits
+from .auth import caller, issuer
+from .config import base_url
 from .errors import FHIR_JSON, NotFound, wants_fhir
+from .fhir_api import fhir_response, stored_risk_assessment
 from .jsontext import EncodedJSON, encode_object, object_response
 from .metrics import count_prediction
 from .model import get_model
@@ -34,8 +42,10 @@ HIDDEN_METADATA = ("procedure_effects", "population")
 
 
 def parse_input(body: Any, where: str = "$") -> tuple[dict[str, Any], str | None, list[str]]:
-    """A record (and the FHIR subject and basis, if FHIR) from a JSON record or FHIR resources."""
+    """A record (and the FHIR subject and basis, if FHIR) from a JSON record or FHIR resources
+    (413 if a list of them, or a Bundle's entries, has more than ``FHIR_MAX_RESOURCES`` items)."""
     if isinstance(body, list) or (isinstance(body, Mapping) and "resourceType" in body):
+        limits.check_fhir_items(body, where)
         fhir = record_from_fhir(body)
         return fhir.record, (f"Patient/{fhir.patient_id}" if fhir.patient_id else None), fhir.basis
     if not isinstance(body, Mapping):
@@ -44,20 +54,32 @@ def parse_input(body: Any, where: str = "$") -> tuple[dict[str, Any], str | None
     return dict(body), None, []
 
 
-def _assess(body: Any, source: str
-            ) -> tuple[str, dict[str, Any], EncodedJSON, str | None, list[str]]:
-    """Assess, store and count one record: its id, result (and the result encoded once)."""
-    record, subject, basis = parse_input(body)
+_Prepared = tuple[str, dict[str, Any], EncodedJSON, str | None, list[str],
+                  list[tuple[Executable, Any]]]
+
+
+def _prepare(body: Any, source: str, where: str = "$") -> _Prepared:
+    """Assess one record: its id, result (and the result encoded once), FHIR subject and basis,
+    and the rows that store it (not yet written)."""
+    record, subject, basis = parse_input(body, where)
     assessment = cds.assess(record, model=get_model())
     result = assessment.to_dict()
     encoded = encode_object(result)
     store = get_store()
     patient_id = record.get("patient_id")
     inputs = {k: v for k, v in record.items() if k != "patient_id"}
-    aid = store.save_assessment(source=source, inputs=inputs, result=result, caller=caller(),
-                                result_json=encoded,
-                                patient_ref=store.pseudonym(patient_id if isinstance(
-                                    patient_id, str) else None))
+    aid, work = store.assessment_work(
+        source=source, inputs=inputs, result=result, caller=caller(), result_json=encoded,
+        issuer=issuer(), patient_ref=store.pseudonym(
+            patient_id if isinstance(patient_id, str) else None, issuer()))
+    return aid, result, encoded, subject, basis, work
+
+
+def _assess(body: Any, source: str
+            ) -> tuple[str, dict[str, Any], EncodedJSON, str | None, list[str]]:
+    """Assess, store and count one record: its id, result (and the result encoded once)."""
+    aid, result, encoded, subject, basis, work = _prepare(body, source)
+    get_store().write(work)
     count_prediction(result)
     return aid, result, encoded, subject, basis
 
@@ -65,29 +87,47 @@ def _assess(body: Any, source: str
 @bp.post("/v1/assessments")
 def create_assessment() -> ResponseReturnValue:
     """Assess one patient; 201 with the Assessment (or a RiskAssessment) and its Location."""
-    aid, result, encoded, subject, basis = _assess(json_body(), "api")
+    body = json_body()
+    aid, result, encoded, subject, basis = _assess(body, "api")
     headers = {"Location": f"/v1/assessments/{aid}"}
     if wants_fhir():
+        # a plain record's patient_id, as the caller gave it, names the subject (never logged)
+        pid = body.get("patient_id") if isinstance(body, Mapping) else None
         resource = risk_assessment(result, subject=subject, rid=aid, basis=basis,
-                                   occurrence=date.today().isoformat())
+                                   occurrence=date.today().isoformat(),
+                                   patient_id=pid if isinstance(pid, str) else None,
+                                   model_card_url=f"{base_url()}/v1/model/card")
         response = jsonify(resource)
         response.mimetype = FHIR_JSON
         return response, 201, headers
     return object_response({"id": aid}, encoded, 201, headers)
 
 
+def _own_assessment(aid: str) -> dict[str, Any]:
+    """The stored assessment ``aid`` if the calling issuer stored it; 404 otherwise (another
+    issuer's id is not confirmed to exist)."""
+    row = get_store().get_assessment(aid)
+    if row is None or row.get("issuer") != issuer():
+        raise NotFound("No assessment with this id")
+    return row
+
+
 @bp.get("/v1/assessments/<aid>")
 def read_assessment(aid: str) -> Response:
-    """A stored assessment (its result, never its inputs' patient reference)."""
-    row = get_store().get_assessment(aid)
-    if row is None:
-        raise NotFound("No assessment with this id")
+    """A stored assessment of this caller's issuer (its result, never its inputs' patient
+    reference); a RiskAssessment when asked with ``Accept: application/fhir+json`` (so the
+    ``Location`` of a FHIR create resolves as FHIR)."""
+    row = _own_assessment(aid)
+    if wants_fhir():
+        return fhir_response(stored_risk_assessment(row))
     return jsonify({"id": row["id"], **row["result"]})
 
 
 @bp.post("/v1/assessments/batch")
-def batch() -> Response:
-    """Up to ``BATCH_MAX`` records; each result stands alone (one bad record fails only itself)."""
+def batch() -> ResponseReturnValue:
+    """Up to ``BATCH_MAX`` records. A record that breaks the contract fails alone (its result
+    says why); the assessments of all the others are committed in one transaction, or none is:
+    201 when they were, 503 (deadline or store) when none was, 200 when no record was valid."""
     body = require_object(json_body())
     records = body.get("records")
     limit = int(current_app.config["BATCH_MAX"])
@@ -96,15 +136,25 @@ def batch() -> Response:
                                         and records else "required",
                                         f"records: an array of 1 to {limit} records")])
     results: list[dict[str, Any]] = []
+    work: list[tuple[Executable, Any]] = []
+    stored: list[dict[str, Any]] = []
     for i, record in enumerate(records):
+        deadline.check("batch")  # no point assessing what could no longer be stored
         try:
-            aid, result, _, _, _ = _assess(record, "api-batch")
+            aid, result, _, _, _, rows = _prepare(record, "api-batch", f"records[{i}]")
         except InvalidRecord as e:
             results.append({"index": i, "status": e.status,
                             "errors": [err.to_dict() for err in e.errors]})
             continue
+        work.extend(rows)
+        stored.append(result)
         results.append({"index": i, "status": 201, "id": aid, "assessment": {"id": aid, **result}})
-    return jsonify({"results": results})
+    if not work:
+        return jsonify({"results": results}), 200
+    get_store().write(work)  # one unit: all committed, or withdrawn / rolled back whole
+    for result in stored:
+        count_prediction(result)
+    return jsonify({"results": results}), 201
 
 
 @bp.get("/v1/model")
@@ -165,9 +215,7 @@ def record_outcome() -> ResponseReturnValue:
     if errors:
         raise InvalidRecord(errors)
     store = get_store()
-    row = store.get_assessment(body["assessment_id"])
-    if row is None:
-        raise NotFound("No assessment with this id")
+    row = _own_assessment(body["assessment_id"])
     if body["complaint"] not in row["inputs"].get(ROWS.name, []):
         raise InvalidRecord([FieldError("complaint", "assessed",
                                         "complaint: not one of the assessment's complaints")])

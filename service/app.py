@@ -11,10 +11,11 @@ from typing import Any
 
 from flask import Flask
 
-from . import auth, deadline, errors, headers, limits, logs, metrics, model, smart, store
+from . import auth, deadline, errors, headers, keys, limits, logs, metrics, model, smart, store
 from .api import bp as api_bp
 from .cds_hooks import bp as cds_hooks_bp
 from .config import load_config
+from .fhir_api import bp as fhir_bp
 from .jsontext import FastJSONProvider
 from .openapi import bp as openapi_bp
 from .ops import bp as ops_bp
@@ -32,11 +33,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     errors.init_app(app)
     model.init_app(app)
+    keys.init_app(app)  # every key, derived from the one secret, before anything needs one
     store.init_app(app)
-    smart.init_app(app)  # the clinician page's session: its key comes from the store's secret
+    smart.init_app(app)  # the clinician page's session (its own derived key)
     auth.init_app(app)
     limits.init_app(app)  # after auth: no anonymous body is decompressed
     headers.init_app(app)
-    for bp in (cds_hooks_bp, api_bp, openapi_bp, ops_bp, ui_bp):
+    for bp in (cds_hooks_bp, api_bp, fhir_bp, openapi_bp, ops_bp, ui_bp):
         app.register_blueprint(bp)
     return app

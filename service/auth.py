@@ -3,27 +3,36 @@
 Every call to ``/cds-services`` and ``/v1`` carries ``Authorization: Bearer <JWT>``:
 
 * ``alg`` is ES384 or RS384 (never ``none``, never HMAC or anything else);
-* ``iss`` is on the allowlist (``JWT_ISSUERS``); its keys come from a configured JWKS file or
+* ``iss`` is a string on the allowlist (``JWT_ISSUERS``); its keys come from a configured JWKS file or
   inline set, or from the token's ``jku`` when that URL is allowlisted for the issuer (cached,
   refreshed on an unknown ``kid`` and rate-limited: :mod:`service.jwks`);
 * ``kid`` names a key of that set; ``aud`` is the URL of the endpoint called;
-* ``exp``, ``iat`` and ``jti`` are present, the token is current and not longer-lived than
-  ``JWT_MAX_LIFETIME``, and its ``jti`` was never seen before (kept in the store until it expires,
-  so the check holds across workers).
+* ``exp``, ``iat`` (numbers) and ``jti`` (a string) are present, the token is current within
+  ``JWT_LEEWAY`` and not longer-lived than ``JWT_MAX_LIFETIME``, and its ``jti`` was never seen
+  before (kept in the store until ``exp`` plus the leeway, the last second the token would be
+  accepted, so the check holds across workers and to the end of the leeway).
 
 Any failure is a 401 with no detail (the reason is logged, never the token). ``AUTH="off"`` skips
 all of it, for development only, and the service logs a warning at start. Public routes (health,
-metrics, the OpenAPI document, the Questionnaire, the model card) need no token.
+the OpenAPI document, the Questionnaire, the model card; ``/metrics`` has its own bearer token,
+:mod:`service.ops`) need no token. A request that is not verified here (a CORS preflight, a
+public route) may not carry a ``Content-Encoding``: 415, before any byte of its body is read, so
+no anonymous body is ever decompressed (:mod:`service.limits` decompresses after this check).
+
+What a caller stores is scoped to its issuer (:func:`issuer`): patient pseudonyms are namespaced
+by it and the API answers 404 for another issuer's assessment.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
 import jwt
 from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import UnsupportedMediaType
 
 from . import jwks
 from .config import base_url
@@ -33,7 +42,7 @@ from .store import get_store
 
 log = logging.getLogger("service")
 ALGORITHMS = ("ES384", "RS384")
-PROTECTED = ("/cds-services", "/v1/")
+PROTECTED = ("/cds-services", "/v1/", "/fhir/RiskAssessment")  # stored results need a token
 PUBLIC = ("/v1/model/card",)
 
 
@@ -80,7 +89,10 @@ def verify(token: str) -> dict[str, Any]:
         raise _reject("algorithm not allowed")
     if header.get("typ", "JWT") != "JWT":
         raise _reject("typ is not JWT")
-    issuer = cfg["JWT_ISSUERS"].get(unverified.get("iss"))
+    iss = unverified.get("iss")
+    if not isinstance(iss, str):
+        raise _reject("iss is not a string")
+    issuer = cfg["JWT_ISSUERS"].get(iss)
     if not isinstance(issuer, dict):
         raise _reject("issuer not allowed")
     keys = _key_set(issuer, header)
@@ -88,20 +100,34 @@ def verify(token: str) -> dict[str, Any]:
         key = keys.key(header["kid"], header["alg"])
         claims: dict[str, Any] = jwt.decode(
             token, key=key, algorithms=[header["alg"]], audience=expected_audience(),
-            issuer=unverified.get("iss"), leeway=int(cfg["JWT_LEEWAY"]),
+            issuer=iss, leeway=int(cfg["JWT_LEEWAY"]),
             options={"require": ["iss", "aud", "exp", "iat", "jti"]})
-    except (jwt.PyJWTError, ValueError, TypeError) as e:
+    except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as e:
         raise _reject(type(e).__name__) from e
     if not isinstance(claims["jti"], str) or not claims["jti"]:
         raise _reject("jti not a string")
+    for name in ("exp", "iat"):  # PyJWT takes "123" (int() of it); our arithmetic would not
+        if isinstance(claims[name], bool) or not isinstance(claims[name], int | float) \
+                or not math.isfinite(claims[name]):
+            raise _reject(f"{name} is not a number")
     now_s = int(time.time())
+    leeway = int(cfg["JWT_LEEWAY"])
     if claims["exp"] - claims["iat"] > int(cfg["JWT_MAX_LIFETIME"]):
         raise _reject("token lives too long")
-    if claims["iat"] > now_s + int(cfg["JWT_LEEWAY"]):
+    if claims["iat"] > now_s + leeway:
         raise _reject("issued in the future")
-    if not get_store().remember_token(claims["jti"], claims["iss"], int(claims["exp"]), now_s):
+    # kept while the token could still be accepted: until exp + leeway, not exp
+    if not get_store().remember_token(claims["jti"], iss, math.ceil(claims["exp"]) + leeway,
+                                      now_s):
         raise _reject("jti replayed")
     return claims
+
+
+def issuer() -> str | None:
+    """The verified token's issuer: the namespace of what this caller stores and reads
+    (``None`` with auth off)."""
+    claims = g.get("claims")
+    return str(claims["iss"]) if claims else None
 
 
 def caller() -> str:
@@ -114,9 +140,14 @@ def caller() -> str:
 
 
 def _authenticate() -> None:
-    if request.method == "OPTIONS" or current_app.config["AUTH"] == "off":
+    if current_app.config["AUTH"] == "off":
         return
-    if not request.path.startswith(PROTECTED) or request.path.startswith(PUBLIC):
+    if request.method == "OPTIONS" or not request.path.startswith(PROTECTED) \
+            or request.path.startswith(PUBLIC):
+        if request.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity"):
+            log.info("anonymous compressed body refused", extra={"reason": "content-encoding"})
+            raise UnsupportedMediaType("Content-Encoding is accepted only on an authenticated "
+                                       "request (a bearer token)")
         return
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -18,6 +18,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from cds.fhir import AI_ASSERTED
+from cds.narrative import with_narrative
+
+from .orders import order_code
+
 SUMMARY_MAX = 139
 INDICATOR = {"high": "warning", "moderate": "info", "low": "info"}
 TOPIC = {"system": "https://gmed-cds.org/fhir/CodeSystem/topics", "code": "hip-driver",
@@ -84,8 +89,9 @@ def _suggestion(complaint: Mapping[str, Any], patient_id: str | None,
     nxt = complaint["next_best_assessment"]
     procedure = nxt.get("procedure") or nxt["label"]
     request: dict[str, Any] = {
-        "resourceType": "ServiceRequest", "status": "draft", "intent": "proposal",
-        "code": {"text": procedure},
+        "resourceType": "ServiceRequest", "meta": {"security": [dict(AI_ASSERTED)]},
+        "status": "draft", "intent": "proposal",
+        "code": order_code(procedure),
         "subject": {"reference": f"Patient/{patient_id}"} if patient_id
         else {"display": "Current patient"},
         "reasonCode": [{"text": f"Is hip abductor weakness driving {complaint['complaint_label']}?"}],
@@ -93,6 +99,7 @@ def _suggestion(complaint: Mapping[str, Any], patient_id: str | None,
     }
     if encounter_id:
         request["encounter"] = {"reference": f"Encounter/{encounter_id}"}
+    with_narrative(request, f"Proposed order: {procedure}")
     return {"label": _short(f"Order: {procedure}"), "uuid": str(uuid.uuid4()),
             "isRecommended": True,
             "actions": [{"type": "create", "description": _short(f"Order {procedure}"),

@@ -3,7 +3,9 @@
 ``gmed-driver`` answers ``patient-view``; ``gmed-driver-encounter`` runs the same logic on
 ``encounter-start``. A call is validated (``hook``, ``hookInstance``, ``context`` with
 ``patientId`` and ``userId``, ``fhirServer`` when ``fhirAuthorization`` is given), its prefetch is
-mapped to the contract by :mod:`cds.fhir` (units checked, never misread), the model runs, and the
+mapped to the contract by :mod:`cds.fhir` (units checked, never misread; an Observation whose
+value cannot be used is set aside with a ``resource-set-aside`` warning, never failing the
+call), the model runs, and the
 assessment with its cards and an audit line is committed before the cards are returned.
 No covered complaint -> ``{"cards": []}``; required data absent and not fetchable -> 412.
 """
@@ -17,11 +19,11 @@ from flask import Blueprint, Response, current_app, jsonify
 
 import cds
 from cds.errors import FieldError, InvalidRecord
-from cds.fhir import record_from_fhir
+from cds.fhir import record_from_fhir, set_aside_warnings
 from cds.validate import is_text
 
 from . import prefetch
-from .auth import caller
+from .auth import caller, issuer
 from .cards import build_cards
 from .config import base_url
 from .errors import BadRequest, NotFound, PreconditionFailed
@@ -43,6 +45,7 @@ SERVICES: dict[str, dict[str, Any]] = {
                               "context": ("patientId", "userId", "encounterId")},
 }
 REQUIRED_RECORD = ("age_years", "sex")
+SERVICE_VERSION = "1.1.0"  # discovery ``version`` (CDS Hooks 3.0 ballot; ignored by 2.0 clients)
 OPTIONAL_NOTES = {
     "observations": "Exam and movement Observations were not available to the service "
                     "(not prefetched, not fetchable): the estimate uses what was.",
@@ -54,7 +57,7 @@ OPTIONAL_NOTES = {
 def discovery() -> Response:
     """The CDS Hooks discovery document."""
     return jsonify({"services": [
-        {"hook": spec["hook"], "id": sid,
+        {"hook": spec["hook"], "id": sid, "version": SERVICE_VERSION,
          "title": "Is gluteus medius weakness driving this knee or low back pain?",
          "description": DESCRIPTION, "prefetch": dict(prefetch.TEMPLATES)}
         for sid, spec in SERVICES.items()]})
@@ -107,8 +110,9 @@ def call_service(service_id: str) -> Response:
     call = validate_call(json_body(), service_id)
     context = call["context"]
     gathered = prefetch.gather(call, allowlist=list(current_app.config["FHIR_SERVER_ALLOWLIST"]),
-                               timeout=float(current_app.config["FHIR_TIMEOUT"]))
-    fhir = record_from_fhir(gathered.resources)
+                               timeout=float(current_app.config["FHIR_TIMEOUT"]),
+                               private_hosts=list(current_app.config["OUTBOUND_PRIVATE_HOSTS"]))
+    fhir = record_from_fhir(gathered.resources, lenient=True)
     record = fhir.record
     if fhir.patient_id and fhir.patient_id != context["patientId"]:
         raise InvalidRecord([FieldError("subject", "subject",
@@ -116,7 +120,7 @@ def call_service(service_id: str) -> Response:
                                         "context.patientId")])
     prefetch.require(gathered, has_intake_complaints=bool(record.get("complaints")))
     store = get_store()
-    patient_ref = store.pseudonym(context["patientId"])
+    patient_ref = store.pseudonym(context["patientId"], issuer())
     if not record.get("complaints"):
         return _no_cards(patient_ref, "no covered complaint")
     absent = [f for f in REQUIRED_RECORD if record.get(f) is None]
@@ -127,6 +131,7 @@ def call_service(service_id: str) -> Response:
     record["patient_id"] = context["patientId"]
     assessment = cds.assess(record, model=get_model())
     result = assessment.to_dict()
+    result["warnings"] += set_aside_warnings(fhir.set_aside)  # on the card and RiskAssessment
     notes = [OPTIONAL_NOTES[k] for k in ("observations", "intake") if k in gathered.unavailable]
     # the cards' uuids and the assessment are committed together before anyone sees them
     aid = store.new_id()
@@ -134,7 +139,7 @@ def call_service(service_id: str) -> Response:
                               encounter_id=context.get("encounterId"), notes=notes)
     inputs = {k: v for k, v in record.items() if k != "patient_id"}
     store.save_assessment(aid=aid, source="cds-hooks", inputs=inputs, result=result,
-                          patient_ref=patient_ref, caller=caller(),
+                          patient_ref=patient_ref, caller=caller(), issuer=issuer(),
                           hook_instance=call["hookInstance"], card_rows=rows)
     count_prediction(result)
     return jsonify({"cards": cards})
@@ -180,7 +185,7 @@ def feedback(service_id: str) -> Response:
         raise _field_error("feedback", "required", "feedback: a non-empty array is required")
     rows = [_feedback_item(i, item) for i, item in enumerate(items)]
     store = get_store()
-    known = store.known_cards([r["card_uuid"] for r in rows])
+    known = store.known_cards([r["card_uuid"] for r in rows], issuer())
     unknown = [i for i, r in enumerate(rows) if r["card_uuid"] not in known]
     if unknown:
         raise InvalidRecord([FieldError(f"feedback[{i}].card", "unknown-card",

@@ -5,8 +5,9 @@ Every key, with its default and meaning:
 ``ENVIRONMENT``           ``"production"``  ``"production"`` refuses to start (:class:`ConfigError`
                                             naming the key) with ``AUTH="off"``, with ``AUTH="jwt"``
                                             and no ``JWT_ISSUERS``, with ``UI_AUTH="off"`` or no
-                                            ``SMART_CLIENT_ID``, or without a ``PSEUDONYM_SECRET``
-                                            of at least 32 bytes that is not a known default;
+                                            ``SMART_CLIENT_ID``, without ``BASE_URL``, or without a
+                                            ``PSEUDONYM_SECRET`` of at least 32 bytes that is not a
+                                            known default;
                                             ``"development"`` allows them all (``make serve``)
 ``MODEL``                 ``"production"``  registry alias, version or artefact directory
 ``MODEL_RELOAD_INTERVAL`` ``5.0``           seconds between checks that an alias ``MODEL`` has moved
@@ -18,14 +19,21 @@ Every key, with its default and meaning:
 ``STORE_BUSY_TIMEOUT``    ``5.0``           seconds a SQLite write waits for another writer's lock;
                                             past it (or the request deadline) the answer is 503 and
                                             nothing is stored
-``PSEUDONYM_SECRET``      ``None``          HMAC key for patient references (production: at least
-                                            32 bytes, e.g. ``openssl rand -hex 32``); ``None`` = a
+``PSEUDONYM_SECRET``      ``None``          the secret every key is derived from (HKDF, one label
+                                            each: patient pseudonyms, the clinician session, the
+                                            CSRF token; :mod:`service.keys`); production: at least
+                                            32 bytes, e.g. ``openssl rand -hex 32``; ``None`` = a
                                             random key kept in ``<instance>/pseudonym.key`` (0600),
                                             development only
 ``AUTH``                  ``"jwt"``         ``"jwt"`` or ``"off"`` (development only; logged loudly)
 ``JWT_ISSUERS``           ``{}``            ``{iss: {"jwks_file": path} | {"jwks": {...}} |
-                                            {"jku": [allowed URLs]}}``
-``JWT_LEEWAY``            ``30``            seconds of clock skew allowed on ``exp``/``iat``
+                                            {"jku": [allowed URLs]}}``; optionally
+                                            ``"fhir_servers": [base URLs]``: the SMART ``iss`` of
+                                            this issuer's EHR, whose clinician sessions then see
+                                            what this issuer stored (patients and API objects are
+                                            scoped by issuer; see :mod:`service.smart`)
+``JWT_LEEWAY``            ``30``            seconds of clock skew allowed on ``exp``/``iat``; a
+                                            token id is remembered until ``exp`` + this
 ``JWT_MAX_LIFETIME``      ``3600``          longest ``exp - iat`` accepted (bounds the replay cache)
 ``JWKS_CACHE_SECONDS``    ``300``           lifetime of fetched keys when the JWKS response has no
                                             ``max-age`` (see :mod:`service.jwks`)
@@ -36,10 +44,26 @@ Every key, with its default and meaning:
 ``JWKS_RETRY_SECONDS``    ``5``             no new fetch this soon after a failure (cached keys kept)
 ``JWKS_FETCH_TIMEOUT``    ``2.0``           deadline on a whole JWKS fetch
 ``JWKS_MAX_BYTES``        ``65536``         size cap on a JWKS body or file
-``BASE_URL``              ``None``          public base URL (``aud`` and card links); ``None`` = the
-                                            request's own scheme and host
+``BASE_URL``              ``None``          public base URL (``aud``, card links, the SMART
+                                            ``redirect_uri``); production requires it; ``None`` =
+                                            the request's own scheme and host (development only:
+                                            the ``Host`` header is the client's to choose)
 ``CORS_ORIGINS``          ``[]``            browser origins allowed to call (exact match)
-``FHIR_SERVER_ALLOWLIST`` ``[]``            ``fhirServer`` URL prefixes the service may fetch from
+``FHIR_SERVER_ALLOWLIST`` ``[]``            base URLs of the FHIR servers (CDS Hooks ``fhirServer``,
+                                            SMART ``iss``) the service may call: same scheme, host
+                                            and port, and a path under the base's, whole segments
+                                            (:mod:`service.origins`; ``http://ehr.example/fhir``
+                                            admits ``.../fhir/Patient`` but not ``.../fhirX`` nor
+                                            ``http://ehr.example@evil.host``)
+``OUTBOUND_PRIVATE_HOSTS`` ``[]``           host names (as written in the URL) that may resolve to
+                                            loopback, private or link-local addresses; every other
+                                            outbound call to such an address is refused
+                                            (:mod:`service.httpget`). The tests and loopback EHRs
+                                            of a developer machine set ``["127.0.0.1"]``
+``METRICS_TOKEN``         ``None``          bearer token ``GET /metrics`` requires
+                                            (``Authorization: Bearer <token>``); ``None``: in
+                                            production ``/metrics`` answers 401 to everyone, in
+                                            development it is open
 ``FHIR_TIMEOUT``          ``2.0``           seconds per prefetch query fetched from the FHIR
                                             server (all its pages together; never past the
                                             request deadline)
@@ -47,7 +71,9 @@ Every key, with its default and meaning:
                                             ``Content-Encoding: gzip``/``deflate`` decompression
                                             (other encodings: 415)
 ``FHIR_MAX_RESOURCES``    ``1000``          FHIR resources per request, all bundles and prefetch
-                                            keys together (413 above it, naming the field)
+                                            keys together, and what is fetched for a CDS Hooks
+                                            call (413 above it, naming the field); also the
+                                            most items of a list or ``Bundle.entry`` of FHIR
 ``JSON_MAX_DEPTH``        ``64``            nesting depth of a JSON body (400 above it, rule
                                             ``maxDepth``), checked before the body is parsed
 ``REQUEST_DEADLINE``      ``10.0``          seconds a request may work; past it the next stage
@@ -75,6 +101,8 @@ from typing import Any
 
 from flask import Flask, current_app, request
 
+from . import origins
+
 DEFAULTS: dict[str, Any] = {
     "ENVIRONMENT": "production",
     "MODEL": "production",
@@ -97,6 +125,8 @@ DEFAULTS: dict[str, Any] = {
     "BASE_URL": None,
     "CORS_ORIGINS": [],
     "FHIR_SERVER_ALLOWLIST": [],
+    "OUTBOUND_PRIVATE_HOSTS": [],
+    "METRICS_TOKEN": None,
     "FHIR_TIMEOUT": 2.0,
     "MAX_CONTENT_LENGTH": 1 << 20,
     "FHIR_MAX_RESOURCES": 1000,
@@ -123,8 +153,14 @@ KNOWN_SECRETS = frozenset({
 
 
 def base_url() -> str:
-    """The service's public base URL: ``BASE_URL``, else this request's own scheme and host."""
-    return str(current_app.config["BASE_URL"] or request.host_url.rstrip("/"))
+    """The service's public base URL: ``BASE_URL``, else (development only: production refuses
+    to start without it) this request's own scheme and host."""
+    configured = current_app.config["BASE_URL"]
+    if configured:
+        return str(configured)
+    if current_app.config["ENVIRONMENT"] == "production":  # load_config refuses this; stay safe
+        raise ConfigError("BASE_URL (GMED_BASE_URL) is unset in production")
+    return str(request.host_url.rstrip("/"))
 
 
 class ConfigError(ValueError):
@@ -144,11 +180,19 @@ def load_config(app: Flask, config: dict[str, Any] | None) -> None:
         raise ConfigError(f"UI_AUTH (GMED_UI_AUTH) must be one of {UI_AUTH_MODES}")
     if not isinstance(app.config["JWT_ISSUERS"], dict):
         raise ConfigError("JWT_ISSUERS must be a JSON object {iss: {...}}")
-    for key in ("CORS_ORIGINS", "FHIR_SERVER_ALLOWLIST"):
+    for entry in app.config["JWT_ISSUERS"].values():
+        servers = entry.get("fhir_servers", []) if isinstance(entry, dict) else []
+        if not isinstance(servers, list) or not all(origins.parse(u) for u in servers):
+            raise ConfigError("JWT_ISSUERS (GMED_JWT_ISSUERS): an issuer's fhir_servers must be "
+                              "a list of http(s) base URLs")
+    for key in ("CORS_ORIGINS", "FHIR_SERVER_ALLOWLIST", "OUTBOUND_PRIVATE_HOSTS"):
         if isinstance(app.config[key], str):
             app.config[key] = [s for s in app.config[key].split(",") if s]
     base = app.config["BASE_URL"]
     if base:
+        if origins.parse(base) is None or "?" in str(base) or "#" in str(base):
+            raise ConfigError("BASE_URL (GMED_BASE_URL) must be an http(s) URL with a host and "
+                              "no user, query or fragment, e.g. https://cds.example.org")
         app.config["BASE_URL"] = str(base).rstrip("/")
     _check_limits(app.config)
     if app.config["ENVIRONMENT"] not in ENVIRONMENTS:
@@ -185,6 +229,10 @@ def check_production(cfg: Mapping[str, Any]) -> None:
     if not cfg["SMART_CLIENT_ID"]:
         raise ConfigError("SMART_CLIENT_ID (GMED_SMART_CLIENT_ID) is unset with UI_AUTH=smart: "
                           "register this app with the EHR and configure its client id" + dev)
+    if not cfg["BASE_URL"]:
+        raise ConfigError("BASE_URL (GMED_BASE_URL) is unset: in production a token's audience "
+                          "is this service's own public URL, never the request's Host header; "
+                          "set it, e.g. https://cds.example.org" + dev)
     secret = cfg["PSEUDONYM_SECRET"]
     if not secret:
         raise ConfigError("PSEUDONYM_SECRET (GMED_PSEUDONYM_SECRET) is unset: production needs "

@@ -20,7 +20,8 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from cds.errors import CdsError, FieldError, InvalidRecord
+from cds.errors import CdsError, ErrorList, FieldError, InvalidRecord
+from cds.narrative import with_narrative
 
 log = logging.getLogger("service")
 
@@ -36,11 +37,12 @@ _RULE_ISSUE = {"required": "required", "unit": "value", "enum": "code-invalid",
 
 
 class ServiceError(CdsError):
-    """An error of the service layer; ``errors`` name the fields and rules when there are any."""
+    """An error of the service layer; ``errors`` name the fields and rules when there are any
+    (bounded as :class:`cds.errors.ErrorList` bounds them)."""
 
     def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
         super().__init__(message)
-        self.errors = errors or []
+        self.errors = ErrorList(errors or ()).report()
 
 
 class BadRequest(ServiceError):
@@ -122,7 +124,10 @@ def operation_outcome(status: int, message: str, errors: list[FieldError],
         if message:
             issue["diagnostics"] = message
         issues.append(issue)
-    return {"resourceType": "OperationOutcome", "issue": issues}
+    outcome = {"resourceType": "OperationOutcome", "issue": issues}
+    if status == 401:
+        return outcome  # no detail, on purpose: not even a narrative
+    return with_narrative(outcome, f"HTTP {status}: {message}" if message else f"HTTP {status}")
 
 
 def error_response(status: int, code: str, message: str,

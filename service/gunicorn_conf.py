@@ -49,6 +49,11 @@ def post_worker_init(worker: Any) -> None:
     from service.store import get_store
 
     util.write_error = gunicorn_error
+    # the UCUM registry takes seconds to build: in the background, before a unit needs it
+    import threading
+
+    from cds.units import warm
+    threading.Thread(target=warm, name="ucum-warm", daemon=True).start()
 
     app = worker.wsgi
     try:

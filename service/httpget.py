@@ -8,17 +8,25 @@ body together (a timer shuts the socket down, so a server that trickles a byte a
 too), the body is read up to ``max_bytes``, and redirects are never followed (a bearer token
 must not travel to another host). No proxy settings are read: the service reaches only the
 hosts it is configured for.
+
+Address filter: a URL with user information (``user@host``) is refused, and so is every address
+the name resolves to that is loopback, private, link-local, unspecified, multicast or reserved
+(``127.1``, ``2130706433``, ``0``, ``[::1]``, ``169.254.169.254``, ``10.0.0.1``, an IPv4-mapped
+``::ffff:127.0.0.1``...), checked on the resolved address the socket connects to, unless the URL's
+host, exactly as written (lower-cased), is in ``private_hosts`` (configuration key
+``OUTBOUND_PRIVATE_HOSTS``: the tests' and ``make serve``'s loopback EHRs).
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import ipaddress
 import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +44,7 @@ TIMED_OUT = "timed out"
 UNREACHABLE = "unreachable"
 TOO_LARGE = "too large"
 NOT_HTTP = "url is not http(s)"
+PRIVATE_ADDRESS = "address not allowed"
 
 
 _DNS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gmed-dns")
@@ -50,6 +59,18 @@ def _resolve(host: str, port: int, timeout: float) -> list[Any]:
     return _DNS.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM).result(timeout)
 
 
+def public_address(address: str) -> bool:
+    """``address`` (an IP literal) is a public unicast address (see the module doc)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_unspecified
+                or ip.is_multicast or ip.is_reserved)
+
+
 @dataclass(frozen=True)
 class Fetched:
     status: int
@@ -57,23 +78,27 @@ class Fetched:
     body: bytes
 
 
-def get(url: str, headers: Mapping[str, str], timeout_s: float, max_bytes: int) -> Fetched:
+def get(url: str, headers: Mapping[str, str], timeout_s: float, max_bytes: int, *,
+        private_hosts: Collection[str] = ()) -> Fetched:
     """GET ``url`` (see :func:`request`)."""
-    return request("GET", url, headers, None, timeout_s, max_bytes)
+    return request("GET", url, headers, None, timeout_s, max_bytes, private_hosts=private_hosts)
 
 
 def request(method: str, url: str, headers: Mapping[str, str], body: bytes | None,
-            timeout_s: float, max_bytes: int) -> Fetched:
+            timeout_s: float, max_bytes: int, *, private_hosts: Collection[str] = ()) -> Fetched:
     """``method`` ``url`` with ``body``: the answer's status, headers and body (any status;
     redirects are not followed).
 
-    Raises :class:`FetchError` when the URL is not http(s), the exchange does not end within
+    Raises :class:`FetchError` when the URL is not http(s) or carries user information
+    (``NOT_HTTP``), its host resolves to an address the filter refuses (``PRIVATE_ADDRESS``; no
+    connection is attempted), the exchange does not end within
     ``timeout_s`` (``TIMED_OUT``), the body exceeds ``max_bytes`` (``TOO_LARGE``), or the
     connection or the HTTP exchange fails (``UNREACHABLE``).
     """
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
         raise FetchError(NOT_HTTP)
+    any_address = parts.hostname.lower() in {h.lower() for h in private_hosts}
     if timeout_s <= 0:
         raise FetchError(TIMED_OUT)
     ends = time.monotonic() + timeout_s
@@ -94,7 +119,10 @@ def request(method: str, url: str, headers: Mapping[str, str], body: bytes | Non
 
     def connect(address: tuple[str, int], timeout: float, source: Any = None) -> socket.socket:
         error: OSError = OSError("no address")
-        for *_, sockaddr in _resolve(*address, ends - time.monotonic()):
+        resolved = _resolve(*address, ends - time.monotonic())
+        if not any_address and not all(public_address(str(a[4][0])) for a in resolved):
+            raise FetchError(PRIVATE_ADDRESS)  # one private answer is enough to refuse them all
+        for *_, sockaddr in resolved:
             try:
                 sock = socket.create_connection(sockaddr[:2], timeout, source)
                 break

@@ -25,6 +25,7 @@ logged.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -133,11 +134,14 @@ class Limits:
         return min(max(age, self.cache_min_s), self.cache_max_s)
 
 
-def fetch(url: str, timeout_s: float, max_bytes: int) -> tuple[KeySet, str | None]:
+def fetch(url: str, timeout_s: float, max_bytes: int, *,
+          private_hosts: tuple[str, ...] = ()) -> tuple[KeySet, str | None]:
     """GET a JWKS: its key set and ``Cache-Control``. The whole exchange ends by ``timeout_s``,
-    the body is capped at ``max_bytes``, redirects are refused (:mod:`service.httpget`)."""
+    the body is capped at ``max_bytes``, redirects are refused, and so are private addresses
+    unless the host is in ``private_hosts`` (:mod:`service.httpget`)."""
     try:
-        fetched = httpget.get(url, {"Accept": "application/json"}, timeout_s, max_bytes)
+        fetched = httpget.get(url, {"Accept": "application/json"}, timeout_s, max_bytes,
+                              private_hosts=private_hosts)
     except httpget.FetchError as e:
         raise JwksError(f"jwks {e.reason}" if e.reason != httpget.TIMED_OUT
                         else "jwks fetch timed out") from e
@@ -278,5 +282,9 @@ def get_key_cache() -> KeyCache:
 
 
 def init_app(app: Flask) -> None:
-    """Give the app its key cache, with the ``JWKS_*`` settings of its configuration."""
-    app.extensions[EXTENSION] = KeyCache(Limits.from_config(app.config))
+    """Give the app its key cache, with the ``JWKS_*`` settings of its configuration (and its
+    ``OUTBOUND_PRIVATE_HOSTS``)."""
+    private_hosts = tuple(app.config["OUTBOUND_PRIVATE_HOSTS"])
+    app.extensions[EXTENSION] = KeyCache(Limits.from_config(app.config),
+                                         fetcher=functools.partial(fetch,
+                                                                   private_hosts=private_hosts))

@@ -11,7 +11,12 @@
   C-speed scans (strings blanked, brackets summed) before ``json.loads`` recurses into it.
 * **Resources**: ``FHIR_MAX_RESOURCES`` objects with a ``resourceType`` per request, all bundles
   and prefetch keys together (413, issue ``too-costly``, field = the array holding the most),
-  counted on the parsed body by an iterative walk.
+  counted on the parsed body by an iterative walk. The resources the service fetches from the
+  client's FHIR server for a CDS Hooks call count against the same cap, page by page
+  (:class:`ResourceBudget`): the fetch stops at the page that passes it, with the same 413.
+* **FHIR arrays**: where resources belong (a body that is a list, a ``Bundle.entry``, a fetched
+  page's entries) at most ``FHIR_MAX_RESOURCES`` items, whatever they are (413, rule
+  ``maxItems``): ``[0,0,...]`` holds no resource but a million items.
 
 The nesting and resource checks have fast paths (fewer brackets, or fewer ``"resourceType"``
 strings, than the limit) so an ordinary request pays a few string counts.
@@ -175,6 +180,70 @@ def over_resources(body: Any, limit: int) -> str | None:
     if sum(counts.values()) <= limit:
         return None
     return counts.most_common(1)[0][0]
+
+
+def count_resources(value: Any, stop_above: int) -> int:
+    """The FHIR resources in ``value`` (objects with a string ``resourceType``, at any depth),
+    counted up to the first one past ``stop_above`` (the walk stops there)."""
+    count = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            if isinstance(item.get("resourceType"), str):
+                count += 1
+                if count > stop_above:
+                    return count
+            stack.extend(v for v in item.values() if isinstance(v, Mapping | list))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, Mapping | list))
+    return count
+
+
+def fhir_items(value: Any) -> tuple[int, str]:
+    """How many items sit where FHIR resources belong in ``value``, and where: the items of a
+    list (``$``), or the entries of a Bundle (``entry``)."""
+    if isinstance(value, list):
+        return len(value), "$"
+    if isinstance(value, Mapping) and value.get("resourceType") == "Bundle" \
+            and isinstance(value.get("entry"), list):
+        return len(value["entry"]), "entry"
+    return 0, "$"
+
+
+def check_fhir_items(value: Any, where: str = "$") -> None:
+    """413 (rule ``maxItems``) if a FHIR input (a list of resources, a Bundle) has more items
+    than ``FHIR_MAX_RESOURCES``, resources or not."""
+    limit = int(current_app.config["FHIR_MAX_RESOURCES"])
+    items, field = fhir_items(value)
+    if items > limit:
+        name = where if field == "$" else _path(where, field)
+        message = f"{name}: more than {limit} items where FHIR resources belong " \
+                  "(FHIR_MAX_RESOURCES)"
+        raise TooCostly(message, [FieldError(name, "maxItems", message)])
+
+
+class ResourceBudget:
+    """``FHIR_MAX_RESOURCES`` for one CDS Hooks call: the resources of its body and of every page
+    fetched for it, together. The body is counted when the first page arrives (most calls fetch
+    nothing and pay nothing)."""
+
+    def __init__(self, limit: int, body: Any) -> None:
+        self.limit = limit
+        self._body = body
+        self.used: int | None = None
+
+    def spend(self, page: Any, where: str) -> None:
+        """Count a fetched ``page`` (at ``where``, e.g. ``prefetch.observations``); 413 naming
+        the cap once the call's resources pass it, or if the page has more entries than it."""
+        if self.used is None:
+            self.used = count_resources(self._body, self.limit)
+        self.used += count_resources(page, self.limit - self.used)
+        items, _ = fhir_items(page)
+        if self.used > self.limit or items > self.limit:
+            message = (f"{where}: the resources fetched from the FHIR server, with those of the "
+                       f"request, pass {self.limit} (FHIR_MAX_RESOURCES)")
+            raise TooCostly(message, [FieldError(where, "maxResources", message)])
 
 
 def check_resources(text: str, body: Any) -> None:

@@ -9,6 +9,7 @@ use) come from :mod:`training.facts`, the one place the model card is written fr
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from cds.model import resolve, verify_manifest
 from training.facts import FACTS_FILE, build_facts
 
 from .model import get_model
+from .svg_eval import calibration_plot, decision_curve
 
 SETTING_TEXT = {"intake": "Intake answers only", "exam": "With clinical examination",
                 "movement": "With movement analysis"}
@@ -118,9 +120,32 @@ def model_facts(info: Mapping[str, str]) -> dict[str, Any] | None:
     population = [{"label": column_feature(c).label, "from": f"{round(lo, 1) + 0.0:g}",
                    "to": short_unit(f"{round(hi, 1) + 0.0:g}", column_feature(c).unit)}
                   for c, (lo, hi) in (meta.get("population") or {}).items()]
+    evaluation = facts.get("performance") or {}
+    bins = (evaluation.get("calibration") or {}).get("bins")
+    curve = (facts.get("clinical_utility") or {}).get("at")
+    facts = {**facts, "limitations": [_no_file(x) for x in facts.get("limitations") or []]}
+    if isinstance(facts.get("thresholds"), Mapping):
+        facts["thresholds"] = {**facts["thresholds"], "decisions": [
+            {**d, "rationale": _no_file(d["rationale"])} if isinstance(d.get("rationale"), str)
+            else d for d in facts["thresholds"].get("decisions") or []],
+            "rationale": _no_file(str(facts["thresholds"].get("rationale") or ""))}
     return {"id": meta.get("id"), "version": meta.get("version"), "facts": facts,
+            "plots": {"calibration": calibration_plot(bins) if bins else None,
+                      "decision": decision_curve(curve) if curve else None,
+                      "decision_points": curve or []},
             "bands": meta.get("bands"), "performance": _performance(meta, facts),
             "population": population, "population_method": meta.get("population_method"),
             "training": meta.get("training_data", {}),
-            "evaluation_data": (meta.get("metrics") or {}).get("evaluation_data")
-            or (facts.get("performance") or {}).get("evaluation_data")}
+            "evaluation_data": _no_file((meta.get("metrics") or {}).get("evaluation_data")
+                                        or evaluation.get("evaluation_data") or "")}
+
+
+_FILE_NOTE = re.compile(r"\s*\(see [^)]*\.(?:md|json|parquet|csv|txt)\)")
+_DATA_FILE = re.compile(r"[\w./-]+\.(?:parquet|csv|ndjson|json)\s*\((?:sha256 \w+, )?(\d+) rows\)")
+
+
+def _no_file(text: str) -> str:
+    """A fact without a file a clinician cannot open: ``(see CLINICAL.md)`` goes, and
+    ``eval.parquet (sha256 ..., 20000 rows)`` reads ``20,000 held-out rows``."""
+    text = _DATA_FILE.sub(lambda m: f"{int(m.group(1)):,} held-out rows", text)
+    return _FILE_NOTE.sub("", text)

@@ -15,6 +15,8 @@ from cds.features import GROUPS, ROWS, record_json_schema
 from cds.points import METHOD as POINTS_METHOD
 from cds.safety import WARNING_CODES
 
+from .config import DEFAULTS
+
 bp = Blueprint("openapi", __name__)
 JSON = "application/json"
 FHIR = "application/fhir+json"
@@ -149,8 +151,11 @@ SCHEMAS: dict[str, Any] = {
     "PatientRecord": _record_schema(), "FieldError": FIELD_ERROR, "Factor": FACTOR,
     "NextAssessment": NEXT, "ComplaintResult": RESULT, "Assessment": ASSESSMENT,
     "FhirResource": FHIR_RESOURCE,
-    "AssessmentInput": {"anyOf": [_ref("PatientRecord"), _ref("FhirResource"),
-                                  {"type": "array", "items": _ref("FhirResource")}]},
+    "AssessmentInput": {"anyOf": [_ref("PatientRecord"), _ref("FhirResource"), {
+        "type": "array", "items": _ref("FhirResource"),
+        "maxItems": DEFAULTS["FHIR_MAX_RESOURCES"],
+        "description": "At most FHIR_MAX_RESOURCES resources (default "
+                       f"{DEFAULTS['FHIR_MAX_RESOURCES']}), as in a Bundle's entry"}]},
     "Error": _obj(["error"], error=_obj(["code", "message"], code={"type": "string"},
                                          message={"type": "string"},
                                          errors={"type": "array", "items": _ref("FieldError")})),
@@ -205,6 +210,75 @@ def _ok(schema: dict[str, Any], description: str = "OK", *types: str,
     return {status: {"description": description, "content": _content(schema, *types)}}
 
 
+def _operation_id(method: str, path: str) -> str:
+    """A stable operationId from the method and path: ``get`` + ``/fhir/RiskAssessment/{aid}``
+    -> ``getFhirRiskAssessmentByAid``."""
+    words = [method.lower()]
+    for part in path.strip("/").replace(".", "-").split("/"):
+        if part.startswith("{"):
+            words.append("By" + part.strip("{}").replace("_", " ").title().replace(" ", ""))
+        elif part:
+            words.append("".join(w[:1].upper() + w[1:] for w in part.replace("_", "-").split("-")))
+    return "".join(words) or method
+
+
+_FHIR_ID = [{"name": "aid", "in": "path", "required": True, "schema": {"type": "string"}}]
+_URL_PARAM = [{"name": "url", "in": "query", "required": False,
+               "schema": {"type": "string"}, "description": "A canonical URL (url|version allowed)"}]
+
+
+def _fhir_paths() -> dict[str, Any]:
+    """The FHIR read-back and terminology routes (:mod:`service.fhir_api`)."""
+    ok = _ok(FHIR_RESOURCE, "OK", FHIR)
+    return {
+        "/fhir": {"get": _op("The CapabilityStatement (the FHIR base)", ok, public=True)},
+        "/fhir/metadata": {"get": _op("The CapabilityStatement (FHIR R4 4.0.1)", ok,
+                                      public=True)},
+        "/fhir/RiskAssessment/{aid}": {"get": _op(
+            "A stored assessment as a FHIR RiskAssessment",
+            {**_ok(_ref("RiskAssessment"), "OK", FHIR), **_errors(401, 404, 503, fhir=True)},
+            parameters=_FHIR_ID)},
+        "/fhir/Questionnaire": {"get": _op("Questionnaires by url (a searchset Bundle)", ok,
+                                           public=True, parameters=_URL_PARAM)},
+        "/fhir/CodeSystem": {"get": _op("Local CodeSystems by url (a searchset Bundle)", ok,
+                                        public=True, parameters=_URL_PARAM)},
+        "/fhir/CodeSystem/{cid}": {"get": _op(
+            "A local CodeSystem at the path of its canonical URL",
+            {**ok, **_errors(404, fhir=True)}, public=True,
+            parameters=[{"name": "cid", "in": "path", "required": True,
+                         "schema": {"type": "string"}}])},
+        "/fhir/ValueSet/override-reasons": {"get": _op(
+            "The override reasons of the cards (a ValueSet)", ok, public=True)},
+    }
+
+
+EXAMPLE_RECORD = {"patient_id": "example-1", "complaints": ["pfp"], "age_years": 29,
+                  "sex": "female", "activity_profile": "runner", "side": "right",
+                  "pain_worse_single_leg_loading": True,
+                  "hip_abduction_left_nm_per_kg": 1.5, "hip_abduction_right_nm_per_kg": 1.1}
+EXAMPLE_HOOK = {
+    "hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+    "context": {"userId": "Practitioner/dr-1", "patientId": "p1"},
+    "prefetch": {
+        "patient": {"resourceType": "Patient", "id": "p1", "gender": "female",
+                    "birthDate": "1996-04-01"},
+        "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {
+            "resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "https://gmed-cds.org/fhir/CodeSystem/complaints",
+                                 "code": "pfp"}]}}}]},
+        "observations": None, "intake": None}}
+
+
+def _add_examples(paths: dict[str, Any]) -> None:
+    """Request examples (an integrator's first call; examples/ has complete ones)."""
+    hook = paths["/cds-services/{service_id}"]["post"]["requestBody"]["content"][JSON]
+    hook["examples"] = {"patient-view": {"summary": "patient-view with prefetch",
+                                         "value": EXAMPLE_HOOK}}
+    assess = paths["/v1/assessments"]["post"]["requestBody"]["content"][JSON]
+    assess["examples"] = {"record": {"summary": "A patient record (the contract's JSON)",
+                                     "value": EXAMPLE_RECORD}}
+
+
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document."""
     body_in = _content(_ref("AssessmentInput"), JSON, FHIR)
@@ -219,6 +293,7 @@ def document() -> dict[str, Any]:
                         status={"enum": [201, 422]}, id={"type": "string"},
                         assessment=_ref("Assessment"),
                         errors={"type": "array", "items": _ref("FieldError")})
+    batch_out = _obj(["results"], results={"type": "array", "items": batch_result})
     text = {"200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}}
     paths = {
         "/cds-services": {"get": _op(
@@ -244,15 +319,25 @@ def document() -> dict[str, Any]:
                                  FHIR: {"schema": _ref("RiskAssessment")}}},
              **_errors(400, 401, 413, 415, 422, 503)}, body_in)},
         "/v1/assessments/{aid}": {"get": _op(
-            "A stored assessment", {**_ok(_ref("Assessment")), **_errors(401, 404)},
+            "A stored assessment (a RiskAssessment with Accept: application/fhir+json)",
+            {"200": {"description": "OK", "content": {
+                JSON: {"schema": _ref("Assessment")}, FHIR: {"schema": _ref("RiskAssessment")}}},
+             **_errors(401, 404)},
             parameters=[{"name": "aid", "in": "path", "required": True,
                          "schema": {"type": "string"}}])},
         "/v1/assessments/batch": {"post": _op(
-            "Assess many records; each fails alone",
-            {**_ok(_obj(["results"], results={"type": "array", "items": batch_result})),
+            "Assess many records; a record that breaks the contract fails alone",
+            {"201": {"description": "All-or-nothing in the store: the assessments of every "
+                                    "valid record were committed in one transaction (a 503 "
+                                    "means none was stored; retry the whole batch)",
+                     "content": _content(batch_out)},
+             **_ok(batch_out, "No record was valid: nothing was stored"),
              **_errors(400, 401, 413, 415, 422, 503)},
-            _content(_obj(["records"], records={"type": "array", "minItems": 1,
-                                                "items": _ref("AssessmentInput")})))},
+            _content(_obj(["records"], records={
+                "type": "array", "minItems": 1, "maxItems": DEFAULTS["BATCH_MAX"],
+                "description": "At most BATCH_MAX records (default "
+                               f"{DEFAULTS['BATCH_MAX']})",
+                "items": _ref("AssessmentInput")})))},
         "/v1/model": {"get": _op("Model metadata, metrics and model card facts",
                                  {**_ok(_obj(["id", "version", "trained_on"])),
                                   **_errors(401, 503)})},
@@ -270,18 +355,29 @@ def document() -> dict[str, Any]:
             _ok(FHIR_RESOURCE, "OK", FHIR), public=True)},
         "/fhir/CodeSystem/findings": {"get": _op(
             "The local CodeSystem of findings", _ok(FHIR_RESOURCE, "OK", FHIR), public=True)},
+        **_fhir_paths(),
         "/healthz": {"get": _op("Liveness", _ok(_obj(["status"])), public=True)},
         "/readyz": {"get": _op("Readiness: a verified model is loaded and the store answers", {
             **_ok(_obj(["status", "checks"])),
             "503": {"description": "Not ready", "content": _content(_obj(["status", "checks"]))}},
             public=True)},
-        "/metrics": {"get": _op("Prometheus metrics", text, public=True)},
+        "/metrics": {"get": _op(
+            "Prometheus metrics (bearer METRICS_TOKEN; closed in production without one)",
+            {**text, "401": {"description": "No valid metrics token (no detail given)",
+                             "content": _content(_ref("Error"))}},
+            security=[{"metricsToken": []}])},
         "/ops/ping": {"get": _op("Constant answer (benchmark baseline)", _ok(_obj(["status"])),
                                  public=True)},
         "/openapi.json": {"get": _op("This document", _ok({"type": "object"}), public=True)},
     }
+    for path, methods in paths.items():
+        for method, op in methods.items():
+            op.setdefault("operationId", _operation_id(method, path))
+    _add_examples(paths)
     return {
         "openapi": "3.1.0",
+        "servers": [{"url": "/", "description": "The host serving this document (its BASE_URL "
+                                               "in production)"}],
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "info": {"title": "Gluteus medius driver CDS", "version": "1",
                  "description": "CDS Hooks 2.0, FHIR R4 and JSON API. Decision support only; "
@@ -290,7 +386,9 @@ def document() -> dict[str, Any]:
         "components": {"schemas": SCHEMAS, "securitySchemes": {"cdsHooksJwt": {
             "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
             "description": "CDS Hooks JWT: ES384 or RS384, iss allowlisted, aud = endpoint URL, "
-                           "exp/iat/jti required, jti single-use"}}},
+                           "exp/iat/jti required, jti single-use"},
+            "metricsToken": {"type": "http", "scheme": "bearer",
+                             "description": "The configured METRICS_TOKEN, for /metrics only"}}},
         "security": [{"cdsHooksJwt": []}],
     }
 

@@ -3,17 +3,23 @@
 ``/healthz`` says the process answers. ``/readyz`` is 503 until a verified model is loaded (it
 tries to load one, lazily) and the store answers a query; ``reasons`` says why a check failed
 (the model's refusal names the artefact and the problem, never a path) and, while ready, why the
-last registry alias move was refused (the previous model still serving). ``/metrics`` is Prometheus text.
+last registry alias move was refused (the previous model still serving). ``/metrics`` is Prometheus
+text behind its own bearer token (``METRICS_TOKEN``, compared in constant time; a scraper cannot
+mint the one-use JWTs of the API): without the token configured it is open in development and
+answers 401 to everyone in production.
 ``/ops/ping`` returns a constant JSON body: the benchmark's baseline for what Flask and gunicorn
 cost on their own.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+import hmac
+
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from cds.errors import ModelUnavailable
 
+from .errors import Unauthorized
 from .metrics import exposition, note_model
 from .model import host
 from .store import get_store
@@ -51,8 +57,19 @@ def readyz() -> Response:
     return response
 
 
+def _metrics_allowed() -> bool:
+    token = current_app.config["METRICS_TOKEN"]
+    if not token:
+        return bool(current_app.config["ENVIRONMENT"] != "production")
+    scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(),
+                                                              str(token).encode())
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
+    if not _metrics_allowed():
+        raise Unauthorized("")
     return exposition()
 
 

@@ -4,27 +4,36 @@ Per the specification, a prefetch key in the request is either a FHIR resource (
 ``searchset`` Bundle), ``null`` (the client has no such data), or absent (the client chose not to,
 or failed to, prefetch it). CDS Hooks 2.0 also lets a client send an ``OperationOutcome`` for a
 failed prefetch: we read it as absent. An absent key is fetched from ``fhirServer`` with the
-request's ``fhirAuthorization`` when that server is on ``FHIR_SERVER_ALLOWLIST``; otherwise a key
+request's ``fhirAuthorization`` when that server is within a base URL of ``FHIR_SERVER_ALLOWLIST``
+(same scheme, host and port, path under the base's: :mod:`service.origins`); otherwise a key
 the service needs (the Patient, and the Conditions unless the intake form names the complaints)
 makes the call fail with 412 Precondition Failed. An empty Bundle is the same as ``null``.
+
+What is fetched counts against ``FHIR_MAX_RESOURCES`` with the request's own resources
+(:class:`service.limits.ResourceBudget`): the page that passes the cap ends the fetch with 413
+``too-costly``, naming the prefetch key and the cap.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import current_app
+
 from cds.errors import FieldError
-from cds.features import record_fields
+from cds.features import LOCAL_SYSTEM, Feature, record_fields
 from cds.fhir import COMPLAINT_CODES, QUESTIONNAIRE_URL
 
-from . import deadline, httpget
+from . import deadline, httpget, limits, origins
 from .errors import BadRequest, PreconditionFailed
 
+log = logging.getLogger("service")
 MAX_PAGES = 5
 MAX_PAGE_BYTES = 8 << 20
 
@@ -32,9 +41,17 @@ MAX_PAGE_BYTES = 8 << 20
 DEMOGRAPHICS = ("age_years", "sex")  # from the Patient resource, not Observations
 
 
-def _code_list() -> str:
+def _is_patient_reported_local(f: Feature) -> bool:
+    return f.group == "intake" and f.coding.system == LOCAL_SYSTEM
+
+
+def _code_list(intake: bool = False) -> str:
+    """The codes of one Observation query: exam, movement and standard-coded findings, or
+    (``intake``) the patient-reported findings with local codes. Two queries keep each expanded
+    URL well under the 2,048 characters many servers accept (one was ~2,080)."""
     return ",".join(f"{f.coding.system}|{f.coding.code}" for f in record_fields()
-                    if f.role != "rows" and f.name not in DEMOGRAPHICS)
+                    if f.role != "rows" and f.name not in DEMOGRAPHICS
+                    and _is_patient_reported_local(f) == intake)
 
 
 def _complaint_codes() -> str:
@@ -46,6 +63,8 @@ TEMPLATES: dict[str, str] = {
     "patient": "Patient/{{context.patientId}}",
     "observations": ("Observation?patient={{context.patientId}}&code=" + _code_list()
                      + "&_sort=-date&_count=200"),
+    "observations-intake": ("Observation?patient={{context.patientId}}&code="
+                            + _code_list(intake=True) + "&_sort=-date&_count=200"),
     "conditions": ("Condition?patient={{context.patientId}}&code=" + _complaint_codes()
                    + "&clinical-status=active"),
     "intake": ("QuestionnaireResponse?patient={{context.patientId}}&questionnaire="
@@ -54,6 +73,7 @@ TEMPLATES: dict[str, str] = {
 DESCRIPTIONS = {
     "patient": "Patient demographics (sex, birth date -> age)",
     "observations": "Recent exam and movement findings and pain score, by the contract's codes",
+    "observations-intake": "Patient-reported findings recorded as Observations (local codes)",
     "conditions": "Active presenting complaints (patellofemoral pain, IT band syndrome, low back "
                   "pain)",
     "intake": "The latest completed gmed-intake QuestionnaireResponse",
@@ -67,6 +87,7 @@ class Gathered:
     resources: list[Any] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)  # keys neither prefetched nor fetched
     empty: list[str] = field(default_factory=list)         # keys the client has no data for
+    refused: str | None = None  # why the service could not fetch (named in a 412)
 
 
 def _is_outcome(value: Mapping[str, Any]) -> bool:
@@ -92,25 +113,31 @@ def render(template: str, context: Mapping[str, Any]) -> str:
     return out
 
 
-def _fetch(server: str, relative: str, auth: Mapping[str, Any], timeout: float) -> Any:
+def _fetch(server: str, relative: str, auth: Mapping[str, Any], timeout: float,
+           budget: limits.ResourceBudget, key: str,
+           private_hosts: list[str] | tuple[str, ...] = ()) -> Any:
     """GET one prefetch query from the client's FHIR server, following ``next`` pages on that
-    server only. The pages together take at most ``timeout`` seconds (connect, headers and body:
-    :mod:`service.httpget`), each is capped at :data:`MAX_PAGE_BYTES`, and no redirect is
-    followed, so the bearer token never leaves the server the client named."""
+    server only (:func:`service.origins.within` its base URL). The pages together take at most
+    ``timeout`` seconds (connect, headers and body: :mod:`service.httpget`, with its address
+    filter), each is capped at :data:`MAX_PAGE_BYTES`, and no redirect is followed, so the
+    bearer token never leaves the server the client named. Each page is counted against
+    ``budget`` before the next is asked for (413 once it is spent)."""
     ends = time.monotonic() + timeout
     url: str | None = f"{server.rstrip('/')}/{relative}"
     headers = {"Accept": "application/fhir+json",
                "Authorization": f"Bearer {auth['access_token']}"}
     pages: list[dict[str, Any]] = []
     while url and len(pages) < MAX_PAGES:
-        if not url.startswith(server.rstrip("/") + "/"):
+        if not origins.within(url, server):
             break  # never follow a link off the server we were given
-        fetched = httpget.get(url, headers, ends - time.monotonic(), MAX_PAGE_BYTES)
+        fetched = httpget.get(url, headers, ends - time.monotonic(), MAX_PAGE_BYTES,
+                              private_hosts=private_hosts)
         if fetched.status != 200:
             raise ValueError("a FHIR server answered with a status other than 200")
         page = json.loads(fetched.body)
         if not isinstance(page, dict):
             raise ValueError("a FHIR server answered with something other than a resource")
+        budget.spend(page, f"prefetch.{key}")
         pages.append(page)
         links = page.get("link")
         url = next((link["url"] for link in (links if isinstance(links, list) else [])
@@ -124,16 +151,35 @@ def _can_fetch(request: Mapping[str, Any], allowlist: list[str]) -> bool:
     server, auth = request.get("fhirServer"), request.get("fhirAuthorization")
     return (isinstance(server, str) and isinstance(auth, Mapping)
             and isinstance(auth.get("access_token"), str)
-            and any(server.startswith(prefix) for prefix in allowlist))
+            and origins.allowed(server, allowlist))
 
 
-def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float) -> Gathered:
+ALLOWLIST_KEY = "FHIR_SERVER_ALLOWLIST (environment GMED_FHIR_SERVER_ALLOWLIST)"
+
+
+def _refusal(request: Mapping[str, Any]) -> str:
+    """Why an absent key cannot be fetched, naming the configuration that decides it (logged:
+    the reason only, never the server's URL or the token)."""
+    if not isinstance(request.get("fhirServer"), str):
+        reason = "the request has no fhirServer"
+    elif not isinstance(request.get("fhirAuthorization"), Mapping):
+        reason = "the request has no fhirAuthorization"
+    else:
+        reason = f"its fhirServer is not on the service's allowlist, {ALLOWLIST_KEY}"
+        log.info("fhirServer not on the allowlist", extra={"reason": "FHIR_SERVER_ALLOWLIST"})
+    return reason
+
+
+def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float,
+           private_hosts: list[str] | tuple[str, ...] = ()) -> Gathered:
     """Collect the resources of every template key, fetching what was not prefetched if allowed.
 
-    Raises 400 for a prefetch value that is not a FHIR resource (or ``null``).
+    Raises 400 for a prefetch value that is not a FHIR resource (or ``null``), 413 when a
+    prefetched Bundle has more entries than ``FHIR_MAX_RESOURCES`` or what is fetched passes it.
     """
     prefetch = request.get("prefetch") or {}
     out = Gathered()
+    budget = limits.ResourceBudget(int(current_app.config["FHIR_MAX_RESOURCES"]), request)
     for key, template in TEMPLATES.items():
         value = prefetch.get(key, ...) if isinstance(prefetch, Mapping) else ...
         if value is None:
@@ -145,6 +191,7 @@ def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float) 
                              [FieldError(f"prefetch.{key}", "type",
                                          "A prefetch value is a FHIR resource or null")])
         if value is not ... and not _is_outcome(value):
+            limits.check_fhir_items(value, f"prefetch.{key}")
             if _is_empty(value):
                 out.empty.append(key)
             else:
@@ -152,10 +199,12 @@ def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float) 
             continue
         if not _can_fetch(request, allowlist):
             out.unavailable.append(key)
+            out.refused = out.refused or _refusal(request)
             continue
         try:
             fetched = _fetch(request["fhirServer"], render(template, request["context"]),
-                             request["fhirAuthorization"], deadline.bounded(timeout, "prefetch"))
+                             request["fhirAuthorization"], deadline.bounded(timeout, "prefetch"),
+                             budget, key, private_hosts)
         except (httpget.FetchError, ValueError, RecursionError):
             # unreachable, timed out, too large, not 200, not JSON, or nested past the parser
             out.unavailable.append(key)
@@ -177,7 +226,8 @@ def require(gathered: Gathered, has_intake_complaints: bool) -> None:
         if key in gathered.unavailable:
             errors.append(FieldError(f"prefetch.{key}", "required",
                                      f"{DESCRIPTIONS[key]}: not prefetched, and the service "
-                                     "cannot fetch it (no fhirServer access)"))
+                                     f"cannot fetch it: {gathered.refused or 'no fhirServer access'}"
+                                     ))
         elif key == "patient" and key in gathered.empty:
             errors.append(FieldError("prefetch.patient", "required",
                                      "Patient: the client has no Patient resource for this call"))

@@ -1,10 +1,13 @@
 """The store: assessments, cards, feedback, outcomes, the audit trail and seen token ids.
 
 SQLAlchemy Core on any database URL; by default a SQLite file in the instance folder (WAL,
-``synchronous=FULL``: a committed assessment survives a crash). Each write is one transaction,
+``synchronous=FULL``: a committed assessment survives a crash), created owner-only (0600, and so
+its WAL and shared-memory files). Each write is one transaction,
 committed before the caller answers the client, so an assessment the client was told about is
-never lost. Patient references are pseudonymised with HMAC-SHA256 under a configured secret; the
-raw reference is never stored. The engine is created lazily per process (after gunicorn forks).
+never lost. Patient references are pseudonymised with HMAC-SHA256 under a key derived from the
+configured secret, namespaced by the calling issuer (:mod:`service.keys`); the raw reference is
+never stored. Each assessment keeps the issuer that stored it (``issuer``): the API answers only
+that issuer about it. The engine is created lazily per process (after gunicorn forks).
 
 Faults: a write that fails (SQLite locked past ``STORE_BUSY_TIMEOUT``, disk full, database
 unreachable) raises :class:`~service.errors.StoreUnavailable` (503) and stores nothing, so no
@@ -16,9 +19,9 @@ by pre-ping.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
-import hmac
 import logging
 import math
 import os
@@ -47,6 +50,7 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
     select,
     text,
 )
@@ -54,7 +58,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.sql import Executable
 
-from . import deadline
+from . import deadline, keys
 from .errors import DeadlineExceeded, StoreUnavailable
 from .jsontext import EncodedJSON, encode
 from .writer import GroupCommit, Params, Work, WriteTimeout
@@ -72,6 +76,7 @@ assessments = Table(
     Column("action", String(16), nullable=False),
     Column("inputs", JSON, nullable=False),
     Column("result", JSON, nullable=False),
+    Column("issuer", String(256)),  # the caller's token issuer (None: auth off); added later
 )
 cards = Table(
     "cards", metadata,
@@ -117,6 +122,12 @@ seen_tokens = Table(
     Column("jti_hash", String(64), primary_key=True),
     Column("expires_at", Integer, nullable=False, index=True),
 )
+# "add or change findings": the assessment an assessment was made from (its earlier visit)
+assessment_links = Table(
+    "assessment_links", metadata,
+    Column("assessment_id", String(36), ForeignKey("assessments.id"), primary_key=True),
+    Column("previous_id", String(36), ForeignKey("assessments.id"), nullable=False, index=True),
+)
 _EXT = "gmed.store"
 log = logging.getLogger("service")
 # statements built once (SQLAlchemy compiles each once); the writer runs each once per batch
@@ -126,6 +137,7 @@ _INSERT_AUDIT = insert(audit)
 _INSERT_FEEDBACK = insert(feedback)
 _INSERT_OUTCOME = insert(outcomes)
 _INSERT_TOKEN = insert(seen_tokens)
+_INSERT_LINK = insert(assessment_links)
 _FORGET_TOKENS = seen_tokens.delete().where(seen_tokens.c.expires_at < bindparam("now_s"))
 _TABLE_RANK = {table.name: i for i, table in enumerate(metadata.sorted_tables)}
 _PLAIN_INSERTS: dict[Executable, Table] = {
@@ -203,6 +215,43 @@ def _create_tables(engine: Engine, lock_file: Path | None) -> None:
         os.close(fd)  # releases the lock
 
 
+def _private_file(path: Path | None) -> None:
+    """Create the SQLite file owner-only (0600) before SQLite does, or make an existing one so.
+
+    SQLite creates its ``-wal`` and ``-shm`` files with the database file's permissions, so
+    the three hold pseudonyms and inputs for the service's user only (the default umask would
+    leave them 0644: readable by every local user)."""
+    if path is None:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError:
+        return  # no folder for it: SQLite will say so in its own terms (OperationalError)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):  # left by an earlier, laxer version
+        with contextlib.suppress(OSError):  # absent (the usual case), or not ours to change
+            os.chmod(f"{path}{suffix}", 0o600)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added to a table after a database was created (``create_all`` makes only missing
+    tables): ``assessments.issuer``. Idempotent; a concurrent worker's ``ALTER`` is fine."""
+    present = {c["name"] for c in inspect(engine).get_columns("assessments")}
+    if "issuer" in present:
+        return
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE assessments ADD COLUMN issuer VARCHAR(256)"))
+    except SQLAlchemyError:
+        present = {c["name"] for c in inspect(engine).get_columns("assessments")}
+        if "issuer" not in present:
+            raise
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -210,10 +259,10 @@ def now() -> datetime:
 class Store:
     """One database: lazy engine, pseudonymiser, and the few writes and reads the service does."""
 
-    def __init__(self, url: str, secret: bytes, *, synchronous: str = "FULL",
+    def __init__(self, url: str, pseudonym_key: bytes, *, synchronous: str = "FULL",
                  busy_timeout: float = 5.0) -> None:
         self.url = url
-        self._secret = secret
+        self._pseudonym_key = pseudonym_key
         self._synchronous = synchronous
         self._engine: Engine | None = None
         self._lock = threading.Lock()
@@ -246,7 +295,9 @@ class Store:
                 cur.execute(f"PRAGMA synchronous={self._synchronous}")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
+        _private_file(self._file)
         _create_tables(engine, self._lock_file)
+        _add_missing_columns(engine)
         self._file_id = self._file_identity()
         return engine
 
@@ -267,15 +318,17 @@ class Store:
             log.warning("store file removed or replaced: reopening it",
                         extra={"reason": "sqlite file identity changed"})
             engine.dispose()
+            _private_file(self._file)
             _create_tables(engine, self._lock_file)
             self._file_id = self._file_identity()
         return engine
 
-    def pseudonym(self, patient_id: str | None) -> str | None:
-        """HMAC-SHA256 of a patient reference: stable per secret, not reversible without it."""
+    def pseudonym(self, patient_id: str | None, issuer: str | None = None) -> str | None:
+        """The keyed pseudonym of a patient reference in ``issuer``'s namespace (``None``: auth
+        off), of its NFC form (:func:`service.keys.pseudonym`): not reversible without the key."""
         if not patient_id:
             return None
-        return hmac.new(self._secret, patient_id.encode(), hashlib.sha256).hexdigest()
+        return keys.pseudonym(self._pseudonym_key, patient_id, issuer or "")
 
     def write(self, work: Work) -> None:
         """Run ``work`` (statements and their rows) in a committed transaction (group commit: see
@@ -311,14 +364,17 @@ class Store:
         self.write([(_INSERT_AUDIT, _audit(caller=caller, action=action, patient_ref=patient_ref,
                                            model_version=model_version, returned=returned))])
 
-    def save_assessment(self, *, source: str, inputs: Mapping[str, Any], result: Mapping[str, Any],
-                        patient_ref: str | None, caller: str, hook_instance: str | None = None,
-                        card_rows: list[dict[str, Any]] | None = None,
-                        returned: Any = None, aid: str | None = None,
-                        result_json: EncodedJSON | None = None) -> str:
-        """Store an assessment, its cards and its audit line in one transaction; return its id.
+    def assessment_work(self, *, source: str, inputs: Mapping[str, Any],
+                        result: Mapping[str, Any], patient_ref: str | None, caller: str,
+                        hook_instance: str | None = None,
+                        card_rows: list[dict[str, Any]] | None = None, returned: Any = None,
+                        aid: str | None = None, result_json: EncodedJSON | None = None,
+                        issuer: str | None = None) -> tuple[str, list[tuple[Executable, Any]]]:
+        """The rows of an assessment, its cards and its audit line (not yet written), and its
+        id: :meth:`write` them, alone or with other assessments' in one transaction.
 
-        ``result_json``: ``result`` already encoded (the response sends the same text)."""
+        ``result_json``: ``result`` already encoded (the response sends the same text);
+        ``issuer``: the calling token's issuer, the only one the API shows it to."""
         aid = aid or self.new_id()
         model = result["model"]
         work: list[tuple[Executable, Any]] = [(_INSERT_ASSESSMENT, {
@@ -326,13 +382,20 @@ class Store:
             "hook_instance": hook_instance, "model_id": model["id"],
             "model_version": model["version"], "action": result["action"],
             "inputs": dict(inputs),
-            "result": result_json if result_json is not None else dict(result)})]
+            "result": result_json if result_json is not None else dict(result),
+            "issuer": issuer})]
         if card_rows:
             work.append((_INSERT_CARD, [{**c, "assessment_id": aid} for c in card_rows]))
         work.append((_INSERT_AUDIT, _audit(
             caller=caller, action=source, patient_ref=patient_ref,
             model_version=model["version"], assessment_id=aid,
             returned=returned if returned is not None else summary(result))))
+        return aid, work
+
+    def save_assessment(self, **fields: Any) -> str:
+        """Store an assessment, its cards and its audit line in one transaction; return its id
+        (the fields of :meth:`assessment_work`)."""
+        aid, work = self.assessment_work(**fields)
         self.write(work)
         return aid
 
@@ -341,9 +404,39 @@ class Store:
             row = conn.execute(select(assessments).where(assessments.c.id == aid)).mappings().first()
         return dict(row) if row else None
 
-    def known_cards(self, uuids: list[str]) -> set[str]:
+    def save_assessment_from(self, previous_id: str, **fields: Any) -> str:
+        """:meth:`save_assessment`, and in the same transaction the link to the assessment it
+        was made from (``previous_id``, which must exist: the caller checked its patient)."""
+        aid, work = self.assessment_work(**fields)
+        work.append((_INSERT_LINK, {"assessment_id": aid, "previous_id": previous_id}))
+        self.write(work)
+        return aid
+
+    def previous_of(self, aid: str) -> str | None:
+        """The id of the assessment ``aid`` was made from, if it was made from one."""
+        query = select(assessment_links.c.previous_id).where(
+            assessment_links.c.assessment_id == aid)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(cards.c.uuid).where(cards.c.uuid.in_(uuids))).all()
+            return conn.execute(query).scalar()
+
+    def patient_assessments(self, patient_ref: str, limit: int = 100) -> list[dict[str, Any]]:
+        """A patient's assessments, newest first (at most ``limit``), each with the id of the
+        one it was made from (``previous_id``, or ``None``)."""
+        query = (select(assessments, assessment_links.c.previous_id)
+                 .outerjoin(assessment_links, assessment_links.c.assessment_id == assessments.c.id)
+                 .where(assessments.c.patient_ref == patient_ref)
+                 .order_by(assessments.c.created_at.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def known_cards(self, uuids: list[str], issuer: str | None = None) -> set[str]:
+        """The uuids among ``uuids`` of cards given to ``issuer`` (another issuer's are unknown)."""
+        of_issuer = (assessments.c.issuer.is_(None) if issuer is None
+                     else assessments.c.issuer == issuer)
+        query = (select(cards.c.uuid).join(assessments, cards.c.assessment_id == assessments.c.id)
+                 .where(cards.c.uuid.in_(uuids), of_issuer))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
         return {r[0] for r in rows}
 
     def save_feedback(self, items: list[dict[str, Any]], caller: str) -> None:
@@ -365,7 +458,8 @@ class Store:
         return oid
 
     def remember_token(self, jti: str, iss: str, expires_at: int, now_s: int) -> bool:
-        """Record a token id until it expires; ``False`` if it was seen before (a replay)."""
+        """Record a token id until ``expires_at`` (the caller passes the last second the token
+        is accepted: its ``exp`` plus the leeway); ``False`` if it was seen before (a replay)."""
         key = hashlib.sha256(f"{iss}\x00{jti}".encode()).hexdigest()
         try:
             self.write([(_FORGET_TOKENS, {"now_s": now_s}),
@@ -387,26 +481,6 @@ def summary(result: Mapping[str, Any]) -> dict[str, Any]:
             "results": {r["complaint"]: r["band"] for r in result.get("results", [])}}
 
 
-def _secret(app: Flask) -> bytes:
-    configured = app.config["PSEUDONYM_SECRET"]
-    if configured:
-        return str(configured).encode()
-    path = Path(app.instance_path) / "pseudonym.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".pseudonym.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(os.urandom(32).hex().encode())
-        try:
-            os.link(tmp, path)  # atomic: the first worker's key wins, the others read it
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_bytes()
-
-
 def init_app(app: Flask) -> None:
     url = app.config["DATABASE_URL"]
     if not url:
@@ -415,7 +489,7 @@ def init_app(app: Flask) -> None:
     synchronous = str(app.config["SQLITE_SYNCHRONOUS"]).upper()
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError("SQLITE_SYNCHRONOUS must be FULL or NORMAL")
-    app.extensions[_EXT] = Store(str(url), _secret(app), synchronous=synchronous,
+    app.extensions[_EXT] = Store(str(url), keys.get_keys(app).pseudonym, synchronous=synchronous,
                                  busy_timeout=float(app.config["STORE_BUSY_TIMEOUT"]))
 
 

@@ -3,10 +3,11 @@
 Routes:
 
 * ``GET /ui/`` - the intake and findings form, generated from the feature contract (every field
-  may be left empty); ``POST /ui/assessments`` validates it, assesses, stores the assessment in
-  the same store as the API and redirects (303) to its page, so the page has an opaque-id URL and
-  a reload never re-submits. Invalid input re-renders the form (422) with the broken rule beside
-  each field.
+  may be left empty but the contract's required ones: :mod:`service.form_text`);
+  ``POST /ui/assessments`` validates it, assesses, stores the assessment in the same store as
+  the API (linked to the visit it was made from, if any) and redirects (303) to its page, so the
+  page has an opaque-id URL and a reload never re-submits. Invalid input re-renders the form
+  (422) with what to enter, in plain words, beside each field.
 * ``GET /ui/assessments/<id>`` - one stored assessment: per complaint the probability and band,
   the probability scale, the factor waterfall from the complaint's starting point, the words
   (top factors in percentage points, the findings not recorded on one line, missing items, next
@@ -16,15 +17,20 @@ Routes:
   SMART EHR launch (:mod:`service.smart`) and comes back here signed in.
 * ``GET /ui/smart/callback`` - the end of a SMART launch (the EHR's authorization code).
 * ``GET /ui/hook-instances/<hookInstance>`` - the assessment a CDS Hooks call made, by its hook
-  instance; ``GET /ui/assessments/<id>/edit`` - the form filled with that assessment's inputs
-  (add the next finding without re-entering the rest).
+  instance (only the signed-in patient's: another patient's is 404, its id never shown);
+  ``GET /ui/assessments/<id>/edit`` - the form filled with that assessment's inputs (add the
+  next finding without re-entering the rest).
 * ``GET /ui/model`` - the model facts of the model being served (:mod:`service.model_facts`).
+* The patient's visits and two visits compared (:mod:`service.ui_history`), and the patient's
+  handout as a page and a PDF (:mod:`service.handout`): their views are on this blueprint.
 
 Security for a page embedded in an EHR: a Content-Security-Policy with no inline script or style
 and ``frame-ancestors`` from ``UI_FRAME_ANCESTORS`` (config or ``GMED_UI_FRAME_ANCESTORS``; a list
 or space-separated sources; default ``'self'``; no X-Frame-Options, which cannot list an EHR's
-origin); a CSRF token on the form (signed double-submit: a random cookie, and in the form an
-HMAC of it under the store's key, so every worker verifies every other's tokens);
+origin); a CSRF token on the form (signed double-submit bound to the session: a random cookie,
+and in the form an HMAC of it and of the SMART session's id under the CSRF key of
+:mod:`service.keys`, so every worker verifies every other's tokens, and a cookie and token pair
+from one session is refused in another);
 ``Cache-Control: no-store`` on every page; no patient data in URLs, only opaque ids. With
 ``UI_AUTH="smart"`` (the default; :mod:`service.smart`) a page with patient data is shown only to
 a browser signed in through a SMART launch for that patient (401 without a session, 403 for
@@ -49,11 +55,12 @@ from werkzeug.datastructures import MultiDict
 
 import cds
 from cds.errors import CdsError, FieldError, InvalidRecord
-from cds.features import GROUPS, ROWS, YES_NO, Feature, record_fields
-from cds.safety import WARNING_TITLES
+from cds.features import BY_NAME, GROUPS, ROWS, YES_NO, Feature, record_fields
+from cds.safety import NOT_APPLICABLE, OUT_OF_POPULATION, WARNING_TITLES
 from cds.validate import validate_record
 
-from . import smart
+from . import keys, patient_label, smart
+from .form_text import needed_sentence, plain_message, why_required
 from .headers import page_csp
 from .metrics import count_prediction
 from .model import get_model
@@ -108,7 +115,8 @@ def _csrf_token() -> str:
 
 
 def _sign(nonce: str) -> str:
-    return get_store().pseudonym("gmed-ui-csrf\x00" + nonce) or ""
+    """The token for ``nonce`` in this browser's session (its SMART session id, if any)."""
+    return keys.mac(keys.get_keys().csrf, "csrf", smart.session_id(), nonce)
 
 
 def _csrf_ok() -> bool:
@@ -167,7 +175,8 @@ def _field_view(f: Feature) -> dict[str, Any]:
         when = {"field": on, "value": " ".join(values), "text": f"Applies to {f.condition}"}
     hint = [f"pain-free people {short_unit(f.reference, unit)}" if f.reference else "",
             _range_text(f), when["text"] if when else "",
-            f.help.split(". ")[0].rstrip(".") + "." if f.help else ""]  # the first sentence
+            f.help.split(". ")[0].rstrip(".") + "." if f.help else "",
+            why_required(f) + "." if f.required else ""]  # the first sentence of the help
     return {"name": f.name, "label": f.label, "kind": "rows" if f.role == "rows" else f.kind,
             "unit": unit, "hint": " · ".join(h for h in hint if h), "choices": choices,
             "required": f.required, "when": when}
@@ -239,21 +248,19 @@ def _render_form(values: Mapping[str, Any], errors: list[FieldError], status: in
     by_field: dict[str, list[str]] = {}
     for e in errors:
         name = e.field.split("[")[0]
-        label = _label(name)
-        message = e.message[len(label) + 2:] if e.message.startswith(label + ": ") else e.message
-        by_field.setdefault(name, []).append(f"{message} ({e.rule})")
+        by_field.setdefault(name, []).append(plain_message(BY_NAME.get(name), e))
     order = {f.name: i for i, f in enumerate(record_fields())}
     summary = [{"field": name, "label": _label(name), "messages": by_field[name]}
                for name in sorted(by_field, key=lambda n: order.get(n, -1))]
     html = render_template("ui/form.html", groups=form_groups(), values=values, errors=by_field,
                            summary=summary, csrf_token=_csrf_token(), notice=notice,
-                           source_id=source_id, model=current_model_info())
+                           source_id=source_id, model=current_model_info(),
+                           needed=needed_sentence([f for f in record_fields() if f.required]))
     return html, status
 
 
 def _label(name: str) -> str:
-    f = next((f for f in record_fields() if f.name == name), None)
-    return f.label if f else name
+    return BY_NAME[name].label if name in BY_NAME else name
 
 
 @bp.get("/")
@@ -271,22 +278,28 @@ def create_assessment() -> ResponseReturnValue:
     posted = {k: request.form.getlist(k) if k == ROWS.name else request.form.get(k)
               for k in request.form if k != CSRF_FIELD}
     if not _csrf_ok():
-        return _render_form(posted, [], 400, notice="This form had expired or did not come from "
-                            "this page. Your entries are kept: check them and press Estimate again.")
+        return _render_form(posted, [], 400, source_id=request.form.get("previous_id"),
+                            notice="This form had expired or did not come from this page. Your "
+                                   "entries are kept: check them and press Estimate again.")
     try:
         validate_record({k: v for k, v in record.items()
                          if k not in {e.field for e in errors}})
     except InvalidRecord as e:
         errors += e.errors
     if errors:
-        return _render_form(posted, errors, 422)
+        return _render_form(posted, errors, 422, source_id=request.form.get("previous_id"))
     result = cds.assess(record, model=get_model()).to_dict()
     store = get_store()
     inputs = {k: v for k, v in record.items() if k != "patient_id"}
     patient_ref = (smart.patient_ref() if smart.enabled()  # the patient the EHR opened
                    else store.pseudonym(record.get("patient_id")))
-    aid = store.save_assessment(source="ui", inputs=inputs, result=result,
-                                caller="clinician page", patient_ref=patient_ref)
+    patient_label.remember(patient_ref, record.get("patient_id"))
+    previous, patient_ref = ui_history.made_from(request.form.get("previous_id", ""), patient_ref)
+    fields = {"source": "ui", "inputs": inputs, "result": result, "caller": "clinician page",
+              "patient_ref": patient_ref,
+              "issuer": smart.issuer() if smart.enabled() else None}
+    aid = (store.save_assessment_from(previous, **fields) if previous
+           else store.save_assessment(**fields))
     count_prediction(result)
     return redirect(url_for("ui.show_assessment", aid=aid), 303)
 
@@ -351,7 +364,9 @@ def show_assessment(aid: str) -> ResponseReturnValue:
     refer = result["action"] == "refer"
     return render_template(
         "ui/result.html", aid=row["id"], result=result, facts=facts, refer=refer,
-        warning_titles=WARNING_TITLES,
+        patient_shown=patient_label.shown(row["patient_ref"]),
+        previous_id=get_store().previous_of(row["id"]),
+        warning_titles=WARNING_TITLES, estimate_warnings=(OUT_OF_POPULATION, NOT_APPLICABLE),
         created=created.strftime("%d %b %Y, %H:%M UTC") if isinstance(created, datetime) else "",
         complaints=[] if refer else [_complaint_view(r, bands, i)
                                      for i, r in enumerate(result["results"])])
@@ -362,19 +377,22 @@ def edit_assessment(aid: str) -> ResponseReturnValue:
     """The form filled with a stored assessment's inputs: a new assessment, not an overwrite."""
     if not isinstance(row := _viewable(aid), dict):
         return row
-    return _render_form(_form_values(row["inputs"]), [], source_id=row["id"])
+    values = {**_form_values(row["inputs"]), "patient_id": patient_label.shown(row["patient_ref"])}
+    return _render_form(values, [], source_id=row["id"])
 
 
 @bp.get("/hook-instances/<instance>")
 def by_hook_instance(instance: str) -> ResponseReturnValue:
-    """The assessment a CDS Hooks call made, found by its ``hookInstance`` (its page checks
-    the patient)."""
+    """The assessment a CDS Hooks call made, found by its ``hookInstance``: with SMART, only one
+    of the signed-in patient (another patient's is not found, so its id is never revealed)."""
     if (refused := _gate(any_patient=True)) is not None:
         return refused
     if not _ID.match(instance):
         return _not_found()
-    query = (select(assessments.c.id).where(assessments.c.hook_instance == instance)
-             .order_by(assessments.c.created_at.desc()).limit(1))
+    query = select(assessments.c.id).where(assessments.c.hook_instance == instance)
+    if smart.enabled():
+        query = query.where(assessments.c.patient_ref == smart.patient_ref())
+    query = query.order_by(assessments.c.created_at.desc()).limit(1)
     with get_store().engine.connect() as conn:
         aid = conn.execute(query).scalar()
     if aid is None:
@@ -401,3 +419,6 @@ def _on_error(e: CdsError) -> ResponseReturnValue:
                                message="The model or the store is not available. Your entries "
                                        "were not assessed; go back and try again shortly."), e.status
     return render_template("ui/error.html", title="Request not accepted", message=str(e)), e.status
+
+
+from . import handout, ui_history  # noqa: E402,F401  (their views are on this blueprint)

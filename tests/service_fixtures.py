@@ -38,7 +38,9 @@ def make_app(tiny_model: Model, tmp_path: Path) -> Callable[..., Flask]:
         settings: dict[str, Any] = {
             "MODEL": tiny_model, "DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
             "PSEUDONYM_SECRET": "test-secret", "AUTH": "off", "UI_AUTH": "off",
-            "ENVIRONMENT": "development", "TESTING": True, **config}
+            "ENVIRONMENT": "development", "TESTING": True,
+            "OUTBOUND_PRIVATE_HOSTS": ["127.0.0.1"],  # the tests' EHRs and key servers
+            **config}
         return create_app(settings)
     return build
 
@@ -171,6 +173,7 @@ def runner_prefetch(*, n_extra: int = 0) -> dict[str, Any]:
                                  "clinicalStatus": {"coding": [{"code": "active"}]},
                                  "code": {"coding": [{"system": ICD10CM, "code": "M22.2X1"}]}}),
         "intake": searchset(intake),
+        "observations-intake": searchset(),  # no patient-reported Observations: the form has them
     }
 
 

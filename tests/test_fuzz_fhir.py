@@ -53,6 +53,9 @@ EXACT: dict[tuple[str, str], float] = {
     ("deg", "rad"): 180.0 / math.pi, ("mo", "a"): 12.0, ("mo", "wk"): 7 / 30.4375,
     ("mo", "d"): 1 / 30.4375, ("a", "mo"): 1 / 12.0, ("N.m/kg", "N.m.kg-1"): 1.0,
     ("kg/m2", "kg.m-2"): 1.0,
+    # UCUM conversions of the same dimension (cds.units, ucumvert): UCUM's year is 365.25 d
+    ("a", "wk"): 7 / 365.25, ("a", "d"): 1 / 365.25, ("a", "s"): 1 / (365.25 * 86400),
+    ("mo", "s"): 12 / (365.25 * 86400),
 }
 UNITS = sorted({u for pair in EXACT for u in pair} | {
     "cm", "kg", "%", "1", "{score}", "[lb_av]", "", "m", "s", "Cel", "deg ", "DEG", "°", "mm[Hg]"})

@@ -121,11 +121,11 @@ def test_csv_with_text_booleans_and_quarantine_file(cohort: pd.DataFrame, tmp_pa
 def test_parquet_quarantine_keeps_raw_text(cohort: pd.DataFrame, tmp_path: Path) -> None:
     frame = cohort.head(200).copy()
     frame["side"] = frame["side"].astype(object)
-    frame.loc[2, "side"] = "L"
+    frame.loc[2, "side"] = "Middle"  # ("L" now reads as left: training.values)
     frame.to_parquet(tmp_path / "d.parquet")
     load(tmp_path / "d.parquet", quarantine=tmp_path / "q.parquet")
     q = pd.read_parquet(tmp_path / "q.parquet")
-    assert q.loc[2, "side"] == "L" and q.loc[2, "reason"] == "side: enum"
+    assert q.loc[2, "side"] == "Middle" and q.loc[2, "reason"] == "side: enum"
 
 
 # ------------------------------------------------------------------------------ FHIR NDJSON
@@ -268,7 +268,7 @@ def test_cli_train_reports_counts_and_writes_the_quarantine(cohort: pd.DataFrame
     frame.to_parquet(tmp_path / "d.parquet")
     assert main(["train", "--data", str(tmp_path / "d.parquet"), "--out",
                  str(tmp_path / "m" / "1"), "--quarantine", str(tmp_path / "q.csv"),
-                 "--threads", "1"]) == 0
+                 "--threads", "1", "--accept-small-sample"]) == 0
     err = capsys.readouterr().err
     assert "1500 rows read:" in err and "1 rejected" in err
     assert "bmi_kg_m2: maximum failed on 1 row(s)" in err

@@ -11,6 +11,7 @@ import pytest
 
 import cds
 from cds.cli import main
+from cds.errors import UserError
 from cds.model import sha256_file, verify_manifest
 from training.calibration import calibration_intercept_slope
 from training.dataset import load
@@ -65,7 +66,7 @@ def test_recalibration_fixes_calibration_in_the_large_at_the_new_site(retrain_ro
 
 
 def test_an_existing_version_is_never_overwritten(retrain_root: Path, shifted_site: Path) -> None:
-    with pytest.raises(FileExistsError):
+    with pytest.raises(UserError, match="exists; choose another --version"):
         recalibrate("production", shifted_site, version="1.1.0", root=retrain_root)
 
 

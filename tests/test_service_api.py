@@ -94,7 +94,7 @@ def test_invalid_record_gets_an_operation_outcome_when_asked_for_fhir(
 def test_batch_reports_each_record_alone(client: FlaskClient, record: dict[str, Any]) -> None:
     bad = {**record, "sex": "other"}
     response = client.post("/v1/assessments/batch", json={"records": [record, bad, record]})
-    assert response.status_code == 200
+    assert response.status_code == 201
     statuses = [r["status"] for r in response.get_json()["results"]]
     assert statuses == [201, 422, 201]
     assert response.get_json()["results"][1]["errors"][0]["field"] == "sex"

@@ -84,12 +84,23 @@ def test_hmac_signed_with_the_public_key_is_rejected(secure_app: Flask, signer: 
     assert_401(call(secure_app, token))
 
 
-def test_other_asymmetric_algorithm_is_rejected(secure_app: Flask) -> None:
+def test_our_algorithm_list_refuses_es256_even_with_a_valid_key_for_it(
+        make_app: Callable[..., Flask], signer: Signer, tmp_path: Path) -> None:
+    """The issuer's JWKS holds a P-256 key and the token is a valid ES256 signature by it:
+    PyJWT would accept it; only our list (ES384, RS384) refuses it."""
     p256 = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(p256.public_key()))
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [*signer.jwks()["keys"],
+                                         {**jwk, "kid": "p256", "alg": "ES256"}]}))
+    app = make_app(AUTH="jwt", JWT_ISSUERS={ISSUER: {"jwks_file": str(jwks)}})
     now = int(time.time())
     token = jwt.encode({"iss": ISSUER, "aud": BASE + URL, "iat": now, "exp": now + 60,
-                        "jti": "es256"}, p256, algorithm="ES256", headers={"kid": "ec-1"})
-    assert_401(call(secure_app, token))
+                        "jti": "es256"}, p256, algorithm="ES256", headers={"kid": "p256"})
+    assert jwt.decode(token, jwt.PyJWK({**jwk, "kid": "p256"}, algorithm="ES256"),
+                      algorithms=["ES256"], audience=BASE + URL)["jti"] == "es256"
+    assert_401(call(app, token))
+    assert call(app, signer.token(BASE + URL)).status_code == 200  # ES384 from the same set
 
 
 def test_token_signed_by_another_key_is_rejected(secure_app: Flask) -> None:
@@ -108,9 +119,63 @@ def test_audience_may_be_a_list_holding_the_endpoint(secure_app: Flask, signer: 
     assert call(secure_app, token).status_code == 200
 
 
-def test_expired_token_is_rejected(secure_app: Flask, signer: Signer) -> None:
-    assert_401(call(secure_app, signer.token(BASE + URL, iat=int(time.time()) - 600,
-                                             lifetime=300)))
+@pytest.mark.parametrize("leeway,expired_s,accepted", [
+    (30, 10, True), (30, 45, False), (0, 10, False), (120, 100, True)])
+def test_our_leeway_decides_how_long_after_exp_a_token_is_accepted(
+        make_app: Callable[..., Flask], signer: Signer, tmp_path: Path, leeway: int,
+        expired_s: int, accepted: bool) -> None:
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(signer.jwks()))
+    app = make_app(AUTH="jwt", JWT_LEEWAY=leeway, JWT_ISSUERS={ISSUER: {"jwks_file": str(jwks)}})
+    token = signer.token(BASE + URL, iat=int(time.time()) - 300 - expired_s, lifetime=300)
+    assert (call(app, token).status_code == 200) is accepted
+
+
+def test_a_replay_inside_the_leeway_is_refused(secure_app: Flask, signer: Signer) -> None:
+    """Expired 10 s ago, inside the 30 s leeway: accepted once. The replay record must outlive
+    ``exp`` (another token's check purges what has lapsed in between), so the replay is refused."""
+    token = signer.token(BASE + URL, iat=int(time.time()) - 310, lifetime=300)
+    assert call(secure_app, token).status_code == 200
+    assert call(secure_app, signer.token(BASE + URL)).status_code == 200  # purges lapsed ids
+    assert_401(call(secure_app, token))
+
+
+def test_the_replay_record_lasts_until_exp_plus_the_leeway(secure_app: Flask,
+                                                           signer: Signer) -> None:
+    from service.store import get_store, seen_tokens
+
+    now = int(time.time())
+    assert call(secure_app, signer.token(BASE + URL, iat=now, lifetime=300)).status_code == 200
+    with secure_app.app_context():
+        [row] = get_store().rows(seen_tokens)
+    assert row["expires_at"] == now + 300 + secure_app.config["JWT_LEEWAY"]
+
+
+def _signed(signer: Signer, claims: dict[str, Any]) -> str:
+    """Claims PyJWT's encoder would refuse, validly signed (JWS over the raw JSON)."""
+    payload = json.dumps(claims).replace("Infinity", "1e400").encode()
+    return jwt.api_jws.PyJWS().encode(payload, signer.ec, algorithm="ES384",
+                                      headers={"kid": "ec-1", "typ": "JWT"})
+
+
+@pytest.mark.parametrize("iss", [[ISSUER], {"iss": ISSUER}, 7, None])
+def test_an_iss_that_is_not_a_string_is_401_not_500(secure_app: Flask, signer: Signer,
+                                                    iss: Any, service_logs: Any) -> None:
+    now = int(time.time())
+    token = _signed(signer, {"iss": iss, "aud": BASE + URL, "iat": now, "exp": now + 60,
+                             "jti": f"iss-{type(iss).__name__}"})
+    assert_401(call(secure_app, token))
+    assert "iss is not a string" in service_logs.getvalue()
+
+
+@pytest.mark.parametrize("claim,value", [("exp", "9999999999"), ("iat", "1"), ("exp", True),
+                                         ("iat", 1e400)])
+def test_exp_or_iat_that_is_not_a_number_is_401_not_500(secure_app: Flask, signer: Signer,
+                                                        claim: str, value: Any) -> None:
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": BASE + URL, "iat": now, "exp": now + 60,
+              "jti": f"{claim}-{value!r}", claim: value}
+    assert_401(call(secure_app, _signed(signer, claims)))
 
 
 def test_token_living_too_long_is_rejected(secure_app: Flask, signer: Signer) -> None:
@@ -134,6 +199,21 @@ def test_unknown_kid_is_rejected(secure_app: Flask, signer: Signer) -> None:
 
 def test_issuer_not_on_the_allowlist_is_rejected(secure_app: Flask, signer: Signer) -> None:
     assert_401(call(secure_app, signer.token(BASE + URL, iss="https://evil.example.com")))
+
+
+def test_an_issuer_is_verified_with_its_own_keys_only(make_app: Callable[..., Flask],
+                                                      signer: Signer, tmp_path: Path) -> None:
+    """Two allowlisted issuers: B's key cannot speak for A (our per-issuer key sets)."""
+    other = Signer()
+    files = {}
+    for name, keys in (("a", signer), ("b", other)):
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps(keys.jwks()))
+    app = make_app(AUTH="jwt", JWT_ISSUERS={ISSUER: {"jwks_file": str(files["a"])},
+                                            "https://b.example": {"jwks_file": str(files["b"])}})
+    assert call(app, other.token(BASE + URL, iss="https://b.example")).status_code == 200
+    assert_401(call(app, other.token(BASE + URL, iss=ISSUER)))
+    assert call(app, signer.token(BASE + URL, iss=ISSUER)).status_code == 200
 
 
 def test_json_api_routes_need_a_token_too(secure_app: Flask, signer: Signer) -> None:
@@ -203,6 +283,27 @@ def test_cors_preflight_for_a_configured_origin(secure_app: Flask) -> None:
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == "https://ehr.example.org"
     assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
+
+
+@pytest.mark.parametrize("method,path", [("OPTIONS", URL), ("OPTIONS", "/v1/assessments"),
+                                         ("POST", "/ui/assessments")])
+def test_an_anonymous_compressed_body_is_never_decompressed(
+        secure_app: Flask, monkeypatch: pytest.MonkeyPatch, method: str, path: str) -> None:
+    """A preflight (no token needed) or a public route with ``Content-Encoding``: 415 before
+    any byte is inflated (RELIABILITY.md: no anonymous body is decompressed)."""
+    import gzip
+
+    import service.limits
+
+    inflated: list[int] = []
+    real = service.limits.inflate
+    monkeypatch.setattr(service.limits, "inflate",
+                        lambda *a: inflated.append(1) or real(*a))  # type: ignore[func-returns-value]
+    response = secure_app.test_client().open(
+        path, method=method, data=gzip.compress(b"[" + b"0," * 100_000 + b"0]"),
+        headers={"Content-Encoding": "gzip", "Origin": "https://ehr.example.org",
+                 "Access-Control-Request-Method": "POST"})
+    assert response.status_code == 415 and inflated == []
 
 
 def test_cors_is_not_granted_to_other_origins(secure_app: Flask) -> None:

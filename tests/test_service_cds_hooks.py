@@ -269,14 +269,20 @@ def test_encounter_start_requires_the_encounter_id(client: FlaskClient) -> None:
     assert response.status_code == 400
 
 
-def test_value_in_a_wrong_unit_is_rejected_not_misread(client: FlaskClient) -> None:
+def test_value_in_a_wrong_unit_is_set_aside_not_misread(app: Flask) -> None:
+    """Issue 14: one unusable Observation never loses the card (it was a 422 for the call)."""
     prefetch = runner_prefetch()
     prefetch["observations"]["entry"][0]["resource"] = observation(
-        "bmi_kg_m2", **quantity(23.0, "[lb_av]/[in_i]2"))
-    response = call(client, hook_call(prefetch=prefetch))
-    assert response.status_code == 422
-    [issue] = response.get_json()["issue"]
-    assert issue["expression"] == ["bmi_kg_m2"] and issue["details"]["coding"][0]["code"] == "unit"
+        "bmi_kg_m2", id="bmi-1", **quantity(23.0, "[lb_av]/[in_i]2"))
+    response = call(app.test_client(), hook_call(prefetch=prefetch))
+    assert response.status_code == 200
+    [card] = response.get_json()["cards"]
+    assert "Observation/bmi-1 set aside" in card["detail"]
+    with app.app_context():
+        [row] = get_store().rows(assessments)
+    assert "bmi_kg_m2" not in row["inputs"]
+    codes = [w["code"] for w in row["result"]["warnings"]]
+    assert [c for c in codes if c != "red-flag-screen-incomplete"] == ["resource-set-aside"]
 
 
 def test_prefetch_about_another_patient_is_rejected(client: FlaskClient) -> None:

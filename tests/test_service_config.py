@@ -43,7 +43,8 @@ def production(tiny_model: Model, tmp_path: Path, clean_env: None) -> Callable[.
         settings: dict[str, Any] = {
             "MODEL": tiny_model, "DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
             "AUTH": "jwt", "JWT_ISSUERS": {ISSUER: {"jwks_file": str(jwks)}},
-            "PSEUDONYM_SECRET": GOOD_SECRET, "SMART_CLIENT_ID": "gmed-cds", **config}
+            "PSEUDONYM_SECRET": GOOD_SECRET, "SMART_CLIENT_ID": "gmed-cds",
+            "BASE_URL": "https://cds.example.org", **config}
         return create_app({k: v for k, v in settings.items() if v is not ...})
     return build
 
@@ -60,6 +61,10 @@ def test_production_is_the_default_and_starts_when_configured(
     ({"JWT_ISSUERS": {}}, "JWT_ISSUERS"),
     ({"UI_AUTH": "off"}, "UI_AUTH"),
     ({"SMART_CLIENT_ID": None}, "SMART_CLIENT_ID"),
+    ({"BASE_URL": None}, "BASE_URL"),  # else the audience would come from the Host header
+    ({"BASE_URL": "https://user@cds.example.org"}, "BASE_URL"),
+    ({"JWT_ISSUERS": {ISSUER: {"jwks": {"keys": []}, "fhir_servers": "https://ehr/fhir"}}},
+     "JWT_ISSUERS"),
     ({"PSEUDONYM_SECRET": ...}, "PSEUDONYM_SECRET"),  # unset: the random per-instance key
     ({"PSEUDONYM_SECRET": ""}, "PSEUDONYM_SECRET"),
     ({"PSEUDONYM_SECRET": "test-secret"}, "PSEUDONYM_SECRET"),  # the tests' own value
@@ -121,7 +126,8 @@ def test_make_serve_starts_in_development_on_a_fresh_machine(
     """``make serve`` sets no secret and no issuers: development mode, and a random pseudonym
     key written in the (here: fresh, temporary) instance folder."""
     env = _serve_env()
-    assert env == {"GMED_ENVIRONMENT": "development", "GMED_AUTH": "off", "GMED_UI_AUTH": "off"}
+    assert env == {"GMED_ENVIRONMENT": "development", "GMED_AUTH": "off", "GMED_UI_AUTH": "off",
+                   "GMED_OUTBOUND_PRIVATE_HOSTS": "127.0.0.1,localhost"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(tmp_path / "instance"))
@@ -131,3 +137,45 @@ def test_make_serve_starts_in_development_on_a_fresh_machine(
     page = app.test_client().get(f"/ui/assessments/{response.get_json()['id']}")
     assert page.status_code == 200  # the clinician page needs no EHR launch in development
     assert (tmp_path / "instance" / "pseudonym.key").stat().st_size >= 32
+
+
+# ------------------------------------------------- production's audience and /metrics (#18.6, 16)
+
+
+def test_production_never_takes_the_audience_from_the_host_header(
+        production: Callable[..., Flask], tmp_path: Path) -> None:
+    """A token minted for ``http://evil.example/...`` and sent with ``Host: evil.example`` is
+    refused; one for the configured BASE_URL is accepted whatever the Host header says."""
+    from tests.service_fixtures import Signer, hook_call
+
+    signer = Signer()
+    jwks = tmp_path / "signer.json"
+    jwks.write_text(json.dumps(signer.jwks()))
+    app = production(JWT_ISSUERS={ISSUER: {"jwks_file": str(jwks)}})
+    path = "/cds-services/gmed-driver"
+    client = app.test_client()
+    evil = client.post(path, json=hook_call(), base_url="http://evil.example", headers={
+        "Authorization": f"Bearer {signer.token('http://evil.example' + path)}"})
+    assert evil.status_code == 401
+    ours = client.post(path, json=hook_call(), base_url="http://evil.example", headers={
+        "Authorization": f"Bearer {signer.token('https://cds.example.org' + path)}"})
+    assert ours.status_code == 200
+
+
+def test_production_metrics_are_closed_without_a_token(production: Callable[..., Flask]) -> None:
+    assert production().test_client().get("/metrics").status_code == 401
+
+
+def test_metrics_need_the_configured_bearer_token(production: Callable[..., Flask]) -> None:
+    token = secrets.token_hex(32)
+    client = production(METRICS_TOKEN=token).test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/metrics", headers={"Authorization": f"Basic {token}"}).status_code == 401
+    ok = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200 and b"# TYPE" in ok.data
+
+
+def test_development_metrics_are_open_without_a_token(production: Callable[..., Flask]) -> None:
+    app = production(ENVIRONMENT="development")
+    assert app.test_client().get("/metrics").status_code == 200

@@ -95,8 +95,12 @@ def _record_counts() -> Iterator[None]:
                          by_operation=dict(sorted(totals.items())), **extra)
 
 
+METRICS_TOKEN = secrets.token_hex(32)
+
+
 def _is_protected(path: str) -> bool:
-    return path.startswith(PROTECTED) and not path.startswith(PUBLIC)
+    """Needs a credential: a JWT, or for ``/metrics`` the metrics token."""
+    return path == "/metrics" or (path.startswith(PROTECTED) and not path.startswith(PUBLIC))
 
 
 def _with_headers(case: Any, headers: dict[str, str]) -> None:
@@ -125,7 +129,8 @@ def serve_secure(make_app: Callable[..., Flask], signer: Signer, tmp_path: Path)
     CURRENT.app = make_app(BATCH_MAX=5, AUTH="jwt", ENVIRONMENT="production",
                            PSEUDONYM_SECRET=secrets.token_hex(32), BASE_URL=BASE,
                            JWT_ISSUERS={ISSUER: {"jwks_file": str(jwks_file)}},
-                           UI_AUTH="smart", SMART_CLIENT_ID="gmed-cds")
+                           UI_AUTH="smart", SMART_CLIENT_ID="gmed-cds",
+                           METRICS_TOKEN=METRICS_TOKEN)
     yield
     CURRENT.app = None
 
@@ -147,7 +152,9 @@ def test_every_operation_conforms_with_a_valid_token(case: Any, serve_secure: No
                                                      signer: Signer) -> None:
     """A fresh token per call (its ``jti`` is single-use) for the exact URL called: never a 401."""
     _count("auth_valid_token", case)
-    _with_headers(case, {"Authorization": f"Bearer {signer.token(BASE + _served_path(case))}"})
+    token = (METRICS_TOKEN if _served_path(case) == "/metrics"
+             else signer.token(BASE + _served_path(case)))
+    _with_headers(case, {"Authorization": f"Bearer {token}"})
     response = _answered("auth_valid_token", case.call_and_validate(checks=CHECKS))
     assert response.status_code != 401
 

@@ -139,7 +139,8 @@ def test_a_trickling_server_is_cut_by_the_whole_exchange_timeout(servers: Any) -
 
     fhir = servers(trickle)
     with pytest.raises(httpget.FetchError) as caught:
-        httpget.get(f"{fhir.base}/Patient/p1", {}, timeout_s=0.5, max_bytes=1 << 20)
+        httpget.get(f"{fhir.base}/Patient/p1", {}, timeout_s=0.5, max_bytes=1 << 20,
+                    private_hosts=["127.0.0.1"])
     assert caught.value.reason == httpget.TIMED_OUT
 
 

@@ -1,13 +1,17 @@
 """Privacy and accountability: the audit trail says who asked about whom and what they were told;
-patient references are pseudonymised with the configured secret and never stored raw."""
+patient references are pseudonymised under a key derived from the configured secret (HKDF, its
+own label), in the caller's issuer's namespace, and never stored raw."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask
 
 from service.model import get_model
@@ -39,7 +43,7 @@ def test_the_audit_trail_records_caller_patient_reference_model_version_and_outc
     with secure_app.app_context():
         rows = get_store().rows(audit)
         version = get_model().version
-        reference = get_store().pseudonym(PATIENT)
+        reference = get_store().pseudonym(PATIENT, ISSUER)
     api, hook, confirmed = rows[-3:]
     assert [r["action"] for r in (api, hook, confirmed)] == ["api", "cds-hooks", "outcome"]
     for row in (api, hook, confirmed):
@@ -61,7 +65,10 @@ def test_patient_references_are_keyed_pseudonyms_never_stored_raw(
                                   json={**runner_pfp, "patient_id": PATIENT}).status_code == 201
     with app.app_context():
         stored = get_store().rows(audit)[-1]["patient_ref"]
-    expected = hmac.new(secret.encode(), PATIENT.encode(), hashlib.sha256).hexdigest()
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=b"gmed-cds v1 pseudonym").derive(secret.encode())
+    message = json.dumps(["", PATIENT]).encode()  # no issuer: auth is off in this app
+    expected = hmac.new(key, message, hashlib.sha256).hexdigest()
     assert stored == expected
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("private.sqlite3*"))
     assert PATIENT.encode() not in raw and expected.encode() in raw

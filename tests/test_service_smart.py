@@ -18,6 +18,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service import patient_label, smart
 from service.store import assessments, get_store
 from tests.conftest import load_example
 
@@ -186,7 +187,10 @@ def test_the_session_cookie_holds_a_pseudonym_never_the_token_or_the_patient_id(
     serializer = smart_app.session_interface.get_signing_serializer(  # type: ignore[attr-defined]
         smart_app)
     stored = serializer.loads(cookie.value)
-    assert set(stored) == {"smart"} and set(stored["smart"]) == {"patient_ref", "user", "expires"}
+    # the patient reference shown on the pages is kept encrypted (service.patient_label)
+    assert set(stored) == {"smart", patient_label.SESSION_KEY}
+    assert set(stored["smart"]) == {"patient_ref", "issuer", "sid", "user", "expires"}
+    assert '"p1"' not in json.dumps(stored)
     with smart_app.app_context():
         assert stored["smart"]["patient_ref"] == get_store().pseudonym("p1") != "p1"
     assert "at-secret" not in json.dumps(stored)
@@ -260,3 +264,197 @@ def test_the_form_stores_under_the_launchs_patient(smart_app: Flask, ehr: FakeEh
     with smart_app.app_context():
         row = next(r for r in get_store().rows(assessments) if r["id"] == new_id)
         assert row["patient_ref"] == get_store().pseudonym("p1")
+
+
+# ------------------------------------------------ the allowlist by origin (#18.1), pinned refusals
+
+
+@pytest.fixture
+def outbound(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every outbound request the service would make (none is made)."""
+    from service import httpget
+
+    made: list[str] = []
+
+    def record(method: str, url: str, *args: Any, **kwargs: Any) -> httpget.Fetched:
+        made.append(url)
+        raise httpget.FetchError(httpget.UNREACHABLE)
+
+    monkeypatch.setattr(httpget, "request", record)
+    return made
+
+
+LOOK_ALIKES = [  # (iss, allowlist entry): the entry without a path is the red team's case
+    *[(iss, "http://ehr.example") for iss in (
+        "http://ehr.example@evil.host", "http://ehr.example@evil.host/fhir",
+        "http://ehr.example.evil.host", "http://ehr.example.evil.host/fhir",
+        "http://ehr.example:81", "http://ehr.example:81/fhir")],
+    *[(iss, entry) for entry in ("http://ehr.example/fhir", "http://ehr.example/fhir/")
+      for iss in ("http://ehr.example/fhir@evil.host/fhir", "http://ehr.example/fhir.evil.host",
+                  "http://ehr.example:81/fhir", "http://ehr.example/fhirX")],
+]
+
+
+@pytest.mark.parametrize("iss,entry", LOOK_ALIKES)
+def test_a_look_alike_iss_is_refused_without_contacting_it(
+        make_app: Callable[..., Flask], outbound: list[str], iss: str, entry: str) -> None:
+    """Sign-in as any patient through an attacker's "EHR", and the open redirect: refused."""
+    app = make_app(UI_AUTH="smart", SMART_CLIENT_ID=CLIENT_ID, FHIR_SERVER_ALLOWLIST=[entry])
+    client = app.test_client()
+    aid = _assessment(client, "p1")
+    response = client.get(f"/ui/assessments/{aid}", query_string={"iss": iss, "launch": "x"})
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert outbound == []
+
+
+@pytest.mark.parametrize("iss,entry", [
+    ("http://ehr.example/fhir", "http://ehr.example/fhir/"),
+    ("http://ehr.example/fhir/", "http://ehr.example/fhir"),
+    ("http://ehr.example/fhir", "http://ehr.example"),
+    ("http://ehr.example/fhir", "http://ehr.example/"),
+])
+def test_the_allowlisted_iss_is_accepted_with_or_without_a_trailing_slash(
+        make_app: Callable[..., Flask], outbound: list[str], iss: str, entry: str) -> None:
+    app = make_app(UI_AUTH="smart", SMART_CLIENT_ID=CLIENT_ID, FHIR_SERVER_ALLOWLIST=[entry])
+    client = app.test_client()
+    aid = _assessment(client, "p1")
+    client.get(f"/ui/assessments/{aid}", query_string={"iss": iss, "launch": "x"})
+    assert outbound == ["http://ehr.example/fhir/.well-known/smart-configuration"]
+
+
+def _discovery(ehr: FakeEhr, **changes: Any) -> None:
+    """Make the fake EHR's discovery document say something else."""
+    document = {"authorization_endpoint": f"{ehr.base}/auth/authorize",
+                "token_endpoint": f"{ehr.base}/auth/token",
+                "code_challenge_methods_supported": ["S256"], **changes}
+    document = {k: v for k, v in document.items() if v is not None}
+    handler = ehr.httpd.RequestHandlerClass
+    original = handler.do_GET  # type: ignore[attr-defined]
+
+    def do_get(self: Any) -> None:
+        if self.path == "/fhir/.well-known/smart-configuration":
+            ehr.requests.append(f"GET {self.path}")
+            self._send(200, document)
+        else:
+            original(self)
+
+    handler.do_GET = do_get  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("endpoint", ["authorization_endpoint", "token_endpoint"])
+@pytest.mark.parametrize("elsewhere", [
+    "http://evil.example/authorize", "http://127.0.0.1:1/authorize",
+    "{base}@evil.example/authorize", "https://{host}/authorize",
+])
+def test_endpoints_off_the_iss_origin_are_refused(smart_app: Flask, ehr: FakeEhr, endpoint: str,
+                                                  elsewhere: str) -> None:
+    """The open redirect (authorize) and the token POST to any host (token): refused."""
+    _discovery(ehr, **{endpoint: elsewhere.format(base=ehr.base,
+                                                  host=ehr.base.split("//")[1])})
+    client = smart_app.test_client()
+    aid = _assessment(client, "p1")
+    response = client.get(f"/ui/assessments/{aid}", query_string={"iss": ehr.iss, "launch": "x"})
+    assert response.status_code == 502 and "Location" not in response.headers
+
+
+@pytest.mark.parametrize("methods", [None, ["plain"], [], "S256"])
+def test_an_ehr_without_pkce_s256_is_refused(smart_app: Flask, ehr: FakeEhr,
+                                             methods: Any) -> None:
+    """No ``code_challenge_methods_supported`` (None), or one without S256: no redirect."""
+    _discovery(ehr, code_challenge_methods_supported=methods)
+    client = smart_app.test_client()
+    aid = _assessment(client, "p1")
+    response = client.get(f"/ui/assessments/{aid}", query_string={"iss": ehr.iss, "launch": "x"})
+    assert response.status_code == 502 and "Location" not in response.headers
+
+
+@pytest.mark.parametrize("age,signed_in", [(smart.PENDING_SECONDS + 5, False),
+                                           (smart.PENDING_SECONDS - 5, True)])
+def test_a_launch_older_than_its_limit_signs_nobody_in(
+        smart_app: Flask, ehr: FakeEhr, monkeypatch: pytest.MonkeyPatch, age: float,
+        signed_in: bool) -> None:
+    client = smart_app.test_client()
+    aid = _assessment(client, "p1")
+    granted = _launch(client, ehr, f"/ui/assessments/{aid}")
+    later = time.time() + age
+    monkeypatch.setattr(smart, "time", type("Clock", (), {"time": staticmethod(lambda: later)}))
+    back = client.get("/ui/smart/callback", query_string={"code": granted["code"],
+                                                          "state": granted["state"]})
+    assert back.status_code == (303 if signed_in else 400)
+    assert ehr.requests[-1].startswith("POST") is signed_in  # no code exchange when refused
+
+
+def test_a_wrong_state_is_refused_and_the_code_is_not_exchanged(smart_app: Flask,
+                                                                  ehr: FakeEhr) -> None:
+    client = smart_app.test_client()
+    aid = _assessment(client, "p1")
+    granted = _launch(client, ehr, f"/ui/assessments/{aid}")
+    refused = client.get("/ui/smart/callback", query_string={"code": granted["code"],
+                                                             "state": granted["state"] + "x"})
+    assert refused.status_code == 400 and not any(r.startswith("POST") for r in ehr.requests)
+
+
+# --------------------------------------------------------- CSRF bound to the session (#18.15)
+
+
+def _form_token(client: FlaskClient) -> str:
+    form = client.get("/ui/")
+    assert form.status_code == 200
+    token: str = form.data.split(b'name="csrf_token" value="')[1].split(b'"')[0].decode()
+    return token
+
+
+def _post_form(client: FlaskClient, token: str) -> Any:
+    return client.post("/ui/assessments", data={"csrf_token": token, "complaints": "pfp",
+                                                 "age_years": "30", "sex": "female"})
+
+
+def test_the_form_needs_its_cookie_and_its_sessions_token(smart_app: Flask,
+                                                          ehr: FakeEhr) -> None:
+    """Two clinicians (browsers A and B) signed in for the same patient: A's CSRF cookie and
+    token, carried into B's browser, are refused there; so is a token without its cookie or with
+    another cookie; A's own pair, with the real cookie, is accepted."""
+    from service.ui import CSRF_COOKIE
+
+    a, b = smart_app.test_client(), smart_app.test_client()
+    aid = _assessment(a, "p1")
+    for client in (a, b):
+        assert _sign_in(client, ehr, f"/ui/assessments/{aid}").status_code == 303
+    token_a = _form_token(a)
+    cookie_a = a.get_cookie(CSRF_COOKIE, path="/ui/")
+    assert cookie_a is not None
+    _form_token(b)  # B has its own cookie, replaced below by A's
+    b.set_cookie(CSRF_COOKIE, cookie_a.value, path="/ui/")
+    assert _post_form(b, token_a).status_code == 400  # another session
+    a.delete_cookie(CSRF_COOKIE, path="/ui/")
+    assert _post_form(a, token_a).status_code == 400  # no cookie
+    a.set_cookie(CSRF_COOKIE, "x" * 43, path="/ui/")
+    assert _post_form(a, token_a).status_code == 400  # another cookie
+    a.set_cookie(CSRF_COOKIE, cookie_a.value, path="/ui/")
+    assert _post_form(a, token_a).status_code == 303  # its own cookie and token
+
+
+# ------------------------------------------------ hook instances of another patient (#18.13)
+
+
+def test_a_hook_instance_of_another_patient_reveals_nothing(smart_app: Flask,
+                                                            ehr: FakeEhr) -> None:
+    from tests.service_fixtures import hook_call
+
+    client = smart_app.test_client()
+    mine = _assessment(client, "p1")
+    theirs = hook_call()
+    theirs["context"]["patientId"] = "p2"
+    theirs["prefetch"]["patient"]["id"] = "p2"
+    for bundle in ("observations", "conditions", "intake"):
+        for entry in theirs["prefetch"][bundle]["entry"]:
+            entry["resource"]["subject"] = {"reference": "Patient/p2"}
+    assert client.post("/cds-services/gmed-driver", json=theirs).status_code == 200
+    with smart_app.app_context():
+        their_id = next(r["id"] for r in get_store().rows(assessments)
+                        if r["hook_instance"] == theirs["hookInstance"])
+    _sign_in(client, ehr, f"/ui/assessments/{mine}")  # signed in for p1
+    response = client.get(f"/ui/hook-instances/{theirs['hookInstance']}")
+    assert response.status_code == 404
+    assert their_id not in response.headers.get("Location", "")
+    assert their_id.encode() not in response.data

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -308,3 +310,50 @@ def test_a_duplicate_key_on_the_driver_way_is_still_an_integrity_error(tmp_path:
     with pytest.raises(IntegrityError), engine.begin() as conn:
         _execute(conn, _plain_insert(seen_tokens), [row])
     assert len(_stored_text(engine, seen_tokens)) == 1
+
+
+@pytest.fixture
+def lax_umask() -> Any:
+    """The common default umask (0022: files 0644, readable by every local user)."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _modes(database: Path) -> dict[str, int]:
+    """The modes of the database file and of its WAL and shared-memory files, where present."""
+    files = [database.with_name(database.name + suffix) for suffix in ("", "-wal", "-shm")]
+    return {p.name: stat.S_IMODE(p.stat().st_mode) for p in files if p.exists()}
+
+
+def test_the_database_and_its_wal_and_shm_are_owner_only(tmp_path: Path, lax_umask: Any) -> None:
+    database = tmp_path / "db.sqlite3"
+    store = Store(f"sqlite:///{database}", b"secret")
+    store.save_assessment(source="api", inputs={}, result=RESULT, patient_ref="p", caller="t")
+    with store.engine.connect() as conn:  # a reader holds the WAL and SHM open
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        modes = _modes(database)
+    assert {"db.sqlite3", "db.sqlite3-wal", "db.sqlite3-shm"} <= set(modes)
+    assert modes == dict.fromkeys(modes, 0o600)
+
+
+def test_a_laxer_existing_database_is_made_owner_only(tmp_path: Path, lax_umask: Any) -> None:
+    database = tmp_path / "db.sqlite3"
+    Store(f"sqlite:///{database}", b"secret").save_assessment(
+        source="api", inputs={}, result=RESULT, patient_ref="p", caller="t")
+    for name in _modes(database):
+        (tmp_path / name).chmod(0o644)
+    store = Store(f"sqlite:///{database}", b"secret")
+    store.save_assessment(source="api", inputs={}, result=RESULT, patient_ref="p", caller="t")
+    assert len(_modes(database)) == 3 and set(_modes(database).values()) == {0o600}
+    assert len(store.rows(assessments)) == 2
+
+
+def test_a_database_recreated_after_removal_is_owner_only(tmp_path: Path, lax_umask: Any) -> None:
+    database = tmp_path / "db.sqlite3"
+    store = Store(f"sqlite:///{database}", b"secret")
+    store.save_assessment(source="api", inputs={}, result=RESULT, patient_ref="p", caller="t")
+    for path in tmp_path.glob("db.sqlite3*"):
+        path.unlink()
+    store.save_assessment(source="api", inputs={}, result=RESULT, patient_ref="p", caller="t")
+    assert database.exists() and set(_modes(database).values()) == {0o600}

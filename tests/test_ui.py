@@ -148,11 +148,19 @@ def test_form_shows_units_valid_ranges_and_reference_ranges(client: FlaskClient)
         assert label in html
 
 
-def test_every_question_can_be_left_not_recorded(client: FlaskClient) -> None:
+def test_every_question_but_the_required_can_be_left_not_recorded(client: FlaskClient) -> None:
+    """One rule for what may stay empty, the contract's ``required``: an optional question
+    offers "Not recorded" (chosen by default); a required one does not, and says why."""
     html = client.get("/ui/").get_data(as_text=True)
     radios = [f for f in record_fields() if f.kind in ("boolean", "category") and f is not ROWS]
     for f in radios:
-        assert re.search(rf'name="{f.name}" value="" checked', html), f.name
+        offered = re.search(rf'name="{f.name}" value="" checked', html) is not None
+        assert offered is not f.required, f.name
+    assert BY_NAME["sex"].required  # the contract, which the JSON API also enforces
+    assert not re.search(r'name="sex" value=""', html)
+    assert re.search(r'id="h-sex">[^<]*Needed for an estimate: the model starts from it', html)
+    assert "Every finding may be left empty" not in html
+    assert "Presenting complaint(s), age and sex are needed for an estimate." in html
     assert " required" not in html  # the browser never blocks an empty field
 
 
@@ -166,15 +174,21 @@ def test_empty_fields_are_not_recorded_rather_than_zero() -> None:
                       "lateral_hip_pain": False, "hip_abduction_left_nm_per_kg": 1.25}
 
 
-def test_invalid_values_rerender_the_form_with_the_rule_beside_each_field(
+def test_invalid_values_rerender_the_form_with_plain_words_beside_each_field(
         client: FlaskClient) -> None:
-    response = post(client, {"complaints": ["pfp"], "age_years": 11, "sex": "female",
-                             "pain_nrs": "6.5", "bmi_kg_m2": "tall"})
+    response = post(client, {"complaints": ["pfp"], "age_years": 9, "sex": "female",
+                             "pain_nrs": "11", "bmi_kg_m2": "tall", "foot_posture_index": "2.5"})
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert re.search(r'id="e-age_years">.*must be at least 12 years .*\(minimum\)', html)
-    assert re.search(r'id="e-pain_nrs">.*must be a whole number \(integer\)', html)
-    assert re.search(r'id="e-bmi_kg_m2">.*must be a number \(type\)', html)
+    age = BY_NAME["age_years"]
+    assert re.search(rf'id="e-age_years">.*Enter a value from {age.minimum:g} to {age.maximum:g} '
+                     r'years: the model was built on patients in this range only, so it gives '
+                     r'no estimate outside it', html)
+    assert re.search(r'id="e-pain_nrs">.*Enter a value from 0 to 10<', html)
+    assert re.search(r'id="e-bmi_kg_m2">.*Enter a number, such as 1.25', html)
+    assert re.search(r'id="e-foot_posture_index">.*Enter a whole number', html)
+    for jargon in ("(minimum)", "(maximum)", "(type)", "(integer)", "/10 (", "must be at"):
+        assert jargon not in html, jargon
     assert 'value="tall"' in html  # what was typed stays, to be corrected
     assert re.search(r'id="f-age_years"[^>]*aria-describedby="h-age_years e-age_years"', html)
 
@@ -182,8 +196,10 @@ def test_invalid_values_rerender_the_form_with_the_rule_beside_each_field(
 def test_an_empty_form_names_what_an_estimate_needs(client: FlaskClient) -> None:
     html = post(client, {}).get_data(as_text=True)
     for name in ("complaints", "age_years", "sex"):
-        assert re.search(rf'id="e-{name}">.*\(required\)', html), name
-    assert f"{BY_NAME['age_years'].label}: required (required)" in html  # the error summary
+        assert re.search(rf'id="e-{name}">.*needed for an estimate', html), name
+    assert "(required)" not in html
+    assert f"{BY_NAME['sex'].label}: Choose one: needed for an estimate" in html  # the summary
+    assert f"{BY_NAME['complaints'].label}: Tick at least one: needed" in html
 
 
 # ------------------------------------------------------------------------------ the result
@@ -219,6 +235,10 @@ def test_out_of_population_inputs_are_warned_about(client: FlaskClient, app: Fla
     html = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Outside the training population." in html
     assert "lies outside the population the model was trained on" in html
+    # beside the estimate it qualifies (under the score), not above the result
+    section = html.index('class="complaint"')
+    assert section < html.index("Outside the training population.")
+    assert html.index('class="scale"') < html.index("Outside the training population.")
 
 
 def test_model_facts_panel_comes_from_the_model_metadata(
@@ -227,10 +247,22 @@ def test_model_facts_panel_comes_from_the_model_metadata(
     assert f"About model {tiny_model.id} {tiny_model.version}" in html
     assert PURPOSE in html
     assert all(item in html for item in NOT_FOR)
-    assert "Trained on simulated data." in html
+    assert "trained on a SIMULATED cohort" in html  # the page's one notice (the disclaimer)
     auroc = tiny_model.metadata["metrics"]["model"]
     lo, hi = auroc["auroc_ci95"]
     assert f"{auroc['auroc']:.2f} ({lo:.2f} to {hi:.2f})" in html
+
+
+def test_each_page_has_one_simulated_data_notice_above_the_result_and_cites_no_file(
+        client: FlaskClient, app: Flask) -> None:
+    _, result = assessed(client, app, "runner_pfp_hip_driven")
+    model = client.get("/ui/model").get_data(as_text=True)
+    for html in (result, model):
+        assert html.count('class="sim-note"') == 1
+        assert html.lower().count("trained on simulated data") <= 1
+        assert not re.search(r"\b[\w-]+\.(md|parquet|csv|json)\b", html.split("<main")[1])
+        assert "/v1/model/card" not in html  # an API address a clinician cannot open
+    assert result.index('class="sim-note"') < result.index('class="complaint"')
 
 
 def test_unknown_assessment_is_a_404_page(client: FlaskClient) -> None:
@@ -262,7 +294,12 @@ def test_edit_fills_the_form_with_the_stored_inputs(client: FlaskClient, app: Fl
     assert re.search(r'name="age_years"[^>]*value="29"', html)
     assert re.search(r'name="trendelenburg_sign" value="yes"[^>]*checked', html)
     assert re.search(r'name="complaints" value="pfp"[^>]*checked', html)
-    assert "example-runner-pfp" not in html  # the patient reference is not kept, only its hash
+    # the reference comes back from this browser's session, never from the store
+    assert re.search(r'name="patient_id"[^>]*value="example-runner-pfp"', html)
+    other_browser = app.test_client().get(f"{path}/edit").get_data(as_text=True)
+    assert "example-runner-pfp" not in other_browser
+    with app.app_context(), get_store().engine.connect() as conn:
+        assert "example-runner-pfp" not in str(conn.execute(assessments.select()).all())
 
 
 @pytest.mark.parametrize("name", ["runner_pfp_hip_driven", "cyclist_itbs", "lbp_radicular"])

@@ -22,7 +22,10 @@ def _logistic(x: np.ndarray, y: np.ndarray, *, offset: np.ndarray | None = None,
         if fit_slope:
             g = np.array([r.sum(), (r * x).sum()])
             h = np.array([[w.sum(), (w * x).sum()], [(w * x).sum(), (w * x * x).sum()]])
-            step = np.linalg.solve(h, g)
+            try:
+                step = np.linalg.solve(h, g)
+            except np.linalg.LinAlgError:  # constant x: the slope is not identified
+                step = np.linalg.lstsq(h, g, rcond=None)[0]
             a, b = a + step[0], b + step[1]
             if np.abs(step).max() < 1e-10:
                 break

@@ -18,14 +18,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cds.errors import UserError
 from cds.features import RED_FLAGS
 from cds.intake import rows_from_frame
 
+from .columns import Mapping, load_mapping
 from .schema import COMPLAINT, LABEL, infer_care_setting
 from .sources import Source, read_source
+from .tidy import tidy
 from .validation import REASON, Validated, validate, write_quarantine
 
-__all__ = ["COMPLAINT", "LABEL", "Dataset", "load", "prepare"]
+__all__ = ["COMPLAINT", "LABEL", "MIN_EVALUATION_OUTCOMES", "Dataset", "load", "prepare",
+           "require_outcomes"]
+
+# Fewer events (or non-events) than this and the bootstrap CIs of AUROC and calibration are not
+# defined on most resamples; a refusal, not an estimate. Collins et al. 2016 (Stat Med 35:214,
+# "Sample size considerations for the external validation of a multivariable prognostic model")
+# recommend at least 100 of each for a validation: fewer gets a warning (:func:`outcome_warning`).
+MIN_EVALUATION_OUTCOMES = 10
+RECOMMENDED_EVALUATION_OUTCOMES = 100
 
 
 @dataclass
@@ -77,9 +88,23 @@ def prepare(frame: pd.DataFrame) -> Dataset:
                    simulated="p_true" in frame.columns)
 
 
-def from_source(source: Source, *, quarantine: str | Path | None = None) -> tuple[Dataset, Validated]:
-    """Validate a read source and build the dataset; write the quarantine if asked."""
-    checked = validate(source.frame)
+def from_source(source: Source, *, quarantine: str | Path | None = None,
+                columns: str | Path | Mapping | None = None) -> tuple[Dataset, Validated]:
+    """Tidy (:mod:`training.tidy`: names by ``columns``, values, duplicates), validate a read
+    source and build the dataset; write the quarantine if asked."""
+    mapping = load_mapping(columns) if isinstance(columns, str | Path) else columns
+    raw = source.frame.reset_index(drop=True)
+    tidied = tidy(raw, mapping)
+    rows = tidied.frame.index.to_numpy()  # each tidied row's row in the file
+    checked = validate(tidied.frame)
+    # the quarantine shows rows as the file had them (names, units, spelling), with the reason
+    quarantined = rows[checked.quarantine.index.to_numpy()]
+    checked.quarantine = pd.concat([
+        raw.loc[quarantined].assign(**{REASON: checked.quarantine[REASON].to_numpy()}),
+        raw.loc[tidied.set_aside.index].assign(**{REASON: tidied.set_aside[REASON].to_numpy()}),
+    ]).sort_index()
+    checked.rows_in += len(tidied.set_aside) + tidied.duplicates.get("exact_duplicate", 0)
+    checked.excluded.update({k: v for k, v in tidied.duplicates.items() if v})
     if len(source.rejected):
         checked.quarantine = pd.concat([source.rejected, checked.quarantine], ignore_index=True)
         checked.failures.insert(0, {"column": "(source)", "rule": source.kind,
@@ -88,6 +113,8 @@ def from_source(source: Source, *, quarantine: str | Path | None = None) -> tupl
         checked.rows_in += len(source.rejected)
     summary = checked.summary()
     summary.update(source.notes)
+    summary["warnings"] = tidied.warnings
+    summary["notes"] = tidied.notes
     if quarantine is not None:
         write_quarantine(checked.quarantine, quarantine)
         summary["quarantine"] = str(quarantine)
@@ -96,19 +123,50 @@ def from_source(source: Source, *, quarantine: str | Path | None = None) -> tupl
                  dict(checked.excluded), source.description, source.sha256, summary,
                  simulated="p_true" in frame.columns)
     if not len(ds.y):
-        raise ValueError(f"{source.description}: no row can be learned from "
-                         f"({summary['rejected']} rejected, {checked.excluded} set aside)")
+        failures = "; ".join(f"{f['column']}: {f['rule']} failed on {f['rows']} row(s) "
+                             f"({f['message']})" for f in summary["failures"][:5])
+        raise UserError(f"{source.description}: no row can be learned from: "
+                        f"{summary['rows_in']} rows read, {summary['rejected']} rejected, set "
+                        f"aside: {_counts(checked.excluded)}" + (f". {failures}" if failures else ""))
     return ds, checked
 
 
-def load(spec: str | Path, *, quarantine: str | Path | None = None) -> Dataset:
+def _counts(excluded: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in excluded.items() if v) or "none"
+
+
+def require_outcomes(ds: Dataset, purpose: str, *, minimum: int = MIN_EVALUATION_OUTCOMES) -> None:
+    """Refuse (:class:`UserError`) data without at least ``minimum`` rows of each outcome."""
+    events = int(ds.y.sum())
+    non_events = len(ds.y) - events
+    if min(events, non_events) < minimum:
+        only = (" (every outcome is 1: hip driver)" if not non_events
+                else " (every outcome is 0: not the driver)" if not events else "")
+        raise UserError(f"{ds.description}: {len(ds.y)} usable rows, {events} with "
+                        f"{LABEL}=1 and {non_events} with {LABEL}=0{only}; {purpose} needs at "
+                        f"least {minimum} of each")
+
+
+def outcome_warning(ds: Dataset) -> str | None:
+    """A sentence when ``ds`` has fewer than 100 events or non-events (Collins et al. 2016)."""
+    events = int(ds.y.sum())
+    fewest = min(events, len(ds.y) - events)
+    if fewest >= RECOMMENDED_EVALUATION_OUTCOMES:
+        return None
+    return (f"only {fewest} {'events' if fewest == events else 'non-events'}: the confidence "
+            f"intervals are wide; at least {RECOMMENDED_EVALUATION_OUTCOMES} of each are "
+            "recommended for a validation (Collins et al. 2016, Stat Med 35:214)")
+
+
+def load(spec: str | Path, *, quarantine: str | Path | None = None,
+         columns: str | Path | Mapping | None = None) -> Dataset:
     """Read, validate and prepare training data from a file, NDJSON export or database URL.
 
     Raises :class:`~training.validation.DataRejected` (before any training) when the columns or
     units are wrong; rows that break a rule go to ``quarantine`` (CSV or Parquet, with a
     ``reason`` column) and are counted in ``Dataset.validation``.
     """
-    ds, _ = from_source(read_source(spec), quarantine=quarantine)
+    ds, _ = from_source(read_source(spec), quarantine=quarantine, columns=columns)
     return ds
 
 

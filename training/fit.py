@@ -17,6 +17,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from cds.errors import UserError
 from cds.features import CATEGORICAL_COLUMNS, MODEL_COLUMNS, monotone_constraints
 
 from .calibration import fit_platt
@@ -91,6 +92,11 @@ def finish(candidates: list[dict[str, Any]], X: np.ndarray, y: np.ndarray,
     # keep only the trees early stopping chose, so the artefact is exactly what is served
     booster = lgb.Booster(model_str=chosen["booster"].model_to_string(num_iteration=chosen["trees"]))
     raw_calib = np.asarray(booster.predict(X[calib], raw_score=True))
+    if np.ptp(raw_calib) == 0:
+        raise UserError(f"the fitted model gives every patient the same score: {len(train)} "
+                        f"training rows support no split (at least "
+                        f"{chosen['params']['min_data_in_leaf']} rows per leaf); more outcomes "
+                        "are needed, or recalibrate the shipped model (cds recalibrate)")
     calibration = fit_platt(raw_calib, y[calib])
     selection = [{"num_leaves": c["params"]["num_leaves"],
                   **{k: c["params"][k] for k in ("learning_rate", "min_data_in_leaf")},

@@ -8,15 +8,17 @@ from typing import Any
 
 import numpy as np
 
+from cds.errors import UserError
 from cds.features import CATEGORICAL_COLUMNS, MODEL_COLUMNS
 from cds.model import load_model
 
 from .artefact import TRAINED_ON_SIMULATED, write_artefact
 from .bands import choose_bands
 from .curves import evaluation_figures
-from .dataset import COMPLAINT, Dataset, load
+from .dataset import COMPLAINT, Dataset, load, require_outcomes
 from .evaluate import by_group, logistic_baseline, metrics
 from .fit import fit, split_indices
+from .samplesize import check_development
 from .tune import Budget, candidates
 from .validation import validation_lines
 
@@ -67,9 +69,17 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
           eval_data: str | Path | None = None, seed: int = DEFAULT_SEED,
           num_threads: int = 0, quarantine: str | Path | None = None,
           progress: Callable[[str], None] | None = None, reps: int = 200,
-          tune: Budget | None = None, engine: str = "local", scheduler: str | None = None
-          ) -> Path:
-    """Read and validate, fit, write the artefact, evaluate, choose the bands, reseal.
+          tune: Budget | None = None, engine: str = "local", scheduler: str | None = None,
+          anticipated_r2: float | None = None, accept_small_sample: bool = False,
+          columns: str | Path | None = None) -> Path:
+    """Read and validate, check the sample size, fit, write the artefact, evaluate, choose the
+    bands, reseal.
+
+    Before fitting, the outcomes are checked against the minimum sample size for a model of
+    this size (:mod:`training.samplesize`, Riley et al. 2020; ``anticipated_r2`` is the
+    Cox-Snell R² it assumes): too few raise :class:`~training.samplesize.TooFewOutcomes`, with
+    the numbers and what the data can support instead, unless ``accept_small_sample`` (then the
+    shortfall is recorded in the metadata).
 
     Figures come from ``eval_data`` when given, else from the internal validation split (and
     say so); so do the band thresholds (:mod:`training.bands`). ``tune`` runs the bounded
@@ -81,9 +91,18 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
     out = Path(out)
     version = version or out.name
     say(f"reading and validating {data}")
-    ds = load(data, quarantine=quarantine)
+    ds = load(data, quarantine=quarantine, columns=columns)
     for line in validation_lines(ds.validation):
         say(line)
+    require_outcomes(ds, "training")
+    say("checking the sample size (Riley et al. 2020)")
+    need = check_development(ds.y, what=ds.description, r2_cox_snell=anticipated_r2,
+                             accept_small=accept_small_sample)
+    say(f"  {len(ds.y)} rows, {int(ds.y.sum())} events; the minimum for {need.parameters} "
+        f"candidate parameters is {need.n} rows ({need.events} events)")
+    if len(ds.y) < need.n:
+        say(f"warning: {len(ds.y)} rows, {int(ds.y.sum())} events, below the minimum of {need.n} "
+            f"rows ({need.events} events); trained anyway (--accept-small-sample, recorded)")
     search = candidates(tune, seed) if tune else None
     say(f"fitting on {len(ds.y)} rows ({engine}"
         + (f", tuning: up to {tune.trials} trials" + (f" or {tune.seconds:g} s" if tune.seconds else "")
@@ -99,8 +118,11 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
                      candidates=search, deadline=tune.deadline() if tune else None,
                      progress=say)
     else:
-        raise ValueError(f"engine must be 'local' or 'dask', not {engine!r}")
-    training_data = {**ds.provenance, "categorical_columns": list(CATEGORICAL_COLUMNS)}
+        raise UserError(f"engine must be 'local' or 'dask', not {engine!r}")
+    training_data = {**ds.provenance, "categorical_columns": list(CATEGORICAL_COLUMNS),
+                     "sample_size": {**need.to_dict(), "rows": len(ds.y),
+                                     "events_observed": int(ds.y.sum()),
+                                     "below_minimum_accepted": len(ds.y) < need.n}}
     common: dict[str, Any] = {"version": version, "X_train": ds.X, "training_data": training_data,
                               "seed": seed, "trained_on": trained_on(ds),
                               "extra": {"engine": engine,
@@ -108,7 +130,7 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
     write_artefact(out, fitted, metrics={}, **common)
     if eval_data is not None:
         say(f"evaluating on {eval_data}")
-        test = load(eval_data)
+        test = load(eval_data, columns=columns)
     else:
         say("no --eval-data: evaluating on the internal validation split")
         test = internal_holdout(ds, seed)

@@ -25,13 +25,15 @@ from typing import Any
 
 import numpy as np
 
+from cds.errors import UserError
 from cds.model import MODEL_FILE, load_model
 
 from .artefact import write_documents
 from .calibration import fit_intercept, fit_platt
 from .curves import evaluation_figures
-from .dataset import load
+from .dataset import load, require_outcomes
 from .evaluate import metrics
+from .samplesize import minimum_sample_size
 from .validation import validation_lines
 
 METHODS = ("platt", "intercept")
@@ -49,20 +51,29 @@ def refit(raw: np.ndarray, y: np.ndarray, current: dict[str, float], method: str
 def recalibrate(model: str | Path, data: str | Path, *, version: str | None = None,
                 method: str = "platt", root: Path | None = None,
                 quarantine: str | Path | None = None, reps: int = 200, seed: int = 0,
-                progress: Callable[[str], None] | None = None) -> Path:
+                progress: Callable[[str], None] | None = None,
+                columns: str | Path | None = None) -> Path:
     """Write a new version beside ``model`` with only its calibration refitted on ``data``."""
     say = progress or (lambda _: None)
     parent = load_model(model, root=root)  # verified before anything is reused
     say(f"reading and validating {data}")
-    ds = load(data, quarantine=quarantine)
+    ds = load(data, quarantine=quarantine, columns=columns)
     for line in validation_lines(ds.validation):
         say(line)
+    require_outcomes(ds, "recalibration")
+    need = minimum_sample_size(2 if method == "platt" else 1, float(ds.y.mean()))
+    if len(ds.y) < need.n:
+        say(f"warning: {len(ds.y)} outcomes ({int(ds.y.sum())} events) are fewer than the "
+            f"{need.n} ({need.events} events) Riley et al. 2020's criteria ask for "
+            f"{'two calibration parameters' if method == 'platt' else 'the intercept'}; "
+            "the new calibration is imprecise" + (" (--method intercept needs fewer)"
+                                                  if method == "platt" else ""))
     raw = parent.predict_raw(ds.X)
     calibration = refit(raw, ds.y, parent.calibration, method)
     version = version or f"{parent.version}-recal-{ds.sha256[:8]}"
     out = parent.path.parent / version
     if out.exists():
-        raise FileExistsError(f"{out} exists; choose another --version")
+        raise UserError(f"{out} exists; choose another --version")
     say(f"recalibrating {parent.version} -> {version} ({method}) on {len(ds.y)} outcomes")
     out.mkdir(parents=True)
     shutil.copyfile(parent.path / MODEL_FILE, out / MODEL_FILE)
@@ -78,6 +89,7 @@ def recalibrate(model: str | Path, data: str | Path, *, version: str | None = No
         "parent_version": parent.version,
         "trained_on": f"{parent.trained_on}; recalibrated on local outcomes ({ds.description})",
         "recalibration": {"method": method, "data": ds.provenance,
+                          "sample_size": {**need.to_dict(), "rows": len(ds.y)},
                           "before": {k: parent.calibration[k] for k in ("intercept", "slope")},
                           "after": calibration},
         "metrics": {"evaluation_data": description, "model": metrics(ds.y, p, reps=reps)},

@@ -19,19 +19,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cds.errors import CdsError
+from cds.errors import CdsError, UserError
 from cds.model import MODEL_ID
 from cds.registry import REGISTRY_FILE as REGISTRY_FILE
 from cds.registry import alias_stamp as alias_stamp
+from cds.registry import check_name
 from cds.registry import read_alias as read_alias
 from cds.registry import read_registry as read_registry
 
 
-class RegistryError(CdsError):
-    """An alias change that cannot be made (unknown version, nothing to roll back to, gate)."""
+class RegistryError(UserError):
+    """An alias change that cannot be made (unknown version, nothing to roll back to, no data)."""
 
     status = 409
     code = "registry"
+
+
+class GateFailed(CdsError):
+    """The promotion gate refused a candidate: a decision, not a mistake (the CLI exits 1)."""
+
+    status = 409
+    code = "gate-failed"
 
 
 def _write(root: Path, registry: dict[str, Any]) -> None:
@@ -50,7 +58,12 @@ def _user() -> str:
 
 def set_alias(root: Path, alias: str, version: str, *, action: str = "promote",
               **details: Any) -> dict[str, Any]:
-    """Point ``alias`` at ``version``, appending one history event (with ``details``)."""
+    """Point ``alias`` at ``version``, appending one history event (with ``details``).
+
+    Both names are checked (:data:`cds.registry.NAME`) before anything is read or written.
+    """
+    check_name(alias, "alias")
+    check_name(version, "version")
     if not (root / MODEL_ID / version).is_dir():
         raise RegistryError(f"no version {version} under {root / MODEL_ID}")
     registry = read_registry(root)
@@ -64,22 +77,64 @@ def set_alias(root: Path, alias: str, version: str, *, action: str = "promote",
     return registry
 
 
+def lineage(history: list[dict[str, Any]], alias: str) -> list[str]:
+    """The versions ``alias`` has stood on, oldest first, after replaying its history: a
+    promotion pushes a version, a rollback pops the current one. Rolling back walks down this
+    stack, so two rollbacks after two promotions return to the first version, never toggle."""
+    stack: list[str] = []
+    for event in history:
+        if event.get("alias") != alias:
+            continue
+        if event.get("action") == "rollback":
+            if stack:
+                stack.pop()
+            if not stack or stack[-1] != event.get("version"):
+                stack.append(str(event.get("version")))  # a history written by older code
+        else:
+            stack.append(str(event.get("version")))
+    return stack
+
+
 def rollback_target(root: Path, alias: str) -> str:
-    """The version ``alias`` pointed at before its current one (following earlier rollbacks)."""
+    """The version ``alias`` stood on before its current one, walking back along the history
+    (:func:`lineage`); earlier rollbacks are not undone."""
     registry = read_registry(root)
-    current = registry["aliases"].get(alias)
-    for event in reversed(registry["history"]):
-        if event.get("alias") == alias and event.get("version") == current:
-            previous = event.get("previous")
-            if previous:
-                return str(previous)
-            break
-    raise RegistryError(f"alias '{alias}' has no earlier version to roll back to")
+    current = registry["aliases"].get(check_name(alias, "alias"))
+    stack = lineage(registry["history"], alias)
+    if stack and stack[-1] == current and len(stack) > 1:
+        return stack[-2]
+    raise RegistryError(f"alias '{alias}' has no earlier version to roll back to "
+                        f"(its history: {' -> '.join(stack) or 'empty'})")
 
 
 def rollback(root: Path, alias: str, *, reason: str | None = None) -> dict[str, Any]:
     """Point ``alias`` back at its previous version (not gated: a rollback is the way out)."""
     return set_alias(root, alias, rollback_target(root, alias), action="rollback", reason=reason)
+
+
+def history_lines(root: Path, alias: str | None = None) -> list[str]:
+    """The registry's history in words, oldest first (``cds models history``)."""
+    lines = []
+    for e in read_registry(root)["history"]:
+        if alias and e.get("alias") != alias:
+            continue
+        gate = e.get("gate")
+        verdict = ("gate passed" if gate and gate.get("passed") else
+                   "gate FAILED, forced" if gate else
+                   "forced, no gate" if e.get("forced") else
+                   "rollback, not gated" if e.get("action") == "rollback" else "not gated")
+        line = (f"{e.get('at', '?')}  {e.get('action', 'set')}  {e.get('alias')}: "
+                f"{e.get('previous') or '(none)'} -> {e.get('version')}  by {e.get('by', '?')}  "
+                f"[{verdict}]")
+        if e.get("gate_data"):
+            line += f"  data: {e['gate_data']}"
+        if e.get("report"):
+            line += f"  report: {e['report']}"
+        if e.get("reason"):
+            line += f"  reason: {e['reason']}"
+        lines.append(line)
+        lines += [f"    - {f}" for f in (gate or {}).get("failures", [])]
+    return lines
 
 
 def versions(root: Path) -> list[dict[str, Any]]:
@@ -94,9 +149,11 @@ def versions(root: Path) -> list[dict[str, Any]]:
             meta = json.loads((d / "metadata.json").read_text())
         except (OSError, ValueError):
             meta = {}
-        model = (meta.get("metrics") or {}).get("model") or {}
+        metrics = meta.get("metrics") or {}
+        model = metrics.get("model") or {}
         out.append({"version": d.name, "aliases": sorted(a for a, v in aliases.items() if v == d.name),
                     "created": meta.get("created", ""), "parent": meta.get("parent_version"),
                     "trained_on": meta.get("trained_on", "unreadable metadata"),
-                    "auroc": model.get("auroc")})
+                    "auroc": model.get("auroc"),
+                    "measured_on": metrics.get("evaluation_data") or "unknown data"})
     return sorted(out, key=lambda v: (v["created"], v["version"]))

@@ -22,8 +22,9 @@ from cds.features import MODEL_COLUMNS, column_feature
 from cds.model import Model, load_model
 
 from . import plots
+from .change_control import paired_differences
 from .curves import evaluation_figures
-from .dataset import Dataset, load
+from .dataset import Dataset, load, outcome_warning, require_outcomes
 
 SHAP_ROWS = 2000
 TOP_DEPENDENCE = 4
@@ -115,7 +116,7 @@ def _gate_html(gate: dict[str, Any] | None) -> str:
         return ""
     verdict = ("<p class=ok>Passes the promotion gate.</p>" if gate["passed"]
                else "<p class=warn>Fails the promotion gate:</p>")
-    items = "".join(f"<li>{_e(x)}</li>" for x in gate["failures"])
+    items = "".join(f"<li>{_e(x)}</li>" for x in gate.get("checks") or gate["failures"])
     return f"<h2>Promotion gate</h2>{verdict}<ul>{items}</ul><p class=note>Margins: {_e(gate['margins'])}</p>"
 
 
@@ -175,7 +176,8 @@ def render(models: dict[str, Model], figures: dict[str, dict[str, Any]], ds: Dat
 def evaluate(model: str | Path, data: str | Path, out: str | Path, *,
              against: str | None = "production", reps: int = 200, seed: int = 0,
              root: Path | None = None, gate: Callable[..., dict[str, Any]] | None = None,
-             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+             progress: Callable[[str], None] | None = None,
+             columns: str | Path | None = None) -> dict[str, Any]:
     """Evaluate ``model`` (and ``against``, when it resolves to another version) on ``data``;
     write the HTML report to ``out`` and return the figures."""
     say = progress or (lambda _: None)
@@ -189,12 +191,24 @@ def evaluate(model: str | Path, data: str | Path, out: str | Path, *,
         except ModelUnavailable as e:
             notes.append(f"No comparison model: {e}")
     say(f"reading and validating {data}")
-    ds = load(data)
-    figures = {}
+    ds = load(data, columns=columns)
+    require_outcomes(ds, "an evaluation")
+    warning = outcome_warning(ds)
+    if warning:
+        say(f"warning: {warning}")
+        notes.append(warning)
+    figures, probabilities = {}, {}
     for name, m in models.items():
         say(f"evaluating {name} {m.version} on {len(ds.y)} rows ({reps} bootstrap samples)")
-        figures[name] = figures_for(m, ds, reps=reps, seed=seed)
-    verdict = gate(figures) if gate is not None and len(figures) > 1 else None
+        probabilities[name] = m.probability(m.predict_raw(ds.X))
+        figures[name] = evaluation_figures(ds.y, probabilities[name], ds.frame, reps=reps,
+                                           seed=seed)
+    paired = None
+    if len(models) > 1:
+        first, second = list(probabilities.values())[:2]
+        say(f"paired bootstrap of the differences ({reps} samples)")
+        paired = paired_differences(ds.y, first, second, reps=reps, seed=seed)
+    verdict = gate(figures, paired) if gate is not None and len(figures) > 1 else None
     if CEILING_COLUMN in ds.frame.columns:  # simulated data: the best achievable, beside
         p_true = ds.frame[CEILING_COLUMN].to_numpy(dtype=float)
         if np.isfinite(p_true).all():
@@ -204,5 +218,5 @@ def evaluate(model: str | Path, data: str | Path, out: str | Path, *,
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(render(models, figures, ds, seed=seed, gate=verdict, notes=notes),
                          encoding="utf-8")
-    return {"figures": figures, "gate": verdict, "data": ds.provenance,
+    return {"figures": figures, "gate": verdict, "data": ds.provenance, "paired": paired,
             "versions": {name: m.version for name, m in models.items()}}

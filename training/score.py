@@ -24,12 +24,16 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from cds.errors import UserError
 from cds.features import MODEL_COLUMNS, RED_FLAGS
 from cds.intake import rows_from_frame
 from cds.model import Model, load_model
 from cds.safety import screen_incomplete
 
+from .columns import Mapping, load_mapping
 from .schema import COMPLAINT, canonical
+from .tables import read_frame
+from .tidy import tidy
 from .validation import row_reasons
 
 KEEP = ("patient_id", "assessment_id")
@@ -71,9 +75,10 @@ def _model(path: str) -> Model:
     return _MODELS[path]
 
 
-def score_frame(model: Model, frame: pd.DataFrame) -> pd.DataFrame:
-    """Score one frame (see the module docstring for the output)."""
-    frame = frame.reset_index(drop=True)
+def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = None) -> pd.DataFrame:
+    """Score one frame (see the module docstring for the output), tidied first
+    (:func:`training.tidy.tidy`: names by ``mapping``, values; no row is dropped)."""
+    frame = tidy(frame.reset_index(drop=True), mapping, dedupe=False).frame
     columns = output_columns([str(c) for c in frame.columns])
     if frame.empty:
         return _empty(columns, frame)
@@ -127,49 +132,66 @@ def _empty(columns: list[str], frame: pd.DataFrame) -> pd.DataFrame:
     return out.astype(_text_dtypes(out))
 
 
-def _score_partition(frame: pd.DataFrame, model_path: str) -> pd.DataFrame:
-    return score_frame(_model(model_path), frame)
+def _score_partition(frame: pd.DataFrame, model_path: str, mapping: Mapping | None = None
+                     ) -> pd.DataFrame:
+    return score_frame(_model(model_path), frame, mapping)
 
 
-def _files(data: Path) -> list[Path]:
-    files = sorted(data.rglob("*.parquet")) if data.is_dir() else [data]
+def _files(data: Path, engine: str) -> list[Path]:
+    """The input files: Parquet (a file or a directory's), or CSV on the local engine."""
+    if not data.exists():
+        raise UserError(f"{data}: no such file or directory")
+    suffixes = (".parquet", ".pq") if engine == "dask" else (".parquet", ".pq", ".csv", ".tsv")
+    if data.is_dir():
+        files = sorted(f for f in data.rglob("*") if f.suffix.lower() in suffixes)
+        kinds = {f.suffix.lower() for f in files}
+        if len(kinds - {".pq"}) > 1:
+            raise UserError(f"{data}: holds both Parquet and CSV files; score one kind at a time")
+    else:
+        files = [data] if data.suffix.lower() in suffixes else []
     if not files:
-        raise FileNotFoundError(f"{data}: no .parquet files")
+        where = "holds no" if data.is_dir() else "is not a"
+        raise UserError(f"{data}: {where} {' or '.join(suffixes)} file"
+                        + ("; --engine dask reads Parquet only" if engine == "dask" else ""))
     return files
 
 
 def score(model: str | Path, data: str | Path, out: str | Path, *, engine: str = "local",
           scheduler: str | None = None, root: Path | None = None,
-          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Score every row under ``data`` into Parquet files under ``out``; return counts and timing."""
+          progress: Callable[[str], None] | None = None,
+          columns: str | Path | None = None) -> dict[str, Any]:
+    """Score every row under ``data`` into Parquet files under ``out``; return counts and timing.
+
+    ``columns`` is a mapping file (:mod:`training.columns`) for the input's column names."""
+    mapping = load_mapping(columns) if columns is not None else None
     say = progress or (lambda _: None)
     loaded = load_model(model, root=root)
     path = str(loaded.path.resolve())
     data, out = Path(data), Path(out)
+    if engine not in ("local", "dask"):
+        raise UserError(f"engine must be 'local' or 'dask', not {engine!r}")
+    files = _files(data, engine)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if engine == "local":
         rows = 0
-        files = _files(data)
         for i, file in enumerate(files):
-            scored = score_frame(loaded, pd.read_parquet(file))
+            scored = score_frame(loaded, read_frame(file), mapping)
             scored.to_parquet(out / f"part.{i}.parquet", index=False)
             rows += len(scored)
             say(f"  scored {file.name}: {len(scored)} rows ({i + 1}/{len(files)} files)")
-    elif engine == "dask":
+    else:
         import dask.dataframe as dd
 
         from .distributed import dask_client
 
         with dask_client(scheduler) as client:
-            frame = dd.read_parquet([str(f) for f in _files(data)])
+            frame = dd.read_parquet([str(f) for f in files])
             meta = _empty(output_columns(list(frame.columns)), frame._meta)
-            scored = frame.map_partitions(_score_partition, path, meta=meta)
+            scored = frame.map_partitions(_score_partition, path, mapping, meta=meta)
             say(f"  scoring {frame.npartitions} partitions on "
                 f"{len(client.scheduler_info().get('workers', {}))} workers")
             scored.to_parquet(str(out), write_index=False)
             rows = sum(pq.ParquetFile(f).metadata.num_rows for f in out.glob("*.parquet"))
-    else:
-        raise ValueError(f"engine must be 'local' or 'dask', not {engine!r}")
     seconds = time.perf_counter() - t0
     return {"rows": rows, "seconds": seconds, "model_version": loaded.version, "engine": engine}

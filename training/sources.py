@@ -32,11 +32,12 @@ from typing import Any
 
 import pandas as pd
 
-from cds.errors import InvalidRecord
+from cds.errors import InvalidRecord, UserError
 from cds.features import LOCAL_SYSTEM, ROWS
 from cds.fhir import COMPLAINT_CODES, record_from_fhir
 
 from .schema import COMPLAINT, LABEL
+from .tables import TABLE_SUFFIXES, read_csv, read_frame
 
 OUTCOME_CODING = (LOCAL_SYSTEM, "hip_driver")
 FHIR_TYPES = ("Patient", "Observation", "Condition", "QuestionnaireResponse")
@@ -77,27 +78,42 @@ def read_source(spec: str | Path) -> Source:
     text = str(spec)
     if is_database_url(text):
         return read_store(text)
+    if "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise UserError(f"{scheme}://...: not a database URL this reads (schemes: "
+                        f"{', '.join(_URL_SCHEMES)}); a file path has no '://'")
     path = Path(spec)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or directory")
+        raise UserError(f"{path}: no such file or directory")
     if (path.is_dir() and any(path.glob("*.ndjson"))) or path.suffix == ".ndjson":
         return read_fhir_ndjson(path)
     return read_table(path)
 
 
 def read_table(path: Path) -> Source:
-    """CSV or Parquet by extension; a directory is read as a Parquet dataset."""
+    """CSV or Parquet by extension; a directory of Parquet parts or of CSV files (concatenated)."""
     if path.is_dir():
-        parts = sorted(path.rglob("*.parquet"))
-        if not parts:
-            raise ValueError(f"{path}: a directory of training data must hold .parquet or .ndjson files")
-        frame, files = pd.read_parquet(path), parts
-    elif path.suffix in (".parquet", ".pq"):
-        frame, files = pd.read_parquet(path), [path]
-    elif path.suffix == ".csv":
-        frame, files = pd.read_csv(path, low_memory=False), [path]
+        files = sorted(path.rglob("*.parquet")) or sorted(path.rglob("*.csv"))
+        if not files:
+            raise UserError(f"{path}: a directory of data must hold .parquet, .csv or .ndjson "
+                            "files; it holds none")
+        frame = pd.concat([read_frame(f) for f in files], ignore_index=True)
+    elif path.suffix.lower() in (".parquet", ".pq"):
+        files = [path]
+        frame = read_frame(path)
+    elif path.suffix.lower() in TABLE_SUFFIXES:
+        files = [path]
+        frame, dialect = read_csv(path)
+        if frame.columns.empty or frame.empty:
+            raise UserError(f"{path}: no rows (an empty file, or a header only)")
+        digest = _sha256_files(files)
+        return Source(frame, f"{path.name} (sha256 {digest[:12]}, {len(frame)} rows; "
+                             f"{dialect.describe()})", digest, "table")
     else:
-        raise ValueError(f"{path}: expected .csv, .parquet, .ndjson, a directory or a database URL")
+        raise UserError(f"{path}: expected .csv, .tsv, .parquet, .ndjson, a directory or a "
+                        "database URL (sqlite:///..., postgresql://...)")
+    if frame.columns.empty or frame.empty:
+        raise UserError(f"{path}: no rows (an empty file, or a header only)")
     digest = _sha256_files(files)
     return Source(frame, f"{path.name} (sha256 {digest[:12]}, {len(frame)} rows)", digest, "table")
 
@@ -115,7 +131,8 @@ def _ndjson_resources(path: Path) -> tuple[list[dict[str, Any]], list[Path]]:
                     try:
                         resources.append(json.loads(line))
                     except ValueError as e:
-                        raise ValueError(f"{file.name}:{n}: not a JSON line") from e
+                        raise UserError(f"{file.name}: line {n}: not a JSON line (FHIR Bulk "
+                                        "Data NDJSON has one resource per line)") from e
     return resources, files
 
 
@@ -235,23 +252,46 @@ def read_fhir_ndjson(path: Path) -> Source:
 # ------------------------------------------------------------------------------ the store
 
 
-def read_store(url: str) -> Source:
-    """Assessments joined with their recorded outcomes, from the service's database."""
-    from sqlalchemy import MetaData, create_engine, select
+def read_store(url: str, *, unlabelled: bool = False) -> Source:
+    """Assessments joined with their recorded outcomes, from the service's database.
 
-    engine = create_engine(url)
+    ``unlabelled=True`` (monitoring) keeps assessments without an outcome too (``hip_driver``
+    empty; ``recorded_at`` the assessment's date), one row per assessed complaint."""
+    from sqlalchemy import MetaData, create_engine, select
+    from sqlalchemy.exc import ArgumentError, InvalidRequestError, NoSuchModuleError, OperationalError
+
+    scheme, _, rest = url.partition("://")
+    safe_url = f"{scheme}://{rest.rsplit('@', 1)[-1]}"  # never record (or print) a password
+    if scheme.startswith("sqlite") and rest.startswith("/") and rest != "/:memory:" \
+            and not Path(rest[1:]).is_file():
+        raise UserError(f"{safe_url}: no such database file ({rest[1:]})")
+    try:
+        engine = create_engine(url)
+    except (ArgumentError, NoSuchModuleError) as e:
+        raise UserError(f"{safe_url}: not a database URL SQLAlchemy can open "
+                        "(e.g. sqlite:///instance/gmed.sqlite3)") from e
     try:
         meta = MetaData()
         meta.reflect(engine, only=["assessments", "outcomes"])
         a, o = meta.tables["assessments"], meta.tables["outcomes"]
         query = (select(a.c.id, a.c.patient_ref, a.c.inputs, o.c.complaint, o.c.hip_driver,
-                        o.c.recorded_at)
-                 .join(o, o.c.assessment_id == a.c.id)
+                        o.c.recorded_at, a.c.created_at)
+                 .join(o, o.c.assessment_id == a.c.id, isouter=unlabelled)
                  .order_by(o.c.recorded_at, o.c.id))
         with engine.connect() as conn:
             result = [dict(r) for r in conn.execute(query).mappings()]
+    except InvalidRequestError as e:
+        raise UserError(f"{safe_url}: not the service's store (no 'assessments' and 'outcomes' "
+                        "tables)") from e
+    except OperationalError as e:
+        raise UserError(f"{safe_url}: cannot be read ({str(e.orig)[:200]})") from e
     finally:
         engine.dispose()
+    if not result and unlabelled:
+        raise UserError(f"{safe_url}: no assessment stored yet; nothing to monitor")
+    if not result:
+        raise UserError(f"{safe_url}: no outcome recorded yet (POST /v1/outcomes records them); "
+                        "nothing to learn from or evaluate")
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for r in result:
         latest[(r["id"], r["complaint"])] = r
@@ -259,12 +299,13 @@ def read_store(url: str) -> Source:
     for r in latest.values():
         inputs = r["inputs"] if isinstance(r["inputs"], Mapping) else json.loads(r["inputs"])
         record = {k: v for k, v in inputs.items() if k not in (ROWS.name, "patient_id")}
-        rows.append({"assessment_id": r["id"], "patient_id": r["patient_ref"], **record,
-                     COMPLAINT: r["complaint"], LABEL: float(bool(r["hip_driver"])),
-                     "recorded_at": str(r["recorded_at"])[:10]})
+        labelled = r["complaint"] is not None
+        for complaint in [r["complaint"]] if labelled else list(inputs.get(ROWS.name) or []):
+            rows.append({"assessment_id": r["id"], "patient_id": r["patient_ref"], **record,
+                         COMPLAINT: complaint,
+                         LABEL: float(bool(r["hip_driver"])) if labelled else None,
+                         "recorded_at": str(r["recorded_at"] if labelled else r["created_at"])[:10]})
     frame = pd.DataFrame(rows)
     digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
-    scheme, _, rest = url.partition("://")
-    safe_url = f"{scheme}://{rest.rsplit('@', 1)[-1]}"  # never record a password
     return Source(frame, f"store {safe_url} (sha256 {digest[:12]}, {len(frame)} outcomes)",
                   digest, "store", notes={"superseded_outcomes": len(result) - len(latest)})

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
 
-from cds.errors import CdsError
+from cds.errors import UserError
 from cds.features import RED_FLAGS
 
 from .schema import (
@@ -38,7 +38,7 @@ from .schema import (
 REASON = "reason"
 
 
-class DataRejected(CdsError):
+class DataRejected(UserError):
     """The training data cannot be used as given; every problem is listed."""
 
     status = 422
@@ -75,11 +75,13 @@ class Validated:
 
 def validation_lines(s: dict[str, Any]) -> list[str]:
     """A validation summary (:meth:`Validated.summary`) in words, one line each."""
-    lines = [f"{s['rows_in']} rows read: {s['accepted']} accepted, {s['rejected']} rejected "
+    lines = list(s.get("warnings", []))
+    lines += [f"{s['rows_in']} rows read: {s['accepted']} accepted, {s['rejected']} rejected "
              "(validation), " + ", ".join(f"{v} {k.replace('_', ' ')}"
                                            for k, v in s["excluded"].items()) + " set aside"]
     lines += [f"  {f['column']}: {f['rule']} failed on {f['rows']} row(s) ({f['message']})"
               for f in s["failures"]]
+    lines += [f"  {note}" for note in s.get("notes", [])]
     if s["ignored_columns"]:
         lines.append("  ignored columns (not in the contract): " + ", ".join(s["ignored_columns"]))
     if s.get("quarantine"):
@@ -95,9 +97,15 @@ def check_columns(frame: pd.DataFrame) -> list[str]:
     such a column is most likely the contract's in another unit or under another name, and
     silently ignoring it would train without it. Other unknown columns are ignored and listed.
     """
+    from .columns import suggest
+
     known = set(training_columns()) | {LABEL, *PASSTHROUGH}
-    problems = [f"column '{c}' is required and missing" for c in REQUIRED_COLUMNS
-                if c not in frame.columns]
+    unknown = [c for c in map(str, frame.columns) if c not in known]
+    hints = {s.target: s.source for s in suggest(frame[unknown])} if unknown else {}
+    problems = [f"column '{c}' is required and missing"
+                + (f"; did you mean '{hints[c]}'? (map it with --columns, or rename it)"
+                   if c in hints else "")
+                for c in REQUIRED_COLUMNS if c not in frame.columns]
     for c in frame.columns:
         if str(c) in known:
             continue

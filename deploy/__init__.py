@@ -1,0 +1,1 @@
+"""Production serving: nginx in front of gunicorn (``python -m deploy.serve``)."""

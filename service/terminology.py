@@ -1,0 +1,146 @@
+"""The local code systems and value sets: every canonical an emitted resource names, served.
+
+Each CodeSystem is generated from the one place that defines its codes: the contract
+(:mod:`cds.features`: complaints and every category feature's answers, findings), the cards
+(:mod:`service.cards`: topics, override reasons), the safety checks (:mod:`cds.safety`: warning
+codes), the loaded model (models) and :data:`RULES` (the rules an error names; a test checks that
+every rule raised in the code is here). ``GET /fhir/CodeSystem/<id>`` serves them
+(:mod:`service.fhir_api`); the canonical ``https://gmed-cds.org/fhir/CodeSystem/<id>`` resolves
+to that path on the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cds.features import COMPLAINT_SYSTEM, FEATURES, ROWS, contract_hash
+from cds.fhir import BASE, SET_ASIDE, answer_system, findings_code_system
+from cds.narrative import with_narrative
+from cds.safety import NOT_APPLICABLE, OUT_OF_POPULATION
+
+from .cards import OVERRIDE_REASONS, OVERRIDE_SYSTEM, TOPIC
+from .model import get_model
+from .orders import PROCEDURE_SYSTEM, procedure_concepts
+
+RULES_SYSTEM = f"{BASE}/CodeSystem/rules"
+MODELS_SYSTEM = f"{BASE}/CodeSystem/models"
+WARNINGS_SYSTEM = f"{BASE}/CodeSystem/warnings"
+OVERRIDE_VALUE_SET = f"{BASE}/ValueSet/override-reasons"
+
+# The rule an error names (FieldError.rule; OperationOutcome issue details). Keep in step with
+# the code: tests/test_ehr_terminology.py fails on a rule raised but not listed here.
+RULES: dict[str, str] = {
+    "additionalProperties": "A field the contract (or the request format) does not know",
+    "assessed": "The complaint was not one of the assessment's complaints",
+    "encoding": "The body's encoding is not supported",
+    "enum": "The value is not one of the allowed values",
+    "format": "The value is not in the required format (a date, a FHIR date)",
+    "hook": "The request names another CDS Hooks hook than the service answers",
+    "integer": "A whole number is required",
+    "json": "The body is not valid JSON",
+    "maxDepth": "The JSON body is nested too deeply",
+    "maxErrors": "More errors than are listed: the count of the rest",
+    "maxItems": "Too many items",
+    "maxResources": "Too many FHIR resources in one request",
+    "maximum": "Above the contract's maximum",
+    "minItems": "Too few items",
+    "minimum": "Below the contract's minimum",
+    "questionnaire": "The QuestionnaireResponse answers another Questionnaire",
+    "required": "A required field or resource is missing",
+    "subject": "The data is about another patient",
+    "type": "The value has the wrong type",
+    "uniqueItems": "An item is repeated",
+    "unit": "The unit is not UCUM, or cannot be converted into the contract's unit",
+    "unknown-card": "No card of this service has this uuid",
+}
+WARNINGS: dict[str, str] = {
+    OUT_OF_POPULATION: "A value lies outside the population the model was trained on",
+    NOT_APPLICABLE: "A finding was recorded where it does not apply; the model set it aside",
+    SET_ASIDE: "A FHIR resource with an unusable value was set aside; the rest was assessed",
+}
+
+
+def _code_system(cid: str, url: str, title: str, concepts: list[dict[str, Any]],
+                 version: str | None = None) -> dict[str, Any]:
+    name = "Gmed" + "".join(part.capitalize() for part in cid.replace("_", "-").split("-"))
+    return with_narrative({
+        "resourceType": "CodeSystem", "id": cid.replace("_", "-"), "url": url,
+        "version": version or contract_hash()[:12], "name": name, "title": title,
+        "status": "active", "experimental": False, "publisher": "gmed-cds",
+        "description": title, "caseSensitive": True, "content": "complete",
+        "count": len(concepts), "concept": concepts,
+    })
+
+
+def _answers(system: str) -> dict[str, Any]:
+    f = next(f for f in FEATURES if f.kind == "category" and answer_system(f) == system)
+    labels = f.allowed_labels or f.allowed
+    return _code_system(f.name, system, f"{f.label}: the answers of the intake Questionnaire",
+                        [{"code": a, "display": lab} for a, lab in zip(f.allowed, labels,
+                                                                      strict=True)])
+
+
+def _complaints() -> dict[str, Any]:
+    labels = ROWS.allowed_labels or ROWS.allowed
+    return _code_system("complaints", COMPLAINT_SYSTEM, "Presenting complaints the model covers",
+                        [{"code": a, "display": lab} for a, lab in zip(ROWS.allowed, labels,
+                                                                      strict=True)])
+
+
+def _models() -> dict[str, Any]:
+    model = get_model()
+    return _code_system("models", MODELS_SYSTEM, "Models of the gmed-cds service", [{
+        "code": model.id, "display": model.id,
+        "definition": f"Gluteus medius driver model (version {model.version}, trained on "
+                      f"{model.trained_on}); model card: /v1/model/card"}])
+
+
+def _simple(cid: str, url: str, title: str, table: dict[str, str]) -> Callable[[], dict[str, Any]]:
+    return lambda: _code_system(cid, url, title, [{"code": c, "display": d}
+                                                  for c, d in table.items()])
+
+
+def code_systems() -> dict[str, Callable[[], dict[str, Any]]]:
+    """Every local CodeSystem by its canonical URL (built on demand)."""
+    out: dict[str, Callable[[], dict[str, Any]]] = {
+        COMPLAINT_SYSTEM: _complaints,
+        findings_code_system()["url"]: findings_code_system,
+        MODELS_SYSTEM: _models,
+        RULES_SYSTEM: _simple("rules", RULES_SYSTEM, "Rules a request error names", RULES),
+        WARNINGS_SYSTEM: _simple("warnings", WARNINGS_SYSTEM, "Warnings of an assessment",
+                                 WARNINGS),
+        PROCEDURE_SYSTEM: lambda: _simple("procedures", PROCEDURE_SYSTEM,
+                                          "Clinical tests the cards propose (orderables)",
+                                          procedure_concepts())(),
+        TOPIC["system"]: _simple("topics", TOPIC["system"], "Topics of the service's cards",
+                                 {TOPIC["code"]: TOPIC["display"]}),
+        OVERRIDE_SYSTEM: _simple("override-reasons", OVERRIDE_SYSTEM,
+                                 "Why a clinician overrode a card",
+                                 {r["code"]: r["display"] for r in OVERRIDE_REASONS}),
+    }
+    for f in FEATURES:
+        if f.kind == "category" and f.role != "rows":
+            system = answer_system(f)
+            out[system] = lambda system=system: _answers(system)  # type: ignore[misc]
+    return out
+
+
+def code_system(cid: str) -> dict[str, Any] | None:
+    """The CodeSystem served at ``/fhir/CodeSystem/<cid>`` (the tail of its canonical, or its
+    id), or ``None``."""
+    systems = code_systems()
+    build = systems.get(f"{BASE}/CodeSystem/{cid}") or systems.get(
+        f"{BASE}/CodeSystem/{cid.replace('-', '_')}")  # the id of activity_profile's system
+    return build() if build else None
+
+
+def override_value_set() -> dict[str, Any]:
+    """The override reasons as a ValueSet (CDS Hooks 2.0 ``overrideReasons`` codes)."""
+    return with_narrative({
+        "resourceType": "ValueSet", "id": "override-reasons", "url": OVERRIDE_VALUE_SET,
+        "version": contract_hash()[:12], "name": "GmedOverrideReasons",
+        "title": "Why a clinician overrode a gmed-cds card", "status": "active",
+        "experimental": False,
+        "compose": {"include": [{"system": OVERRIDE_SYSTEM}]},
+    })

@@ -1,0 +1,142 @@
+"""A clinic's table -> the training schema's raw frame: names, values, duplicates, gaps.
+
+Runs before validation (:mod:`training.validation`), so everything it cannot make certain is
+still reported there by column and rule. In order:
+
+1. **names** (:func:`training.columns.apply_names`): the mapping file, then certain renames;
+2. **values** (:mod:`training.values`): categories, decimal commas and units (a unit that cannot
+   be converted stops the run: :class:`~training.validation.DataRejected`);
+3. **duplicates** (training only), by this rule: an exact duplicate row is kept once; rows with
+   the same ``patient_id`` and complaint that differ are a conflict: with ``recorded_at`` the
+   latest is kept (a correction supersedes, as in the service's store), without it every one of
+   them is set aside (which is right cannot be told);
+4. **findings absent from the whole file**: every clinical test (the contract's ``procedure``)
+   none of whose columns is in the file is listed; one whose findings feed a derived model
+   column (hip abductor strength: the finding this model is about) gets a loud warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from cds.features import FEATURES
+
+from .columns import Mapping, apply_names, known_columns, suggest
+from .schema import COMPLAINT, training_columns
+from .validation import REASON, DataRejected
+from .values import category_values, numbers
+
+__all__ = ["Tidied", "absent_findings", "tidy"]
+
+
+@dataclass
+class Tidied:
+    """The tidied frame, rows set aside (with ``reason``), notes and warnings in words."""
+
+    frame: pd.DataFrame
+    set_aside: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    duplicates: dict[str, int] = field(default_factory=dict)
+
+
+def absent_findings(columns: set[str]) -> tuple[list[str], list[str]]:
+    """(warnings, loud warnings) for clinical tests with no column at all in the file."""
+    derived_inputs = {name for f in FEATURES if f.role == "derived" for name in f.derived_from}
+    by_procedure: dict[str, list[str]] = {}
+    for f in FEATURES:
+        if f.procedure and f.role != "derived":
+            by_procedure.setdefault(f.procedure, []).append(f.name)
+    quiet, loud = [], []
+    for procedure, names in by_procedure.items():
+        if any(n in columns for n in names):
+            continue
+        text = f"no column of '{procedure}' ({', '.join(names)}) in the whole file"
+        if derived_inputs & set(names):
+            loud.append("WARNING: " + text + ": the model will be trained WITHOUT this key "
+                        "finding and will never learn from it; map the column if the file has "
+                        "it under another name (--columns), or do not train on this file")
+        else:
+            quiet.append(text + ": the model learns without it")
+    return quiet, loud
+
+
+def _values(frame: pd.DataFrame, units: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
+    out = frame.copy()
+    notes: list[str] = []
+    problems: list[str] = []
+    for name, f in training_columns().items():
+        if name not in out.columns:
+            continue
+        column = out[name]
+        if f.kind == "category" and not pd.api.types.is_numeric_dtype(column):
+            read = category_values(column, f)
+            changed = int((read.notna() & (column.astype("string").str.strip() != read)).sum())
+            out[name] = read.where(read.notna(), column)
+            if changed:
+                notes.append(f"{name}: {changed} value(s) read as the contract's "
+                             f"({', '.join(f.allowed)})")
+        elif f.kind in ("number", "integer"):
+            converted, said, problem = numbers(column, f, units.get(name))
+            if problem:
+                problems.append(f"column '{name}': {problem}")
+            else:
+                out[name] = converted
+                notes += said
+    if problems:
+        raise DataRejected(problems)
+    return out, notes
+
+
+def _duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int], list[str]]:
+    exact = frame.duplicated(keep="first")
+    kept = frame.loc[~exact]
+    counts = {"exact_duplicate": int(exact.sum())}
+    notes = [f"{int(exact.sum())} exact duplicate row(s) kept once"] if exact.any() else []
+    empty = frame.iloc[0:0].assign(**{REASON: pd.Series(dtype=object)})
+    if "patient_id" not in kept.columns or COMPLAINT not in kept.columns:
+        return kept, empty, counts, notes
+    key = kept[["patient_id", COMPLAINT]].astype("string")
+    identified = key.notna().all(axis=1)
+    conflict = identified & key.duplicated(keep=False)
+    if not conflict.any():
+        return kept, empty, counts, notes
+    if "recorded_at" in kept.columns:
+        order = kept.assign(_at=kept["recorded_at"].astype("string")).loc[conflict]
+        latest = order.sort_values("_at", kind="stable").groupby(
+            [key.loc[conflict, "patient_id"], key.loc[conflict, COMPLAINT]]).tail(1).index
+        superseded = conflict & ~kept.index.isin(latest)
+        reason = "duplicate patient_id and complaint: superseded by a later recorded_at"
+    else:
+        superseded = conflict
+        reason = "duplicate patient_id and complaint with different values: which is right " \
+                 "cannot be told"
+    counts["conflicting_duplicate"] = int(superseded.sum())
+    notes.append(f"{int(superseded.sum())} row(s) set aside: {reason}")
+    aside = kept.loc[superseded].assign(**{REASON: reason})
+    return kept.loc[~superseded], aside, counts, notes
+
+
+def tidy(frame: pd.DataFrame, mapping: Mapping | None = None, *, dedupe: bool = True) -> Tidied:
+    """Names, values, duplicates and absent findings (module docstring)."""
+    renamed, units, notes = apply_names(frame, mapping)
+    known = known_columns()
+    unknown = [str(c) for c in renamed.columns if str(c) not in known]
+    hints = {s.source: s.target for s in suggest(renamed[unknown])} if unknown else {}
+    warnings = [f"column '{c}' is not in the contract and is ignored"
+                + (f"; did you mean '{hints[c]}'? (map it with --columns)" if c in hints else "")
+                for c in unknown]
+    missing = [c for c in training_columns() if c not in renamed.columns]
+    quiet, loud = absent_findings({str(c) for c in renamed.columns})
+    valued, value_notes = _values(renamed, units)
+    notes += value_notes
+    if dedupe:
+        valued, aside, counts, dup_notes = _duplicates(valued)
+        notes += dup_notes
+    else:
+        aside, counts = valued.iloc[0:0].assign(**{REASON: pd.Series(dtype=object)}), {}
+    if missing:
+        notes.append("contract columns absent from the file (not recorded): " + ", ".join(missing))
+    return Tidied(valued, aside, notes, loud + warnings + quiet, counts)
