@@ -56,6 +56,9 @@ EXACT: dict[tuple[str, str], float] = {
     # UCUM conversions of the same dimension (cds.units, ucumvert): UCUM's year is 365.25 d
     ("a", "wk"): 7 / 365.25, ("a", "d"): 1 / 365.25, ("a", "s"): 1 / (365.25 * 86400),
     ("mo", "s"): 12 / (365.25 * 86400),
+    # the dynamometer's inputs (contract v2): standard gravity, the international pound
+    ("N", "kgf"): 9.80665, ("kgf", "N"): 1 / 9.80665, ("m", "cm"): 0.01,
+    ("kg", "[lb_av]"): 0.45359237,
 }
 UNITS = sorted({u for pair in EXACT for u in pair} | {
     "cm", "kg", "%", "1", "{score}", "[lb_av]", "", "m", "s", "Cel", "deg ", "DEG", "°", "mm[Hg]"})
