@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-MODEL_VERSION ?= 0.1.0
+MODEL_VERSION ?= 0.2.0
 
 .PHONY: serve serve-production test lint bench model clean environment
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from .assessment import Assessment, ComplaintResult
 from .explain import candidate_procedures, explain, missing_items, next_best
-from .features import ROWS
+from .features import BY_NAME, MODEL_COLUMNS, ROWS, column_feature
 from .intake import rows_from_record
 from .model import Model, load_model
 from .safety import (
@@ -56,22 +56,28 @@ def assess(record: Mapping[str, Any], model: Model | None = None) -> Assessment:
     contributions = model.contributions(rows)
     raw = contributions.sum(axis=1)
     probability = model.probability(raw)
-    missing = missing_items(clean)
-    nexts = next_best(model, rows, probability, candidate_procedures(missing))
+    missing = {c: missing_items(clean, c) for c in dict.fromkeys(complaints)}
+    nexts = next_best(model, rows, probability,
+                      [candidate_procedures(missing[c]) for c in complaints])
     set_aside = not_applicable(clean)
     population = model.metadata.get("population", {})
-    warnings = screen + set_aside + population_warnings(
-        rows[0], population, model.metadata.get("population_method"))
-    aside = {w["feature"] for w in set_aside}
+    outside: dict[str, dict[str, str]] = {}  # each row: a value set aside in one may count in another
+    for row in rows:
+        for w in population_warnings(row, population, model.metadata.get("population_method")):
+            outside.setdefault(w["feature"], w)
+    warnings = screen + set_aside + list(outside.values())
     results = []
     for i, c in enumerate(complaints):
-        why = explain(rows[i], contributions[i], model.probability_of, aside)
+        aside = {f for f, v in clean.items()  # a "no" set aside is set aside silently
+                 if f in BY_NAME and v is not False and not BY_NAME[f].applies_to(clean, c)}
+        elsewhere = {col for col in MODEL_COLUMNS if not column_feature(col).applies_to(clean, c)}
+        why = explain(rows[i], contributions[i], model.probability_of, aside, elsewhere)
         results.append(ComplaintResult(
             complaint=c, complaint_label=_COMPLAINT_LABELS[c],
             probability=round(float(probability[i]), 4), band=model.band(float(probability[i])),
             raw_score=float(raw[i]), base_value=float(contributions[i, -1]),
             starting_point=why.starting_point, starting_probability=why.starting_probability,
-            factors=why.factors, not_recorded=why.not_recorded, missing=missing,
+            factors=why.factors, not_recorded=why.not_recorded, missing=missing[c],
             next_best_assessment=nexts[i]))
     return Assessment(model=info, action="assess", red_flags=[], warnings=warnings,
                       results=results)

@@ -31,7 +31,7 @@ EXAMPLES = {
     "assess": "cds assess --input examples/runner_pfp_hip_driven.json --explain",
     "simulate": "cds simulate --n 200000 --seed 1 --out data/train.parquet",
     "train": "cds train --data data/train.parquet --eval-data data/eval.parquet "
-             "--out models/gmed-driver/0.1.0",
+             "--out models/gmed-driver/0.2.0",
     "models": "cds models promote 0.2.0 --alias production --data data/eval.parquet",
     "score": "cds score --model production --data data/batch/ --out scored/ --engine dask",
     "recalibrate": "cds recalibrate --model production --data data/local_outcomes.csv",

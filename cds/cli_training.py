@@ -49,11 +49,23 @@ def _evaluate(args: argparse.Namespace) -> int:
     result = evaluate(args.model, args.data, args.out, against=against, reps=args.reps,
                       seed=args.seed, root=Path(args.root) if args.root else None,
                       progress=_progress, columns=args.columns)
-    for name, f in result["figures"].items():
+    figures = result["figures"]
+    for name, f in figures.items():
         o = f["overall"]
-        print(f"{name} {result['versions'][name]}: AUROC {o['auroc']:.3f} "
+        what = result["versions"].get(name, "(the simulator's own probabilities)")
+        print(f"{name} {what}: AUROC {o['auroc']:.3f} "
               f"({o['auroc_ci95'][0]:.3f}-{o['auroc_ci95'][1]:.3f}), calibration intercept "
               f"{f['calibration']['intercept']:+.3f}, slope {f['calibration']['slope']:.3f}")
+    names = list(figures)
+    print("subgroup | n | " + " | ".join(f"{n} AUROC (95% CI)" for n in names))
+    for dim in ("care_setting", "complaint"):
+        for group, base in figures[names[0]]["subgroups"].get(dim, {}).items():
+            cells = []
+            for n in names:
+                s = figures[n]["subgroups"][dim][group]
+                cells.append("too few" if s.get("too_small") else
+                             f"{s['auroc']:.3f} ({s['auroc_ci95'][0]:.3f}-{s['auroc_ci95'][1]:.3f})")
+            print(f"{dim}: {group} | {base['n']} | " + " | ".join(cells))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

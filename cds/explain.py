@@ -69,7 +69,7 @@ class _Wording:
         self.unit = f.unit if f.unit != YES_NO else None
         self.suffix = with_unit("", f.unit)  # "°", " N·m/kg", or nothing
         self.reference = f.reference
-        reference_text = (f" (pain-free adults {with_unit(f.reference, f.unit)})"
+        reference_text = (f" (pain-free people {with_unit(f.reference, f.unit)})"
                           if f.reference else "")
         self.tail = {verb: f"{reference_text} {verb} the estimate" for verb in ("raises", "lowers")}
 
@@ -104,11 +104,15 @@ class Explanation(NamedTuple):
 
 def explain(row: np.ndarray, contributions: np.ndarray,
             probability: Callable[[float], float],
-            set_aside: Collection[str] = ()) -> Explanation:
+            set_aside: Collection[str] = (), not_applicable: Collection[str] = ()
+            ) -> Explanation:
     """The exact contributions of one row as a clinician reads them.
 
     * The starting point is the model's base value plus the complaint's own contribution: the
-      base rate of this complaint (in log-odds), not a reason.
+      base rate of this complaint (in log-odds), not a reason. The findings that do not apply to
+      this complaint or activity (``not_applicable``: Ober's test for back pain), left
+      unrecorded as they should be, belong to that starting point too: they are neither
+      reasons nor findings to record.
     * Each recorded finding with a non-zero contribution is a factor, largest magnitude first.
     * The findings not recorded (or ``set_aside``: recorded where they do not apply) are never
       reasons: their contributions are summed on one line.
@@ -124,7 +128,10 @@ def explain(row: np.ndarray, contributions: np.ndarray,
     for j, value in enumerate(encoded):
         if j == _COMPLAINT:
             continue
-        if value != value:  # NaN: not recorded, or set aside
+        if value != value and MODEL_COLUMNS[j] in not_applicable and (
+                MODEL_COLUMNS[j] not in set_aside):
+            start += values[j]  # does not apply here, and was not recorded: the starting point
+        elif value != value:  # NaN: not recorded, or set aside
             absent.append(j)
         elif values[j] != 0.0:
             recorded.append(j)
@@ -161,11 +168,24 @@ def _line_text(line: Factor | NotRecorded, some_set_aside: bool) -> str:
             "missing values")
 
 
-def missing_items(record: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Recordable findings that are absent from the record (and apply to this patient)."""
+_CANONICAL = {f.converts_to: [g.name for g in FEATURES if g.converts_to == f.converts_to]
+              for f in FEATURES if f.converts_to}
+"""Torque fields and the dynamometer readings that stand in for them."""
+_MISSABLE = [f for f in FEATURES if f.role == "model" or f.name in _CANONICAL]
+
+
+def _recorded(record: Mapping[str, Any], f: Feature) -> bool:
+    return record.get(f.name) is not None or any(
+        record.get(alt) is not None for alt in _CANONICAL.get(f.name, ()))
+
+
+def missing_items(record: Mapping[str, Any], complaint: str | None = None) -> list[dict[str, str]]:
+    """Recordable findings absent from the record that apply to this patient: to ``complaint``
+    if given (Ober's test is missing for IT band syndrome, never for low back pain), else to at
+    least one of the record's complaints. A torque given as a dynamometer force is recorded."""
     return [{"feature": f.name, "label": f.label, "group": f.group}
-            for f in FEATURES
-            if f.role in ("model", "input") and record.get(f.name) is None and f.applies_to(record)]
+            for f in _MISSABLE
+            if not _recorded(record, f) and f.applies_to(record, complaint)]
 
 
 def _procedure_columns() -> dict[str, list[str]]:
@@ -193,8 +213,11 @@ def candidate_procedures(missing: Sequence[Mapping[str, str]]) -> list[str]:
 
 
 def next_best(model: Model, rows: np.ndarray, probability: np.ndarray,
-              procedures: Sequence[str]) -> list[NextAssessment | None]:
+              procedures: Sequence[Sequence[str]]) -> list[NextAssessment | None]:
     """For each row, the candidate procedure expected to change its probability the most.
+
+    ``procedures`` holds each row's candidates (:func:`candidate_procedures` of the findings
+    missing for that row's complaint), so a test is only suggested where it applies.
 
     A procedure's typical effect on the raw score (log-odds) for this complaint is stored with
     the model (``metadata["procedure_effects"]``: mean |sum of its columns' exact TreeSHAP
@@ -212,7 +235,7 @@ def next_best(model: Model, rows: np.ndarray, probability: np.ndarray,
         complaint = ROWS.allowed[int(codes[i])]
         p = float(probability[i])
         ranked = sorted(((slope * p * (1 - p) * effects[name]["mean_abs_log_odds"][complaint], name)
-                         for name in procedures
+                         for name in procedures[i]
                          if complaint in effects.get(name, {}).get("mean_abs_log_odds", {})),
                         reverse=True)
         if not ranked or ranked[0][0] < MIN_EXPECTED_CHANGE:

@@ -22,6 +22,7 @@ from datetime import date
 from typing import Any
 
 from . import units
+from .contract import PROFILE_FIELD
 from .errors import ErrorList, FieldError, InvalidRecord
 from .features import (
     BY_NAME,
@@ -550,11 +551,16 @@ def _question(f: Feature) -> dict[str, Any]:
                                "valueCoding": {"system": UCUM, "code": f.ucum, "display": f.unit}})
     if extensions:
         item["extension"] = extensions
-    if f.applies_when:
-        on, answer = f.applies_when
+    if f.restricted and f.role != "red_flag":
+        # FHIR combines one item's conditions with a single all/any: the activity profile when
+        # the finding is restricted to profiles, else its complaints (a repeating answer)
+        on, answers = ((PROFILE_FIELD, f.profiles) if f.profiles is not None
+                       else (ROWS.name, f.complaints))
         item["enableWhen"] = [{"question": on, "operator": "=", "answerCoding": {
-            "system": answer_system(BY_NAME[on]), "code": answer}}]
-    help_text = " ".join(t for t in (f.help, f"Reference (pain-free adults): {f.reference}."
+            "system": answer_system(BY_NAME[on]), "code": answer}} for answer in answers]
+        if len(answers) > 1:
+            item["enableBehavior"] = "any"
+    help_text = " ".join(t for t in (f.help, f"Reference (pain-free people): {f.reference}."
                                      if f.reference else "") if t)
     if help_text:
         item["item"] = [{"linkId": f"{f.name}.help", "type": "display", "text": help_text,

@@ -2,10 +2,20 @@
 
 One encoding for serving and training: categories become their position in the contract's
 ``allowed`` tuple, booleans 1.0/0.0, anything not recorded NaN (LightGBM routes missing values
-natively). Derived columns are computed here and only here. A finding whose ``applies_when``
-does not hold (running analysis for a patient not recorded as a runner) is set aside as not
-recorded, for training and serving alike: the model only ever learns it where it applies
-(:func:`cds.safety.not_applicable` tells the clinician).
+natively). Derived columns are computed here and only here:
+
+* a dynamometer force (N or kgf) becomes torque per kilogram with the lever arm and body mass
+  (``torque = force x lever arm / body mass``), unless the torque itself was recorded;
+* ``hip_abduction_pct_of_norm``: the painful side's torque (the weaker side when pain is
+  bilateral or the side is unknown) as a percentage of the sex- and age-specific norm of
+  :mod:`cds.norms`, for the test position recorded (supine, belt-fixed when not recorded);
+* ``hip_abduction_asymmetry_pct``: its deficit against the other side.
+
+A finding that does not apply to a row's complaint or to the patient's activity profile
+(``complaints`` / ``profiles`` in the contract: a knee effusion for low back pain, running
+analysis for a cyclist) is set aside as not recorded, for training and serving alike: the model
+only ever learns a finding where it applies (:func:`cds.safety.not_applicable` tells the
+clinician).
 """
 
 from __future__ import annotations
@@ -15,26 +25,51 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .features import BY_NAME, MODEL_COLUMNS, ROWS, Feature, column_feature
+from . import norms
+from .features import BY_NAME, COMPLAINTS, MODEL_COLUMNS, PROFILES, ROWS, Feature, column_feature
 
 if TYPE_CHECKING:
     import pandas as pd
 
 _ROW_COLUMN = ROWS.row_column or "complaint"
 _LEFT, _RIGHT = "hip_abduction_left_nm_per_kg", "hip_abduction_right_nm_per_kg"
+_PROTOCOL, _LEVER, _MASS = "hip_abduction_protocol", "hip_abduction_lever_arm_m", "body_mass_kg"
 _SIDES = BY_NAME["side"].allowed
+KGF_TO_N = 9.80665
+"""Standard gravity: one kilogram-force in newtons (CGPM 1901)."""
 _CODES: dict[str, dict[str, float]] = {
     f.name: {v: float(i) for i, v in enumerate(f.allowed)}
     for f in BY_NAME.values() if f.kind == "category"
 }
-
+_FORCES: dict[str, list[tuple[str, float]]] = {}  # torque field -> [(force field, to newtons)]
+for _f in BY_NAME.values():
+    if _f.converts_to is not None:
+        _FORCES.setdefault(_f.converts_to, []).append(
+            (_f.name, 1.0 if _f.unit == "N" else KGF_TO_N))
 
 _RECORDED: dict[str, Feature] = {
     f.name: f for f in BY_NAME.values() if f.role in ("model", "input")}
-_CONDITIONAL: list[tuple[int, str, float]] = [  # (model column, condition field, wanted code)
-    (j, f.applies_when[0], _CODES[f.applies_when[0]][f.applies_when[1]])
-    for j, f in enumerate(column_feature(c) for c in MODEL_COLUMNS)
-    if f.applies_when is not None and f.name == MODEL_COLUMNS[j]]
+_RAW_INPUTS: tuple[str, ...] = (
+    _LEFT, _RIGHT, "side", "sex", "age_years", _PROTOCOL, _LEVER, _MASS,
+    *(name for pairs in _FORCES.values() for name, _ in pairs))
+
+
+def _applicability() -> list[tuple[int, np.ndarray, np.ndarray | None]]:
+    """(model column, complaint codes it applies to, profile codes or None) of each restricted
+    column; a derived column follows its inputs' restriction only if declared on itself."""
+    out = []
+    for j, col in enumerate(MODEL_COLUMNS):
+        f = column_feature(col)
+        if f.role == "rows" or not f.restricted:
+            continue
+        complaints = np.array([COMPLAINTS.index(c) for c in f.complaints], dtype=float)
+        profiles = (None if f.profiles is None
+                    else np.array([PROFILES.index(p) for p in f.profiles], dtype=float))
+        out.append((j, complaints, profiles))
+    return out
+
+
+_APPLICABILITY = _applicability()
 
 
 def encode_value(f: Feature, value: Any) -> float:
@@ -46,13 +81,45 @@ def encode_value(f: Feature, value: Any) -> float:
     return float(value)
 
 
-def _derive(raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Derived strength columns from both sides' torque and the side of pain.
+def torque_from_force(force: np.ndarray, to_newtons: float, lever_arm_m: np.ndarray,
+                      body_mass_kg: np.ndarray) -> np.ndarray:
+    """Dynamometer force -> torque per kilogram of body mass (N·m/kg); NaN if any is missing."""
+    torque: np.ndarray = force * to_newtons * lever_arm_m / body_mass_kg
+    return torque
 
-    Painful side's torque (the weaker side when pain is bilateral or the side is unknown) and its
-    deficit against the other side, in percent of the other side.
+
+def _torques(raw: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each side's torque: as recorded, else from its dynamometer force."""
+    out = []
+    for side in (_LEFT, _RIGHT):
+        torque = raw[side]
+        for name, to_newtons in _FORCES.get(side, []):
+            converted = torque_from_force(raw[name], to_newtons, raw[_LEVER], raw[_MASS])
+            torque = np.where(np.isnan(torque), converted, torque)
+        out.append(torque)
+    return out[0], out[1]
+
+
+def _norm_median(sex: np.ndarray, age: np.ndarray, protocol: np.ndarray) -> np.ndarray:
+    """The abduction norm (N·m/kg) of each row; NaN where sex or age is not known."""
+    table = np.array(norms.ABDUCTION.anchors)
+    female = np.interp(age, table[:, 0], table[:, 1])
+    male = np.interp(age, table[:, 0], table[:, 2])
+    median = np.where(sex == 1.0, male, np.where(sex == 0.0, female, np.nan))
+    factors = np.array([norms.PROTOCOL_FACTOR[p] for p in norms.PROTOCOLS])
+    known = ~np.isnan(protocol)
+    factor = np.ones_like(median)
+    factor[known] = factors[protocol[known].astype(int)]
+    return median * factor
+
+
+def _derive(raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Derived strength columns from both sides' torque, the side of pain, sex, age and position.
+
+    ``side``, ``sex`` and ``protocol`` are coded by position in the contract's ``allowed``.
     """
-    left, right, side = raw[_LEFT], raw[_RIGHT], raw["side"]
+    left, right = _torques(raw)
+    side = raw["side"]
     weaker = np.fmin(left, right)
     stronger = np.fmax(left, right)
     is_left = side == _SIDES.index("left")
@@ -60,7 +127,8 @@ def _derive(raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     symptomatic = np.where(is_left, left, np.where(is_right, right, weaker))
     other = np.where(is_left, right, np.where(is_right, left, stronger))
     asymmetry = 100.0 * (other - symptomatic) / other  # NaN in, NaN out; torque is > 0
-    return {"hip_abduction_symptomatic_nm_per_kg": symptomatic,
+    norm = _norm_median(*np.broadcast_arrays(raw["sex"], raw["age_years"], raw[_PROTOCOL]))
+    return {"hip_abduction_pct_of_norm": 100.0 * symptomatic / norm,
             "hip_abduction_asymmetry_pct": asymmetry}
 
 
@@ -71,15 +139,19 @@ def model_matrix(raw: Mapping[str, Any], n: int) -> np.ndarray:
     scalars shared by every row; a field that is absent is taken as not recorded.
     """
     derived = _derive({name: np.asarray(raw.get(name, np.nan), dtype=float)
-                       for name in (_LEFT, _RIGHT, "side")})
+                       for name in _RAW_INPUTS})
     X = np.full((n, len(MODEL_COLUMNS)), np.nan)
     for j, col in enumerate(MODEL_COLUMNS):
         value = derived[col] if col in derived else raw.get(col)
         if value is not None:
             X[:, j] = value
-    for j, field, wanted in _CONDITIONAL:
-        applies = np.asarray(raw.get(field, np.nan), dtype=float) == wanted
-        X[~np.broadcast_to(applies, (n,)), j] = np.nan
+    complaint = np.broadcast_to(np.asarray(raw.get(_ROW_COLUMN, np.nan), dtype=float), (n,))
+    profile = np.broadcast_to(np.asarray(raw.get("activity_profile", np.nan), dtype=float), (n,))
+    for j, complaints, profiles in _APPLICABILITY:
+        applies = np.isin(complaint, complaints)
+        if profiles is not None:
+            applies &= np.isin(profile, profiles)
+        X[~applies, j] = np.nan
     return X
 
 
@@ -103,7 +175,7 @@ def rows_from_frame(frame: pd.DataFrame) -> np.ndarray:
     """
     n = len(frame)
     raw: dict[str, np.ndarray] = {}
-    for name in (*MODEL_COLUMNS, _LEFT, _RIGHT):
+    for name in dict.fromkeys((*MODEL_COLUMNS, *_RAW_INPUTS, "activity_profile")):
         if name not in frame.columns:
             continue
         f = column_feature(name)

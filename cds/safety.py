@@ -4,8 +4,8 @@ not apply.
 A red flag routes the patient to referral and no score is given at all; a red-flag question
 left unanswered is named in a warning (the score is given). A value outside the values the
 model was trained on is flagged rather than silently extrapolated. A finding recorded for a
-patient it does not apply to (running analysis, activity profile not "runner") is set aside by
-the model matrix (:mod:`cds.intake`), and the clinician is told.
+complaint or patient it does not apply to (a knee effusion for low back pain, running analysis
+for a cyclist) is set aside by the model matrix (:mod:`cds.intake`), and the clinician is told.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from .features import BY_NAME, MODEL_COLUMNS, RED_FLAGS, column_feature
+from .features import BY_NAME, MODEL_COLUMNS, RED_FLAGS, ROWS, column_feature
 
-_CONDITIONAL = [f for f in BY_NAME.values() if f.applies_when is not None]
+_RESTRICTED = [f for f in BY_NAME.values() if f.restricted and f.role in ("model", "input")]
+_COMPLAINT_WORDS = dict(zip(ROWS.allowed, ROWS.allowed_labels, strict=True))
 OUT_OF_POPULATION, NOT_APPLICABLE = "out-of-population", "not-applicable"
 SCREEN_INCOMPLETE = "red-flag-screen-incomplete"
 WARNING_CODES = (OUT_OF_POPULATION, NOT_APPLICABLE, SCREEN_INCOMPLETE)
@@ -56,17 +57,30 @@ def screen_incomplete(record: Mapping[str, Any], *, refer: bool = False) -> list
 
 
 def not_applicable(record: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Warnings for recorded findings whose ``applies_when`` does not hold (set aside)."""
+    """Warnings for recorded findings set aside for some or all of the record's complaints.
+
+    A finding applies to the complaints and activity profiles its contract row declares
+    (``complaints``, ``profiles``); where it does not, the model matrix sets it aside. A "no"
+    (straight-leg raise negative, recorded for a knee complaint) is set aside silently.
+    """
     warnings = []
-    for f in _CONDITIONAL:
-        if record.get(f.name) is not None and not f.applies_to(record):
-            warnings.append({
-                "feature": f.name,
-                "code": NOT_APPLICABLE,
-                "message": f"{f.label} was recorded, but it applies only when {f.condition}; "
-                           "the model set it aside (it learned this finding only where it "
-                           "applies).",
-            })
+    complaints = record.get(ROWS.name) or ()
+    for f in _RESTRICTED:
+        value = record.get(f.name)
+        if value is None or value is False:  # a "no" set aside says nothing worth a warning
+            continue
+        aside = [c for c in complaints if not f.applies_to(record, c)]
+        if not aside:
+            continue
+        which = ("every complaint" if len(aside) == len(complaints)
+                 else ", ".join(_COMPLAINT_WORDS[c].lower() for c in aside))
+        warnings.append({
+            "feature": f.name,
+            "code": NOT_APPLICABLE,
+            "message": f"{f.label} was recorded, but it applies to {f.condition}; the model "
+                       f"set it aside for {which} (it learned this finding only where it "
+                       "applies).",
+        })
     return warnings
 
 

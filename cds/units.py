@@ -23,6 +23,9 @@ EXACT: dict[tuple[str, str], float] = {
     ("mo", "a"): 12.0, ("mo", "wk"): 7 / 30.4375, ("mo", "d"): 1 / 30.4375,
     ("a", "mo"): 1 / 12.0,
     ("N.m/kg", "N.m.kg-1"): 1.0, ("kg/m2", "kg.m-2"): 1.0,
+    # the dynamometer's inputs: force (standard gravity, CGPM 1901), lever arm, body mass
+    ("N", "kgf"): 9.80665, ("kgf", "N"): 1 / 9.80665, ("m", "cm"): 0.01,
+    ("kg", "[lb_av]"): 0.45359237,
 }
 
 

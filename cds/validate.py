@@ -49,11 +49,39 @@ def _check_scalar(f: Feature, value: Any, where: str) -> FieldError | None:
     if f.kind == "integer" and value != int(value):
         return FieldError(where, "integer", f"{f.label}: must be a whole number")
     unit = f" {f.unit}" if f.unit else ""
+    why = f" ({f.limit_reason})" if f.limit_reason else ""
     if f.minimum is not None and value < f.minimum:
-        return FieldError(where, "minimum", f"{f.label}: must be at least {f.minimum:g}{unit}")
+        return FieldError(where, "minimum", f"{f.label}: must be at least {f.minimum:g}{unit}{why}")
     if f.maximum is not None and value > f.maximum:
-        return FieldError(where, "maximum", f"{f.label}: must be at most {f.maximum:g}{unit}")
+        return FieldError(where, "maximum", f"{f.label}: must be at most {f.maximum:g}{unit}{why}")
     return None
+
+
+_READINGS: dict[str, list[Feature]] = {}
+for _f in _FIELDS.values():
+    if _f.converts_to is not None:
+        _READINGS.setdefault(_f.converts_to, []).append(_f)
+_LEVER, _MASS = "hip_abduction_lever_arm_m", "body_mass_kg"
+
+
+def _check_dynamometry(clean: Mapping[str, Any]) -> list[FieldError]:
+    """Cross-field rules of a dynamometer reading: one value per side (a torque, or a force in
+    N or in kgf), and a force comes with the lever arm and body mass that turn it into torque."""
+    errors = []
+    for torque, readings in _READINGS.items():
+        given = [f for f in (_FIELDS[torque], *readings) if clean.get(f.name) is not None]
+        if len(given) > 1:
+            errors.append(FieldError(given[1].name, "oneOf",
+                                     f"{given[1].label}: give one value per side (the torque "
+                                     f"or one force reading), not also {given[0].name}"))
+        forces = [f for f in given if f.converts_to is not None]
+        for needed in (_LEVER, _MASS):
+            if forces and clean.get(needed) is None:
+                errors.append(FieldError(needed, "dependentRequired",
+                                         f"{_FIELDS[needed].label}: required to convert "
+                                         f"{forces[0].name} into torque"))
+    unique = {(e.field, e.rule): e for e in errors}
+    return list(unique.values())
 
 
 def _check_rows(f: Feature, value: Any) -> list[FieldError]:
@@ -104,6 +132,8 @@ def validate_record(record: Any) -> dict[str, Any]:
     for f in _FIELDS.values():
         if f.required and clean.get(f.name) is None and not errors.mentions(f.name):
             errors.append(FieldError(f.name, "required", f"{f.label}: required"))
+    if not errors:
+        errors.extend(_check_dynamometry(clean))
     if errors:
         raise InvalidRecord(errors)
     return clean

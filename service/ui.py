@@ -168,10 +168,12 @@ def _field_view(f: Feature) -> dict[str, Any]:
         choices = [("yes", "Yes"), ("no", "No")]
     unit = f.unit if f.unit and f.unit != YES_NO else None
     when = None
-    if f.applies_when:
-        when = {"field": f.applies_when[0], "value": f.applies_when[1],
-                "text": f"Only if {f.condition}"}
-    hint = [f"pain-free adults {short_unit(f.reference, unit)}" if f.reference else "",
+    if f.restricted and f.role != "red_flag":
+        # the page dims the finding while the answer it depends on says it does not apply
+        on, values = (("activity_profile", f.profiles) if f.profiles is not None
+                      else (ROWS.name, f.complaints))
+        when = {"field": on, "value": " ".join(values), "text": f"Applies to {f.condition}"}
+    hint = [f"pain-free people {short_unit(f.reference, unit)}" if f.reference else "",
             _range_text(f), when["text"] if when else "",
             f.help.split(". ")[0].rstrip(".") + "." if f.help else "",
             why_required(f) + "." if f.required else ""]  # the first sentence of the help

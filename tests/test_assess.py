@@ -12,6 +12,7 @@ import cds
 from cds.errors import InvalidRecord
 from cds.explain import MIN_EXPECTED_CHANGE
 from cds.features import COMPLAINTS, DYNAMOMETRY, record_fields
+from cds.norms import abduction_norm_nm_per_kg
 from training.simulate import simulate
 
 from .conftest import load_example
@@ -64,10 +65,10 @@ def test_result_has_the_public_assessment_shape(tiny_model: cds.Model, runner_pf
 
 def test_factor_text_gives_value_unit_and_reference(tiny_model: cds.Model, runner_pfp) -> None:  # type: ignore[no-untyped-def]
     (result,) = cds.assess(runner_pfp, model=tiny_model).results
-    strength = next(f for f in result.factors
-                    if f.feature == "hip_abduction_symptomatic_nm_per_kg")
-    assert strength.value == 1.08 and strength.unit == "N·m/kg"
-    assert "1.08 N·m/kg" in strength.text and "0.9-2.0 N·m/kg" in strength.text
+    strength = next(f for f in result.factors if f.feature == "hip_abduction_pct_of_norm")
+    pct = round(100 * 1.08 / abduction_norm_nm_per_kg("female", 29), 2)  # painful (right) side
+    assert strength.value == pct and strength.unit == "% of norm"
+    assert f"{pct}% of norm" in strength.text and "75-133% of norm" in strength.text
 
 
 def test_one_result_per_presenting_complaint(tiny_model: cds.Model) -> None:
@@ -102,7 +103,8 @@ def test_missing_items_are_listed_by_group(tiny_model: cds.Model) -> None:
     assert missing["hip_abduction_left_nm_per_kg"] == "exam"
     assert missing["single_leg_squat_knee_fppa_deg"] == "movement"
     assert "running_pelvic_drop_deg" not in missing  # not a runner
-    assert "hip_abduction_symptomatic_nm_per_kg" not in missing  # derived, not recordable
+    assert "hip_abduction_pct_of_norm" not in missing  # derived, not recordable
+    assert "hip_abduction_left_force_n" not in missing  # an alternative reading, not a finding
 
 
 def test_missing_strength_suggests_dynamometry(tiny_model: cds.Model, runner_pfp) -> None:  # type: ignore[no-untyped-def]
@@ -112,11 +114,15 @@ def test_missing_strength_suggests_dynamometry(tiny_model: cds.Model, runner_pfp
     nxt = result.next_best_assessment
     assert nxt is not None and nxt.procedure == DYNAMOMETRY
     assert nxt.expected_change >= MIN_EXPECTED_CHANGE
-    assert "hip_abduction_symptomatic_nm_per_kg" in nxt.features
+    assert "hip_abduction_pct_of_norm" in nxt.features
 
 
 def test_nothing_is_suggested_when_nothing_is_missing(tiny_model: cds.Model, runner_pfp) -> None:  # type: ignore[no-untyped-def]
-    record = {**runner_pfp, "running_pelvic_drop_deg": 6.0}
+    record = {**runner_pfp, "running_pelvic_drop_deg": 6.0, "knee_extension_nm_per_kg": 2.3,
+              "hip_external_rotation_nm_per_kg": 0.5, "hip_extension_nm_per_kg": 1.6,
+              "pain_resisted_hip_abduction": False, "fadir_positive": False,
+              "training_load_change_recent": False, "single_leg_squat_hip_adduction_deg": 9.0,
+              "step_down_quality": "moderate"}
     (result,) = cds.assess(record, model=tiny_model).results
     assert result.missing == [] and result.next_best_assessment is None
 

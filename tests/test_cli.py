@@ -36,7 +36,7 @@ def test_invalid_record_exits_2_naming_fields(tiny_model_dir: Path, tmp_path: Pa
 
 def test_simulate_train_promote_round_trip(tmp_path: Path) -> None:
     data = tmp_path / "sim.parquet"
-    assert main(["simulate", "--n", "3000", "--seed", "5", "--out", str(data)]) == 0
+    assert main(["simulate", "--n", "4500", "--seed", "5", "--out", str(data)]) == 0
     root = tmp_path / "models"
     assert main(["train", "--data", str(data), "--out", str(root / "gmed-driver" / "1.2.3"),
                  "--threads", "1"]) == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 import cds
@@ -22,11 +23,21 @@ def _lines(r: Any) -> list[Any]:
                                   "cyclist_itbs", "lbp_radicular"])
 def test_the_complaint_is_the_starting_point_not_a_reason(tiny_model: cds.Model,
                                                           name: str) -> None:
-    for r in cds.assess(load_example(name), model=tiny_model).results:
+    record = load_example(name)
+    for r in cds.assess(record, model=tiny_model).results:
         assert all(f.feature != "complaint" for f in r.factors)
-        _, contributions = _row_and_contributions(tiny_model, name, r.complaint)
-        complaint = cds.features.MODEL_COLUMNS.index("complaint")
-        assert r.starting_point == pytest.approx(contributions[-1] + contributions[complaint])
+        row, contributions = _row_and_contributions(tiny_model, name, r.complaint)
+        columns = cds.features.MODEL_COLUMNS
+        # the complaint, and the findings that do not apply to it (left unrecorded, as they
+        # should be: Ober's test for back pain), make the starting point
+        elsewhere = [j for j, c in enumerate(columns) if np.isnan(row[j])
+                     and record.get(c) in (None, False)  # a value set aside is said, below
+                     and not cds.features.column_feature(c).applies_to(record, r.complaint)]
+        assert not set(r.not_recorded.features if r.not_recorded else ()) & {
+            columns[j] for j in elsewhere}
+        expected = contributions[-1] + contributions[columns.index("complaint")] + sum(
+            contributions[j] for j in elsewhere)
+        assert r.starting_point == pytest.approx(expected)
         assert r.base_value == pytest.approx(contributions[-1])
         assert r.starting_probability == pytest.approx(
             float(tiny_model.probability(r.starting_point)))
@@ -53,7 +64,7 @@ def test_values_not_recorded_are_never_reasons_but_one_line(tiny_model: cds.Mode
         assert all(f.value is not None for f in r.factors)
         line = r.not_recorded
         assert line is not None
-        assert "hip_abduction_symptomatic_nm_per_kg" in line.features
+        assert "hip_abduction_pct_of_norm" in line.features
         assert not {f.feature for f in r.factors} & set(line.features)
         assert line.count == len(line.features)
         assert f"Findings not recorded ({line.count} findings)" in line.text
@@ -69,7 +80,11 @@ def test_a_finding_set_aside_joins_the_not_recorded_line(tiny_model: cds.Model) 
 
 
 def test_a_complete_record_has_no_not_recorded_line(tiny_model: cds.Model) -> None:
-    record = {**load_example("runner_pfp_hip_driven"), "running_pelvic_drop_deg": 6.0}
+    record = {**load_example("runner_pfp_hip_driven"), "running_pelvic_drop_deg": 6.0,
+              "knee_extension_nm_per_kg": 2.3, "hip_external_rotation_nm_per_kg": 0.5,
+              "hip_extension_nm_per_kg": 1.6, "pain_resisted_hip_abduction": False,
+              "fadir_positive": False, "training_load_change_recent": False,
+              "single_leg_squat_hip_adduction_deg": 9.0, "step_down_quality": "moderate"}
     (r,) = cds.assess(record, model=tiny_model).results
     assert r.not_recorded is None
 

@@ -17,7 +17,8 @@ from .conftest import EXAMPLES, load_example
 
 def test_every_feature_name_is_clinical_and_carries_its_unit() -> None:
     suffix = {"N·m/kg": "_nm_per_kg", "°": "_deg", "%": "_pct", "months": "_months",
-              "years": "_years", "kg/m²": "_kg_m2"}
+              "years": "_years", "kg/m²": "_kg_m2", "% of norm": "_pct_of_norm", "N": "_force_n",
+              "kgf": "_force_kgf", "m": "_m", "kg": "_kg"}
     for f in fx.FEATURES:
         assert re.fullmatch(r"[a-z][a-z0-9_]+", f.name), f.name
         if f.unit in suffix:
@@ -46,7 +47,7 @@ def test_model_columns_and_monotone_constraints_align() -> None:
     assert fx.MODEL_COLUMNS[0] == "complaint"
     assert not any(f.name in fx.MODEL_COLUMNS for f in fx.RED_FLAGS)
     by_col = dict(zip(fx.MODEL_COLUMNS, fx.monotone_constraints(), strict=True))
-    assert by_col["hip_abduction_symptomatic_nm_per_kg"] == -1
+    assert by_col["hip_abduction_pct_of_norm"] == -1
     assert by_col["trendelenburg_sign"] == 1
     assert by_col["straight_leg_raise_positive"] == -1
     assert all(by_col[c] == 0 for c in fx.CATEGORICAL_COLUMNS)
@@ -68,7 +69,7 @@ def test_examples_satisfy_the_json_schema(path) -> None:  # type: ignore[no-unty
 
 
 BAD_RECORDS = [
-    {"complaints": ["pfp"], "age_years": 12, "sex": "female"},
+    {"complaints": ["pfp"], "age_years": 11, "sex": "female"},
     {"complaints": ["pfp"], "age_years": 30, "sex": "female", "pain_nrs": 11},
     {"complaints": ["pfp"], "age_years": 30, "sex": "female", "pain_nrs": 4.5},
     {"complaints": ["pfp"], "age_years": 30, "sex": "other"},
@@ -103,3 +104,28 @@ def test_contract_hash_ignores_wording(monkeypatch: pytest.MonkeyPatch) -> None:
     reworded = dataclasses.replace(last, label="Reworded", reference="1-2")
     monkeypatch.setattr(fx, "FEATURES", (*fx.FEATURES[:-1], reworded))
     assert fx.contract_hash() == before
+
+
+def test_contract_hash_ignores_red_flag_questions(monkeypatch: pytest.MonkeyPatch) -> None:
+    # red-flag questions never feed the model: adding one must not retire a trained model
+    before = fx.contract_hash()
+    extra = dataclasses.replace(fx.RED_FLAGS[0], name="rf_new_question", label="A new question")
+    monkeypatch.setattr(fx, "FEATURES", (*fx.FEATURES, extra))
+    assert fx.contract_hash() == before
+
+
+def test_contract_hash_changes_with_applicability(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = fx.contract_hash()
+    table = tuple(dataclasses.replace(f, complaints=fx.COMPLAINTS) if f.name == "knee_effusion"
+                  else f for f in fx.FEATURES)
+    monkeypatch.setattr(fx, "FEATURES", table)
+    assert fx.contract_hash() != before
+
+
+def test_contract_hash_changes_with_the_strength_norms(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cds import norms
+
+    before = fx.contract_hash()
+    shifted = dataclasses.replace(norms.ABDUCTION, log_sd=0.3)
+    monkeypatch.setitem(norms.NORMS, "hip_abduction", shifted)
+    assert fx.contract_hash() != before

@@ -286,6 +286,20 @@ def test_questionnaire_items_carry_types_units_bounds_and_conditions() -> None:
     assert items["running_pelvic_drop_deg"]["enableWhen"][0]["question"] == "activity_profile"
 
 
+def test_questionnaire_asks_each_finding_only_for_the_complaints_it_applies_to() -> None:
+    items = _questions(intake_questionnaire())
+    ober = items["ober_test_positive"]
+    assert [(c["question"], c["answerCoding"]["code"]) for c in ober["enableWhen"]] == [
+        ("complaints", "itbs")]
+    effusion = items["knee_effusion"]
+    assert {c["answerCoding"]["code"] for c in effusion["enableWhen"]} == {"pfp", "itbs"}
+    assert effusion["enableBehavior"] == "any"
+    load = items["training_load_change_recent"]
+    assert {c["answerCoding"]["code"] for c in load["enableWhen"]} == {"runner", "cyclist"}
+    assert "enableWhen" not in items["rf_saddle_numbness"]  # red flags are always asked
+    assert "enableWhen" not in items["trendelenburg_sign"]
+
+
 def test_questionnaire_response_built_from_the_questionnaire_reads_back() -> None:
     options = _questions(intake_questionnaire())["side"]["answerOption"]
     qr = questionnaire_response({"linkId": "side", "answer": [options[1]]})

@@ -1,6 +1,7 @@
 """Property-based tests over the feature contract: records generated from the contract itself.
 
-Valid records respect every field's type, range, enum and ``applies_when``; near-misses break one
+Valid records respect every field's type, range and enum, and the dynamometer's cross-field
+rules (a finding recorded where it does not apply is valid: it is set aside); near-misses break one
 to three fields by a little (just out of range, a fraction for a whole number, a boolean for a
 number, ``"NaN"``, a huge integer, an unknown field, unicode, a required field dropped). The
 properties:
@@ -70,7 +71,7 @@ def valid_value(f: Feature) -> st.SearchStrategy[Any]:
 @st.composite
 def valid_records(draw: st.DrawFn) -> dict[str, Any]:
     """A record every rule accepts: required fields set, optional ones absent, null or valid,
-    a finding with ``applies_when`` only when its condition holds."""
+    one dynamometer reading per side, with lever arm and body mass for a force."""
     record: dict[str, Any] = {name: draw(valid_value(FIELDS[name])) for name in REQUIRED}
     for name in OPTIONAL:
         choice = draw(st.sampled_from(("absent", "null", "value", "value")))
@@ -78,11 +79,16 @@ def valid_records(draw: st.DrawFn) -> dict[str, Any]:
             record[name] = None
         elif choice == "value":
             record[name] = draw(valid_value(FIELDS[name]))
-    for name, f in FIELDS.items():
-        if f.applies_when and record.get(name) is not None:
-            on, answer = f.applies_when
-            if record.get(on) != answer:
-                del record[name]
+    for torque in dict.fromkeys(f.converts_to for f in FIELDS.values() if f.converts_to):
+        # one reading per side; a force comes with the lever arm and body mass
+        readings = [torque, *(n for n, f in FIELDS.items() if f.converts_to == torque)]
+        given = [n for n in readings if record.get(n) is not None]
+        for name in given[1:]:
+            del record[name]
+        if given and given[0] != torque:
+            for name in ("hip_abduction_lever_arm_m", "body_mass_kg"):
+                if record.get(name) is None:
+                    record[name] = draw(valid_value(FIELDS[name]))
     if draw(st.booleans()):
         record["patient_id"] = draw(st.one_of(st.none(), st.text(max_size=128)))
     return record

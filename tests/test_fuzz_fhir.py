@@ -56,6 +56,9 @@ EXACT: dict[tuple[str, str], float] = {
     # UCUM conversions of the same dimension (cds.units, ucumvert): UCUM's year is 365.25 d
     ("a", "wk"): 7 / 365.25, ("a", "d"): 1 / 365.25, ("a", "s"): 1 / (365.25 * 86400),
     ("mo", "s"): 12 / (365.25 * 86400),
+    # the dynamometer's inputs (contract v2): standard gravity, the international pound
+    ("N", "kgf"): 9.80665, ("kgf", "N"): 1 / 9.80665, ("m", "cm"): 0.01,
+    ("kg", "[lb_av]"): 0.45359237,
 }
 UNITS = sorted({u for pair in EXACT for u in pair} | {
     "cm", "kg", "%", "1", "{score}", "[lb_av]", "", "m", "s", "Cel", "deg ", "DEG", "°", "mm[Hg]"})
@@ -160,7 +163,7 @@ def conditions(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def qr_items(draw: st.DrawFn, depth: int = 0) -> dict[str, Any]:
     link = draw(st.one_of(st.sampled_from([f.name for f in record_fields()]),
-                          st.sampled_from(["intake", "exam", "hip_abduction_symptomatic_nm_per_kg"]),
+                          st.sampled_from(["intake", "exam", "hip_abduction_pct_of_norm"]),
                           texts, junk))
     f = BY_NAME.get(link) if isinstance(link, str) else None
     item: dict[str, Any] = {"linkId": link}

@@ -57,7 +57,7 @@ def test_simulated_card_keeps_its_warnings_and_shows_subgroups_and_utility(retra
 
 
 def test_a_model_trained_on_local_outcomes_says_so(retrain_data: Path, tmp_path: Path) -> None:
-    frame = pd.read_parquet(retrain_data / "train_a.parquet").head(3000)
+    frame = pd.read_parquet(retrain_data / "train_a.parquet").head(4000)
     local = frame.drop(columns=["p_true", "weak", "alt_cause", "hip_driver_true", "is_control"])
     local.to_csv(tmp_path / "clinic.csv", index=False)
     directory = train(tmp_path / "clinic.csv", tmp_path / "m" / "2.0.0", seed=1, num_threads=1,

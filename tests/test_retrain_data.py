@@ -49,7 +49,7 @@ def test_every_failure_is_reported_at_once_by_column_and_rule(cohort: pd.DataFra
     frame = cohort.copy()
     frame["age_years"] = frame["age_years"].astype(object)
     frame.loc[3, "age_years"] = "forty"
-    frame.loc[4, "age_years"] = 17
+    frame.loc[4, "age_years"] = 11  # below the accepted 12-90
     frame["sex"] = frame["sex"].astype(object)
     frame.loc[4, "sex"] = "F"
     frame.loc[5, "pain_nrs"] = 4.5

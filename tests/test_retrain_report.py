@@ -40,9 +40,9 @@ def test_calibration_bins_of_a_calibrated_model_straddle_the_diagonal() -> None:
     assert sum(b["lo"] <= b["predicted"] <= b["hi"] for b in c["bins"]) >= 8
 
 
-def test_age_bands_cover_adults() -> None:
-    assert list(age_band(pd.Series([18, 29, 30, 59, 60, 90]))) == [
-        "18-29", "18-29", "30-44", "45-59", "60+", "60+"]
+def test_age_bands_cover_adolescents_and_adults() -> None:
+    assert list(age_band(pd.Series([12, 17, 18, 29, 30, 59, 60, 90]))) == [
+        "12-17", "12-17", "18-29", "18-29", "30-44", "45-59", "60+", "60+"]
 
 
 def test_subgroup_cis_bracket_the_estimate_and_small_groups_are_flagged() -> None:
@@ -72,6 +72,9 @@ def test_report_is_self_contained_with_every_section(retrain_root: Path, retrain
         assert dim in text
     figures = result["figures"]
     assert figures["candidate"]["overall"]["n"] == figures["production"]["overall"]["n"]
+    # simulated data carry the simulator's own probabilities: the ceiling is reported beside
+    assert figures["ceiling"]["overall"]["n"] == figures["candidate"]["overall"]["n"]
+    assert "ceiling: AUROC (95% CI)" in text
 
 
 def test_cli_evaluate_prints_both_models(retrain_root: Path, retrain_data: Path, tmp_path: Path,
@@ -81,6 +84,10 @@ def test_cli_evaluate_prints_both_models(retrain_root: Path, retrain_data: Path,
                  "--out", str(out), "--reps", "10", "--root", str(retrain_root)]) == 0
     printed = capsys.readouterr().out
     assert "candidate 1.1.0: AUROC" in printed and "production 1.0.0: AUROC" in printed
+    assert "ceiling (the simulator's own probabilities): AUROC" in printed
+    for row in ("care_setting: intake |", "care_setting: exam |", "complaint: pfp |",
+                "complaint: lbp |"):
+        assert row in printed  # by care setting and complaint, each model beside the ceiling
     assert out.is_file()
 
 

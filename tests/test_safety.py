@@ -16,7 +16,7 @@ from cds.model import Model
 from cds.safety import population_warnings, red_flags
 from tests.conftest import load_example
 
-TORQUE = "hip_abduction_symptomatic_nm_per_kg"
+TORQUE = "hip_abduction_pct_of_norm"
 
 
 def _row(**values: float) -> np.ndarray:
@@ -27,25 +27,25 @@ def _row(**values: float) -> np.ndarray:
 
 
 def test_a_value_outside_the_training_range_is_flagged_with_the_range() -> None:
-    population = {TORQUE: [0.5, 2.2]}
-    warnings = population_warnings(_row(**{TORQUE: 3.1}), population)
+    population = {TORQUE: [50.0, 220.0]}
+    warnings = population_warnings(_row(**{TORQUE: 310.0}), population)
     assert [w["feature"] for w in warnings] == [TORQUE]
-    assert warnings[0]["code"] == "out-of-population" and "0.5-2.2" in warnings[0]["message"]
-    assert population_warnings(_row(**{TORQUE: 0.2}), population)[0]["feature"] == TORQUE
+    assert warnings[0]["code"] == "out-of-population" and "50-220" in warnings[0]["message"]
+    assert population_warnings(_row(**{TORQUE: 20.0}), population)[0]["feature"] == TORQUE
 
 
 def test_values_inside_the_range_missing_values_and_unbounded_columns_are_not_flagged() -> None:
-    population = {TORQUE: [0.5, 2.2]}
-    assert population_warnings(_row(**{TORQUE: 0.5}), population) == []
-    assert population_warnings(_row(**{TORQUE: 2.2}), population) == []
+    population = {TORQUE: [50.0, 220.0]}
+    assert population_warnings(_row(**{TORQUE: 50.0}), population) == []
+    assert population_warnings(_row(**{TORQUE: 220.0}), population) == []
     assert population_warnings(_row(), population) == []  # nothing recorded
-    assert population_warnings(_row(**{TORQUE: 9.0}), {}) == []  # no range known
+    assert population_warnings(_row(**{TORQUE: 900.0}), {}) == []  # no range known
 
 
 def test_each_model_gets_its_own_ranges() -> None:
-    row = _row(**{TORQUE: 1.5})
-    assert population_warnings(row, {TORQUE: [0.5, 2.2]}) == []
-    assert len(population_warnings(row, {TORQUE: [0.5, 1.2]})) == 1
+    row = _row(**{TORQUE: 150.0})
+    assert population_warnings(row, {TORQUE: [50.0, 220.0]}) == []
+    assert len(population_warnings(row, {TORQUE: [50.0, 120.0]})) == 1
 
 
 def test_the_message_says_how_the_range_was_measured() -> None:

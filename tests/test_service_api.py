@@ -75,7 +75,7 @@ def test_risk_assessment_when_asked_for_fhir(client: FlaskClient, record: dict[s
 
 def test_invalid_record_names_every_field_and_rule(client: FlaskClient,
                                                    record: dict[str, Any]) -> None:
-    record.update(age_years=12, bmi_kg_m2="heavy", shoe_size=9)
+    record.update(age_years=11, bmi_kg_m2="heavy", shoe_size=9)
     response = client.post("/v1/assessments", json=record)
     assert response.status_code == 422
     errors = {(e["field"], e["rule"]) for e in response.get_json()["error"]["errors"]}
@@ -85,7 +85,7 @@ def test_invalid_record_names_every_field_and_rule(client: FlaskClient,
 
 def test_invalid_record_gets_an_operation_outcome_when_asked_for_fhir(
         client: FlaskClient, record: dict[str, Any]) -> None:
-    record["age_years"] = 12
+    record["age_years"] = 11
     response = client.post("/v1/assessments", json=record, headers={"Accept": FHIR})
     assert response.status_code == 422
     assert response.get_json()["issue"][0]["expression"] == ["age_years"]

@@ -17,11 +17,11 @@ from flask import Flask
 import cds
 from cds.model import MODEL_ID
 from training.artefact import seal
-from training.registry import set_alias
+from training.registry import read_registry, set_alias
 
 from .conftest import ROOT, load_example
 
-SHIPPED = ROOT / "models" / MODEL_ID / "0.1.0"
+SHIPPED = ROOT / "models" / MODEL_ID / read_registry(ROOT / "models")["aliases"]["production"]
 RELOAD_S = 0.05
 
 

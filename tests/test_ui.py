@@ -140,9 +140,10 @@ def test_every_record_field_is_in_the_form_with_a_label(client: FlaskClient) -> 
 
 def test_form_shows_units_valid_ranges_and_reference_ranges(client: FlaskClient) -> None:
     html = client.get("/ui/").get_data(as_text=True)
-    assert "pain-free adults 0.9-2.0 N·m/kg · valid 0.2 to 4 N·m/kg" in html
-    assert "pain-free adults 2-16° · valid -20 to 45°" in html
-    assert "Only if main activity is runner" in html
+    assert ("pain-free people by sex and age; at 25 y F 1.17-2.05, M 1.38-2.43 N·m/kg · "
+            "valid 0.2 to 4 N·m/kg") in html
+    assert "pain-free people 2-16° · valid -20 to 45°" in html
+    assert "Applies to runners only" in html and "Applies to IT band syndrome only" in html
     for label in ROWS.allowed_labels:
         assert label in html
 

@@ -178,6 +178,24 @@ def test_invalid_value_shows_the_rule_beside_the_field(server: str, page: Any) -
     expect(page.locator("#f-age_years")).to_be_focused()
 
 
+def test_a_finding_is_dimmed_while_no_chosen_complaint_or_activity_needs_it(
+        server: str, page: Any) -> None:
+    page.goto(f"{server}/ui/")
+    effusion, ober = page.locator("#w-knee_effusion"), page.locator("#w-ober_test_positive")
+    expect(effusion).not_to_have_class(re.compile("not-applicable"))  # nothing chosen yet
+    fill_record(page, {"complaints": ["lbp"]})
+    expect(effusion).to_have_class(re.compile("not-applicable"))  # the knee: not for the back
+    expect(ober).to_have_class(re.compile("not-applicable"))
+    fill_record(page, {"complaints": ["pfp"]})  # now the knee too: effusion applies, Ober not
+    expect(effusion).not_to_have_class(re.compile("not-applicable"))
+    expect(ober).to_have_class(re.compile("not-applicable"))
+    fill_record(page, {"activity_profile": "cyclist"})
+    expect(page.locator("#w-pain_worse_late_in_activity")).to_have_class(
+        re.compile("not-applicable"))
+    expect(page.locator("#w-training_load_change_recent")).not_to_have_class(
+        re.compile("not-applicable"))
+
+
 def test_form_works_from_the_keyboard(server: str, page: Any) -> None:
     page.goto(f"{server}/ui/")
     page.keyboard.press("Tab")
@@ -251,7 +269,8 @@ def test_model_facts_page_shows_use_population_performance_and_limits(server: st
     expect(page.locator(".sim-note")).to_contain_text("Trained on simulated data")
     for plot in ("Calibration on held-out data", "Decision curve on held-out data"):
         expect(facts.get_by_role("img", name=re.compile(plot))).to_be_visible()
-    expect(facts.locator("table").last).to_contain_text(re.compile(r"0\.\d\d \(0\.\d\d to 0\.\d\d\)"))
+    performance = facts.locator("table", has_text="AUROC")  # the bands' table follows it
+    expect(performance).to_contain_text(re.compile(r"0\.\d\d \(0\.\d\d to 0\.\d\d\)"))
     shot(page, "model-facts")
     assert page.csp_violations == []
 

@@ -17,7 +17,7 @@ def _errors(record: object) -> dict[str, str]:
 
 
 def test_all_broken_rules_are_reported_at_once() -> None:
-    errors = _errors({"complaints": ["pfp"], "age_years": 15, "sex": "x", "pain_nrs": 12,
+    errors = _errors({"complaints": ["pfp"], "age_years": 11, "sex": "x", "pain_nrs": 12,
                       "knee_effusion": "yes", "bmi_kg_m2": math.nan})
     assert errors == {"age_years": "minimum", "sex": "enum", "pain_nrs": "maximum",
                       "knee_effusion": "type", "bmi_kg_m2": "type"}

@@ -24,7 +24,8 @@ from .evaluate import auroc, metrics
 from .schema import COMPLAINT
 
 THRESHOLDS = np.round(np.arange(0.05, 0.501, 0.01), 2)
-AGE_BANDS = ((18, 30, "18-29"), (30, 45, "30-44"), (45, 60, "45-59"), (60, 200, "60+"))
+AGE_BANDS = ((12, 18, "12-17"), (18, 30, "18-29"), (30, 45, "30-44"), (45, 60, "45-59"),
+             (60, 200, "60+"))  # adolescents (12-17) are a subgroup of their own
 SUBGROUPS = ("sex", "age_band", COMPLAINT, "care_setting")
 MIN_SUBGROUP = 50
 

@@ -16,20 +16,25 @@ from cds.features import MODEL_COLUMNS, column_feature
 FACTS_FILE = "model_facts.json"
 SCHEMA = "gmed-model-facts/1"
 
-PURPOSE = ("At intake or examination, for adults presenting with patellofemoral pain, IT band "
+PURPOSE = ("At intake or examination, for adolescents (12-17, with their own strength norms) and "
+           "adults presenting with patellofemoral pain, IT band "
            "syndrome or low back pain: the probability that hip abductor (gluteus medius) "
            "weakness drives each complaint, the factors behind it, what is missing, and the next "
            "best assessment. Decision support only: it does not diagnose and does not replace "
            "examination.")
 USERS = ("physiotherapists", "sports medicine clinicians", "primary-care clinicians")
-NOT_FOR = ("children (under 18)", "acute trauma", "post-operative patients",
+NOT_FOR = ("children under 12", "acute trauma", "post-operative patients",
            "patients with red flags (routed to referral, never scored)",
            "complaints other than patellofemoral pain, IT band syndrome and low back pain")
-OUTCOME = ("`hip_driver`: hip abductor (gluteus medius) weakness is a driver of this complaint. "
-           "In real data a clinician-confirmed outcome: weakness found on assessment AND a "
-           "clinically meaningful response (>= 2 points on the 0-10 pain scale, or 'much better' "
-           "on a global rating) to a hip-focused programme at 6-8 weeks. The observed label is an "
-           "imperfect confirmation (sensitivity ~0.85, specificity ~0.90 against the latent truth).")
+OUTCOME = ("`hip_driver`: hip abductor (gluteus medius) weakness is a driver of this complaint, "
+           "confirmed by a clinically meaningful response (>= 2 points on the 0-10 pain scale, "
+           "or 'much better' on a global rating) to a hip-focused programme at 6-8 weeks, beyond "
+           "natural recovery. It is not defined by 'weakness found on assessment': the model "
+           "reads that dynamometry, and a label built from its own input would be incorporation "
+           "bias. In the simulated cohort a driver responds with probability ~0.85 and a "
+           "non-driver 'responds' through natural recovery or non-specific effects with "
+           "probability ~0.10, both falling with longer symptom duration (poorer prognosis: "
+           "Collins 2013; Lankhorst 2016; Matthews 2017).")
 MISSING_DATA = ("Findings not recorded are left missing, never imputed: LightGBM routes a missing "
                 "value down the branch learned for it. Missingness follows the care setting "
                 "(intake only; clinical exam; movement analysis), which the model sees only "

@@ -49,8 +49,9 @@ def golden_records() -> list[dict[str, Any]]:
     for complaint in COMPLAINTS:
         records.append({**base, "complaints": [complaint], "pain_nrs": 5,
                         "pain_worse_single_leg_loading": True})
-        full = {f.name: _middle(f) for f in record_fields()
-                if f.role not in ("rows", "red_flag") and f.name not in base}
+        full = {f.name: _middle(f) for f in record_fields()  # torques, not the raw forces
+                if f.role not in ("rows", "red_flag") and f.name not in base
+                and f.converts_to is None}
         records.append({**full, **base, "complaints": [complaint]})
     records.append({**base, "complaints": list(COMPLAINTS), RED_FLAGS[0].name: True})
     return records

@@ -110,7 +110,12 @@ def render_model_card(meta: dict[str, Any], facts: dict[str, Any] | None = None)
         "## Model",
         f"- LightGBM, {meta['trees']} trees, {meta['params'].get('num_leaves')} leaves; size "
         "chosen by validation log-loss (smallest model within tolerance of the best).",
-        "- Monotone constraints where the clinical direction is known (feature contract).",
+        "- Monotone constraints where the clinical direction is known, each cited in the feature "
+        "contract (`docs/CLINICAL.md`); gluteal tendinopathy signs, Ober and Noble are left free.",
+        "- Hip abduction strength is read as a percentage of the sex- and age-specific norm "
+        "(`cds/norms.py`, ages 12-90); a finding that does not apply to a complaint or activity "
+        "(a knee effusion for low back pain, running analysis for a cyclist) is set aside, in "
+        "training and serving alike.",
         "- Platt calibration fitted on held-out predictions.",
     ]
     if details.get("tuning"):

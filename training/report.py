@@ -54,6 +54,11 @@ def _gap(figures: dict[str, Any]) -> str:
     return _ci(figures["observed_minus_expected_pp"], figures["observed_minus_expected_ci95"], 1)
 
 
+CEILING = "ceiling"
+"""The figures' name for the simulator's own probabilities (simulated data only)."""
+CEILING_COLUMN = "p_true"
+
+
 def figures_for(model: Model, ds: Dataset, *, reps: int, seed: int) -> dict[str, Any]:
     p = model.probability(model.predict_raw(ds.X))
     return evaluation_figures(ds.y, p, ds.frame, reps=reps, seed=seed)
@@ -204,6 +209,11 @@ def evaluate(model: str | Path, data: str | Path, out: str | Path, *,
         say(f"paired bootstrap of the differences ({reps} samples)")
         paired = paired_differences(ds.y, first, second, reps=reps, seed=seed)
     verdict = gate(figures, paired) if gate is not None and len(figures) > 1 else None
+    if CEILING_COLUMN in ds.frame.columns:  # simulated data: the best achievable, beside
+        p_true = ds.frame[CEILING_COLUMN].to_numpy(dtype=float)
+        if np.isfinite(p_true).all():
+            say(f"evaluating the ceiling ({CEILING_COLUMN}: the simulator's own probabilities)")
+            figures[CEILING] = evaluation_figures(ds.y, p_true, ds.frame, reps=reps, seed=seed)
     say("drawing the report")
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(render(models, figures, ds, seed=seed, gate=verdict, notes=notes),

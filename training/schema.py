@@ -35,7 +35,9 @@ REQUIRED_COLUMNS: tuple[str, ...] = (COMPLAINT, LABEL, *(f.name for f in record_
                                                         if f.required and f.role != "rows"))
 # Columns a training file may carry beyond the contract: identifiers, the care setting (for
 # subgroups) and what the simulator records about its own truth (for the ceiling).
-PASSTHROUGH: tuple[str, ...] = ("patient_id", "care_setting", "is_control", "weak", "alt_cause",
+PASSTHROUGH: tuple[str, ...] = ("patient_id", "care_setting", "is_control", "weak",
+                                "weakness_severity", "alt_cause", "quadriceps_weak",
+                                "gluteal_tendinopathy",
                                 "hip_driver_true", "p_true", "assessment_id", "recorded_at")
 CARE_SETTINGS: tuple[str, ...] = ("intake", "exam", "movement")
 UNIT_MIN_VALUES = 50
@@ -67,7 +69,16 @@ def as_category(s: pd.Series, allowed: tuple[str, ...]) -> pd.Series:
 
 
 def reference_range(f: Feature) -> tuple[float, float] | None:
-    """The contract's reference range as numbers (``"1-9"``, ``"0 to 6"``), if it has one."""
+    """The contract's reference range as numbers (``"1-9"``, ``"0 to 6"``), if it has one; a
+    strength finding with a sex- and age-specific norm spans its norm table's 10th-90th
+    percentiles over every age and both sexes."""
+    if f.norm is not None:
+        from cds.norms import NORMS
+        from cds.norms import reference_range as norm_range
+
+        ages = [a[0] for a in NORMS[f.norm].anchors]
+        spans = [norm_range(f.norm, sex, age) for sex in ("female", "male") for age in ages]
+        return min(lo for lo, _ in spans), max(hi for _, hi in spans)
     m = _REFERENCE.match(f.reference or "")
     return (float(m.group(1)), float(m.group(2))) if m else None
 

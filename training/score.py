@@ -49,8 +49,7 @@ def output_columns(frame_columns: list[str]) -> list[str]:
 def screen_warnings(clean: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
     """Per row, :func:`cds.safety.screen_incomplete`'s message (``None`` when every red-flag
     question that applies was answered): computed once per pattern of answers, not per row."""
-    fields = sorted({f.name for f in RED_FLAGS}
-                    | {f.applies_when[0] for f in RED_FLAGS if f.applies_when})
+    fields = sorted({f.name for f in RED_FLAGS} | {COMPLAINT})  # red flags apply by complaint
     columns = {}
     for name in fields:
         if name not in clean.columns:
@@ -62,6 +61,8 @@ def screen_warnings(clean: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
     messages: dict[tuple[Any, ...], str | None] = {}
     for key in set(keys):
         record = dict(zip(fields, key[:-1], strict=True))
+        complaint = record.pop(COMPLAINT)
+        record["complaints"] = [complaint] if complaint is not None else None
         found = screen_incomplete(record, refer=bool(key[-1]))
         messages[key] = found[0]["message"] if found else None
     return np.array([messages[k] for k in keys], dtype=object)

@@ -2,15 +2,18 @@
 "use strict";
 
 function markNotApplicable() {
-  // Findings that apply only to some patients (running analysis: runners) are dimmed, not hidden,
+  // Findings that apply only to some patients (running analysis: runners; Ober: ITBS) are dimmed,
+  // not hidden,
   // when the answer they depend on says otherwise; a value already typed is kept.
   document.querySelectorAll("[data-when-field]").forEach((box) => {
     const name = box.dataset.whenField;
-    const wanted = box.dataset.whenValue;
+    const wanted = box.dataset.whenValue.split(" ");
     const update = () => {
-      const chosen = document.querySelector(`input[name="${name}"]:checked`);
-      const value = chosen ? chosen.value : "";
-      box.classList.toggle("not-applicable", value !== "" && value !== wanted);
+      // one answer (activity) or several (complaints): dimmed when answered and none applies
+      const chosen = Array.from(document.querySelectorAll(`input[name="${name}"]:checked`))
+        .map((input) => input.value);
+      box.classList.toggle("not-applicable",
+        chosen.length > 0 && !chosen.some((value) => wanted.includes(value)));
     };
     document.querySelectorAll(`input[name="${name}"]`).forEach((input) => {
       input.addEventListener("change", update);
