@@ -111,15 +111,21 @@ def _training(values: np.ndarray) -> np.ndarray:
     return X
 
 
-def test_the_population_range_is_the_0_5th_to_99_5th_percentile() -> None:
-    """0..1000 in steps of 1: the 0.5th percentile is 5, the 99.5th 995 (linear interpolation)."""
-    ranges = population_ranges(_training(np.arange(1001.0)))
-    assert ranges[MODEL_COLUMNS[NUMERIC]] == [5.0, 995.0]
+def test_the_population_range_is_the_training_support() -> None:
+    """0.5..1000.5 in steps of 1: the range is the smallest to the largest trained value (issue
+    #12: only what lies outside the training support is extrapolation), not a percentile."""
+    ranges = population_ranges(_training(np.arange(1001.0) + 0.5))
+    assert ranges[MODEL_COLUMNS[NUMERIC]] == [0.5, 1000.5]
+
+
+def test_the_population_range_rounds_outward_so_trained_extremes_stay_inside() -> None:
+    ranges = population_ranges(_training(np.array([0.123456, 0.5, 2.345678])))
+    assert ranges[MODEL_COLUMNS[NUMERIC]] == [0.1234, 2.3457]
 
 
 def test_the_population_range_ignores_missing_values() -> None:
     values = np.concatenate([np.arange(1001.0), np.full(500, np.nan)])
-    assert population_ranges(_training(values))[MODEL_COLUMNS[NUMERIC]] == [5.0, 995.0]
+    assert population_ranges(_training(values))[MODEL_COLUMNS[NUMERIC]] == [0.0, 1000.0]
 
 
 def test_only_numeric_columns_with_values_get_a_range() -> None:
@@ -127,7 +133,7 @@ def test_only_numeric_columns_with_values_get_a_range() -> None:
     assert list(ranges) == [MODEL_COLUMNS[NUMERIC]]  # the others are all missing or categories
 
 
-def test_values_beyond_the_training_percentiles_are_flagged_inside_are_not() -> None:
+def test_values_beyond_the_training_support_are_flagged_inside_are_not() -> None:
     """End to end: a range learned from training data, then rows just inside and just outside."""
     population = population_ranges(_training(np.arange(1001.0)))
     column = MODEL_COLUMNS[NUMERIC]
@@ -137,8 +143,8 @@ def test_values_beyond_the_training_percentiles_are_flagged_inside_are_not() -> 
         row[NUMERIC] = value
         return [w["feature"] for w in population_warnings(row, population)] == [column]
 
-    assert not flagged(5.0) and not flagged(995.0) and not flagged(500.0)
-    assert flagged(4.9) and flagged(995.1) and flagged(2.0) and flagged(998.0)
+    assert not flagged(0.0) and not flagged(1000.0) and not flagged(2.0) and not flagged(998.0)
+    assert flagged(-0.1) and flagged(1000.1) and flagged(-50.0) and flagged(2000.0)
 
 
 def test_the_shipped_model_records_a_range_for_every_numeric_input(shipped_model: Model) -> None:
@@ -150,7 +156,7 @@ def test_the_shipped_model_records_a_range_for_every_numeric_input(shipped_model
 
 # ------------------------------------------------------------------ the warnings' words
 
-TORQUE = "hip_abduction_symptomatic_nm_per_kg"
+TORQUE = "knee_extension_nm_per_kg"  # a model column in N·m/kg
 
 
 def _row(column: str, value: float) -> np.ndarray:
@@ -160,11 +166,17 @@ def _row(column: str, value: float) -> np.ndarray:
 
 
 def test_the_out_of_population_warning_says_the_range_in_the_unit() -> None:
-    [warning] = population_warnings(_row(TORQUE, 3.1), {TORQUE: [0.5, 2.2]})
+    [warning] = population_warnings(_row(TORQUE, 3.1), {TORQUE: [0.5, 2.2]}, "min-max")
     assert warning["message"] == (
-        "Hip abduction torque, painful side (weaker side if both) lies outside the population "
-        "the model was trained on (0.5-2.2 N·m/kg); the estimate is extrapolated and less "
-        "reliable.")
+        "Isometric knee extension (quadriceps) torque, painful side lies outside the population "
+        "the model was trained on (0.5-2.2 N·m/kg, smallest to largest value in training); the "
+        "estimate is extrapolated and less reliable.")
+
+
+def test_a_model_without_a_population_method_says_its_range_is_a_percentile_range() -> None:
+    """0.1.0-era metadata (no ``population_method``) stored the central 99 %; the words say so."""
+    [warning] = population_warnings(_row(TORQUE, 3.1), {TORQUE: [0.5, 2.2]})
+    assert "(0.5-2.2 N·m/kg, 0.5th-99.5th percentile of training)" in warning["message"]
 
 
 def test_an_out_of_population_warning_for_a_value_without_a_unit_shows_the_bare_range(
@@ -176,18 +188,20 @@ def test_an_out_of_population_warning_for_a_value_without_a_unit_shows_the_bare_
     unitless = dataclasses.replace(column_feature(TORQUE), unit="")
     monkeypatch.setattr(cds.safety, "column_feature", lambda _: unitless)
     [warning] = population_warnings(_row(TORQUE, 3.1), {TORQUE: [0.5, 2.2]})
-    assert "trained on (0.5-2.2); the estimate" in warning["message"]
+    assert "trained on (0.5-2.2, 0.5th-99.5th percentile of training); the estimate" in \
+        warning["message"]
 
 
 def test_the_not_applicable_warning_says_what_was_set_aside_and_why() -> None:
     from cds.safety import not_applicable
 
-    [warning] = not_applicable({"running_pelvic_drop_deg": 14.0, "activity_profile": "general"})
+    [warning] = not_applicable({"running_pelvic_drop_deg": 14.0, "activity_profile": "general",
+                                "complaints": ["pfp"]})
     assert warning == {
         "feature": "running_pelvic_drop_deg", "code": "not-applicable",
         "message": "Running: contralateral pelvic drop (runners) was recorded, but it applies "
-                   "only when main activity is runner; the model set it aside (it learned this "
-                   "finding only where it applies)."}
+                   "to runners only; the model set it aside for every complaint (it learned "
+                   "this finding only where it applies)."}
 
 
 def test_the_ranges_are_computed_once_per_model() -> None:

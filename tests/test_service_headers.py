@@ -21,7 +21,7 @@ from tests.test_service_gunicorn import served  # noqa: F401  (the real-gunicorn
 from tests.test_service_limits import gzip_bomb
 
 ARGS = {"aid": "no-such-id", "service_id": "gmed-driver", "instance": "no-such-instance",
-        "filename": "ui.css", "cid": "complaints"}
+        "filename": "ui.css", "cid": "complaints", "other": "no-such-other-id"}
 
 
 def _url(rule: Rule) -> str:
