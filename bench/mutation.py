@@ -68,7 +68,8 @@ TARGETS = (
     # models (minutes per mutant), so only check() is mutated, against its own tests
     Target("training/gate.py", ("tests/test_pin_gate.py",), ("x_check__mutmut_*",), "check"),
     Target("training/calibration.py", ("tests/test_pin_gate.py",)),
-    Target("service/ui.py", ("tests/test_ui.py",),
+    Target("service/ui.py", ("tests/test_ui.py", "tests/test_service_smart.py",
+                             "tests/test_service_scoping.py"),
            ("x__csrf_token__mutmut_*", "x__sign__mutmut_*", "x__csrf_ok__mutmut_*",
             "x__headers__mutmut_*"), "CSRF"),
 )
