@@ -45,13 +45,28 @@ def _is_patient_reported_local(f: Feature) -> bool:
     return f.group == "intake" and f.coding.system == LOCAL_SYSTEM
 
 
-def _code_list(intake: bool = False) -> str:
-    """The codes of one Observation query: exam, movement and standard-coded findings, or
-    (``intake``) the patient-reported findings with local codes. Two queries keep each expanded
-    URL well under the 2,048 characters many servers accept (one was ~2,080)."""
+def _query(f: Feature) -> str:
+    """Which Observation query asks for ``f``: ``observations`` (clinical exam and
+    standard-coded findings), ``observations-intake`` (patient-reported findings with local
+    codes), ``observations-movement`` (movement analysis and the dynamometer's raw readings) or
+    ``observations-safety`` (the red-flag questions)."""
+    if f.role == "red_flag":
+        return "observations-safety"
+    if _is_patient_reported_local(f):
+        return "observations-intake"
+    raw_reading = f.role == "input" and f.norm is None and f.coding.system == LOCAL_SYSTEM
+    if f.group == "movement" or raw_reading:
+        return "observations-movement"
+    return "observations"
+
+
+def _code_list(intake: bool = False, *, key: str | None = None) -> str:
+    """The codes of one Observation query (``intake``: ``observations-intake``). Four queries
+    keep each expanded URL well under the 2,048 characters many servers accept (contract v2
+    asks for ~70 findings)."""
+    key = key or ("observations-intake" if intake else "observations")
     return ",".join(f"{f.coding.system}|{f.coding.code}" for f in record_fields()
-                    if f.role != "rows" and f.name not in DEMOGRAPHICS
-                    and _is_patient_reported_local(f) == intake)
+                    if f.role != "rows" and f.name not in DEMOGRAPHICS and _query(f) == key)
 
 
 def _complaint_codes() -> str:
@@ -61,10 +76,10 @@ def _complaint_codes() -> str:
 
 TEMPLATES: dict[str, str] = {
     "patient": "Patient/{{context.patientId}}",
-    "observations": ("Observation?patient={{context.patientId}}&code=" + _code_list()
-                     + "&_sort=-date&_count=200"),
-    "observations-intake": ("Observation?patient={{context.patientId}}&code="
-                            + _code_list(intake=True) + "&_sort=-date&_count=200"),
+    **{key: ("Observation?patient={{context.patientId}}&code=" + _code_list(key=key)
+             + "&_sort=-date&_count=200")
+       for key in ("observations", "observations-intake", "observations-movement",
+                   "observations-safety")},
     "conditions": ("Condition?patient={{context.patientId}}&code=" + _complaint_codes()
                    + "&clinical-status=active"),
     "intake": ("QuestionnaireResponse?patient={{context.patientId}}&questionnaire="
@@ -74,6 +89,8 @@ DESCRIPTIONS = {
     "patient": "Patient demographics (sex, birth date -> age)",
     "observations": "Recent exam and movement findings and pain score, by the contract's codes",
     "observations-intake": "Patient-reported findings recorded as Observations (local codes)",
+    "observations-movement": "Movement-analysis findings and raw dynamometer readings",
+    "observations-safety": "Red-flag questions answered and recorded as Observations",
     "conditions": "Active presenting complaints (patellofemoral pain, IT band syndrome, low back "
                   "pain)",
     "intake": "The latest completed gmed-intake QuestionnaireResponse",

@@ -32,6 +32,9 @@ OVERRIDE_VALUE_SET = f"{BASE}/ValueSet/override-reasons"
 # the code: tests/test_ehr_terminology.py fails on a rule raised but not listed here.
 RULES: dict[str, str] = {
     "additionalProperties": "A field the contract (or the request format) does not know",
+    "dependentRequired": "A value that needs another one with it (a dynamometer force needs the "
+                         "lever arm and body mass)",
+    "oneOf": "Two values given where one is allowed (a torque and a force for the same side)",
     "assessed": "The complaint was not one of the assessment's complaints",
     "encoding": "The body's encoding is not supported",
     "enum": "The value is not one of the allowed values",

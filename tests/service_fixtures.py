@@ -174,6 +174,8 @@ def runner_prefetch(*, n_extra: int = 0) -> dict[str, Any]:
                                  "code": {"coding": [{"system": ICD10CM, "code": "M22.2X1"}]}}),
         "intake": searchset(intake),
         "observations-intake": searchset(),  # no patient-reported Observations: the form has them
+        "observations-movement": searchset(),  # no movement analysis nor raw dynamometer readings
+        "observations-safety": searchset(),  # red flags answered on the form, not as Observations
     }
 
 

@@ -170,7 +170,7 @@ def test_hip_strength_absent_from_the_whole_file_is_a_loud_warning() -> None:
 
 def test_the_messy_site_trains_with_a_suggested_mapping(tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    site = write_messy_csv(tmp_path / "site.csv", 3000, 7)
+    site = write_messy_csv(tmp_path / "site.csv", 4500, 7)
     assert main(["columns", "suggest", str(site), "--out", str(tmp_path / "mapping.yaml")]) == 0
     mapping = load_mapping(tmp_path / "mapping.yaml")
     assert mapping.columns["hip_abd_L"] == HIP_LEFT and mapping.columns["outcome"] == "hip_driver"
@@ -187,7 +187,7 @@ def test_the_messy_site_trains_with_a_suggested_mapping(tmp_path: Path,
     assert conflicts["hip_abd_L"].dropna().str.endswith(" Nm/kg").all()
     assert (aside["reason"] == "excluded: red_flag").sum() > 0 and "Age" in aside.columns
     ds = load(site, columns=tmp_path / "mapping.yaml")
-    raw = messy_frame(3000, 7)
+    raw = messy_frame(4500, 7)
     first = pd.to_numeric(raw["hip_abd_L"].str.replace(",", ".").str.removesuffix(" Nm/kg"),
                           errors="coerce")
     assert np.nanmax(ds.frame[HIP_LEFT]) == pytest.approx(np.nanmax(first))

@@ -16,13 +16,13 @@ from training.simulate import simulate
 
 @pytest.fixture(scope="module")
 def months(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three months of a site: BMI shifted by 6 kg/m² in March; outcomes in January and, in
+    """Three months of a site: BMI shifted by 12 kg/m² in March; outcomes in January and, in
     March, every outcome recorded as the hip (the model now under-predicts there)."""
     frame = simulate(3000, 21)
     frame = frame[frame["complaint"].notna()].reset_index(drop=True)
     frame["recorded_at"] = [f"2026-0{1 + i % 3}-15" for i in range(len(frame))]
     march = frame["recorded_at"].str.startswith("2026-03")
-    frame.loc[march, "bmi_kg_m2"] += 6
+    frame.loc[march, "bmi_kg_m2"] += 12  # past the training support (min-max) for some
     frame.loc[frame["recorded_at"].str.startswith("2026-02"), LABEL] = np.nan
     frame.loc[march, LABEL] = 1.0
     path = tmp_path_factory.mktemp("monitor") / "site.csv"

@@ -133,7 +133,10 @@ def _paged_server(per_page: int, pages: int) -> Callable[[BaseHTTPRequestHandler
     to the next; the Patient and Condition queries answer as the runner's prefetch; any other
     is 404."""
     prefetch = runner_prefetch()
-    intake_code = urllib.parse.quote(_code_list(intake=True).split(",")[0].split("|")[1])
+    # the other Observation queries' first codes: the patient-reported, movement and red-flag
+    # Observations' own keys are unavailable here (the exam query carries the pages)
+    own_keys = [urllib.parse.quote(_code_list(key=k).split(",")[0].split("|")[1])
+                for k in ("observations-intake", "observations-movement", "observations-safety")]
 
     def answer(handler: BaseHTTPRequestHandler) -> None:
         base = f"http://127.0.0.1:{handler.server.server_address[1]}/fhir"
@@ -145,7 +148,7 @@ def _paged_server(per_page: int, pages: int) -> Callable[[BaseHTTPRequestHandler
         elif not path.startswith("/fhir/Observation"):
             _send(handler, 404)  # no intake: that key is unavailable, nothing counted
             return
-        elif intake_code in path:  # the patient-reported Observations' own key: unavailable
+        elif any(code in path for code in own_keys):  # another Observation key: unavailable
             _send(handler, 404)
             return
         else:

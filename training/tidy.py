@@ -47,7 +47,10 @@ def absent_findings(columns: set[str]) -> tuple[list[str], list[str]]:
     derived_inputs = {name for f in FEATURES if f.role == "derived" for name in f.derived_from}
     by_procedure: dict[str, list[str]] = {}
     for f in FEATURES:
-        if f.procedure and f.role != "derived":
+        # a dynamometer's raw readings (force, lever arm, position) stand in for its torques:
+        # their columns do not make the key finding present
+        raw_reading = f.converts_to is not None or (f.role == "input" and f.norm is None)
+        if f.procedure and f.role != "derived" and not raw_reading:
             by_procedure.setdefault(f.procedure, []).append(f.name)
     quiet, loud = [], []
     for procedure, names in by_procedure.items():
