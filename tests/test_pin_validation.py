@@ -19,6 +19,7 @@ from cds.validate import _check_scalar, is_text, validate_record
 from tests.conftest import load_example
 
 AGE, COMPLAINTS, SEX = BY_NAME["age_years"], BY_NAME["complaints"], BY_NAME["sex"]
+WHY_AGE = f" ({AGE.limit_reason})"  # the contract's reason for the age range, said with the rule
 TORQUE = BY_NAME["hip_abduction_left_nm_per_kg"]
 
 
@@ -33,8 +34,8 @@ def _errors(record: Any) -> list[tuple[str, str, str]]:
 
 
 @pytest.mark.parametrize(("changes", "expected"), [
-    ({"age_years": 17}, ("age_years", "minimum", "Age: must be at least 18 years")),
-    ({"age_years": 91}, ("age_years", "maximum", "Age: must be at most 90 years")),
+    ({"age_years": 11}, ("age_years", "minimum", f"Age: must be at least 12 years{WHY_AGE}")),
+    ({"age_years": 91}, ("age_years", "maximum", f"Age: must be at most 90 years{WHY_AGE}")),
     ({"age_years": 30.5}, ("age_years", "integer", "Age: must be a whole number")),
     ({"age_years": "30"}, ("age_years", "type", "Age: must be a number or null")),
     ({"age_years": True}, ("age_years", "type", "Age: must be a number or null")),
@@ -92,7 +93,7 @@ def test_an_unknown_field_name_is_cut_to_64_characters() -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), [
-    ("age_years", 18), ("age_years", 90), ("hip_abduction_left_nm_per_kg", 0.2),
+    ("age_years", 12), ("age_years", 90), ("hip_abduction_left_nm_per_kg", 0.2),
     ("hip_abduction_left_nm_per_kg", 4.0), ("foot_posture_index", -12), ("pain_nrs", 10),
     ("age_years", 30.0),  # a whole number written as a float
     ("patient_id", "x" * 128),
@@ -112,8 +113,13 @@ def test_is_text_refuses_non_strings_and_unpaired_surrogates() -> None:
 
 
 def test_a_number_without_a_unit_is_bounded_without_a_trailing_space() -> None:
-    bare = dataclasses.replace(AGE, unit="")
-    assert _check_scalar(bare, 17, "age_years") == FieldError(
-        "age_years", "minimum", "Age: must be at least 18")
+    bare = dataclasses.replace(AGE, unit="", limit_reason="")
+    assert _check_scalar(bare, 11, "age_years") == FieldError(
+        "age_years", "minimum", "Age: must be at least 12")
     assert _check_scalar(bare, 91, "age_years") == FieldError(
         "age_years", "maximum", "Age: must be at most 90")
+
+
+def test_a_range_with_a_reason_says_it_after_the_rule() -> None:
+    assert AGE.limit_reason and _check_scalar(AGE, 11, "age_years") == FieldError(
+        "age_years", "minimum", f"Age: must be at least 12 years ({AGE.limit_reason})")
