@@ -119,15 +119,21 @@ FEATURES: tuple[Feature, ...] = (
             required=True,
             code=Coding(SNOMED, "404684003", "Clinical finding"),
             allowed_codes=(
+                # ICD-10-CM displays as in its tabular list (FY2022 on): M22.2- is
+                # "Patellofemoral disorders" (chondromalacia is M22.4-); M54.5 was split into
+                # M54.50/.51/.59 in October 2021 and is no longer a valid code
                 (Coding(COMPLAINT_SYSTEM, "pfp", "Patellofemoral pain"),
-                 *(Coding(ICD10CM, c, "Chondromalacia patellae") for c in
-                   ("M22.2X1", "M22.2X2", "M22.2X3", "M22.2X9"))),
+                 Coding(ICD10CM, "M22.2X1", "Patellofemoral disorders, right knee"),
+                 Coding(ICD10CM, "M22.2X2", "Patellofemoral disorders, left knee"),
+                 Coding(ICD10CM, "M22.2X9", "Patellofemoral disorders, unspecified knee")),
                 (Coding(COMPLAINT_SYSTEM, "itbs", "Iliotibial band syndrome"),
-                 *(Coding(ICD10CM, c, "Iliotibial band syndrome") for c in
-                   ("M76.30", "M76.31", "M76.32"))),
+                 Coding(ICD10CM, "M76.30", "Iliotibial band syndrome, unspecified leg"),
+                 Coding(ICD10CM, "M76.31", "Iliotibial band syndrome, right leg"),
+                 Coding(ICD10CM, "M76.32", "Iliotibial band syndrome, left leg")),
                 (Coding(COMPLAINT_SYSTEM, "lbp", "Low back pain"),
-                 *(Coding(ICD10CM, c, "Low back pain") for c in
-                   ("M54.5", "M54.50", "M54.51", "M54.59")),
+                 Coding(ICD10CM, "M54.50", "Low back pain, unspecified"),
+                 Coding(ICD10CM, "M54.51", "Vertebrogenic low back pain"),
+                 Coding(ICD10CM, "M54.59", "Other low back pain"),
                  Coding(SNOMED, "279039007", "Low back pain")),
             ),
             help="One model result per complaint. Condition codes: ours first, then "

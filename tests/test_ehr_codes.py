@@ -1,12 +1,9 @@
 """Issue 14: every ICD-10-CM code of the contract exists (FY2022+) and carries its own display.
 
-The contract (cds/features.py) belongs to other work in progress: this test is an expected
-failure until the corrections below land there (strict: it fails once they do, so the marker is
-removed). Displays as in the ICD-10-CM tabular list (FY2022 onwards)."""
+Displays as in the ICD-10-CM tabular list (FY2022 onwards): M22.2X3 does not exist, M54.5 has not
+been valid since October 2021, and M22.2- is "Patellofemoral disorders" (not chondromalacia)."""
 
 from __future__ import annotations
-
-import pytest
 
 from cds.features import ICD10CM, ROWS
 
@@ -23,8 +20,6 @@ ICD10CM_DISPLAYS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="cds/features.py: M22.2X3 and M54.5 are not valid "
-                                       "ICD-10-CM codes; displays are not the code system's")
 def test_every_icd10cm_complaint_code_is_valid_with_its_own_display() -> None:
     used = {c.code: c.display for codes in ROWS.allowed_codes for c in codes
             if c.system == ICD10CM}
