@@ -63,7 +63,9 @@ TARGETS = (
            "verification"),
     Target("service/auth.py", ("tests/test_service_auth.py", "tests/test_pin_auth.py")),
     Target("service/smart.py", ("tests/test_service_smart.py",)),
-    Target("service/limits.py", ("tests/test_service_limits.py",)),
+    Target("service/limits.py", ("tests/test_service_limits.py",
+                                 "tests/test_service_amplification.py",
+                                 "tests/test_service_auth.py", "tests/test_service_headers.py")),
     # the gate's decision; promote() around it is exercised by tests that train and evaluate
     # models (minutes per mutant), so only check() is mutated, against its own tests
     Target("training/gate.py", ("tests/test_pin_gate.py",), ("x_check__mutmut_*",), "check"),
