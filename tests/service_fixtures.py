@@ -200,3 +200,18 @@ def iter_json_lines(text: str) -> Iterator[dict[str, Any]]:
         line = line.strip()
         if line.startswith("{"):
             yield json.loads(line)
+
+
+@pytest.fixture
+def outbound(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every outbound request the service would make (none is made): the URLs, in order."""
+    from service import httpget
+
+    made: list[str] = []
+
+    def record(method: str, url: str, *args: Any, **kwargs: Any) -> httpget.Fetched:
+        made.append(url)
+        raise httpget.FetchError(httpget.UNREACHABLE)
+
+    monkeypatch.setattr(httpget, "request", record)
+    return made

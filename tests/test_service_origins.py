@@ -170,17 +170,6 @@ def _with_access(server: str, *, without_patient: bool) -> dict[str, Any]:
         "scope": "patient/*.read", "subject": "gmed-cds"})
 
 
-@pytest.fixture
-def outbound(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every outbound request the service would make (none is made)."""
-    made: list[str] = []
-
-    def record(method: str, url: str, *args: Any, **kwargs: Any) -> httpget.Fetched:
-        made.append(url)
-        raise httpget.FetchError(httpget.UNREACHABLE)
-
-    monkeypatch.setattr(httpget, "request", record)
-    return made
 
 
 LOOK_ALIKES = [  # (fhirServer, allowlist entry): the entry without a path is the red team's

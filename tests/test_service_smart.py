@@ -269,19 +269,6 @@ def test_the_form_stores_under_the_launchs_patient(smart_app: Flask, ehr: FakeEh
 # ------------------------------------------------ the allowlist by origin (#18.1), pinned refusals
 
 
-@pytest.fixture
-def outbound(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every outbound request the service would make (none is made)."""
-    from service import httpget
-
-    made: list[str] = []
-
-    def record(method: str, url: str, *args: Any, **kwargs: Any) -> httpget.Fetched:
-        made.append(url)
-        raise httpget.FetchError(httpget.UNREACHABLE)
-
-    monkeypatch.setattr(httpget, "request", record)
-    return made
 
 
 LOOK_ALIKES = [  # (iss, allowlist entry): the entry without a path is the red team's case
