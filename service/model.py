@@ -4,7 +4,7 @@
 registry alias, the host notices an alias change without a restart: at most every
 ``MODEL_RELOAD_INTERVAL`` seconds it compares the registry file's stamp; when the alias has
 moved, one thread loads the new version beside the old one (manifest verified first), checks it
-on the golden records (:mod:`training.golden`), and only then swaps the reference, a single
+on the golden records (:mod:`cds.golden`), and only then swaps the reference, a single
 assignment. That work runs in a background thread: requests keep being answered by the old
 model meanwhile, and if anything fails the
 old model stays in service (the failed registry state is not retried until it changes again).
@@ -27,9 +27,9 @@ from flask import Flask, current_app
 
 import cds
 from cds.errors import ModelUnavailable
+from cds.golden import check_model
 from cds.model import MODEL_ID, Model, models_dir
 from cds.registry import alias_stamp, read_alias
-from training.golden import check_model
 
 log = logging.getLogger("service")
 RETRY_AFTER_S = 5.0

@@ -3,7 +3,7 @@ is, who it was trained on, how well it did, and what not to use it for.
 
 Built from the verified artefact of the version an assessment names (the loaded model's
 metadata when it is that version). The texts (intended use, outcome, limitations, when not to
-use) come from :mod:`training.facts`, the one place the model card is written from too.
+use) come from :mod:`cds.facts`, the one place the model card is written from too.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 
 from cds.errors import CdsError, ModelUnavailable
 from cds.explain import with_unit
+from cds.facts import FACTS_FILE, build_facts
 from cds.features import ROWS, column_feature
 from cds.model import resolve, verify_manifest
-from training.facts import FACTS_FILE, build_facts
 
 from .model import get_model
 from .svg_eval import calibration_plot, decision_curve
@@ -103,7 +103,7 @@ def model_facts(info: Mapping[str, str]) -> dict[str, Any] | None:
     """The model facts panel's content, from the model version's metadata and facts file.
 
     The texts (intended use, outcome, limitations, when not to use) come from
-    :mod:`training.facts`, the one place the model card is written from too.
+    :mod:`cds.facts`, the one place the model card is written from too.
     """
     source = _model_source(info)
     if source is None:

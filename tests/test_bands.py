@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 from flask.testing import FlaskClient
 
+from cds.facts import THRESHOLD_RATIONALE, build_facts
 from cds.model import Model
 from training.bands import DECISIONS, choose_bands, net_benefit_at
-from training.facts import THRESHOLD_RATIONALE, build_facts
 
 
 def _cohort(n: int, truth: float = 1.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -172,7 +172,7 @@ def test_batch_scoring_never_scores_a_red_flag_row(tiny_model: cds.Model, flag: 
 def test_golden_check_catches_a_refer_that_carries_an_estimate(tiny_model: cds.Model,
                                                                monkeypatch: pytest.MonkeyPatch
                                                                ) -> None:
-    import training.golden as golden
+    import cds.golden as golden
 
     assert golden.check_model(tiny_model) == []
     scored = cds.assess(load_example("runner_pfp_hip_driven"), model=tiny_model)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 import cds
+from cds.facts import FACTS_FILE, TRIPOD_AI
 from cds.model import verify_manifest
-from training.facts import FACTS_FILE, TRIPOD_AI
 from training.pipeline import train
 
 from .test_retrain_fixtures import retrain_data, retrain_root

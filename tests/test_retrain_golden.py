@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 import cds
+from cds.golden import check_model, golden_records
 from cds.model import Model
 from cds.validate import validate_record
-from training.golden import check_model, golden_records
 
 
 def test_golden_records_are_valid_and_cover_every_complaint_and_a_red_flag() -> None:
@@ -48,7 +48,7 @@ def test_a_model_whose_explanations_do_not_add_up_fails(tiny_model: Model) -> No
 
 
 def test_the_check_imports_nothing_the_service_must_not(tiny_model_dir: Path) -> None:
-    code = ("import sys, cds; from training.golden import check_model; "
+    code = ("import sys, cds; from cds.golden import check_model; "
             f"check_model(cds.load_model({str(tiny_model_dir)!r})); "
             "print(sorted(m for m in ('shap', 'matplotlib', 'dask', 'numba', 'pandera') "
             "if m in sys.modules))")

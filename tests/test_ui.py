@@ -14,11 +14,11 @@ from flask.testing import FlaskClient
 from werkzeug.datastructures import MultiDict
 
 import cds
+from cds.facts import NOT_FOR, PURPOSE
 from cds.features import BY_NAME, ROWS, record_fields
 from service.store import assessments, get_store
 from service.ui import CSRF_COOKIE, parse_form
 from tests.conftest import load_example
-from training.facts import NOT_FOR, PURPOSE
 
 UUID_PAGE = re.compile(r"^/ui/assessments/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 

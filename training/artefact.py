@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from cds.explain import PROCEDURE_COLUMNS
+from cds.facts import FACTS_FILE, build_facts
 from cds.features import MODEL_COLUMNS, ROWS, column_feature, contract_hash
 from cds.model import MODEL_FILE, MODEL_ID, sha256_file
 from cds.treeshap import TreeExplainer
 
-from .facts import FACTS_FILE, build_facts
 from .fit import Fitted
 from .model_card import render_model_card
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .facts import build_facts
+from cds.facts import build_facts
 
 
 def _fmt(m: dict[str, Any]) -> str:

@@ -4,14 +4,16 @@ Sections follow Model Cards (Mitchell et al. 2019: details, intended use, factor
 evaluation and training data, quantitative analyses, caveats) and carry the TRIPOD+AI items a
 shipped prediction model must report (Collins et al. 2024); :data:`TRIPOD_AI` maps each item to
 the section that answers it. ``MODEL_CARD.md`` is rendered from these facts
-(:mod:`training.model_card`), so the two never disagree.
+(:mod:`training.model_card`), so the two never disagree. The one source of truth for the file:
+training writes it (:mod:`training.artefact`), the service reads it (``service.model_facts``),
+both from here, so serving never imports training.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cds.features import MODEL_COLUMNS, column_feature
+from .features import MODEL_COLUMNS, column_feature
 
 FACTS_FILE = "model_facts.json"
 SCHEMA = "gmed-model-facts/1"

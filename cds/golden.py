@@ -12,7 +12,8 @@ problems found (empty means fit to serve):
 * the red-flag record is routed to ``refer``, with no estimate;
 * each explanation (starting point, factors, the not-recorded line) adds up to the raw score.
 
-Imports only :mod:`cds` (no pandas, no training libraries), so the service may call it.
+Imports only the core (no pandas, no training libraries): the service calls it before it serves
+a model, so it lives in the core (the service never imports training).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from cds.assess import assess
-from cds.features import COMPLAINTS, RED_FLAGS, Feature, record_fields
-from cds.intake import rows_from_record
-from cds.model import Model
+from .assess import assess
+from .features import COMPLAINTS, RED_FLAGS, Feature, record_fields
+from .intake import rows_from_record
+from .model import Model
 
 _REFERENCE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(?:-|to)\s*(-?\d+(?:\.\d+)?)\s*$")
 
