@@ -50,6 +50,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check cds training service tests bench deploy
 	$(BIN)/mypy
 	$(BIN)/mypy deploy
+	$(BIN)/lint-imports
 
 test: environment lint
 	$(BIN)/pytest

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cds.cli import main
+from training.cli import main
 
 from .conftest import EXAMPLES
 
@@ -50,3 +50,37 @@ def test_every_command_has_help_with_an_example(capsys: pytest.CaptureFixture[st
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "example: cds " in capsys.readouterr().out
+
+
+COMMANDS = ("assess", "simulate", "train", "evaluate", "score", "recalibrate", "monitor", "columns",
+            "models")
+
+
+def test_the_console_script_offers_every_command_from_training_cli(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    assert project["project"]["scripts"] == {"cds": "training.cli:main"}
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    assert "{" + ",".join(COMMANDS) + "}" in capsys.readouterr().out
+
+
+def test_python_m_cds_cli_assesses_without_importing_training(tiny_model_dir: Path) -> None:
+    """The core's own entry point: ``assess`` works and no training module is loaded."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    code = ("import sys; from cds.cli import main; "
+            f"code = main(['assess', '--input', {str(EXAMPLES / 'cyclist_itbs.json')!r}, "
+            f"'--model', {str(tiny_model_dir)!r}]); "
+            "print(code, sorted(m for m in sys.modules if m.split('.')[0] in ('training', 'service')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                         check=True)
+    assert out.stdout.strip().splitlines()[-1] == "0 []"
+    refused = subprocess.run([sys.executable, "-m", "cds.cli", "train", "--help"],
+                             capture_output=True, text=True, cwd=root)
+    assert refused.returncode == 2 and "invalid choice: 'train'" in refused.stderr

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cds.cli import main
 from cds.features import BY_NAME, record_fields
+from training.cli import main
 from training.schema import LABEL
 from training.simulate import simulate
 

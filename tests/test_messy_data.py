@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cds.cli import main
 from cds.errors import UserError
 from cds.features import BY_NAME
+from training.cli import main
 from training.columns import Mapping, apply_names, load_mapping, suggest
 from training.dataset import load
 from training.tables import read_csv, sniff

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cds.cli import main
+from training.cli import main
 from training.monitor import PSI_ALARM, monitor, psi, wilson
 from training.schema import LABEL
 from training.simulate import simulate

@@ -20,7 +20,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import cds
-from cds.cli import main
 from cds.features import LOCAL_SYSTEM, RED_FLAGS
 from cds.safety import SCREEN_INCOMPLETE, WARNING_CODES
 from service.cards import build_cards
@@ -28,6 +27,7 @@ from service.store import get_store
 from tests.conftest import load_example
 from tests.service_fixtures import hook_call, observation, runner_prefetch
 from tests.test_ui import post
+from training.cli import main
 from training.score import score_frame
 from training.simulate import simulate
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cds.cli import main
 from training.change_control import PLAN_FILE, paired_differences
+from training.cli import main
 from training.gate import Margins, check
 from training.registry import RegistryError, lineage, read_alias, read_registry, rollback, set_alias
 

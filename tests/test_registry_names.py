@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cds.cli import main
 from cds.model import load_model
 from cds.registry import InvalidName, check_name, read_alias
+from training.cli import main
 from training.registry import read_registry, set_alias
 
 

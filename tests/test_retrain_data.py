@@ -249,7 +249,7 @@ def test_store_assessments_joined_with_latest_outcomes(cohort: pd.DataFrame, tmp
 
 def test_cli_train_on_wrong_columns_exits_2_and_writes_nothing(cohort: pd.DataFrame, tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from cds.cli import main
+    from training.cli import main
 
     data = tmp_path / "bad.csv"
     cohort.rename(columns={"pain_nrs": "pain_nrs_score"}).drop(columns=[LABEL]).to_csv(data, index=False)
@@ -261,7 +261,7 @@ def test_cli_train_on_wrong_columns_exits_2_and_writes_nothing(cohort: pd.DataFr
 
 def test_cli_train_reports_counts_and_writes_the_quarantine(cohort: pd.DataFrame, tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    from cds.cli import main
+    from training.cli import main
 
     frame = cohort.copy()
     frame.loc[0, "bmi_kg_m2"] = 80.0

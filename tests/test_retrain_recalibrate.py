@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 import cds
-from cds.cli import main
 from cds.errors import UserError
 from cds.model import sha256_file, verify_manifest
 from training.calibration import calibration_intercept_slope
+from training.cli import main
 from training.dataset import load
 from training.recalibrate import recalibrate
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cds.cli import main
+from training.cli import main
 from training.gate import Margins, check
 from training.registry import RegistryError, alias_stamp, read_alias, read_registry, rollback
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cds.cli import main
+from training.cli import main
 from training.curves import age_band, calibration_bins, decision_curve, net_benefit, subgroup_table
 from training.report import evaluate
 

@@ -54,7 +54,7 @@ def test_a_spent_time_budget_stops_the_search_after_the_first_trial() -> None:
 
 def test_cli_train_with_tune_records_the_search(retrain_data: Path, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    from cds.cli import main
+    from training.cli import main
 
     out = tmp_path / "gmed-driver" / "3.0.0"
     assert main(["train", "--data", str(retrain_data / "train_a.parquet"), "--out", str(out),
@@ -126,7 +126,7 @@ def test_dask_scoring_matches_single_process(retrain_root: Path, batch: Path, cl
 
 def test_cli_train_on_a_local_dask_cluster(retrain_data: Path, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    from cds.cli import main
+    from training.cli import main
 
     out = tmp_path / "gmed-driver" / "4.0.0"
     assert main(["train", "--data", str(retrain_data / "train_a.parquet"), "--out", str(out),

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cds.cli import main
 from cds.features import MODEL_COLUMNS
+from training.cli import main
 from training.samplesize import (
     TooFewOutcomes,
     candidate_parameters,

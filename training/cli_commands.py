@@ -1,6 +1,7 @@
 """The handlers of the data scientist's ``cds`` commands (simulate, train, evaluate, score,
-recalibrate, models, monitor, columns). Each imports the training package only when it runs, so
-``cds assess`` and ``import cds`` stay light; :mod:`cds.cli` builds the parser and maps errors.
+recalibrate, models, monitor, columns). Each imports the heavy training modules only when it
+runs, so ``cds assess`` stays light; :mod:`training.cli` builds the parser, :func:`cds.cli.run`
+maps errors to exit statuses.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import UserError
+from cds.errors import UserError
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -98,10 +99,9 @@ def _recalibrate(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
+    from cds.model import models_dir
     from training.gate import promote
     from training.registry import history_lines, rollback, versions
-
-    from .model import models_dir
 
     root = Path(args.root) if args.root else models_dir()
     args.alias_given = args.alias is not None
