@@ -192,11 +192,13 @@ def lines(result: dict[str, Any]) -> list[str]:
 
 def render(result: dict[str, Any]) -> str:
     """A self-contained HTML report: the monthly table, PSI by column and month, and a plot."""
+    import matplotlib.pyplot as plt  # the backend (Agg) is chosen when training.plots is imported
+
     from . import plots
 
     e = html.escape
     months = result["months"]
-    fig, ax = plots.plt.subplots(figsize=(6.5, 3.4))
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
     x = np.arange(len(months))
     ax.plot(x, [m["prediction"]["mean"] for m in months], "o-", label="mean prediction")
     obs = [(i, m) for i, m in enumerate(months) if m["outcomes"]]

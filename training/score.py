@@ -112,7 +112,7 @@ def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = Non
     out["model_version"] = model.version
     out["reason"] = reason.to_numpy()
     valid = ok | ((reason == "red_flag: refer").to_numpy())
-    out["warning"] = np.where(valid, screen_warnings(clean, flagged), None)
+    out["warning"] = np.where(valid, screen_warnings(clean, flagged), np.array(None))
     return out[columns].astype(_text_dtypes(out))
 
 

@@ -79,7 +79,7 @@ def numbers(values: pd.Series, f: Feature, header_unit: str | None = None
             except UnitProblem as e:
                 return values, notes, f"value '{cell[:40]}': unit {e}"
             units_seen[unit] = units_seen.get(unit, 0) + 1
-        out[i] = float(number) * factor
+        out.at[i] = float(number) * factor
     if commas:
         notes.append(f"{f.name}: {commas} decimal comma(s) read as decimal points")
     for unit, count in units_seen.items():

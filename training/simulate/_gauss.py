@@ -22,7 +22,7 @@ def normal(value: np.ndarray, mean: np.ndarray, sd: float, bounds: tuple[float, 
     lo, hi = bounds
     value, mean = np.broadcast_arrays(value, mean)
     z = (value - mean) / sd
-    ll = -0.5 * z * z - (np.log(sd) + 0.5 * np.log(2.0 * np.pi))
+    ll: np.ndarray = -0.5 * z * z - (np.log(sd) + 0.5 * np.log(2.0 * np.pi))
     with np.errstate(invalid="ignore"):
         low, high = value <= lo, value >= hi
     if low.any():
@@ -38,7 +38,7 @@ def bvn_loglik(x: np.ndarray, y: np.ndarray, mx: np.ndarray, my: np.ndarray, vx:
     """Bivariate-normal log-likelihood of (x, y) (m, 1) under means (m, k)."""
     sx, sy, r = np.sqrt(vx), np.sqrt(vy), cov / np.sqrt(vx * vy)
     zx, zy = (x - mx) / sx, (y - my) / sy
-    ll = (-0.5 * (zx * zx - 2 * r * zx * zy + zy * zy) / (1 - r * r)
+    ll: np.ndarray = (-0.5 * (zx * zx - 2 * r * zx * zy + zy * zy) / (1 - r * r)
           - np.log(2 * np.pi * sx * sy * np.sqrt(1 - r * r)))
     cx = np.where(x <= lo, -1, np.where(x >= hi, 1, 0)) + 0 * zx  # -1 low, +1 high, 0 exact
     cy = np.where(y <= lo, -1, np.where(y >= hi, 1, 0)) + 0 * zy
@@ -54,7 +54,8 @@ def _odd_pairs(zx: np.ndarray, zy: np.ndarray, cx: np.ndarray, cy: np.ndarray, s
     q = np.sqrt(1 - r * r)
 
     def dens(z: np.ndarray, s: float) -> np.ndarray:
-        return -0.5 * z * z - np.log(s) - 0.5 * np.log(2 * np.pi)
+        out: np.ndarray = -0.5 * z * z - np.log(s) - 0.5 * np.log(2 * np.pi)
+        return out
 
     def tail(z: np.ndarray, cz: np.ndarray) -> np.ndarray:
         return np.asarray(log_ndtr(np.where(cz < 0, z, -z)))
@@ -80,4 +81,5 @@ def _bvn_cdf(h: np.ndarray, k: np.ndarray, r: np.ndarray) -> np.ndarray:
     upper = ndtr(h)
     u = ndtri(np.clip(upper[:, None] * (nodes + 1.0) / 2.0, 1e-300, 1.0))
     inner = ndtr((k[:, None] - r[:, None] * u) / np.sqrt(1 - r[:, None] ** 2))
-    return np.maximum(upper * (inner * weights).sum(axis=1) / 2.0, 1e-300)
+    mass: np.ndarray = np.maximum(upper * (inner * weights).sum(axis=1) / 2.0, 1e-300)
+    return mass

@@ -29,7 +29,8 @@ def _setting_mix(settings: dict[str, float] | None) -> np.ndarray:
     p = np.array([float(mix.get(s, 0.0)) for s in CARE_SETTINGS])
     if not np.all(np.isfinite(p)) or (p < 0).any() or p.sum() <= 0:
         raise ValueError("settings: care-setting shares must be non-negative, not all zero")
-    return p / p.sum()
+    shares: np.ndarray = p / p.sum()
+    return shares
 
 
 def _draw_category(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
@@ -163,10 +164,10 @@ def _record_frame(rng: np.random.Generator, col: dict[str, np.ndarray],
     skipped: dict[str, np.ndarray] = {}
     data: dict[str, object] = {"patient_id": np.arange(1, n + 1, dtype=np.int64),
                                "is_control": is_control,
-                               "care_setting": pd.Categorical.from_codes(setting, CARE_SETTINGS)}
+                               "care_setting": pd.Categorical.from_codes(setting, pd.Index(CARE_SETTINGS))}
     for f in generated_fields():
         if f.role == "rows":
-            data["complaint"] = pd.Categorical.from_codes(codes["complaint"], f.allowed)
+            data["complaint"] = pd.Categorical.from_codes(codes["complaint"], pd.Index(f.allowed))
             continue
         if f.required or f.role == "red_flag":
             missing = np.zeros(n, dtype=bool)
@@ -179,7 +180,7 @@ def _record_frame(rng: np.random.Generator, col: dict[str, np.ndarray],
             missing = skipped[key] | (setting < rank[f.group])
         if f.kind == "category":
             code = codes.get(f.name, np.full(n, -1))
-            data[f.name] = pd.Categorical.from_codes(np.where(missing, -1, code), f.allowed)
+            data[f.name] = pd.Categorical.from_codes(np.where(missing, -1, code), pd.Index(f.allowed))
         elif f.name in col:
             data[f.name] = np.where(missing, np.nan,
                                     np.clip(col[f.name].astype(float), *bounds(f.name)))
