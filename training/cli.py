@@ -21,6 +21,7 @@ from .cli_commands import (
     _fraction,
     _models,
     _monitor,
+    _progress,
     _recalibrate,
     _score,
     _simulate,
@@ -48,8 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_text, description=help_text,
-                              epilog=f"example: {EXAMPLES[name]}")
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           epilog=f"example: {EXAMPLES[name]}")
+        p.add_argument("--quiet", action="store_true",
+                       help="no progress lines on stderr (warnings and the result still shown)")
+        return p
 
     cds_cli.add_assess(sub)
 
@@ -178,7 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cds_cli.run(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    if args.command != "assess":
+        _progress(args)  # the elapsed time in progress lines counts from here
+    return cds_cli.run(args)
 
 
 if __name__ == "__main__":

@@ -9,15 +9,43 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from cds.errors import UserError
 
 
+class Progress:
+    """Progress lines of a long command on stderr, never stdout (stdout may be the data):
+    ``[  12.3 s] step``, the elapsed time since the command started, then what it is doing
+    (with "n of N" where it is a loop). Under ``--quiet`` only warnings are said."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        if self.quiet and not message.lstrip().lower().startswith("warning"):
+            return
+        print(f"[{time.monotonic() - self.started:7.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+def _progress(args: argparse.Namespace) -> Progress:
+    """The command's one progress reporter (its clock starts at the first call: in
+    :func:`training.cli.main`, before the heavy imports)."""
+    if not isinstance(getattr(args, "progress_lines", None), Progress):
+        args.progress_lines = Progress(quiet=getattr(args, "quiet", False))
+    progress: Progress = args.progress_lines
+    return progress
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from training.simulate import simulate
 
+    say = _progress(args)
+    say(f"simulating {args.n} people (seed {args.seed})")
     frame = simulate(args.n, args.seed, control_fraction=args.controls)
+    say(f"writing {args.out}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(args.out, index=False)
     print(f"wrote {len(frame)} simulated people to {args.out}", file=sys.stderr)
@@ -30,17 +58,12 @@ def _train(args: argparse.Namespace) -> int:
 
     tune = Budget(trials=args.tune_trials, seconds=args.tune_seconds) if args.tune else None
     out = train(args.data, args.out, version=args.version, eval_data=args.eval_data,
-                seed=args.seed, quarantine=args.quarantine, progress=_progress,
+                seed=args.seed, quarantine=args.quarantine, progress=_progress(args),
                 num_threads=args.threads, tune=tune, engine=args.engine,
                 scheduler=args.scheduler, anticipated_r2=args.anticipated_r2,
                 accept_small_sample=args.accept_small_sample, columns=args.columns)
     print(f"wrote model artefact {out}", file=sys.stderr)
     return 0
-
-
-def _progress(message: str) -> None:
-    """Long steps say what they are doing, on stderr (stdout stays for results)."""
-    print(message, file=sys.stderr, flush=True)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -49,7 +72,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     against = None if args.against.lower() == "none" else args.against
     result = evaluate(args.model, args.data, args.out, against=against, reps=args.reps,
                       seed=args.seed, root=Path(args.root) if args.root else None,
-                      progress=_progress, columns=args.columns)
+                      progress=_progress(args), columns=args.columns)
     figures = result["figures"]
     for name, f in figures.items():
         o = f["overall"]
@@ -75,7 +98,7 @@ def _score(args: argparse.Namespace) -> int:
     from training.score import score
 
     result = score(args.model, args.data, args.out, engine=args.engine, scheduler=args.scheduler,
-                   root=Path(args.root) if args.root else None, progress=_progress,
+                   root=Path(args.root) if args.root else None, progress=_progress(args),
                    columns=args.columns)
     print(f"scored {result['rows']} rows with {result['model_version']} ({result['engine']}) in "
           f"{result['seconds']:.1f} s: {result['rows'] / max(result['seconds'], 1e-9):,.0f} rows/s; "
@@ -88,7 +111,7 @@ def _recalibrate(args: argparse.Namespace) -> int:
 
     out = recalibrate(args.model, args.data, version=args.version, method=args.method,
                       root=Path(args.root) if args.root else None, quarantine=args.quarantine,
-                      progress=_progress, columns=args.columns)
+                      progress=_progress(args), columns=args.columns)
     print(out.name)
     print(f"wrote {out}; promote it through the gate with labelled data, best held out (outcomes "
           f"not used for this recalibration):\n  cds models promote {out.name} --alias "
@@ -141,7 +164,8 @@ def _models(args: argparse.Namespace) -> int:
              "subgroup_calibration_pp": args.margin_subgroup_pp,
              "min_subgroup_n": args.min_subgroup_n}
     event = promote(root, args.version, alias=args.alias, data=args.data, force=args.force,
-                    report=args.report, reason=args.reason, reps=args.reps, progress=_progress,
+                    report=args.report, reason=args.reason, reps=args.reps,
+                    progress=_progress(args),
                     overrides={k: v for k, v in given.items() if v is not None},
                     columns=args.columns)
     gate = event.get("gate")
@@ -170,7 +194,7 @@ def _monitor(args: argparse.Namespace) -> int:
     from training.monitor import lines, monitor, render
 
     result = monitor(args.data, model=args.model, root=Path(args.root) if args.root else None,
-                     reference=args.reference, columns=args.columns, progress=_progress)
+                     reference=args.reference, columns=args.columns, progress=_progress(args))
     for line in lines(result):
         print(line)
     if args.out:
@@ -188,6 +212,7 @@ def _columns(args: argparse.Namespace) -> int:
     from training.sources import read_source
     from training.tidy import absent_findings
 
+    _progress(args)(f"reading {args.file}")
     source = read_source(args.file)
     frame = source.frame
     suggestions = suggest(frame)

@@ -142,8 +142,8 @@ def monitor(data: str | Path, *, model: str | Path = "production", root: Path | 
         X_ref, ref_name = X[periods == first], f"the first period ({first})"
     y = frame[LABEL].to_numpy(dtype=float) if LABEL in frame.columns else np.full(len(X), np.nan)
     months = []
-    for period in sorted(set(periods)):
-        say(f"  {period}")
+    for i, period in enumerate(sorted(set(periods)), 1):
+        say(f"  month {i} of {len(set(periods))}: {period}")
         m = periods == period
         drift = {c: round(psi(X_ref[:, j], X[m, j],
                               categorical=column_feature(c).kind in ("category", "boolean")), 4)

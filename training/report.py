@@ -198,8 +198,9 @@ def evaluate(model: str | Path, data: str | Path, out: str | Path, *,
         say(f"warning: {warning}")
         notes.append(warning)
     figures, probabilities = {}, {}
-    for name, m in models.items():
-        say(f"evaluating {name} {m.version} on {len(ds.y)} rows ({reps} bootstrap samples)")
+    for i, (name, m) in enumerate(models.items(), 1):
+        say(f"evaluating {name} {m.version} on {len(ds.y)} rows ({reps} bootstrap samples; "
+            f"model {i} of {len(models)})")
         probabilities[name] = m.probability(m.predict_raw(ds.X))
         figures[name] = evaluation_figures(ds.y, probabilities[name], ds.frame, reps=reps,
                                            seed=seed)
