@@ -50,7 +50,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check cds training service tests bench deploy
 	$(BIN)/mypy
 	$(BIN)/mypy deploy
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-cache
 
 test: environment lint
 	$(BIN)/pytest
