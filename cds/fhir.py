@@ -441,8 +441,9 @@ def record_from_fhir(resources: Any, *, today: date | None = None,
     another patient's data). The record is not validated against the contract here: pass it to
     :func:`cds.assess` (which does) or :func:`cds.validate_record`.
 
-    ``lenient``: an Observation whose value cannot be used (a unit of another dimension, no
-    value, an unknown code, outside the contract's range) is left out and listed in
+    ``lenient``: an Observation or a QuestionnaireResponse answer whose value cannot be used (a
+    unit of another dimension, no value or the wrong type, an unknown code, outside the
+    contract's range) is left out and listed in
     ``FhirRecord.set_aside`` instead of failing the whole record (a CDS Hooks call keeps its card).
     """
     reader = _Reader(today=today or date.today(), set_aside=ErrorList() if lenient else None)
