@@ -31,9 +31,10 @@ co-existing source such as gluteal tendinopathy, or no published direction).
 Reference ranges are the 10th-90th percentile of pain-free people (the simulated controls; a
 test checks the table against them); strength is sex- and age-specific (:mod:`cds.norms`).
 
-Codes: LOINC or SNOMED CT where a real code exists; otherwise a code of the product's local
-code system :data:`LOCAL_SYSTEM`, whose codes are the feature names (documented in the FHIR
-CodeSystem the service publishes).
+Codes: every finding has a code of the product's local code system :data:`LOCAL_SYSTEM` (the
+feature name), and ``code``, its LOINC or SNOMED CT code, where one exists and was checked
+against the system's own text; :data:`UNCODED` says why the others have none (both published in
+the findings CodeSystem). :data:`ORDERABLES` codes each ``procedure`` as an orderable.
 """
 
 from __future__ import annotations
