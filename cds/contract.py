@@ -102,6 +102,17 @@ class Feature:
         return self.code or Coding(LOCAL_SYSTEM, self.name, self.label)
 
     @property
+    def local_coding(self) -> Coding:
+        """The feature's code in the product's own findings code system (code = feature name)."""
+        return Coding(LOCAL_SYSTEM, self.name, self.label)
+
+    @property
+    def codings(self) -> tuple[Coding, ...]:
+        """Every coding an emitted resource carries: the standard code (LOINC or SNOMED CT)
+        where one exists, then always the local one, so either side can match it."""
+        return ((self.code,) if self.code else ()) + (self.local_coding,)
+
+    @property
     def restricted(self) -> bool:
         """Whether the finding applies to only some complaints or some activity profiles."""
         return self.profiles is not None or set(self.complaints) != set(COMPLAINTS)

@@ -31,9 +31,10 @@ co-existing source such as gluteal tendinopathy, or no published direction).
 Reference ranges are the 10th-90th percentile of pain-free people (the simulated controls; a
 test checks the table against them); strength is sex- and age-specific (:mod:`cds.norms`).
 
-Codes: LOINC or SNOMED CT where a real code exists; otherwise a code of the product's local
-code system :data:`LOCAL_SYSTEM`, whose codes are the feature names (documented in the FHIR
-CodeSystem the service publishes).
+Codes: every finding has a code of the product's local code system :data:`LOCAL_SYSTEM` (the
+feature name), and ``code``, its LOINC or SNOMED CT code, where one exists and was checked
+against the system's own text; :data:`UNCODED` says why the others have none (both published in
+the findings CodeSystem). :data:`ORDERABLES` codes each ``procedure`` as an orderable.
 """
 
 from __future__ import annotations
@@ -217,20 +218,26 @@ FEATURES: tuple[Feature, ...] = (
               "A limp, or painful and restricted hip rotation (adolescent hip)",
               "Slipped capital femoral epiphysis presents as knee pain in adolescents "
               "(Peck 2010)", complaints=KNEE),
+    # SNOMED CT codes of the red flags, each checked against published FHIR content (sources in
+    # tests/test_ehr_codes.py): 386661006, 422868009, 266987004, 228388006
     _red_flag("rf_fever", "Fever or feeling systemically unwell",
-              "Infection (Finucane 2020 international red-flag framework; NICE NG59)"),
+              "Infection (Finucane 2020 international red-flag framework; NICE NG59)",
+              code=Coding(SNOMED, "386661006", "Fever (finding)")),
     _red_flag("rf_unexplained_weight_loss", "Unexplained weight loss",
-              "Malignancy (Finucane 2020; NICE NG59)"),
+              "Malignancy (Finucane 2020; NICE NG59)",
+              code=Coding(SNOMED, "422868009", "Unexplained weight loss (finding)")),
     _red_flag("rf_night_pain", "Constant pain at night, not eased by rest",
               "Malignancy or infection (Finucane 2020; NICE NG59)"),
     _red_flag("rf_history_of_cancer", "History of cancer",
               "The one red flag that clearly raises the probability of spinal malignancy "
-              "(Downie 2013; Finucane 2020)"),
+              "(Downie 2013; Finucane 2020)",
+              code=Coding(SNOMED, "266987004", "History of malignant neoplasm (situation)")),
     _red_flag("rf_immunosuppression", "Immunosuppressed (drugs, HIV, transplant, chemotherapy)",
               "Spinal or joint infection (Finucane 2020; NICE NG59)",
               code=Coding(SNOMED, "38013005", "Immunosuppression (finding)")),
     _red_flag("rf_iv_drug_use", "Intravenous drug use",
-              "Spinal or joint infection (Finucane 2020; NICE NG59)"),
+              "Spinal or joint infection (Finucane 2020; NICE NG59)",
+              code=Coding(SNOMED, "228388006", "Intravenous drug user (finding)")),
     _red_flag("rf_steroids_or_osteoporosis_minor_trauma",
               "Long-term steroids or osteoporosis, with pain after minor trauma",
               "Vertebral fracture: prolonged corticosteroid use (Downie 2013); Finucane 2020",
@@ -370,6 +377,75 @@ FEATURES: tuple[Feature, ...] = (
             profiles=("runner",), points_to="hip abductor weakness",
             evidence="More pelvic drop in injured runners (Bramah 2018)."),
 )
+
+# ------------------------------------------------------------- findings without a standard code
+# Why each finding keeps its local code only (published in the findings CodeSystem). A code is
+# added above only once checked against its system's own text; none of these had one that could.
+_COMPOSITE = ("A composite question (two or more findings, or a finding with its circumstance, "
+              "in one answer): no single LOINC or SNOMED CT concept means the same.")
+_DYNAMOMETRY = ("A hand-held dynamometry reading of one muscle action under this protocol (or "
+                "its set-up): LOINC and SNOMED CT have no observable for it that could be "
+                "verified; the protocol and unit are stated by the contract.")
+_TEST_RESULT = ("The result of a named clinical test: no LOINC or SNOMED CT code for this "
+                "test's result could be verified against the system's own text.")
+_MOVEMENT = ("A movement-analysis angle or rating of a named task (single-leg squat, step-down, "
+             "running): no LOINC or SNOMED CT observable exists for it that could be verified.")
+_PRODUCT = ("A value the product defines or computes (its own categories or a derived "
+            "measure): it has no meaning outside this contract.")
+_HISTORY = ("A patient-reported history item phrased for this product: no LOINC or SNOMED CT "
+            "code with the same meaning could be verified.")
+
+UNCODED: dict[str, str] = {
+    "activity_profile": _PRODUCT, "side": _PRODUCT,
+    "symptom_duration_months": _HISTORY,
+    "pain_worse_single_leg_loading": _COMPOSITE, "pain_worse_late_in_activity": _COMPOSITE,
+    "training_load_change_recent": _COMPOSITE, "lateral_hip_pain": _HISTORY,
+    "prior_local_care_no_improvement": _COMPOSITE, "knee_locking_or_giving_way": _COMPOSITE,
+    "leg_pain_below_knee_with_numbness": _COMPOSITE,
+    "rf_trauma_rapid_swelling": _COMPOSITE, "rf_unable_to_bear_weight": _COMPOSITE,
+    "rf_hot_swollen_joint": _COMPOSITE, "rf_limp_or_painful_hip_rotation": _COMPOSITE,
+    "rf_night_pain": _COMPOSITE, "rf_steroids_or_osteoporosis_minor_trauma": _COMPOSITE,
+    "rf_saddle_numbness": _COMPOSITE, "rf_progressive_neuro_deficit": _COMPOSITE,
+    **{f"hip_abduction_{side}_{what}": _DYNAMOMETRY for side in ("left", "right")
+       for what in ("nm_per_kg", "force_n", "force_kgf")},
+    "hip_abduction_lever_arm_m": _DYNAMOMETRY, "hip_abduction_protocol": _DYNAMOMETRY,
+    "hip_abduction_pct_of_norm": _PRODUCT, "hip_abduction_asymmetry_pct": _PRODUCT,
+    "knee_extension_nm_per_kg": _DYNAMOMETRY, "hip_external_rotation_nm_per_kg": _DYNAMOMETRY,
+    "hip_extension_nm_per_kg": _DYNAMOMETRY,
+    "trendelenburg_sign": _TEST_RESULT, "single_leg_stance_30s_pain": _TEST_RESULT,
+    "trochanter_tenderness": _TEST_RESULT, "pain_resisted_hip_abduction": _TEST_RESULT,
+    "fadir_positive": _TEST_RESULT, "ober_test_positive": _TEST_RESULT,
+    "noble_compression_positive": _TEST_RESULT, "foot_posture_index": _TEST_RESULT,
+    "knee_effusion": _TEST_RESULT, "straight_leg_raise_positive": _TEST_RESULT,
+    **{f"single_leg_squat_{what}": _MOVEMENT
+       for what in ("knee_fppa_deg", "pelvic_drop_deg", "trunk_lean_deg", "hip_adduction_deg")},
+    "step_down_quality": _MOVEMENT, "running_pelvic_drop_deg": _MOVEMENT,
+}
+"""Feature name -> why it has no standard code (a test keeps this in step with ``code``)."""
+
+# ------------------------------------------------------------- orderable procedures
+# The ``ServiceRequest.code`` of each next test a card proposes: a local code of
+# ``https://gmed-cds.org/fhir/CodeSystem/procedures`` (display = the procedure text), and a
+# SNOMED CT procedure only where verified: 113011001 |Palpation (procedure)| (HL7 vital-signs
+# IG method value set). None of the others had a SNOMED CT procedure that could be verified.
+ORDERABLES: dict[str, tuple[str, Coding | None]] = {
+    DYNAMOMETRY: ("hip-abduction-dynamometry", None),
+    STRENGTH: ("hip-knee-dynamometry", None),
+    "Trendelenburg test (single-leg stance, observe the pelvis)": ("trendelenburg-test", None),
+    "30-second single-leg stance test": ("single-leg-stance-30s", None),
+    "Palpation of the greater trochanter": ("greater-trochanter-palpation",
+                                            Coding(SNOMED, "113011001", "Palpation (procedure)")),
+    "Resisted hip abduction (pain provocation)": ("resisted-hip-abduction", None),
+    "FADIR test (flexion, adduction, internal rotation)": ("fadir-test", None),
+    ITB_TESTS: ("it-band-tests", None),
+    "Foot Posture Index (FPI-6)": ("foot-posture-index", None),
+    "Knee effusion test (sweep / patellar tap)": ("knee-effusion-test", None),
+    "Straight-leg raise": ("straight-leg-raise", None),
+    SQUAT_VIDEO: ("single-leg-squat-video", None),
+    "Lateral step-down test (movement quality rating)": ("lateral-step-down", None),
+    "Running gait analysis (video or sensors), frontal plane": ("running-gait-analysis", None),
+}
+"""Procedure text (``Feature.procedure``) -> (local code, verified SNOMED CT procedure or None)."""
 
 BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 RED_FLAGS: tuple[Feature, ...] = tuple(f for f in FEATURES if f.role == "red_flag")

@@ -48,8 +48,8 @@ COMPLAINT_CODES: dict[str, tuple[tuple[str, str], ...]] = {
     for value, codes in zip(ROWS.allowed, ROWS.allowed_codes, strict=True)
 }
 _CONDITION_INDEX = {code: c for c, codes in COMPLAINT_CODES.items() for code in codes}
-_OBSERVATION_INDEX = {(f.coding.system, f.coding.code): f for f in record_fields()
-                      if f.role != "rows"}
+_OBSERVATION_INDEX = {(c.system, c.code): f for f in record_fields() if f.role != "rows"
+                      for c in f.codings}  # the standard code, and the local one
 _YES = {(SNOMED, "373066001"), ("http://terminology.hl7.org/CodeSystem/v2-0136", "Y")}
 _NO = {(SNOMED, "373067005"), ("http://terminology.hl7.org/CodeSystem/v2-0136", "N")}
 _LOINC_ANSWERS = {"LA3-6": "female", "LA2-8": "male"}
@@ -329,11 +329,66 @@ def _items(items: Any) -> Iterable[Mapping[str, Any]]:
             stack.extend(reversed(_list(item.get("item"))))
 
 
+def _answer_problem(f: Feature, value: Any) -> FieldError | None:
+    """Why a read answer is unusable for ``f`` (wrong type, not an allowed value, outside the
+    contract's range), or ``None``: the checks :func:`cds.validate_record` would fail the
+    whole record on."""
+    if value is None:
+        return None
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if f.kind == "boolean" and not isinstance(value, bool):
+        return FieldError(f.name, "type", f"{f.label}: the answer is not a boolean")
+    if f.kind == "integer" and not (is_number and float(value).is_integer()):
+        return FieldError(f.name, "integer", f"{f.label}: the answer is not a whole number")
+    if f.kind == "number" and not (is_number and math.isfinite(value)):
+        return FieldError(f.name, "type", f"{f.label}: the answer is not a number")
+    if f.kind == "category" and value not in f.allowed:
+        return FieldError(f.name, "enum", f"{f.label}: the answer is not an allowed value")
+    if is_number and f.minimum is not None and value < f.minimum:
+        return FieldError(f.name, "minimum", f"{f.label}: the answer is below the contract's "
+                                             f"minimum ({f.minimum} {f.unit or ''})".rstrip())
+    if is_number and f.maximum is not None and value > f.maximum:
+        return FieldError(f.name, "maximum", f"{f.label}: the answer is above the contract's "
+                                             f"maximum ({f.maximum} {f.unit or ''})".rstrip())
+    return None
+
+
+def _qr_set_aside(reader: _Reader, resource: Mapping[str, Any], link: str,
+                  problems: Iterable[FieldError]) -> None:
+    where = f"{_ref(resource) or 'a QuestionnaireResponse without id'} item '{link[:64]}'"
+    assert reader.set_aside is not None
+    reader.set_aside.extend(FieldError(p.field, p.rule, f"{p.message} ({where} set aside)")
+                            for p in problems)
+
+
+def _qr_answer(f: Feature, answer: Mapping[str, Any], resource: Mapping[str, Any],
+               reader: _Reader) -> Any:
+    """One answer's value for ``f``. Strict: a read error fails the record. Lenient: an unusable
+    answer (wrong type, a unit that cannot be converted, out of range) is set aside, named by its
+    resource and linkId, and the rest of the response is read."""
+    if reader.set_aside is None:
+        return _read_value(f, answer, "a QuestionnaireResponse answer", reader, True)
+    outer, reader.errors = reader.errors, ErrorList()
+    value = _read_value(f, answer, "a QuestionnaireResponse answer", reader, True)
+    problems, reader.errors = list(reader.errors), outer
+    if not problems and (problem := _answer_problem(f, value)) is not None:
+        problems = [problem]
+    if problems:
+        _qr_set_aside(reader, resource, f.name, problems)
+        return None
+    return value
+
+
 def _questionnaire_response(resource: Mapping[str, Any], reader: _Reader) -> None:
     canonical = str(resource.get("questionnaire") or QUESTIONNAIRE_URL).split("|")[0]
     if canonical not in (QUESTIONNAIRE_URL, "Questionnaire/gmed-intake"):
-        reader.error("questionnaire", "questionnaire",
-                     f"QuestionnaireResponse answers another Questionnaire; expected {QUESTIONNAIRE_URL}")
+        problem = FieldError("questionnaire", "questionnaire", "QuestionnaireResponse answers "
+                             f"another Questionnaire; expected {QUESTIONNAIRE_URL}")
+        if reader.set_aside is None:
+            reader.errors.append(problem)
+        else:
+            reader.set_aside.append(FieldError(problem.field, problem.rule, problem.message + (
+                f" ({_ref(resource) or 'a QuestionnaireResponse without id'} set aside)")))
         return
     if resource.get("status") in ("entered-in-error", "stopped") \
             or not _check_subject(resource, reader, "A QuestionnaireResponse"):
@@ -347,17 +402,20 @@ def _questionnaire_response(resource: Mapping[str, Any], reader: _Reader) -> Non
             continue  # a group, or an unanswered question
         if f is None or f.role == "derived":
             named = link[:64] if isinstance(link, str) and link else "QuestionnaireResponse.item.linkId"
-            reader.error(named, "additionalProperties",
-                         "QuestionnaireResponse item is not a question of gmed-intake")
+            problem = FieldError(named, "additionalProperties",
+                                 "QuestionnaireResponse item is not a question of gmed-intake")
+            if reader.set_aside is None:
+                reader.errors.append(problem)
+            else:
+                _qr_set_aside(reader, resource, named, [problem])
             continue
         if f.role == "rows":
             for a in answers:
-                value = _read_value(f, a, "a QuestionnaireResponse answer", reader, True)
+                value = _qr_answer(f, a, resource, reader)
                 if value is not None and value not in reader.complaints:
                     reader.complaints.append(value)
             continue
-        reader.put(f.name, _read_value(f, answers[0], "a QuestionnaireResponse answer", reader,
-                                       unit_declared=True), when)
+        reader.put(f.name, _qr_answer(f, answers[0], resource, reader), when)
     if ref := _ref(resource):
         reader.basis.append(ref)
 
@@ -383,8 +441,9 @@ def record_from_fhir(resources: Any, *, today: date | None = None,
     another patient's data). The record is not validated against the contract here: pass it to
     :func:`cds.assess` (which does) or :func:`cds.validate_record`.
 
-    ``lenient``: an Observation whose value cannot be used (a unit of another dimension, no
-    value, an unknown code, outside the contract's range) is left out and listed in
+    ``lenient``: an Observation or a QuestionnaireResponse answer whose value cannot be used (a
+    unit of another dimension, no value or the wrong type, an unknown code, outside the
+    contract's range) is left out and listed in
     ``FhirRecord.set_aside`` instead of failing the whole record (a CDS Hooks call keeps its card).
     """
     reader = _Reader(today=today or date.today(), set_aside=ErrorList() if lenient else None)
@@ -522,9 +581,9 @@ def answer_system(f: Feature) -> str:
 
 
 def _question(f: Feature) -> dict[str, Any]:
-    c = f.coding
     item: dict[str, Any] = {"linkId": f.name, "text": f.label,
-                            "code": [{"system": c.system, "code": c.code, "display": c.display}],
+                            "code": [{"system": c.system, "code": c.code, "display": c.display}
+                                     for c in f.codings],
                             "required": f.required}
     extensions: list[dict[str, Any]] = []
     if f.kind in ("boolean", "integer"):

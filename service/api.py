@@ -23,7 +23,7 @@ from sqlalchemy.sql import Executable
 import cds
 from cds.errors import FieldError, InvalidRecord
 from cds.features import ROWS, contract_hash, contract_table, record_json_schema
-from cds.fhir import findings_code_system, intake_questionnaire, record_from_fhir, risk_assessment
+from cds.fhir import intake_questionnaire, record_from_fhir, risk_assessment
 from cds.validate import is_text
 
 from . import deadline, limits
@@ -36,6 +36,7 @@ from .metrics import count_prediction
 from .model import get_model
 from .payload import json_body, require_object
 from .store import get_store
+from .terminology import findings_code_system
 
 bp = Blueprint("api", __name__)
 HIDDEN_METADATA = ("procedure_effects", "population")
@@ -239,5 +240,5 @@ def questionnaire() -> Response:
 
 @bp.get("/fhir/CodeSystem/findings")
 def code_system() -> Response:
-    """The local code system of findings without a standard code."""
+    """The findings code system: every finding, its standard code or why it has none."""
     return _fhir(findings_code_system())

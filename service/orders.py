@@ -1,39 +1,19 @@
 """Orderable codes of the clinical tests the cards propose (the ``ServiceRequest.code``).
 
-Proposed mapping, keyed by the procedure text of the contract (``Feature.procedure`` in
-:mod:`cds.features`, which other work owns: once merged, these codes belong beside the
-procedures there). Every procedure has a local code of ``{BASE}/CodeSystem/procedures`` (served,
-with the text as display); a SNOMED CT procedure code is added only where one was verified:
-``113011001 |Palpation (procedure)|`` (used by HL7 IGs, e.g. the vital-signs body-position and
-method value sets). Dynamometry, the single-leg squat and running video analysis, the
-Trendelenburg and single-leg-stance tests, the FPI-6, the knee effusion test and the straight-leg
-raise have no SNOMED CT code we could verify offline: local code and text only.
+The codes live beside the procedures in the contract (:data:`cds.features.ORDERABLES`): every
+procedure has a local code of ``{BASE}/CodeSystem/procedures`` (served, with the procedure text
+as display), and a SNOMED CT procedure code where one was verified (palpation, 113011001). This
+module only turns them into FHIR.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cds.features import FEATURES, SNOMED
+from cds.features import FEATURES, ORDERABLES
 from cds.fhir import BASE
 
 PROCEDURE_SYSTEM = f"{BASE}/CodeSystem/procedures"
-
-# procedure text (as in the contract) -> (local code, verified SNOMED CT (code, display) or None)
-ORDERABLES: dict[str, tuple[str, tuple[str, str] | None]] = {
-    "Hand-held dynamometry of isometric hip abduction, both sides": ("hip-abduction-dynamometry",
-                                                                     None),
-    "Single-leg squat, frontal-plane video (knee FPPA, pelvic drop, trunk lean)":
-        ("single-leg-squat-video", None),
-    "Trendelenburg test (single-leg stance, observe the pelvis)": ("trendelenburg-test", None),
-    "30-second single-leg stance test": ("single-leg-stance-30s", None),
-    "Palpation of the greater trochanter": ("greater-trochanter-palpation",
-                                            ("113011001", "Palpation (procedure)")),
-    "Foot Posture Index (FPI-6)": ("foot-posture-index", None),
-    "Knee effusion test (sweep / patellar tap)": ("knee-effusion-test", None),
-    "Straight-leg raise": ("straight-leg-raise", None),
-    "Running gait analysis (video or sensors), frontal plane": ("running-gait-analysis", None),
-}
 
 
 def procedures() -> list[str]:
@@ -42,13 +22,14 @@ def procedures() -> list[str]:
 
 
 def order_code(procedure: str) -> dict[str, Any]:
-    """The ``ServiceRequest.code`` of a procedure: SNOMED CT where verified, our local code,
-    and the text. An unknown procedure keeps its text only."""
+    """The ``ServiceRequest.code`` of a procedure: SNOMED CT where verified, then our local
+    code, and the text. An unknown procedure keeps its text only."""
     known = ORDERABLES.get(procedure)
     if known is None:
         return {"text": procedure}
-    local, snomed = known
-    coding = [{"system": SNOMED, "code": snomed[0], "display": snomed[1]}] if snomed else []
+    local, standard = known
+    coding = [{"system": standard.system, "code": standard.code,
+               "display": standard.display}] if standard else []
     coding.append({"system": PROCEDURE_SYSTEM, "code": local, "display": procedure})
     return {"coding": coding, "text": procedure}
 

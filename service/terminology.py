@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cds.features import COMPLAINT_SYSTEM, FEATURES, ROWS, contract_hash
-from cds.fhir import BASE, SET_ASIDE, answer_system, findings_code_system
+from cds.features import COMPLAINT_SYSTEM, FEATURES, LOCAL_SYSTEM, ROWS, UNCODED, contract_hash
+from cds.fhir import BASE, SET_ASIDE, answer_system
+from cds.fhir import findings_code_system as _model_findings
 from cds.narrative import with_narrative
 from cds.safety import NOT_APPLICABLE, OUT_OF_POPULATION
 
@@ -65,15 +66,50 @@ WARNINGS: dict[str, str] = {
 
 
 def _code_system(cid: str, url: str, title: str, concepts: list[dict[str, Any]],
-                 version: str | None = None) -> dict[str, Any]:
+                 version: str | None = None,
+                 properties: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     name = "Gmed" + "".join(part.capitalize() for part in cid.replace("_", "-").split("-"))
-    return with_narrative({
+    resource: dict[str, Any] = {
         "resourceType": "CodeSystem", "id": cid.replace("_", "-"), "url": url,
         "version": version or contract_hash()[:12], "name": name, "title": title,
         "status": "active", "experimental": False, "publisher": "gmed-cds",
         "description": title, "caseSensitive": True, "content": "complete",
-        "count": len(concepts), "concept": concepts,
-    })
+        "count": len(concepts)}
+    if properties:
+        resource["property"] = properties
+    resource["concept"] = concepts
+    return with_narrative(resource)
+
+
+STANDARD_CODING = "standard-coding"
+NO_STANDARD_CODE = "no-standard-code"
+
+
+def findings_code_system() -> dict[str, Any]:
+    """Every finding of the contract (code = feature name), with its LOINC or SNOMED CT coding
+    where one exists (property ``standard-coding``) or, where none does, why
+    (property ``no-standard-code``, from :data:`cds.features.UNCODED`); plus the model's own
+    result codes (hip driver, referral)."""
+    results = [c for c in _model_findings()["concept"] if c["code"] not in {
+        f.name for f in FEATURES}]
+    concepts: list[dict[str, Any]] = list(results)
+    for f in FEATURES:  # "complaints" is the question; its answers have their own system
+        concept: dict[str, Any] = {"code": f.name, "display": f.label}
+        if f.code is not None:
+            concept["property"] = [{"code": STANDARD_CODING, "valueCoding": {
+                "system": f.code.system, "code": f.code.code, "display": f.code.display}}]
+        else:
+            concept["property"] = [{"code": NO_STANDARD_CODE, "valueString": UNCODED[f.name]}]
+        concepts.append(concept)
+    return _code_system("findings", LOCAL_SYSTEM,
+                        "Findings of the gmed-cds contract, with their standard codes", concepts,
+                        properties=[
+                            {"code": STANDARD_CODING, "type": "Coding",
+                             "description": "The finding's LOINC or SNOMED CT code; emitted "
+                                            "resources carry it alongside the local code"},
+                            {"code": NO_STANDARD_CODE, "type": "string",
+                             "description": "The finding has no LOINC or SNOMED CT code that "
+                                            "could be verified, and why; the local code only"}])
 
 
 def _answers(system: str) -> dict[str, Any]:
@@ -108,7 +144,7 @@ def code_systems() -> dict[str, Callable[[], dict[str, Any]]]:
     """Every local CodeSystem by its canonical URL (built on demand)."""
     out: dict[str, Callable[[], dict[str, Any]]] = {
         COMPLAINT_SYSTEM: _complaints,
-        findings_code_system()["url"]: findings_code_system,
+        LOCAL_SYSTEM: findings_code_system,
         MODELS_SYSTEM: _models,
         RULES_SYSTEM: _simple("rules", RULES_SYSTEM, "Rules a request error names", RULES),
         WARNINGS_SYSTEM: _simple("warnings", WARNINGS_SYSTEM, "Warnings of an assessment",
