@@ -63,10 +63,12 @@ def _query(f: Feature) -> str:
 def _code_list(intake: bool = False, *, key: str | None = None) -> str:
     """The codes of one Observation query (``intake``: ``observations-intake``). Four queries
     keep each expanded URL well under the 2,048 characters many servers accept (contract v2
-    asks for ~70 findings)."""
+    asks for ~70 findings). A finding with a standard code is asked for by it and by its local
+    code (``Feature.codings``): an EHR may have stored either."""
     key = key or ("observations-intake" if intake else "observations")
-    return ",".join(f"{f.coding.system}|{f.coding.code}" for f in record_fields()
-                    if f.role != "rows" and f.name not in DEMOGRAPHICS and _query(f) == key)
+    return ",".join(f"{c.system}|{c.code}" for f in record_fields()
+                    if f.role != "rows" and f.name not in DEMOGRAPHICS and _query(f) == key
+                    for c in f.codings)
 
 
 def _complaint_codes() -> str:

@@ -181,3 +181,24 @@ def test_palpation_is_ordered_with_its_snomed_procedure(app: Flask) -> None:
     code = order_code("Palpation of the greater trochanter")
     assert code["coding"][0] == {"system": SNOMED, "code": "113011001",
                                  "display": "Palpation (procedure)"}
+
+
+def test_prefetch_asks_for_a_standard_coded_finding_by_both_its_codes() -> None:
+    """An EHR may store a finding under its standard code or under the product's local one:
+    the Observation query that asks for it names both (issue 14)."""
+    from service.prefetch import TEMPLATES
+    asked = ",".join(t for k, t in TEMPLATES.items() if k.startswith("observations"))
+    asked = asked.replace("&", ",") + ","
+    coded = [f for f in record_fields()
+             if f.code is not None and f.role != "rows" and f.name not in ("age_years", "sex")]
+    assert {"rf_fever", "pain_nrs"} <= {f.name for f in coded}
+    for f in coded:
+        for c in (f.code, f.local_coding):
+            assert c is not None and f"{c.system}|{c.code}," in asked, (f.name, c)
+
+
+def test_every_reason_without_a_code_names_what_was_searched_or_why_none_can_exist() -> None:
+    for name, reason in UNCODED.items():
+        assert ("stored" in reason or "no meaning outside this contract" in reason
+                or "not a finding" in reason or "diagnosis" in reason
+                or "differ by their cause" in reason), (name, reason)
