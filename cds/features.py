@@ -386,8 +386,12 @@ FEATURES: tuple[Feature, ...] = (
 # Searched on 2026-12-03 (issue 14): none of the findings below had such a page.
 _NOT_FOUND = ("no active SNOMED CT finding (nor LOINC term) for {what} was found in the stored "
               "International Edition browser pages or loinc.org pages{nearest}")
-_LOCOMOTOR = ("; the nearest, 365839002 |Locomotor test finding (finding)| (current; "
-              "tx-dev.fhir.org), is a grouper that names no test and no result")
+# Nearest concept seen: https://tx-dev.fhir.org/snomed/11000172109-20231115/?id=365839002&type=snomed
+# (status current; its parent is Musculoskeletal finding; its children are only "test normal" and
+# "test abnormal"). Dynamometry: https://loinc.org/83145-3 (grip strength panel only).
+_LOCOMOTOR = ("; the nearest, 365839002 |Locomotor test finding| (current), is a grouper whose "
+              "only children are 'Musculoskeletal test normal' and '... abnormal': it names no "
+              "test")
 
 
 def _not_found(what: str, nearest: str = "") -> str:
