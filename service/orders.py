@@ -1,6 +1,6 @@
 """Orderable codes of the clinical tests the cards propose (the ``ServiceRequest.code``).
 
-The codes live beside the procedures in the contract (:data:`cds.features.ORDERABLES`): every
+The codes live beside the procedures in the contract (:data:`cds.codes.ORDERABLES`): every
 procedure has a local code of ``{BASE}/CodeSystem/procedures`` (served, with the procedure text
 as display), and a SNOMED CT procedure code where one was verified (palpation, 113011001). This
 module only turns them into FHIR.
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds.features import FEATURES, ORDERABLES
+from cds.codes import ORDERABLES
+from cds.features import FEATURES
 from cds.fhir import BASE
 
 PROCEDURE_SYSTEM = f"{BASE}/CodeSystem/procedures"

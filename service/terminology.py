@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cds.features import COMPLAINT_SYSTEM, FEATURES, LOCAL_SYSTEM, ROWS, UNCODED, contract_hash
+from cds.codes import UNCODED
+from cds.features import COMPLAINT_SYSTEM, FEATURES, LOCAL_SYSTEM, ROWS, contract_hash
 from cds.fhir import BASE, SET_ASIDE, answer_system
 from cds.fhir import findings_code_system as _model_findings
 from cds.narrative import with_narrative
@@ -88,7 +89,7 @@ NO_STANDARD_CODE = "no-standard-code"
 def findings_code_system() -> dict[str, Any]:
     """Every finding of the contract (code = feature name), with its LOINC or SNOMED CT coding
     where one exists (property ``standard-coding``) or, where none does, why
-    (property ``no-standard-code``, from :data:`cds.features.UNCODED`); plus the model's own
+    (property ``no-standard-code``, from :data:`cds.codes.UNCODED`); plus the model's own
     result codes (hip driver, referral)."""
     results = [c for c in _model_findings()["concept"] if c["code"] not in {
         f.name for f in FEATURES}]

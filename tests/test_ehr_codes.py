@@ -13,16 +13,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from cds.codes import ORDERABLES, UNCODED
 from cds.features import (
     BY_NAME,
     FEATURES,
     ICD10CM,
     LOCAL_SYSTEM,
     LOINC,
-    ORDERABLES,
     ROWS,
     SNOMED,
-    UNCODED,
     Coding,
     record_fields,
 )
