@@ -2,17 +2,19 @@
 
 Over the service's store (every assessment, with outcomes where recorded) or a file, by month
 (``recorded_at``; one period when there is no date), the model named is run on the stored
-inputs and these figures are computed:
+inputs and these figures are computed (by :mod:`cds.monitoring`, which the service's
+``/metrics`` gauges share):
 
 * **input drift**, per model column: the population stability index (PSI) of the month against
-  a reference (``--reference``: the training data, best; else the first month), over the
+  a reference (``--reference`` if given; else the training distribution shipped with the
+  model, ``reference.json``; else the first month), over the
   reference's deciles for numbers and over the values for categories and yes/no, "not
   recorded" being a bin of its own. ``PSI = sum((a - e) ln(a / e))`` with shares floored at
   1e-4. Bounds: below 0.1 stable, 0.1-0.25 a moderate shift, above 0.25 a major shift (alarm)
   (Siddiqi, Credit Risk Scorecards, Wiley 2006; Yurdakul & Naranjo 2020, "Statistical properties
   of the population stability index", J Risk Model Validation 14(4));
 * **out-of-population rate**: the share of rows with a value outside the training population
-  (the 0.5th-99.5th percentiles in the model's metadata, :func:`cds.safety.population_warnings`);
+  (the model's ``metadata["population"]``, as :func:`cds.safety.population_warnings` reads it);
 * **prediction distribution**: mean and quartiles of the calibrated probability;
 * **observed vs expected**, where outcomes are recorded: the outcome rate with its Wilson 95%
   CI, beside the mean predicted probability; an alarm when the expected rate lies outside the
@@ -34,61 +36,20 @@ import numpy as np
 import pandas as pd
 
 from cds.errors import UserError
-from cds.features import MODEL_COLUMNS, RED_FLAGS, column_feature
+from cds.features import MODEL_COLUMNS, RED_FLAGS
 from cds.intake import rows_from_frame
 from cds.model import load_model
-from cds.safety import population_warnings
+from cds.monitoring import CALIBRATION_ALARM_PP as CALIBRATION_ALARM_PP
+from cds.monitoring import PSI_ALARM as PSI_ALARM
+from cds.monitoring import PSI_MODERATE as PSI_MODERATE
+from cds.monitoring import figures, read_reference, reference_distribution
+from cds.monitoring import psi as psi
+from cds.monitoring import wilson as wilson
 
 from .schema import COMPLAINT, LABEL, canonical
 from .sources import read_source
 from .tidy import tidy
 from .validation import row_reasons
-
-PSI_MODERATE, PSI_ALARM = 0.1, 0.25
-CALIBRATION_ALARM_PP = 5.0
-_FLOOR = 1e-4
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score 95% interval of a proportion ``k / n``."""
-    if n == 0:
-        return (float("nan"), float("nan"))
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (centre - half, centre + half)
-
-
-def _bins(reference: np.ndarray, categorical: bool) -> np.ndarray | None:
-    if categorical:
-        return None
-    values = reference[~np.isnan(reference)]
-    if values.size == 0:
-        return None
-    edges = np.unique(np.percentile(values, np.linspace(10, 90, 9)))
-    return edges
-
-
-def _shares(values: np.ndarray, edges: np.ndarray | None, categories: np.ndarray) -> np.ndarray:
-    missing = np.isnan(values)
-    if edges is None:
-        counts = [int(missing.sum())] + [int((values == c).sum()) for c in categories]
-    else:
-        binned = np.digitize(values[~missing], edges)
-        counts = [int(missing.sum())] + [int((binned == b).sum()) for b in range(len(edges) + 1)]
-    total = max(sum(counts), 1)
-    return np.maximum(np.asarray(counts, float) / total, _FLOOR)
-
-
-def psi(reference: np.ndarray, current: np.ndarray, *, categorical: bool) -> float:
-    """Population stability index of one column (module docstring)."""
-    edges = _bins(reference, categorical)
-    categories = np.unique(np.concatenate([reference, current]))
-    categories = categories[~np.isnan(categories)]
-    e = _shares(reference, edges, categories)
-    a = _shares(current, edges, categories)
-    return float(np.sum((a - e) * np.log(a / e)))
-
 
 def _rows(spec: str | Path, columns: str | Path | None) -> tuple[pd.DataFrame, np.ndarray, int]:
     """Scorable canonical rows, their model matrix, and how many rows were not scorable."""
@@ -132,39 +93,25 @@ def monitor(data: str | Path, *, model: str | Path = "production", root: Path | 
     say(f"scoring {len(X)} rows with {loaded.version}")
     p = loaded.probability(loaded.predict_raw(X))
     population = loaded.metadata.get("population") or {}
-    outside = np.array([bool(population_warnings(row, population)) for row in X])
+    shipped = read_reference(loaded.path)
     if reference is not None:
         say(f"reading the reference {reference}")
         _, X_ref, _ = _rows(reference, columns)
-        ref_name = str(reference)
+        ref, ref_name = reference_distribution(X_ref, str(reference)), str(reference)
+    elif shipped is not None:
+        ref = shipped
+        ref_name = f"the training data shipped with the model ({shipped.get('source') or 'reference.json'})"
     else:
         first = sorted(set(periods))[0]
-        X_ref, ref_name = X[periods == first], f"the first period ({first})"
+        ref = reference_distribution(X[periods == first])
+        ref_name = f"the first period ({first})"
     y = frame[LABEL].to_numpy(dtype=float) if LABEL in frame.columns else np.full(len(X), np.nan)
     months = []
     for period in sorted(set(periods)):
         say(f"  {period}")
         m = periods == period
-        drift = {c: round(psi(X_ref[:, j], X[m, j],
-                              categorical=column_feature(c).kind in ("category", "boolean")), 4)
-                 for j, c in enumerate(MODEL_COLUMNS)}
-        labelled = m & ~np.isnan(y)
-        k, n = int(y[labelled].sum()), int(labelled.sum())
-        lo, hi = wilson(k, n)
-        expected = float(p[labelled].mean()) if n else float("nan")
-        observed = k / n if n else float("nan")
-        calibration_alarm = bool(n and not lo <= expected <= hi
-                                 and abs(observed - expected) * 100 > CALIBRATION_ALARM_PP)
-        months.append({
-            "period": period, "rows": int(m.sum()),
-            "out_of_population_rate": round(float(outside[m].mean()), 4),
-            "prediction": {"mean": round(float(p[m].mean()), 4),
-                           "quartiles": [round(float(q), 4) for q in np.percentile(p[m], [25, 50, 75])]},
-            "psi": drift, "psi_alarms": sorted(c for c, v in drift.items() if v > PSI_ALARM),
-            "outcomes": n, "observed": None if not n else round(observed, 4),
-            "observed_ci95": None if not n else [round(lo, 4), round(hi, 4)],
-            "expected": None if not n else round(expected, 4),
-            "calibration_alarm": calibration_alarm})
+        months.append({"period": period,
+                       **figures(X[m], p[m], y[m], reference=ref, population=population)})
     return {"model": loaded.version, "data": str(data), "reference": ref_name,
             "rows_scored": len(X), "rows_not_scored": skipped, "months": months,
             "bounds": {"psi_moderate": PSI_MODERATE, "psi_alarm": PSI_ALARM,
