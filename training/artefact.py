@@ -20,6 +20,7 @@ import numpy as np
 from cds.explain import PROCEDURE_COLUMNS
 from cds.features import MODEL_COLUMNS, ROWS, column_feature, contract_hash
 from cds.model import MODEL_FILE, MODEL_ID, sha256_file
+from cds.monitoring import write_reference
 from cds.treeshap import TreeExplainer
 
 from .facts import FACTS_FILE, build_facts
@@ -134,6 +135,7 @@ def write_artefact(directory: Path, fitted: Fitted, *, version: str, X_train: np
         "procedure_effects": procedure_effects(fitted, X_train, seed),
         **(extra or {}),
     }
+    write_reference(directory, X_train, str(training_data.get("source", "")))  # drift baseline
     return write_documents(directory, metadata, evaluation, evaluation_description)
 
 
