@@ -110,7 +110,7 @@ def psi(reference: np.ndarray, current: np.ndarray, *, categorical: bool) -> flo
 
 def reference_distribution(X: np.ndarray, source: str = "") -> dict[str, Any]:
     """The reference of every model column of the rows ``X`` (what :data:`REFERENCE_FILE` holds)."""
-    return {"source": source, "rows": int(len(X)),
+    return {"source": source, "rows": len(X),
             "columns": {c: reference_column(X[:, j], is_categorical=categorical(c))
                         for j, c in enumerate(MODEL_COLUMNS)}}
 
@@ -149,7 +149,7 @@ def out_of_population(X: np.ndarray, population: Mapping[str, list[float]]) -> n
     """Per row: does a value lie outside the training population (NaN never does)?"""
     low, high = _bounds(population)
     with np.errstate(invalid="ignore"):
-        return np.asarray(((X < low) | (X > high)).any(axis=1))
+        return np.asarray((np.less(X, low) | np.greater(X, high)).any(axis=1))
 
 
 def prediction_summary(p: np.ndarray) -> dict[str, Any]:
@@ -179,7 +179,7 @@ def figures(X: np.ndarray, p: np.ndarray, y: np.ndarray, *,
     """Every figure of one period: rows, out-of-population rate, predictions, PSI (when there is
     a reference), observed vs expected."""
     psi_by = drift(reference, X) if reference is not None else {}
-    return {"rows": int(len(X)),
+    return {"rows": len(X),
             "out_of_population_rate": round(float(out_of_population(X, population).mean()), 4),
             "prediction": prediction_summary(p),
             "psi": psi_by, "psi_alarms": sorted(c for c, v in psi_by.items() if v > PSI_ALARM),

@@ -26,7 +26,6 @@ Rows that break a rule or carry a red flag are counted and not scored (as in ``c
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +49,7 @@ from .schema import COMPLAINT, LABEL, canonical
 from .sources import read_source
 from .tidy import tidy
 from .validation import row_reasons
+
 
 def _rows(spec: str | Path, columns: str | Path | None) -> tuple[pd.DataFrame, np.ndarray, int]:
     """Scorable canonical rows, their model matrix, and how many rows were not scorable."""
