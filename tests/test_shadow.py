@@ -192,3 +192,67 @@ def test_removing_the_alias_stops_shadow_scoring(
     (root / "registry.json").write_text(json.dumps(registry) + "\n\n")
     assert client.post("/v1/assessments", json=record).status_code == 201
     assert len(_shadow_rows(app)) == 1
+
+
+def _records(n: int) -> list[tuple[dict[str, Any], float]]:
+    """``n`` simulated patients without a red flag, one complaint each, with their outcome."""
+    import pandas as pd
+
+    from cds.features import BY_NAME, record_fields
+    from training.schema import LABEL
+    from training.simulate import simulate
+
+    cohort = simulate(400, 8)
+    cohort = cohort[cohort["complaint"].notna() & (cohort["rf_trauma_rapid_swelling"] == 0)]
+    out = []
+    for _, row in cohort.head(n).iterrows():
+        record = {f.name: (row[f.name].item() if hasattr(row[f.name], "item") else row[f.name])
+                  for f in record_fields() if f.role not in ("rows", "red_flag")
+                  and not pd.isna(row[f.name])}
+        record = {k: (bool(v) if BY_NAME[k].kind == "boolean" else v) for k, v in record.items()}
+        out.append(({**record, "complaints": [str(row["complaint"])]}, float(row[LABEL])))
+    return out
+
+
+def test_cds_monitor_compares_production_and_shadow_on_live_traffic(
+        make_app: Callable[..., Flask], root: Path, tiny_model: Model, tiny_model_dir: Path,  # noqa: F811
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cds.cli import main
+    from training.monitor import monitor
+
+    app = _shadow_app(make_app, root, tiny_model)
+    client = app.test_client()
+    for i, (record, label) in enumerate(_records(60)):
+        created = client.post("/v1/assessments", json=record)
+        assert created.status_code == 201
+        if i < 40:  # outcomes have arrived for two thirds
+            assert client.post("/v1/outcomes", json={
+                "assessment_id": created.get_json()["id"], "complaint": record["complaints"][0],
+                "hip_driver": bool(label)}).status_code == 201
+    url = app.config["DATABASE_URL"]
+    [s] = monitor(url, model=tiny_model_dir, root=root)["shadow"]
+    assert s["version"] == SHADOW_VERSION and s["complaints"] == 60 and s["outcomes"] == 40
+    assert s["mean_difference"] > 0.05  # its calibration intercept is 1.5 log-odds higher
+    assert 0 <= s["band_agreement"] < 1
+    # the same trees, recalibrated monotonically: the same ranking, the same AUROC
+    assert s["auroc_shadow"] == s["auroc_production"] is not None
+    assert main(["monitor", "--data", url, "--model", str(tiny_model_dir), "--root", str(root),
+                 "--out", str(tmp_path / "m.html")]) == 0
+    out = capsys.readouterr().out
+    assert f"shadow {SHADOW_VERSION} vs 0.0.1-test on 60 live complaints" in out
+    assert "Shadow model on live traffic" in (tmp_path / "m.html").read_text()
+
+
+def test_cds_models_unset_ends_shadow_mode_and_is_recorded(
+        root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cds.cli import main
+
+    assert main(["models", "promote", SHADOW_VERSION, "--alias", "shadow",
+                 "--root", str(root)]) == 0
+    assert main(["models", "unset", "--alias", "shadow", "--root", str(root)]) == 0
+    assert "shadow" not in json.loads((root / "registry.json").read_text())["aliases"]
+    capsys.readouterr()
+    assert main(["models", "history", "--alias", "shadow", "--root", str(root)]) == 0
+    assert f"unset  shadow: {SHADOW_VERSION} -> (none)" in capsys.readouterr().out
+    assert main(["models", "unset", "--alias", "shadow", "--root", str(root)]) == 2
+    assert "alias 'shadow' is not set" in capsys.readouterr().err

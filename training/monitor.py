@@ -21,6 +21,12 @@ inputs and these figures are computed (by :mod:`cds.monitoring`, which the servi
   observed rate's CI and differs from it by more than :data:`CALIBRATION_ALARM_PP` points.
 
 Rows that break a rule or carry a red flag are counted and not scored (as in ``cds score``).
+
+**Shadow mode** (over a store; :mod:`service.shadow`): where a ``shadow`` model scored live
+requests beside production, the two are compared on the same complaints (:func:`compare_shadow`,
+per shadow version): agreement (the share of complaints given the same band, each model's own
+bands), the mean and mean absolute difference of probability (shadow minus production), and,
+where outcomes have arrived, the AUROC of each on those complaints.
 """
 
 from __future__ import annotations
@@ -112,10 +118,96 @@ def monitor(data: str | Path, *, model: str | Path = "production", root: Path | 
         m = periods == period
         months.append({"period": period,
                        **figures(X[m], p[m], y[m], reference=ref, population=population)})
+    from .sources import is_database_url
+
+    shadow = compare_shadow(str(data), loaded, root) if is_database_url(str(data)) else []
     return {"model": loaded.version, "data": str(data), "reference": ref_name,
             "rows_scored": len(X), "rows_not_scored": skipped, "months": months,
+            "shadow": shadow,
             "bounds": {"psi_moderate": PSI_MODERATE, "psi_alarm": PSI_ALARM,
                        "calibration_alarm_pp": CALIBRATION_ALARM_PP}}
+
+
+def _shadow_pairs(url: str) -> list[dict[str, Any]]:
+    """Each shadow-scored complaint: production's and the shadow's probability and band, the
+    shadow's version, and the outcome where recorded (the latest per complaint)."""
+    import json
+
+    from sqlalchemy import MetaData, create_engine, select
+
+    engine = create_engine(url)
+    try:
+        meta = MetaData()
+        meta.reflect(engine, only=lambda name, _: name in ("assessments", "outcomes",
+                                                            "shadow_assessments"))
+        if "shadow_assessments" not in meta.tables:
+            return []
+        a, o, sh = (meta.tables[n] for n in ("assessments", "outcomes", "shadow_assessments"))
+        with engine.connect() as conn:
+            pairs = conn.execute(select(a.c.id, a.c.result, sh.c.model_version, sh.c.scores)
+                                 .join(sh, sh.c.assessment_id == a.c.id)).all()
+            labels = conn.execute(select(o.c.assessment_id, o.c.complaint, o.c.hip_driver)
+                                  .order_by(o.c.recorded_at, o.c.id)).all()
+    finally:
+        engine.dispose()
+    outcome = {(aid, c): float(bool(h)) for aid, c, h in labels}
+    out = []
+    for aid, result, version, scores in pairs:
+        result = json.loads(result) if isinstance(result, str) else result
+        scores = json.loads(scores) if isinstance(scores, str) else scores
+        production = {r["complaint"]: r for r in result.get("results", [])}
+        for s in scores:
+            shown = production.get(s["complaint"])
+            if shown is not None:
+                out.append({"version": version, "production": float(shown["probability"]),
+                            "production_band": shown["band"], "shadow": float(s["probability"]),
+                            "outcome": outcome.get((aid, s["complaint"]), float("nan"))})
+    return out
+
+
+def compare_shadow(url: str, production: Any, root: Path | None = None) -> list[dict[str, Any]]:
+    """Production against each shadow version on the complaints both scored (module docstring)."""
+    from cds.errors import CdsError
+
+    from .evaluate import auroc
+
+    pairs = _shadow_pairs(url)
+    out = []
+    for version in sorted({p["version"] for p in pairs}):
+        mine = [p for p in pairs if p["version"] == version]
+        try:
+            bands = load_model(version, root=root).band
+        except CdsError:  # the version is gone: judge its bands by production's thresholds
+            bands = production.band
+        prod = np.array([p["production"] for p in mine])
+        shad = np.array([p["shadow"] for p in mine])
+        y = np.array([p["outcome"] for p in mine])
+        agree = np.mean([bands(float(q)) == p["production_band"] for q, p in zip(shad, mine,
+                                                                                  strict=True)])
+        labelled = ~np.isnan(y)
+        both = labelled.any() and 0 < y[labelled].sum() < labelled.sum()
+        out.append({"version": version, "complaints": len(mine),
+                    "band_agreement": round(float(agree), 4),
+                    "mean_difference": round(float((shad - prod).mean()), 4),
+                    "mean_abs_difference": round(float(np.abs(shad - prod).mean()), 4),
+                    "outcomes": int(labelled.sum()),
+                    "auroc_production": round(auroc(y[labelled], prod[labelled]), 4) if both else None,
+                    "auroc_shadow": round(auroc(y[labelled], shad[labelled]), 4) if both else None})
+    return out
+
+
+def shadow_lines(result: dict[str, Any]) -> list[str]:
+    """The shadow comparison in words (empty when no shadow model scored anything)."""
+    out = []
+    for s in result.get("shadow", []):
+        aurocs = (f"AUROC on {s['outcomes']} outcomes: production {s['auroc_production']:.3f}, "
+                  f"shadow {s['auroc_shadow']:.3f}" if s["auroc_production"] is not None else
+                  f"{s['outcomes']} outcomes: no AUROC yet (both classes needed)")
+        out.append(f"  shadow {s['version']} vs {result['model']} on {s['complaints']} live "
+                   f"complaints: same band {s['band_agreement']:.1%}, mean difference "
+                   f"{s['mean_difference']:+.3f} (mean |difference| "
+                   f"{s['mean_abs_difference']:.3f}); {aurocs}")
+    return out
 
 
 def lines(result: dict[str, Any]) -> list[str]:
@@ -134,7 +226,7 @@ def lines(result: dict[str, Any]) -> list[str]:
                    f"{worst[0]} {worst[1]:.3f}"
                    + (f"  ALARM: PSI > {PSI_ALARM} in {', '.join(m['psi_alarms'])}"
                       if m["psi_alarms"] else "") + f"; {oe}")
-    return out
+    return out + shadow_lines(result)
 
 
 def render(result: dict[str, Any]) -> str:
@@ -165,7 +257,9 @@ def render(result: dict[str, Any]) -> str:
     psi_rows = "".join(f"<tr><td>{e(c)}</td>" + "".join(cell(m["psi"][c]) for m in months)
                        + "</tr>" for c in MODEL_COLUMNS)
     table = "".join(
-        f"<tr><td>{e(line)}</td></tr>" for line in lines(result)[1:])
+        f"<tr><td>{e(line)}</td></tr>" for line in lines(result)[1:len(months) + 1])
+    shadow = "".join(f"<li>{e(line.strip())}</li>" for line in shadow_lines(result))
+    shadow = f"<h2>Shadow model on live traffic</h2><ul>{shadow}</ul>" if shadow else ""
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Monitoring "
             f"{e(result['model'])}</title><style>body{{font:14px system-ui;margin:2em auto;"
             f"max-width:1100px}}td,th{{border:1px solid #ddd;padding:2px 6px}}.warn{{color:#a00;"
@@ -176,4 +270,4 @@ def render(result: dict[str, Any]) -> str:
             f"the expected rate is outside the observed 95% CI and {CALIBRATION_ALARM_PP} points "
             f"away.</p><h2>By month</h2><table>{table}</table><img alt='prediction and observed "
             f"by month' src='{image}'><h2>PSI by column</h2><table><tr><th>column</th>{head}</tr>"
-            f"{psi_rows}</table></body></html>")
+            f"{psi_rows}</table>{shadow}</body></html>")
