@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .features import MODEL_COLUMNS, column_feature
+from .features import MODEL_COLUMNS, ROWS, column_feature
+from .intake import _CODES, _RECORDED, _ROW_COLUMN, encode_value, model_matrix
 from .safety import _bounds
 
 PSI_MODERATE, PSI_ALARM = 0.1, 0.25  # Siddiqi 2006; Yurdakul & Naranjo 2020 (module docstring)
@@ -171,6 +172,27 @@ def observed_expected(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
     return {"outcomes": n, "observed": round(observed, 4),
             "observed_ci95": [round(lo, 4), round(hi, 4)], "expected": round(expected, 4),
             "calibration_alarm": alarm}
+
+
+def rows_from_records(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], np.ndarray]:
+    """Validated records -> (complaint of each row, model rows), one row per complaint, in
+    order: :func:`cds.intake.rows_from_record` of each, stacked, but assembled in one pass (the
+    model matrix once for all rows, not once per record: monitoring reads thousands)."""
+    complaints: list[str] = []
+    owner: list[int] = []
+    for i, record in enumerate(records):
+        for c in record[ROWS.name]:
+            complaints.append(c)
+            owner.append(i)
+    n, index = len(complaints), np.asarray(owner, dtype=int)
+    raw: dict[str, Any] = {_ROW_COLUMN: np.array([_CODES[ROWS.name][c] for c in complaints],
+                                                 dtype=float)}
+    for name, f in _RECORDED.items():
+        values = np.array([encode_value(f, r[name]) if name in r else np.nan for r in records],
+                          dtype=float)
+        if not np.isnan(values).all():
+            raw[name] = values[index]
+    return complaints, model_matrix(raw, n)
 
 
 def figures(X: np.ndarray, p: np.ndarray, y: np.ndarray, *,

@@ -151,8 +151,8 @@ def monitor_figures() -> dict[str, Any]:
     import numpy as np
 
     from cds.errors import CdsError
-    from cds.intake import rows_from_record
-    from cds.monitoring import figures, read_reference
+    from cds.features import ROWS
+    from cds.monitoring import figures, read_reference, rows_from_records
     from cds.validate import validate_record
 
     from .model import get_model
@@ -161,23 +161,21 @@ def monitor_figures() -> dict[str, Any]:
     model = get_model()
     since = datetime.now(UTC) - timedelta(days=_config("MONITOR_WINDOW_DAYS"))
     found = get_store().recent_assessments(since, int(_config("MONITOR_MAX_ROWS")))
-    rows, labels = [], []
+    records, labels = [], []
     for a in found:
         if a["action"] == "refer":
             continue
         inputs = a["inputs"] if isinstance(a["inputs"], Mapping) else json.loads(a["inputs"])
         try:
-            complaints, X = rows_from_record(validate_record(inputs))
+            records.append(validate_record(inputs))
         except CdsError:
             continue
-        for complaint, row in zip(complaints, X, strict=True):
-            rows.append(row)
-            outcome = a["outcomes"].get(complaint)
-            labels.append(float("nan") if outcome is None else float(outcome))
+        labels += [float("nan") if a["outcomes"].get(c) is None else float(a["outcomes"][c])
+                   for c in records[-1][ROWS.name]]
     out: dict[str, Any] = {"model": model.version, "assessments": len(found)}
-    if not rows:
+    if not labels:
         return {**out, "rows": 0}
-    X = np.vstack(rows)
+    _, X = rows_from_records(records)
     p = model.probability(model.predict_raw(X))
     return {**out, **figures(X, p, np.asarray(labels, dtype=float),
                              reference=read_reference(model.path),
