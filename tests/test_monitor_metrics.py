@@ -134,3 +134,19 @@ def test_a_failure_computing_the_figures_leaves_metrics_answering(
     monkeypatch.setattr(metrics, "monitor_figures", broken)
     response = make_app(MONITOR_CACHE_SECONDS=0).test_client().get("/metrics")
     assert response.status_code == 200 and b"gmed_http_requests_total" in response.data
+
+
+def test_the_window_leaves_out_assessments_older_than_its_days(
+        make_app: Callable[..., Flask], cohort: pd.DataFrame, tmp_path: Path) -> None:  # noqa: F811
+    from datetime import UTC, datetime, timedelta
+
+    from service.store import get_store
+
+    url = _store_with_outcomes(cohort, tmp_path / "store.sqlite3", 5, outcomes=False)
+    app = make_app(DATABASE_URL=url, MONITOR_CACHE_SECONDS=0)
+    with app.app_context():
+        store = get_store()
+        assert len(store.recent_assessments(datetime.now(UTC) - timedelta(days=1), 100)) == 5
+        assert store.recent_assessments(datetime.now(UTC) + timedelta(seconds=1), 100) == []
+    g = _gauges(make_app(DATABASE_URL=url, MONITOR_CACHE_SECONDS=0, MONITOR_WINDOW_DAYS=1e-9))
+    assert g[("gmed_monitor_rows", ())] == 0
