@@ -1,7 +1,8 @@
 """Write a model artefact and keep the registry of aliases.
 
 ``models/gmed-driver/<version>/``: ``model.txt`` (LightGBM native text), ``calibration.json``,
-``metadata.json``, ``MODEL_CARD.md`` and ``manifest.json`` (SHA-256 of each, written last).
+``metadata.json``, ``MODEL_CARD.md``, ``reference.json`` (the training distribution drift is
+measured against: :mod:`cds.monitoring`) and ``manifest.json`` (SHA-256 of each, written last).
 ``models/registry.json`` maps aliases (``production``, ``candidate``) to versions.
 """
 
