@@ -26,7 +26,7 @@ from cds.features import ROWS, contract_hash, contract_table, record_json_schema
 from cds.fhir import intake_questionnaire, record_from_fhir, risk_assessment
 from cds.validate import is_text
 
-from . import deadline, limits
+from . import deadline, limits, shadow
 from .auth import caller, issuer
 from .config import base_url
 from .errors import FHIR_JSON, NotFound, wants_fhir
@@ -73,6 +73,7 @@ def _prepare(body: Any, source: str, where: str = "$") -> _Prepared:
         source=source, inputs=inputs, result=result, caller=caller(), result_json=encoded,
         issuer=issuer(), patient_ref=store.pseudonym(
             patient_id if isinstance(patient_id, str) else None, issuer()))
+    shadow.shadow_assess(record, result, aid, work=work)  # stored with it, never shown
     return aid, result, encoded, subject, basis, work
 
 

@@ -22,7 +22,7 @@ from cds.errors import FieldError, InvalidRecord
 from cds.fhir import record_from_fhir, set_aside_warnings
 from cds.validate import is_text
 
-from . import prefetch
+from . import prefetch, shadow
 from .auth import caller, issuer
 from .cards import build_cards
 from .config import base_url
@@ -141,6 +141,7 @@ def call_service(service_id: str) -> Response:
     store.save_assessment(aid=aid, source="cds-hooks", inputs=inputs, result=result,
                           patient_ref=patient_ref, caller=caller(), issuer=issuer(),
                           hook_instance=call["hookInstance"], card_rows=rows)
+    shadow.shadow_assess(record, result, aid)  # stored after it, never shown
     count_prediction(result)
     return jsonify({"cards": cards})
 

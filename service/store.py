@@ -128,6 +128,17 @@ assessment_links = Table(
     Column("assessment_id", String(36), ForeignKey("assessments.id"), primary_key=True),
     Column("previous_id", String(36), ForeignKey("assessments.id"), nullable=False, index=True),
 )
+# shadow mode (issue #13, :mod:`service.shadow`): the shadow model's estimates of an assessment,
+# stored beside it and never shown
+shadow_assessments = Table(
+    "shadow_assessments", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("assessment_id", String(36), ForeignKey("assessments.id"), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("model_id", String(64), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("scores", JSON, nullable=False),  # [{"complaint": ..., "probability": ...}, ...]
+)
 _EXT = "gmed.store"
 log = logging.getLogger("service")
 # statements built once (SQLAlchemy compiles each once); the writer runs each once per batch
@@ -138,6 +149,7 @@ _INSERT_FEEDBACK = insert(feedback)
 _INSERT_OUTCOME = insert(outcomes)
 _INSERT_TOKEN = insert(seen_tokens)
 _INSERT_LINK = insert(assessment_links)
+_INSERT_SHADOW = insert(shadow_assessments)
 _FORGET_TOKENS = seen_tokens.delete().where(seen_tokens.c.expires_at < bindparam("now_s"))
 _TABLE_RANK = {table.name: i for i, table in enumerate(metadata.sorted_tables)}
 _PLAIN_INSERTS: dict[Executable, Table] = {
@@ -467,6 +479,36 @@ class Store:
         except IntegrityError:
             return False
         return True
+
+    # -- monitoring and shadow mode (issue #13): one table above, these two functions ----------
+
+    def shadow_work(self, assessment_id: str, model_id: str, model_version: str,
+                    scores: list[dict[str, Any]]) -> list[tuple[Executable, Any]]:
+        """The row of a shadow model's estimates of assessment ``assessment_id`` (not yet
+        written: :meth:`write` it with the assessment's rows, or after them)."""
+        return [(_INSERT_SHADOW, {"id": self.new_id(), "assessment_id": assessment_id,
+                                  "created_at": now(), "model_id": model_id,
+                                  "model_version": model_version, "scores": scores})]
+
+    def recent_assessments(self, since: datetime, limit: int) -> list[dict[str, Any]]:
+        """Assessments made since ``since``, newest first, at most ``limit`` (monitoring): each
+        with its ``action``, ``inputs`` and ``outcomes`` (complaint -> hip_driver, the latest
+        recorded per complaint)."""
+        query = (select(assessments.c.id, assessments.c.created_at, assessments.c.action,
+                        assessments.c.inputs)
+                 .where(assessments.c.created_at >= since)
+                 .order_by(assessments.c.created_at.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            found = [dict(r) for r in conn.execute(query).mappings()]
+            ids = [r["id"] for r in found]
+            labels = conn.execute(
+                select(outcomes.c.assessment_id, outcomes.c.complaint, outcomes.c.hip_driver)
+                .where(outcomes.c.assessment_id.in_(ids))
+                .order_by(outcomes.c.recorded_at, outcomes.c.id)).all() if ids else []
+        by_id: dict[str, dict[str, bool]] = {}
+        for aid, complaint, hip_driver in labels:
+            by_id.setdefault(aid, {})[complaint] = bool(hip_driver)
+        return [{**r, "outcomes": by_id.get(r["id"], {})} for r in found]
 
     def rows(self, table: Table) -> list[dict[str, Any]]:
         """Every row of a table (tests and exports)."""

@@ -59,7 +59,7 @@ from cds.features import BY_NAME, GROUPS, ROWS, YES_NO, Feature, record_fields
 from cds.safety import NOT_APPLICABLE, OUT_OF_POPULATION, WARNING_TITLES
 from cds.validate import validate_record
 
-from . import keys, patient_label, smart
+from . import keys, patient_label, shadow, smart
 from .form_text import needed_sentence, plain_message, why_required
 from .headers import page_csp
 from .metrics import count_prediction
@@ -300,6 +300,7 @@ def create_assessment() -> ResponseReturnValue:
               "issuer": smart.issuer() if smart.enabled() else None}
     aid = (store.save_assessment_from(previous, **fields) if previous
            else store.save_assessment(**fields))
+    shadow.shadow_assess(record, result, aid)  # stored after it, never shown
     count_prediction(result)
     return redirect(url_for("ui.show_assessment", aid=aid), 303)
 

@@ -25,7 +25,7 @@ def artefact(tiny_model_dir: Path, tmp_path: Path) -> Path:
 def test_artefact_holds_native_model_json_and_manifest(tiny_model_dir: Path) -> None:
     names = {p.name for p in tiny_model_dir.iterdir()}
     assert names == {"model.txt", "calibration.json", "metadata.json", "MODEL_CARD.md",
-                     "model_facts.json", "manifest.json"}
+                     "model_facts.json", "reference.json", "manifest.json"}
     manifest = json.loads((tiny_model_dir / "manifest.json").read_text())
     assert set(manifest["files"]) == names - {"manifest.json"}
     assert (tiny_model_dir / "model.txt").read_text().startswith("tree")

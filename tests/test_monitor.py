@@ -79,3 +79,19 @@ def test_monitor_reads_every_stored_assessment(tiny_model_dir: Path, tmp_path: P
     result = monitor(url, model=tiny_model_dir)
     assert result["rows_scored"] == 30 and result["months"][0]["outcomes"] == 0
     assert pd.Timestamp(result["months"][0]["period"])
+
+
+def test_rows_from_records_equals_each_record_rows_stacked() -> None:
+    from cds.intake import rows_from_record
+    from cds.monitoring import rows_from_records
+    from cds.validate import validate_record
+
+    from .conftest import load_example
+
+    records = [validate_record(load_example(name)) for name in (
+        "runner_pfp_hip_driven", "cyclist_itbs", "intake_only_pfp_and_lbp",
+        "adolescent_pfp_dynamometer", "lbp_radicular")]
+    complaints, X = rows_from_records(records)
+    each = [rows_from_record(r) for r in records]
+    assert complaints == [c for cs, _ in each for c in cs]
+    np.testing.assert_array_equal(X, np.vstack([rows for _, rows in each]))

@@ -1,7 +1,8 @@
 """Write a model artefact and keep the registry of aliases.
 
 ``models/gmed-driver/<version>/``: ``model.txt`` (LightGBM native text), ``calibration.json``,
-``metadata.json``, ``MODEL_CARD.md`` and ``manifest.json`` (SHA-256 of each, written last).
+``metadata.json``, ``MODEL_CARD.md``, ``reference.json`` (the training distribution drift is
+measured against: :mod:`cds.monitoring`) and ``manifest.json`` (SHA-256 of each, written last).
 ``models/registry.json`` maps aliases (``production``, ``candidate``) to versions.
 """
 
@@ -21,6 +22,7 @@ from cds.explain import PROCEDURE_COLUMNS
 from cds.facts import FACTS_FILE, build_facts
 from cds.features import MODEL_COLUMNS, ROWS, column_feature, contract_hash
 from cds.model import MODEL_FILE, MODEL_ID, sha256_file
+from cds.monitoring import write_reference
 from cds.treeshap import TreeExplainer
 
 from .fit import Fitted
@@ -134,6 +136,7 @@ def write_artefact(directory: Path, fitted: Fitted, *, version: str, X_train: np
         "procedure_effects": procedure_effects(fitted, X_train, seed),
         **(extra or {}),
     }
+    write_reference(directory, X_train, str(training_data.get("source", "")))  # drift baseline
     return write_documents(directory, metadata, evaluation, evaluation_description)
 
 

@@ -154,8 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("models", "List model versions, promote one to an alias (gated against production "
                       "on the same data), roll an alias back along its history, or show the "
-                      "history.")
-    p.add_argument("action", choices=("list", "promote", "rollback", "history"))
+                      "history; unset removes an alias (cds models unset --alias shadow ends "
+                      "shadow mode).")
+    p.add_argument("action", choices=("list", "promote", "rollback", "history", "unset"))
     p.add_argument("version", nargs="?", help="version to promote")
     p.add_argument("--alias", help="alias to move or show (default: production; history: all)")
     p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")

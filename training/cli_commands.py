@@ -124,7 +124,7 @@ def _recalibrate(args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     from cds.model import models_dir
     from training.gate import promote
-    from training.registry import history_lines, rollback, versions
+    from training.registry import history_lines, rollback, unset_alias, versions
 
     root = Path(args.root) if args.root else models_dir()
     args.alias_given = args.alias is not None
@@ -151,6 +151,13 @@ def _models(args: argparse.Namespace) -> int:
     if args.action == "history":
         for line in history_lines(root, args.alias if args.alias_given else None):
             print(line)
+        return 0
+    if args.action == "unset":
+        if not args.alias_given:
+            raise UserError("cds models unset: give the --alias to remove (e.g. --alias shadow)")
+        last = unset_alias(root, args.alias, reason=args.reason)["history"][-1]
+        print(f"{args.alias} removed (was {last['previous']}; recorded: cds models history)",
+              file=sys.stderr)
         return 0
     if args.action == "rollback":
         last = rollback(root, args.alias, reason=args.reason)["history"][-1]

@@ -2,29 +2,36 @@
 
 Over the service's store (every assessment, with outcomes where recorded) or a file, by month
 (``recorded_at``; one period when there is no date), the model named is run on the stored
-inputs and these figures are computed:
+inputs and these figures are computed (by :mod:`cds.monitoring`, which the service's
+``/metrics`` gauges share):
 
 * **input drift**, per model column: the population stability index (PSI) of the month against
-  a reference (``--reference``: the training data, best; else the first month), over the
+  a reference (``--reference`` if given; else the training distribution shipped with the
+  model, ``reference.json``; else the first month), over the
   reference's deciles for numbers and over the values for categories and yes/no, "not
   recorded" being a bin of its own. ``PSI = sum((a - e) ln(a / e))`` with shares floored at
   1e-4. Bounds: below 0.1 stable, 0.1-0.25 a moderate shift, above 0.25 a major shift (alarm)
   (Siddiqi, Credit Risk Scorecards, Wiley 2006; Yurdakul & Naranjo 2020, "Statistical properties
   of the population stability index", J Risk Model Validation 14(4));
 * **out-of-population rate**: the share of rows with a value outside the training population
-  (the 0.5th-99.5th percentiles in the model's metadata, :func:`cds.safety.population_warnings`);
+  (the model's ``metadata["population"]``, as :func:`cds.safety.population_warnings` reads it);
 * **prediction distribution**: mean and quartiles of the calibrated probability;
 * **observed vs expected**, where outcomes are recorded: the outcome rate with its Wilson 95%
   CI, beside the mean predicted probability; an alarm when the expected rate lies outside the
   observed rate's CI and differs from it by more than :data:`CALIBRATION_ALARM_PP` points.
 
 Rows that break a rule or carry a red flag are counted and not scored (as in ``cds score``).
+
+**Shadow mode** (over a store; :mod:`service.shadow`): where a ``shadow`` model scored live
+requests beside production, the two are compared on the same complaints (:func:`compare_shadow`,
+per shadow version): agreement (the share of complaints given the same band, each model's own
+bands), the mean and mean absolute difference of probability (shadow minus production), and,
+where outcomes have arrived, the AUROC of each on those complaints.
 """
 
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,60 +41,20 @@ import numpy as np
 import pandas as pd
 
 from cds.errors import UserError
-from cds.features import MODEL_COLUMNS, RED_FLAGS, column_feature
+from cds.features import MODEL_COLUMNS, RED_FLAGS
 from cds.intake import rows_from_frame
 from cds.model import load_model
-from cds.safety import population_warnings
+from cds.monitoring import CALIBRATION_ALARM_PP as CALIBRATION_ALARM_PP
+from cds.monitoring import PSI_ALARM as PSI_ALARM
+from cds.monitoring import PSI_MODERATE as PSI_MODERATE
+from cds.monitoring import figures, read_reference, reference_distribution
+from cds.monitoring import psi as psi
+from cds.monitoring import wilson as wilson
 
 from .schema import COMPLAINT, LABEL, canonical
 from .sources import read_source
 from .tidy import tidy
 from .validation import row_reasons
-
-PSI_MODERATE, PSI_ALARM = 0.1, 0.25
-CALIBRATION_ALARM_PP = 5.0
-_FLOOR = 1e-4
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score 95% interval of a proportion ``k / n``."""
-    if n == 0:
-        return (float("nan"), float("nan"))
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (centre - half, centre + half)
-
-
-def _bins(reference: np.ndarray, categorical: bool) -> np.ndarray | None:
-    if categorical:
-        return None
-    values = reference[~np.isnan(reference)]
-    if values.size == 0:
-        return None
-    edges = np.unique(np.percentile(values, np.linspace(10, 90, 9)))
-    return edges
-
-
-def _shares(values: np.ndarray, edges: np.ndarray | None, categories: np.ndarray) -> np.ndarray:
-    missing = np.isnan(values)
-    if edges is None:
-        counts = [int(missing.sum())] + [int((values == c).sum()) for c in categories]
-    else:
-        binned = np.digitize(values[~missing], edges)
-        counts = [int(missing.sum())] + [int((binned == b).sum()) for b in range(len(edges) + 1)]
-    total = max(sum(counts), 1)
-    return np.maximum(np.asarray(counts, float) / total, _FLOOR)
-
-
-def psi(reference: np.ndarray, current: np.ndarray, *, categorical: bool) -> float:
-    """Population stability index of one column (module docstring)."""
-    edges = _bins(reference, categorical)
-    categories = np.unique(np.concatenate([reference, current]))
-    categories = categories[~np.isnan(categories)]
-    e = _shares(reference, edges, categories)
-    a = _shares(current, edges, categories)
-    return float(np.sum((a - e) * np.log(a / e)))
 
 
 def _rows(spec: str | Path, columns: str | Path | None) -> tuple[pd.DataFrame, np.ndarray, int]:
@@ -132,43 +99,115 @@ def monitor(data: str | Path, *, model: str | Path = "production", root: Path | 
     say(f"scoring {len(X)} rows with {loaded.version}")
     p = loaded.probability(loaded.predict_raw(X))
     population = loaded.metadata.get("population") or {}
-    outside = np.array([bool(population_warnings(row, population)) for row in X])
+    shipped = read_reference(loaded.path)
     if reference is not None:
         say(f"reading the reference {reference}")
         _, X_ref, _ = _rows(reference, columns)
-        ref_name = str(reference)
+        ref, ref_name = reference_distribution(X_ref, str(reference)), str(reference)
+    elif shipped is not None:
+        ref = shipped
+        ref_name = f"the training data shipped with the model ({shipped.get('source') or 'reference.json'})"
     else:
         first = sorted(set(periods))[0]
-        X_ref, ref_name = X[periods == first], f"the first period ({first})"
+        ref = reference_distribution(X[periods == first])
+        ref_name = f"the first period ({first})"
     y = frame[LABEL].to_numpy(dtype=float) if LABEL in frame.columns else np.full(len(X), np.nan)
     months = []
     for i, period in enumerate(sorted(set(periods)), 1):
         say(f"  month {i} of {len(set(periods))}: {period}")
         m = periods == period
-        drift = {c: round(psi(X_ref[:, j], X[m, j],
-                              categorical=column_feature(c).kind in ("category", "boolean")), 4)
-                 for j, c in enumerate(MODEL_COLUMNS)}
-        labelled = m & ~np.isnan(y)
-        k, n = int(y[labelled].sum()), int(labelled.sum())
-        lo, hi = wilson(k, n)
-        expected = float(p[labelled].mean()) if n else float("nan")
-        observed = k / n if n else float("nan")
-        calibration_alarm = bool(n and not lo <= expected <= hi
-                                 and abs(observed - expected) * 100 > CALIBRATION_ALARM_PP)
-        months.append({
-            "period": period, "rows": int(m.sum()),
-            "out_of_population_rate": round(float(outside[m].mean()), 4),
-            "prediction": {"mean": round(float(p[m].mean()), 4),
-                           "quartiles": [round(float(q), 4) for q in np.percentile(p[m], [25, 50, 75])]},
-            "psi": drift, "psi_alarms": sorted(c for c, v in drift.items() if v > PSI_ALARM),
-            "outcomes": n, "observed": None if not n else round(observed, 4),
-            "observed_ci95": None if not n else [round(lo, 4), round(hi, 4)],
-            "expected": None if not n else round(expected, 4),
-            "calibration_alarm": calibration_alarm})
+        months.append({"period": period,
+                       **figures(X[m], p[m], y[m], reference=ref, population=population)})
+    from .sources import is_database_url
+
+    shadow = compare_shadow(str(data), loaded, root) if is_database_url(str(data)) else []
     return {"model": loaded.version, "data": str(data), "reference": ref_name,
             "rows_scored": len(X), "rows_not_scored": skipped, "months": months,
+            "shadow": shadow,
             "bounds": {"psi_moderate": PSI_MODERATE, "psi_alarm": PSI_ALARM,
                        "calibration_alarm_pp": CALIBRATION_ALARM_PP}}
+
+
+def _shadow_pairs(url: str) -> list[dict[str, Any]]:
+    """Each shadow-scored complaint: production's and the shadow's probability and band, the
+    shadow's version, and the outcome where recorded (the latest per complaint)."""
+    import json
+
+    from sqlalchemy import MetaData, create_engine, select
+
+    engine = create_engine(url)
+    try:
+        meta = MetaData()
+        meta.reflect(engine, only=lambda name, _: name in ("assessments", "outcomes",
+                                                            "shadow_assessments"))
+        if "shadow_assessments" not in meta.tables:
+            return []
+        a, o, sh = (meta.tables[n] for n in ("assessments", "outcomes", "shadow_assessments"))
+        with engine.connect() as conn:
+            pairs = conn.execute(select(a.c.id, a.c.result, sh.c.model_version, sh.c.scores)
+                                 .join(sh, sh.c.assessment_id == a.c.id)).all()
+            labels = conn.execute(select(o.c.assessment_id, o.c.complaint, o.c.hip_driver)
+                                  .order_by(o.c.recorded_at, o.c.id)).all()
+    finally:
+        engine.dispose()
+    outcome = {(aid, c): float(bool(h)) for aid, c, h in labels}
+    out = []
+    for aid, result, version, scores in pairs:
+        result = json.loads(result) if isinstance(result, str) else result
+        scores = json.loads(scores) if isinstance(scores, str) else scores
+        production = {r["complaint"]: r for r in result.get("results", [])}
+        for s in scores:
+            shown = production.get(s["complaint"])
+            if shown is not None:
+                out.append({"version": version, "production": float(shown["probability"]),
+                            "production_band": shown["band"], "shadow": float(s["probability"]),
+                            "outcome": outcome.get((aid, s["complaint"]), float("nan"))})
+    return out
+
+
+def compare_shadow(url: str, production: Any, root: Path | None = None) -> list[dict[str, Any]]:
+    """Production against each shadow version on the complaints both scored (module docstring)."""
+    from cds.errors import CdsError
+
+    from .evaluate import auroc
+
+    pairs = _shadow_pairs(url)
+    out = []
+    for version in sorted({p["version"] for p in pairs}):
+        mine = [p for p in pairs if p["version"] == version]
+        try:
+            bands = load_model(version, root=root).band
+        except CdsError:  # the version is gone: judge its bands by production's thresholds
+            bands = production.band
+        prod = np.array([p["production"] for p in mine])
+        shad = np.array([p["shadow"] for p in mine])
+        y = np.array([p["outcome"] for p in mine])
+        agree = np.mean([bands(float(q)) == p["production_band"] for q, p in zip(shad, mine,
+                                                                                  strict=True)])
+        labelled = ~np.isnan(y)
+        both = labelled.any() and 0 < y[labelled].sum() < labelled.sum()
+        out.append({"version": version, "complaints": len(mine),
+                    "band_agreement": round(float(agree), 4),
+                    "mean_difference": round(float((shad - prod).mean()), 4),
+                    "mean_abs_difference": round(float(np.abs(shad - prod).mean()), 4),
+                    "outcomes": int(labelled.sum()),
+                    "auroc_production": round(auroc(y[labelled], prod[labelled]), 4) if both else None,
+                    "auroc_shadow": round(auroc(y[labelled], shad[labelled]), 4) if both else None})
+    return out
+
+
+def shadow_lines(result: dict[str, Any]) -> list[str]:
+    """The shadow comparison in words (empty when no shadow model scored anything)."""
+    out = []
+    for s in result.get("shadow", []):
+        aurocs = (f"AUROC on {s['outcomes']} outcomes: production {s['auroc_production']:.3f}, "
+                  f"shadow {s['auroc_shadow']:.3f}" if s["auroc_production"] is not None else
+                  f"{s['outcomes']} outcomes: no AUROC yet (both classes needed)")
+        out.append(f"  shadow {s['version']} vs {result['model']} on {s['complaints']} live "
+                   f"complaints: same band {s['band_agreement']:.1%}, mean difference "
+                   f"{s['mean_difference']:+.3f} (mean |difference| "
+                   f"{s['mean_abs_difference']:.3f}); {aurocs}")
+    return out
 
 
 def lines(result: dict[str, Any]) -> list[str]:
@@ -187,7 +226,7 @@ def lines(result: dict[str, Any]) -> list[str]:
                    f"{worst[0]} {worst[1]:.3f}"
                    + (f"  ALARM: PSI > {PSI_ALARM} in {', '.join(m['psi_alarms'])}"
                       if m["psi_alarms"] else "") + f"; {oe}")
-    return out
+    return out + shadow_lines(result)
 
 
 def render(result: dict[str, Any]) -> str:
@@ -220,7 +259,9 @@ def render(result: dict[str, Any]) -> str:
     psi_rows = "".join(f"<tr><td>{e(c)}</td>" + "".join(cell(m["psi"][c]) for m in months)
                        + "</tr>" for c in MODEL_COLUMNS)
     table = "".join(
-        f"<tr><td>{e(line)}</td></tr>" for line in lines(result)[1:])
+        f"<tr><td>{e(line)}</td></tr>" for line in lines(result)[1:len(months) + 1])
+    shadow = "".join(f"<li>{e(line.strip())}</li>" for line in shadow_lines(result))
+    shadow = f"<h2>Shadow model on live traffic</h2><ul>{shadow}</ul>" if shadow else ""
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Monitoring "
             f"{e(result['model'])}</title><style>body{{font:14px system-ui;margin:2em auto;"
             f"max-width:1100px}}td,th{{border:1px solid #ddd;padding:2px 6px}}.warn{{color:#a00;"
@@ -231,4 +272,4 @@ def render(result: dict[str, Any]) -> str:
             f"the expected rate is outside the observed 95% CI and {CALIBRATION_ALARM_PP} points "
             f"away.</p><h2>By month</h2><table>{table}</table><img alt='prediction and observed "
             f"by month' src='{image}'><h2>PSI by column</h2><table><tr><th>column</th>{head}</tr>"
-            f"{psi_rows}</table></body></html>")
+            f"{psi_rows}</table>{shadow}</body></html>")

@@ -27,6 +27,7 @@ import numpy as np
 
 from cds.errors import UserError
 from cds.model import MODEL_FILE, load_model
+from cds.monitoring import REFERENCE_FILE
 
 from .artefact import write_documents
 from .calibration import fit_intercept, fit_platt
@@ -77,6 +78,8 @@ def recalibrate(model: str | Path, data: str | Path, *, version: str | None = No
     say(f"recalibrating {parent.version} -> {version} ({method}) on {len(ds.y)} outcomes")
     out.mkdir(parents=True)
     shutil.copyfile(parent.path / MODEL_FILE, out / MODEL_FILE)
+    if (parent.path / REFERENCE_FILE).is_file():  # same training rows: the same drift baseline
+        shutil.copyfile(parent.path / REFERENCE_FILE, out / REFERENCE_FILE)
     (out / "calibration.json").write_text(json.dumps({"method": method, **calibration},
                                                      indent=2) + "\n")
     p = 1.0 / (1.0 + np.exp(-(calibration["intercept"] + calibration["slope"] * raw)))

@@ -77,6 +77,21 @@ def set_alias(root: Path, alias: str, version: str, *, action: str = "promote",
     return registry
 
 
+def unset_alias(root: Path, alias: str, *, reason: str | None = None) -> dict[str, Any]:
+    """Remove ``alias`` (e.g. ``shadow``: ends shadow mode), appending an ``unset`` event."""
+    check_name(alias, "alias")
+    registry = read_registry(root)
+    previous = registry["aliases"].pop(alias, None)
+    if previous is None:
+        raise RegistryError(f"alias '{alias}' is not set (cds models list)")
+    registry["history"].append({"action": "unset", "alias": alias, "version": None,
+                                "previous": previous, "by": _user(),
+                                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                                "reason": reason})
+    _write(root, registry)
+    return registry
+
+
 def lineage(history: list[dict[str, Any]], alias: str) -> list[str]:
     """The versions ``alias`` has stood on, oldest first, after replaying its history: a
     promotion pushes a version, a rollback pops the current one. Rolling back walks down this
@@ -85,7 +100,9 @@ def lineage(history: list[dict[str, Any]], alias: str) -> list[str]:
     for event in history:
         if event.get("alias") != alias:
             continue
-        if event.get("action") == "rollback":
+        if event.get("action") == "unset":
+            stack.clear()  # the alias was removed: nothing earlier to roll back to
+        elif event.get("action") == "rollback":
             if stack:
                 stack.pop()
             if not stack or stack[-1] != event.get("version"):
@@ -122,9 +139,10 @@ def history_lines(root: Path, alias: str | None = None) -> list[str]:
         verdict = ("gate passed" if gate and gate.get("passed") else
                    "gate FAILED, forced" if gate else
                    "forced, no gate" if e.get("forced") else
-                   "rollback, not gated" if e.get("action") == "rollback" else "not gated")
+                   "rollback, not gated" if e.get("action") == "rollback" else
+                   "alias removed" if e.get("action") == "unset" else "not gated")
         line = (f"{e.get('at', '?')}  {e.get('action', 'set')}  {e.get('alias')}: "
-                f"{e.get('previous') or '(none)'} -> {e.get('version')}  by {e.get('by', '?')}  "
+                f"{e.get('previous') or '(none)'} -> {e.get('version') or '(none)'}  by {e.get('by', '?')}  "
                 f"[{verdict}]")
         if e.get("gate_data"):
             line += f"  data: {e['gate_data']}"
