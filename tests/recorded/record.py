@@ -15,7 +15,11 @@ alike:
   becomes ``<time>``; the page's ``DD Mon YYYY, HH:MM UTC`` becomes ``<time>``;
 * today's date (``YYYY-MM-DD``, a RiskAssessment's ``occurrenceDateTime``) becomes ``<today>``;
 * the CSRF token in a form's hidden field becomes ``<csrf>``;
-* a PDF's ``/CreationDate``, ``/ModDate`` and ``/ID`` values become ``<time>`` / ``<id>``.
+* today's date as a page or handout writes it (``03 December 2026``) becomes ``<today>``;
+* a PDF's ``/CreationDate``, ``/ModDate`` and ``/ID`` values become ``<time>`` / ``<id>``; its
+  compressed content streams are compared decoded (they hold the handout's date), so its byte
+  offsets (``/Length``, the ``xref`` table, ``startxref``), which move with the date's length,
+  become ``<n>``.
 
 Nothing else is normalised: the answers run on the shipped model (``production``) with a fresh
 SQLite store, so everything else is deterministic.
@@ -23,12 +27,14 @@ SQLite store, so everything else is deterministic.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
 import re
 import sys
 import tempfile
+import zlib
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -50,6 +56,21 @@ _PAGE_TIME = re.compile(r"\d{2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC")
 _CSRF = re.compile(r'(name="csrf_token" value=")[^"]*(")')
 _PDF_DATE = re.compile(r"(/(?:Creation|Mod)Date \()[^)]*(\))")
 _PDF_ID = re.compile(r"(/ID\s*\[)[^\]]*(\])")
+_PDF_STREAM = re.compile(r"stream\n(.*?)endstream", re.S)
+_PDF_OFFSETS = re.compile(r"(/Length |startxref\n)\d+|^\d{10} \d{5} [nf] ?$", re.M)
+
+
+def _pdf_decoded(text: str) -> str:
+    """A ReportLab PDF (latin-1 text) with its ASCII85+Flate streams decoded and its byte
+    offsets replaced by ``<n>``."""
+    def decode(m: re.Match[str]) -> str:
+        try:
+            data = zlib.decompress(base64.a85decode(m.group(1).strip().removesuffix("~>")))
+        except (ValueError, zlib.error):
+            return m.group(0)
+        return "stream\n" + data.decode("latin-1") + "\nendstream"
+    text = _PDF_STREAM.sub(decode, text)
+    return _PDF_OFFSETS.sub(lambda m: (m.group(1) or "") + "<n>", text)
 
 
 def normalise(text: str) -> str:
@@ -57,7 +78,9 @@ def normalise(text: str) -> str:
     text = _UUID.sub("<id>", text)
     text = _ISO_TIME.sub("<time>", text)
     text = _PAGE_TIME.sub("<time>", text)
-    text = text.replace(date.today().isoformat(), "<today>")
+    today = date.today()
+    text = text.replace(today.isoformat(), "<today>")
+    text = text.replace(today.strftime("%d %B %Y"), "<today>")
     text = _CSRF.sub(r"\1<csrf>\2", text)
     text = _PDF_DATE.sub(r"\1<time>\2", text)
     return _PDF_ID.sub(r"\1<id>\2", text)
@@ -70,10 +93,10 @@ def _example(name: str) -> dict[str, Any]:
 
 def _answer(response: Any) -> dict[str, Any]:
     data: bytes = response.get_data()
-    try:
+    if response.mimetype == "application/pdf":
+        body = _pdf_decoded(data.decode("latin-1"))  # one character per byte
+    else:
         body = data.decode("utf-8")
-    except UnicodeDecodeError:
-        body = data.decode("latin-1")  # a PDF: every byte kept, one character each
     return {"status": response.status_code,
             "content_type": response.headers.get("Content-Type"),
             "location": normalise(response.headers.get("Location", "")) or None,
