@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
-from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from prometheus_client import (
@@ -23,6 +21,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from cds.assessment import Assessment
 
 _EXT = "gmed.metrics"
 BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -68,15 +68,15 @@ def _finish(response: Response) -> Response:
     return response
 
 
-def count_prediction(result: Mapping[str, Any]) -> None:
+def count_prediction(assessment: Assessment) -> None:
     """Count one assessment's estimates by complaint and band."""
     m: Metrics = current_app.extensions[_EXT]
-    if result["action"] == "refer":  # no estimate, hence no complaint to count it under
+    if assessment.action == "refer":  # no estimate, hence no complaint to count it under
         m.predictions.labels("any", "refer").inc()
         return
-    for r in result["results"]:
-        m.predictions.labels(r["complaint"], r["band"]).inc()
-    model = result["model"]
+    for r in assessment.results:
+        m.predictions.labels(r.complaint, r.band).inc()
+    model = assessment.model
     m.model.labels(model["id"], model["version"]).set(1)
 
 

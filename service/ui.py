@@ -53,17 +53,15 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-import cds
 from cds.errors import CdsError, FieldError, InvalidRecord
 from cds.features import BY_NAME, GROUPS, ROWS, YES_NO, Feature, record_fields
 from cds.safety import NOT_APPLICABLE, OUT_OF_POPULATION, WARNING_TITLES
 from cds.validate import validate_record
 
 from . import keys, patient_label, smart
+from .assessing import assess_and_record
 from .form_text import needed_sentence, plain_message, why_required
 from .headers import page_csp
-from .metrics import count_prediction
-from .model import get_model
 from .model_facts import current_model_info, model_facts, short_unit
 from .store import assessments, get_store
 from .svg import factor_value, probability_scale, waterfall
@@ -288,19 +286,13 @@ def create_assessment() -> ResponseReturnValue:
         errors += e.errors
     if errors:
         return _render_form(posted, errors, 422, source_id=request.form.get("previous_id"))
-    result = cds.assess(record, model=get_model()).to_dict()
-    store = get_store()
-    inputs = {k: v for k, v in record.items() if k != "patient_id"}
     patient_ref = (smart.patient_ref() if smart.enabled()  # the patient the EHR opened
-                   else store.pseudonym(record.get("patient_id")))
+                   else get_store().pseudonym(record.get("patient_id")))
     patient_label.remember(patient_ref, record.get("patient_id"))
     previous, patient_ref = ui_history.made_from(request.form.get("previous_id", ""), patient_ref)
-    fields = {"source": "ui", "inputs": inputs, "result": result, "caller": "clinician page",
-              "patient_ref": patient_ref,
-              "issuer": smart.issuer() if smart.enabled() else None}
-    aid = (store.save_assessment_from(previous, **fields) if previous
-           else store.save_assessment(**fields))
-    count_prediction(result)
+    aid = assess_and_record(record, source="ui", caller="clinician page", patient_ref=patient_ref,
+                            issuer=smart.issuer() if smart.enabled() else None,
+                            previous_id=previous).id
     return redirect(url_for("ui.show_assessment", aid=aid), 303)
 
 
