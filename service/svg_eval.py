@@ -15,7 +15,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from .svg import _num, _svg, _text
+from cds.render.svg import _num, _svg, _text
 
 SIZE = 360
 LEFT, RIGHT, TOP, BOTTOM = 52, 16, 14, 44
