@@ -2,8 +2,11 @@
 
 ``POST /v1/assessments`` takes a patient record (the contract's JSON Schema) or FHIR R4 (a Bundle,
 a list of resources, or a single QuestionnaireResponse) and returns the Assessment with its id,
-or a FHIR ``RiskAssessment`` when asked with ``Accept: application/fhir+json``. Every assessment
-is committed to the store (with an audit line) before the answer leaves.
+or a FHIR ``RiskAssessment`` when asked with ``Accept: application/fhir+json`` (one negotiation:
+:func:`service.negotiate.negotiate`; an ``Accept`` naming neither is 406). Every assessment is
+assessed, committed to the store (with an audit line) and counted by
+:func:`service.assessing.assess_and_record` before the answer leaves. A stored assessment is read
+back as it was stored (JSON), or rendered as a RiskAssessment from its typed form.
 
 ``POST /v1/assessments/batch`` is all-or-nothing in the store: the assessments of every valid
 record are committed in one transaction (one unit of the group commit), so a 503 (deadline,
@@ -226,19 +229,13 @@ def record_outcome() -> ResponseReturnValue:
     return jsonify({"id": oid}), 201
 
 
-def _fhir(resource: dict[str, Any]) -> Response:
-    response = jsonify(resource)
-    response.mimetype = FHIR_JSON
-    return response
-
-
 @bp.get("/fhir/Questionnaire/gmed-intake")
 def questionnaire() -> Response:
     """The intake Questionnaire, generated from the contract."""
-    return _fhir(intake_questionnaire())
+    return fhir_response(intake_questionnaire())
 
 
 @bp.get("/fhir/CodeSystem/findings")
 def code_system() -> Response:
     """The local code system of findings without a standard code."""
-    return _fhir(findings_code_system())
+    return fhir_response(findings_code_system())
