@@ -5,6 +5,8 @@ Front ends compute nothing clinical: everything they show is in here.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -108,6 +110,21 @@ class Assessment:
         out["results"] = [_result_dict(r) for r in self.results]
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Assessment:
+        """The Assessment back from its :meth:`to_dict` form (a stored result); the inverse of
+        :meth:`to_dict` (``Assessment.from_dict(a.to_dict()) == a``).
+
+        A result stored before starting points has none: its ``starting_point`` is read as the
+        base value (where its explanation started) and its ``starting_probability`` as NaN (not
+        kept; no renderer of stored results shows it). Fields added since with a default take it.
+        """
+        return cls(model=dict(data["model"]), action=data["action"],
+                   red_flags=list(data["red_flags"]), warnings=list(data["warnings"]),
+                   results=[_result_from(r) for r in data.get("results", [])],
+                   referral=data.get("referral"),
+                   disclaimer=data.get("disclaimer", DISCLAIMER))
+
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
@@ -131,3 +148,21 @@ def _result_dict(result: ComplaintResult) -> dict[str, Any]:
     nxt = result.next_best_assessment
     out["next_best_assessment"] = None if nxt is None else _shallow(nxt)
     return out
+
+
+def _known(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    names = _field_names(cls)
+    return {k: v for k, v in data.items() if k in names}
+
+
+def _result_from(r: Mapping[str, Any]) -> ComplaintResult:
+    nxt, absent = r.get("next_best_assessment"), r.get("not_recorded")
+    return ComplaintResult(**{
+        **_known(ComplaintResult, r),
+        "starting_point": r.get("starting_point", r["base_value"]),
+        "starting_probability": r.get("starting_probability", math.nan),
+        "factors": [Factor(**_known(Factor, f)) for f in r["factors"]],
+        "not_recorded": None if absent is None else NotRecorded(**_known(NotRecorded, absent)),
+        "missing": list(r["missing"]),
+        "next_best_assessment": None if nxt is None else NextAssessment(
+            **_known(NextAssessment, nxt))})

@@ -21,36 +21,14 @@ EXAMPLES = {
 }
 
 
-def _explain_text(result: dict[str, Any]) -> str:
-    """An Assessment in words. A refer result says only what to do: it has no estimate."""
-    lines = [f"{result['model']['id']} {result['model']['version']} "
-             f"(trained on: {result['model']['trained_on']})"]
-    if result["action"] == "refer":
-        lines.append(f"RED FLAG - {result['referral']}")
-    lines += [f"Warning: {w['message']}" for w in result["warnings"]]
-    for r in result["results"]:
-        lines.append(f"\n{r['complaint_label']}: {r['probability']:.0%} ({r['band']}) that hip "
-                     "abductor weakness drives it")
-        lines.append(f"  Starting point for {r['complaint_label'].lower()}: "
-                     f"{r['starting_probability']:.0%}")
-        shown = [*r["factors"][:6], *([r["not_recorded"]] if r["not_recorded"] else [])]
-        lines += [f"  {'+' if f['contribution'] > 0 else '-'} {f['text']} ({f['contribution']:+.2f})"
-                  for f in shown]
-        if r["missing"]:
-            lines.append("  Missing: " + ", ".join(m["label"] for m in r["missing"]))
-        if r["next_best_assessment"]:
-            lines.append("  " + r["next_best_assessment"]["text"])
-    lines.append("\n" + result["disclaimer"])
-    return "\n".join(lines)
-
-
 def _assess(args: argparse.Namespace) -> int:
     from .assess import assess
     from .model import load_model
+    from .render import as_text, json_body
 
     record = _read_record(Path(args.input))
-    result = assess(record, model=load_model(args.model)).to_dict()
-    print(_explain_text(result) if args.explain else json.dumps(result, indent=2))
+    assessment = assess(record, model=load_model(args.model))
+    print(as_text(assessment) if args.explain else json.dumps(json_body(assessment), indent=2))
     return 0
 
 

@@ -2,8 +2,11 @@
 
 ``POST /v1/assessments`` takes a patient record (the contract's JSON Schema) or FHIR R4 (a Bundle,
 a list of resources, or a single QuestionnaireResponse) and returns the Assessment with its id,
-or a FHIR ``RiskAssessment`` when asked with ``Accept: application/fhir+json``. Every assessment
-is committed to the store (with an audit line) before the answer leaves.
+or a FHIR ``RiskAssessment`` when asked with ``Accept: application/fhir+json`` (one negotiation:
+:func:`service.negotiate.negotiate`; an ``Accept`` naming neither is 406). Every assessment is
+assessed, committed to the store (with an audit line) and counted by
+:func:`service.assessing.assess_and_record` before the answer leaves. A stored assessment is read
+back as it was stored (JSON), or rendered as a RiskAssessment from its typed form.
 
 ``POST /v1/assessments/batch`` is all-or-nothing in the store: the assessments of every valid
 record are committed in one transaction (one unit of the group commit), so a 503 (deadline,
@@ -12,34 +15,36 @@ store) means none was stored and a 201 means all were.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 from flask.typing import ResponseReturnValue
-from sqlalchemy.sql import Executable
 
-import cds
 from cds.errors import FieldError, InvalidRecord
 from cds.features import ROWS, contract_hash, contract_table, record_json_schema
-from cds.fhir import intake_questionnaire, record_from_fhir, risk_assessment
+from cds.fhir.publish import intake_questionnaire
+from cds.fhir.read import record_from_fhir
+from cds.render.risk_assessment import risk_assessment
 from cds.validate import is_text
 
-from . import deadline, limits, shadow
+from . import deadline, limits
+from .assessing import Assessed, assess_and_record, count, prepare
 from .auth import caller, issuer
 from .config import base_url
-from .errors import FHIR_JSON, NotFound, wants_fhir
+from .errors import FHIR_JSON, NotFound
 from .fhir_api import fhir_response, stored_risk_assessment
-from .jsontext import EncodedJSON, encode_object, object_response
-from .metrics import count_prediction
+from .jsontext import object_response
 from .model import get_model
+from .negotiate import negotiate
 from .payload import json_body, require_object
 from .store import get_store
 from .terminology import findings_code_system
 
 bp = Blueprint("api", __name__)
 HIDDEN_METADATA = ("procedure_effects", "population")
+JSON = "application/json"
 
 
 def parse_input(body: Any, where: str = "$") -> tuple[dict[str, Any], str | None, list[str]]:
@@ -55,54 +60,44 @@ def parse_input(body: Any, where: str = "$") -> tuple[dict[str, Any], str | None
     return dict(body), None, []
 
 
-_Prepared = tuple[str, dict[str, Any], EncodedJSON, str | None, list[str],
-                  list[tuple[Executable, Any]]]
-
-
-def _prepare(body: Any, source: str, where: str = "$") -> _Prepared:
-    """Assess one record: its id, result (and the result encoded once), FHIR subject and basis,
-    and the rows that store it (not yet written)."""
-    record, subject, basis = parse_input(body, where)
-    assessment = cds.assess(record, model=get_model())
-    result = assessment.to_dict()
-    encoded = encode_object(result)
-    store = get_store()
+def _recorded(record: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """How an API assessment of ``record`` is stored (:mod:`service.assessing`): by this
+    caller, for this issuer, under the pseudonym of the record's ``patient_id``."""
     patient_id = record.get("patient_id")
-    inputs = {k: v for k, v in record.items() if k != "patient_id"}
-    aid, work = store.assessment_work(
-        source=source, inputs=inputs, result=result, caller=caller(), result_json=encoded,
-        issuer=issuer(), patient_ref=store.pseudonym(
-            patient_id if isinstance(patient_id, str) else None, issuer()))
-    shadow.shadow_assess(record, result, aid, work=work)  # stored with it, never shown
-    return aid, result, encoded, subject, basis, work
+    return {"source": source, "caller": caller(), "issuer": issuer(),
+            "patient_ref": get_store().pseudonym(
+                patient_id if isinstance(patient_id, str) else None, issuer())}
 
 
-def _assess(body: Any, source: str
-            ) -> tuple[str, dict[str, Any], EncodedJSON, str | None, list[str]]:
-    """Assess, store and count one record: its id, result (and the result encoded once)."""
-    aid, result, encoded, subject, basis, work = _prepare(body, source)
-    get_store().write(work)
-    count_prediction(result)
-    return aid, result, encoded, subject, basis
+def _created_json(assessed: Assessed, body: Any, subject: str | None,
+                  basis: list[str]) -> Response:
+    return object_response({"id": assessed.id}, assessed.encoded, 201)
+
+
+def _created_fhir(assessed: Assessed, body: Any, subject: str | None,
+                  basis: list[str]) -> Response:
+    # a plain record's patient_id, as the caller gave it, names the subject (never logged)
+    pid = body.get("patient_id") if isinstance(body, Mapping) else None
+    return fhir_response(risk_assessment(
+        assessed.assessment, subject=subject, rid=assessed.id, basis=basis,
+        occurrence=date.today().isoformat(), patient_id=pid if isinstance(pid, str) else None,
+        model_card_url=f"{base_url()}/v1/model/card"), 201)
+
+
+_Created = Callable[[Assessed, Any, str | None, list[str]], Response]
+CREATED: dict[str, _Created] = {JSON: _created_json, FHIR_JSON: _created_fhir}
 
 
 @bp.post("/v1/assessments")
 def create_assessment() -> ResponseReturnValue:
     """Assess one patient; 201 with the Assessment (or a RiskAssessment) and its Location."""
+    _, render = negotiate(CREATED)
     body = json_body()
-    aid, result, encoded, subject, basis = _assess(body, "api")
-    headers = {"Location": f"/v1/assessments/{aid}"}
-    if wants_fhir():
-        # a plain record's patient_id, as the caller gave it, names the subject (never logged)
-        pid = body.get("patient_id") if isinstance(body, Mapping) else None
-        resource = risk_assessment(result, subject=subject, rid=aid, basis=basis,
-                                   occurrence=date.today().isoformat(),
-                                   patient_id=pid if isinstance(pid, str) else None,
-                                   model_card_url=f"{base_url()}/v1/model/card")
-        response = jsonify(resource)
-        response.mimetype = FHIR_JSON
-        return response, 201, headers
-    return object_response({"id": aid}, encoded, 201, headers)
+    record, subject, basis = parse_input(body)
+    assessed = assess_and_record(record, **_recorded(record, "api"))
+    response = render(assessed, body, subject, basis)
+    response.headers["Location"] = f"/v1/assessments/{assessed.id}"
+    return response
 
 
 def _own_assessment(aid: str) -> dict[str, Any]:
@@ -114,15 +109,21 @@ def _own_assessment(aid: str) -> dict[str, Any]:
     return row
 
 
+def _stored_json(row: Mapping[str, Any]) -> Response:
+    return jsonify({"id": row["id"], **row["result"]})
+
+
+STORED: dict[str, Callable[[Mapping[str, Any]], Response]] = {
+    JSON: _stored_json, FHIR_JSON: lambda row: fhir_response(stored_risk_assessment(row))}
+
+
 @bp.get("/v1/assessments/<aid>")
 def read_assessment(aid: str) -> Response:
     """A stored assessment of this caller's issuer (its result, never its inputs' patient
     reference); a RiskAssessment when asked with ``Accept: application/fhir+json`` (so the
     ``Location`` of a FHIR create resolves as FHIR)."""
-    row = _own_assessment(aid)
-    if wants_fhir():
-        return fhir_response(stored_risk_assessment(row))
-    return jsonify({"id": row["id"], **row["result"]})
+    _, render = negotiate(STORED)
+    return render(_own_assessment(aid))
 
 
 @bp.post("/v1/assessments/batch")
@@ -138,24 +139,26 @@ def batch() -> ResponseReturnValue:
                                         and records else "required",
                                         f"records: an array of 1 to {limit} records")])
     results: list[dict[str, Any]] = []
-    work: list[tuple[Executable, Any]] = []
-    stored: list[dict[str, Any]] = []
-    for i, record in enumerate(records):
+    work: list[Any] = []
+    stored: list[Assessed] = []
+    for i, item in enumerate(records):
         deadline.check("batch")  # no point assessing what could no longer be stored
         try:
-            aid, result, _, _, _, rows = _prepare(record, "api-batch", f"records[{i}]")
+            record, _, _ = parse_input(item, f"records[{i}]")
+            assessed, rows = prepare(record, **_recorded(record, "api-batch"))
         except InvalidRecord as e:
             results.append({"index": i, "status": e.status,
                             "errors": [err.to_dict() for err in e.errors]})
             continue
         work.extend(rows)
-        stored.append(result)
-        results.append({"index": i, "status": 201, "id": aid, "assessment": {"id": aid, **result}})
+        stored.append(assessed)
+        results.append({"index": i, "status": 201, "id": assessed.id,
+                        "assessment": {"id": assessed.id, **assessed.result}})
     if not work:
         return jsonify({"results": results}), 200
     get_store().write(work)  # one unit: all committed, or withdrawn / rolled back whole
-    for result in stored:
-        count_prediction(result)
+    for assessed in stored:
+        count(assessed)
     return jsonify({"results": results}), 201
 
 
@@ -227,19 +230,13 @@ def record_outcome() -> ResponseReturnValue:
     return jsonify({"id": oid}), 201
 
 
-def _fhir(resource: dict[str, Any]) -> Response:
-    response = jsonify(resource)
-    response.mimetype = FHIR_JSON
-    return response
-
-
 @bp.get("/fhir/Questionnaire/gmed-intake")
 def questionnaire() -> Response:
     """The intake Questionnaire, generated from the contract."""
-    return _fhir(intake_questionnaire())
+    return fhir_response(intake_questionnaire())
 
 
 @bp.get("/fhir/CodeSystem/findings")
 def code_system() -> Response:
     """The findings code system: every finding, its standard code or why it has none."""
-    return _fhir(findings_code_system())
+    return fhir_response(findings_code_system())

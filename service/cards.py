@@ -1,149 +1,26 @@
-"""An Assessment as CDS Hooks 2.0 cards.
-
-One card per presenting complaint, or a single ``critical`` card when a red flag is present
-(safety beats the score: the assessment has no estimate then, only the referral and the
-warnings). Each card has a summary under 140 characters, an indicator by band (``high`` ->
-``warning``, else ``info``), a ``source`` pointing at the model card, a ``uuid`` (kept in the
-store for feedback), GitHub-flavoured markdown detail (the starting point for the complaint,
-the top factors in percentage points, the findings not recorded on one line, what is missing,
-the next best assessment, the warnings, the disclaimer), a ``smart`` link to the clinician page
-and, when a next best assessment exists, a suggestion to order it (a FHIR ``ServiceRequest``
-create action) with ``selectionBehavior``.
-"""
+"""CDS Hooks cards, as the service answers them: :func:`cds.render.cards.cards` with this
+service's orderable codes (:func:`service.orders.order_code`). The renderer, its constants and
+the card layout are in :mod:`cds.render.cards`."""
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Mapping
 from typing import Any
 
-from cds.fhir import AI_ASSERTED
-from cds.narrative import with_narrative
+from cds.assessment import Assessment
+from cds.render.cards import INDICATOR as INDICATOR
+from cds.render.cards import OVERRIDE_REASONS as OVERRIDE_REASONS
+from cds.render.cards import OVERRIDE_SYSTEM as OVERRIDE_SYSTEM
+from cds.render.cards import SUMMARY_MAX as SUMMARY_MAX
+from cds.render.cards import TOP_FACTORS as TOP_FACTORS
+from cds.render.cards import TOPIC as TOPIC
+from cds.render.cards import cards
 
 from .orders import order_code
 
-SUMMARY_MAX = 139
-INDICATOR = {"high": "warning", "moderate": "info", "low": "info"}
-TOPIC = {"system": "https://gmed-cds.org/fhir/CodeSystem/topics", "code": "hip-driver",
-         "display": "Hip abductor weakness as a driver of knee, IT band or low back pain"}
-OVERRIDE_SYSTEM = "https://gmed-cds.org/fhir/CodeSystem/override-reasons"
-OVERRIDE_REASONS = [
-    {"system": OVERRIDE_SYSTEM, "code": "already-assessed", "display": "Already assessed"},
-    {"system": OVERRIDE_SYSTEM, "code": "clinical-judgement",
-     "display": "Clinical judgement differs from the estimate"},
-    {"system": OVERRIDE_SYSTEM, "code": "not-relevant", "display": "Not relevant to this visit"},
-    {"system": OVERRIDE_SYSTEM, "code": "patient-declined", "display": "Patient declined"},
-]
-TOP_FACTORS = 3
 
-
-def _short(text: str) -> str:
-    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1].rstrip() + "…"
-
-
-def _source(result: Mapping[str, Any], base: str) -> dict[str, Any]:
-    model = result["model"]
-    return {"label": f"Gluteus medius driver model {model['version']} (simulated training data)",
-            "url": f"{base}/v1/model/card", "topic": TOPIC}
-
-
-def _link(assessment_id: str, base: str) -> dict[str, Any]:
-    return {"label": "Open the full assessment (factors, missing findings, what the model is)",
-            "url": f"{base}/ui/assessments/{assessment_id}", "type": "smart",
-            "appContext": json.dumps({"assessmentId": assessment_id})}
-
-
-def _missing_md(missing: list[Mapping[str, str]]) -> str:
-    if not missing:
-        return "Nothing the model uses is missing."
-    by_group: dict[str, list[str]] = {}
-    for m in missing:
-        by_group.setdefault(m["group"], []).append(m["label"])
-    return "\n".join(f"- *{g}*: " + "; ".join(labels) for g, labels in by_group.items())
-
-
-def _detail(complaint: Mapping[str, Any], result: Mapping[str, Any], notes: list[str]) -> str:
-    pct = round(100 * complaint["probability"])
-    start = round(100 * complaint["starting_probability"])
-    lines = [f"**{complaint['complaint_label']}**: estimated probability that hip abductor "
-             f"(gluteus medius) weakness is a driver: **{pct}%** ({complaint['band']}).", "",
-             f"**Why**: from {start}%, the starting point for "
-             f"{complaint['complaint_label'].lower()} (largest contributions first):"]
-    lines += [f"- {f['text']}" for f in complaint["factors"][:TOP_FACTORS]] or [
-        "- no recorded finding moved the estimate"]
-    if complaint.get("not_recorded"):
-        lines.append(f"- {complaint['not_recorded']['text']}")
-    nxt = complaint.get("next_best_assessment")
-    if nxt:
-        lines += ["", f"**Next best assessment**: {nxt['text']}"]
-    lines += ["", "**Not recorded**:", _missing_md(complaint["missing"])]
-    for text in [w["message"] for w in result["warnings"]] + notes:
-        lines += ["", f"> {text}"]
-    lines += ["", f"*{result['disclaimer']}*"]
-    return "\n".join(lines)
-
-
-def _suggestion(complaint: Mapping[str, Any], patient_id: str | None,
-                encounter_id: str | None) -> dict[str, Any]:
-    nxt = complaint["next_best_assessment"]
-    procedure = nxt.get("procedure") or nxt["label"]
-    request: dict[str, Any] = {
-        "resourceType": "ServiceRequest", "meta": {"security": [dict(AI_ASSERTED)]},
-        "status": "draft", "intent": "proposal",
-        "code": order_code(procedure),
-        "subject": {"reference": f"Patient/{patient_id}"} if patient_id
-        else {"display": "Current patient"},
-        "reasonCode": [{"text": f"Is hip abductor weakness driving {complaint['complaint_label']}?"}],
-        "note": [{"text": nxt["text"]}],
-    }
-    if encounter_id:
-        request["encounter"] = {"reference": f"Encounter/{encounter_id}"}
-    with_narrative(request, f"Proposed order: {procedure}")
-    return {"label": _short(f"Order: {procedure}"), "uuid": str(uuid.uuid4()),
-            "isRecommended": True,
-            "actions": [{"type": "create", "description": _short(f"Order {procedure}"),
-                         "resource": request}]}
-
-
-def build_cards(result: Mapping[str, Any], assessment_id: str, base: str, *,
+def build_cards(assessment: Assessment, assessment_id: str, base: str, *,
                 patient_id: str | None = None, encounter_id: str | None = None,
                 notes: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The cards for an assessment, and the rows the store keeps for feedback."""
-    notes = notes or []
-    source, link = _source(result, base), _link(assessment_id, base)
-    if result["action"] == "refer":
-        flags = [f["label"] for f in result["red_flags"]]
-        warnings = [x for w in result["warnings"] for x in ("", f"> {w['message']}")]
-        referral: dict[str, Any] = {
-            "uuid": str(uuid.uuid4()), "indicator": "critical", "source": source,
-            "summary": _short("Red flag: refer / rule out serious pathology before "
-                              "considering a hip driver"),
-            "detail": "\n".join(["**Red flags present** (no hip-driver estimate is given):",
-                                 *[f"- {f}" for f in flags], "", result["referral"],
-                                 *warnings, "",
-                                 f"*{result['disclaimer']}*"]),
-            "links": [link], "overrideReasons": OVERRIDE_REASONS}
-        return [referral], [{"uuid": referral["uuid"], "complaint": None,
-                             "suggestion_uuid": None}]
-    out, rows = [], []
-    for complaint in result["results"]:
-        pct = round(100 * complaint["probability"])
-        card: dict[str, Any] = {
-            "uuid": str(uuid.uuid4()),
-            "summary": _short(f"{complaint['complaint_label']}: {complaint['band']} likelihood "
-                              f"({pct}%) that hip abductor weakness drives it"),
-            "indicator": INDICATOR.get(complaint["band"], "info"),
-            "detail": _detail(complaint, result, notes),
-            "source": source, "links": [link], "overrideReasons": OVERRIDE_REASONS,
-        }
-        suggestion_uuid = None
-        if complaint.get("next_best_assessment"):
-            suggestion = _suggestion(complaint, patient_id, encounter_id)
-            card["suggestions"] = [suggestion]
-            card["selectionBehavior"] = "at-most-one"
-            suggestion_uuid = suggestion["uuid"]
-        out.append(card)
-        rows.append({"uuid": card["uuid"], "complaint": complaint["complaint"],
-                     "suggestion_uuid": suggestion_uuid})
-    return out, rows
+    return cards(assessment, assessment_id, base, order_code=order_code, patient_id=patient_id,
+                 encounter_id=encounter_id, notes=notes)

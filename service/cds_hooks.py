@@ -3,7 +3,7 @@
 ``gmed-driver`` answers ``patient-view``; ``gmed-driver-encounter`` runs the same logic on
 ``encounter-start``. A call is validated (``hook``, ``hookInstance``, ``context`` with
 ``patientId`` and ``userId``, ``fhirServer`` when ``fhirAuthorization`` is given), its prefetch is
-mapped to the contract by :mod:`cds.fhir` (units checked, never misread; an Observation whose
+mapped to the contract by :mod:`cds.fhir.read` (units checked, never misread; an Observation whose
 value cannot be used is set aside with a ``resource-set-aside`` warning, never failing the
 call), the model runs, and the
 assessment with its cards and an audit line is committed before the cards are returned.
@@ -17,18 +17,17 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
-import cds
+from cds.assessment import Assessment
 from cds.errors import FieldError, InvalidRecord
-from cds.fhir import record_from_fhir, set_aside_warnings
+from cds.fhir.read import record_from_fhir, set_aside_warnings
 from cds.validate import is_text
 
-from . import prefetch, shadow
+from . import prefetch
+from .assessing import assess_and_record
 from .auth import caller, issuer
 from .cards import build_cards
 from .config import base_url
 from .errors import BadRequest, NotFound, PreconditionFailed
-from .metrics import count_prediction
-from .model import get_model
 from .payload import json_body, require_object
 from .store import get_store
 
@@ -129,21 +128,18 @@ def call_service(service_id: str) -> Response:
             FieldError(f, "required", f"{f}: required, and not in the prefetched data")
             for f in absent])
     record["patient_id"] = context["patientId"]
-    assessment = cds.assess(record, model=get_model())
-    result = assessment.to_dict()
-    result["warnings"] += set_aside_warnings(fhir.set_aside)  # on the card and RiskAssessment
     notes = [OPTIONAL_NOTES[k] for k in ("observations", "intake") if k in gathered.unavailable]
-    # the cards' uuids and the assessment are committed together before anyone sees them
-    aid = store.new_id()
-    cards, rows = build_cards(result, aid, base_url(), patient_id=context["patientId"],
-                              encounter_id=context.get("encounterId"), notes=notes)
-    inputs = {k: v for k, v in record.items() if k != "patient_id"}
-    store.save_assessment(aid=aid, source="cds-hooks", inputs=inputs, result=result,
-                          patient_ref=patient_ref, caller=caller(), issuer=issuer(),
-                          hook_instance=call["hookInstance"], card_rows=rows)
-    shadow.shadow_assess(record, result, aid)  # stored after it, never shown
-    count_prediction(result)
-    return jsonify({"cards": cards})
+
+    def respond(assessment: Assessment, aid: str) -> tuple[Any, list[dict[str, Any]]]:
+        # the cards' uuids and the assessment are committed together before anyone sees them
+        return build_cards(assessment, aid, base_url(), patient_id=context["patientId"],
+                           encounter_id=context.get("encounterId"), notes=notes)
+
+    assessed = assess_and_record(
+        record, source="cds-hooks", caller=caller(), issuer=issuer(), patient_ref=patient_ref,
+        extra_warnings=set_aside_warnings(fhir.set_aside),  # on the card and RiskAssessment
+        hook_instance=call["hookInstance"], respond=respond)
+    return jsonify({"cards": assessed.answer})
 
 
 _OUTCOMES = ("accepted", "overridden")

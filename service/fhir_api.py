@@ -20,8 +20,11 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from cds.fhir import QUESTIONNAIRE_URL, intake_questionnaire, risk_assessment
+from cds.assessment import Assessment
+from cds.fhir.codes import QUESTIONNAIRE_URL
+from cds.fhir.publish import intake_questionnaire
 from cds.narrative import with_narrative
+from cds.render.risk_assessment import risk_assessment
 
 from .auth import issuer
 from .config import base_url
@@ -46,7 +49,7 @@ def stored_risk_assessment(row: Mapping[str, Any]) -> dict[str, Any]:
     created = row["created_at"]
     if created is not None and created.tzinfo is None:
         created = created.replace(tzinfo=UTC)  # stored in UTC; SQLite returns it naive
-    return risk_assessment(row["result"], rid=row["id"], pseudonym=row["patient_ref"],
+    return risk_assessment(Assessment.from_dict(row["result"]), rid=row["id"], pseudonym=row["patient_ref"],
                            occurrence=created.isoformat(timespec="seconds") if created else None,
                            model_card_url=f"{base_url()}/v1/model/card")
 

@@ -41,6 +41,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from cds.assessment import Assessment
 from cds.monitoring import CALIBRATION_ALARM_PP, PSI_ALARM, PSI_MODERATE
 
 _EXT = "gmed.metrics"
@@ -96,15 +97,15 @@ def _finish(response: Response) -> Response:
     return response
 
 
-def count_prediction(result: Mapping[str, Any]) -> None:
+def count_prediction(assessment: Assessment) -> None:
     """Count one assessment's estimates by complaint and band."""
     m: Metrics = current_app.extensions[_EXT]
-    if result["action"] == "refer":  # no estimate, hence no complaint to count it under
+    if assessment.action == "refer":  # no estimate, hence no complaint to count it under
         m.predictions.labels("any", "refer").inc()
         return
-    for r in result["results"]:
-        m.predictions.labels(r["complaint"], r["band"]).inc()
-    model = result["model"]
+    for r in assessment.results:
+        m.predictions.labels(r.complaint, r.band).inc()
+    model = assessment.model
     m.model.labels(model["id"], model["version"]).set(1)
 
 

@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document of the service, served at ``GET /openapi.json``.
 
 Built from the same sources as the service: the patient record schema is
-:func:`cds.features.record_json_schema`, the prefetch templates come from :mod:`service.prefetch`.
+:func:`cds.features.record_json_schema`, the Assessment's is derived from its dataclasses
+(:func:`cds.render.body.json_schemas`), the prefetch templates come from :mod:`service.prefetch`.
 schemathesis checks every documented response against it inside the test suite.
 """
 
@@ -11,9 +12,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from cds.features import GROUPS, ROWS, record_json_schema
-from cds.points import METHOD as POINTS_METHOD
-from cds.safety import WARNING_CODES
+from cds.features import ROWS, record_json_schema
+from cds.render.body import json_schemas
 
 from .config import DEFAULTS
 
@@ -38,78 +38,19 @@ def _record_schema() -> dict[str, Any]:
 
 FIELD_ERROR = _obj(["field", "rule", "message"], field={"type": "string"},
                    rule={"type": "string"}, message={"type": "string"})
-PROBABILITY_CHANGE = {"type": "number", "description": "the contribution as a change of the "
-                      "calibrated probability (0-1): " + POINTS_METHOD}
-POINTS = {"type": "integer", "description": "probability_change in whole percentage points, "
-          "rounded so that the points of all lines add up to round(100 * probability) - "
-          "round(100 * starting_probability)"}
-FACTOR = _obj(["feature", "label", "value", "unit", "reference", "contribution", "direction",
-               "text", "probability_change", "points"],
-              feature={"type": "string"}, label={"type": "string"},
-              value={"type": ["string", "number", "boolean", "null"]}, unit=NULLABLE_STR,
-              reference=NULLABLE_STR, contribution={"type": "number",
-                                                    "description": "exact TreeSHAP, log-odds"},
-              direction={"enum": ["raises", "lowers"]}, text={"type": "string"},
-              probability_change=PROBABILITY_CHANGE, points=POINTS)
-NOT_RECORDED = {"type": ["object", "null"],
-                "required": ["count", "features", "contribution", "direction", "text",
-                             "probability_change", "points"],
-                "description": "the findings not recorded (or set aside), together: never "
-                               "listed as reasons one by one",
-                "properties": {"count": {"type": "integer", "minimum": 1},
-                               "features": {"type": "array", "items": {"type": "string"}},
-                               "contribution": {"type": "number"},
-                               "direction": {"enum": ["raises", "lowers"]},
-                               "text": {"type": "string"},
-                               "probability_change": PROBABILITY_CHANGE, "points": POINTS}}
-NEXT = {"type": ["object", "null"], "required": ["feature", "label", "group", "text"],
-        "properties": {"procedure": {"type": "string"}, "feature": {"type": "string"},
-                       "features": {"type": "array", "items": {"type": "string"}},
-                       "label": {"type": "string"}, "group": {"enum": list(GROUPS)},
-                       "expected_change": {"type": "number"}, "text": {"type": "string"}}}
-RESULT = _obj(["complaint", "complaint_label", "probability", "band", "raw_score", "base_value",
-               "starting_point", "starting_probability", "factors", "not_recorded", "missing",
-               "next_best_assessment"],
-              complaint={"enum": list(ROWS.allowed)}, complaint_label={"type": "string"},
-              probability={"type": "number", "minimum": 0, "maximum": 1},
-              band={"enum": ["low", "moderate", "high"]}, raw_score={"type": "number"},
-              base_value={"type": "number", "description": "the model's base value (TreeSHAP "
-                                                           "expected value), log-odds"},
-              starting_point={"type": "number", "description":
-                              "base_value plus the complaint's own contribution: the base rate "
-                              "of this complaint (log-odds); starting_point + sum(factors) + "
-                              "not_recorded == raw_score"},
-              starting_probability={"type": "number", "minimum": 0, "maximum": 1},
-              factors={"type": "array", "items": _ref("Factor"),
-                       "description": "recorded findings only, largest contribution first"},
-              not_recorded=NOT_RECORDED,
-              missing={"type": "array", "items": _obj(
-                  ["feature", "label", "group"], feature={"type": "string"},
-                  label={"type": "string"}, group={"enum": list(GROUPS)})},
-              next_best_assessment=_ref("NextAssessment"))
-ASSESSMENT = _obj(
-    ["id", "model", "action", "red_flags", "warnings", "results", "referral", "disclaimer"],
-    id={"type": "string", "format": "uuid"},
-    model=_obj(["id", "version", "trained_on"], id={"type": "string"},
-               version={"type": "string"}, trained_on={"type": "string"}),
-    action={"enum": ["assess", "refer"],
-            "description": "refer: a red flag is present; results is empty (no probability, "
-                           "band, factor or next test is given) and referral says what to do"},
-    red_flags={"type": "array", "items": _obj(["feature", "label"], feature={"type": "string"},
-                                              label={"type": "string"})},
-    warnings={"type": "array", "items": _obj(
-        ["feature", "code", "message"], feature={"type": "string"},
-        code={"enum": list(WARNING_CODES), "description":
-              "out-of-population: a value outside the training population (extrapolated); "
-              "not-applicable: a finding recorded where it does not apply, set aside; "
-              "red-flag-screen-incomplete: red-flag questions not asked (feature lists them, "
-              "comma-separated); the estimate is still given"},
-        message={"type": "string"})},
-    results={"type": "array", "items": _ref("ComplaintResult"),
-             "description": "one per complaint; empty when action is refer"},
-    referral={"type": ["string", "null"],
-              "description": "what to do instead of any estimate (action refer); else null"},
-    disclaimer={"type": "string"})
+
+
+def _assessment_schemas() -> dict[str, Any]:
+    """The Assessment and its parts, derived from the type (:func:`cds.render.body.json_schemas`);
+    the API's Assessment carries its stored ``id`` first."""
+    schemas = json_schemas()
+    own = schemas["Assessment"]
+    schemas["Assessment"] = {**own, "required": ["id", *own["required"]],
+                             "properties": {"id": {"type": "string", "format": "uuid"},
+                                            **own["properties"]}}
+    return schemas
+
+
 FHIR_RESOURCE = {"type": "object", "required": ["resourceType"],
                  "properties": {"resourceType": {"type": "string"}}}
 CARD = _obj(
@@ -148,8 +89,7 @@ FEEDBACK = _obj(["feedback"], feedback={"type": "array", "minItems": 1, "items":
     overrideReason=_obj([], reason={"type": "object"}, userComment={"type": "string"}),
     outcomeTimestamp={"type": "string", "format": "date-time"})})
 SCHEMAS: dict[str, Any] = {
-    "PatientRecord": _record_schema(), "FieldError": FIELD_ERROR, "Factor": FACTOR,
-    "NextAssessment": NEXT, "ComplaintResult": RESULT, "Assessment": ASSESSMENT,
+    "PatientRecord": _record_schema(), "FieldError": FIELD_ERROR, **_assessment_schemas(),
     "FhirResource": FHIR_RESOURCE,
     "AssessmentInput": {"anyOf": [_ref("PatientRecord"), _ref("FhirResource"), {
         "type": "array", "items": _ref("FhirResource"),

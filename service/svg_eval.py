@@ -4,7 +4,7 @@ Two drawings, from ``model_facts.json`` (written at training from held-out data 
 the rest of the artefact): the calibration plot (observed against predicted probability per bin,
 with each bin's 95% interval, against the diagonal of perfect calibration) and the decision curve
 (net benefit of examining by the model's estimate, of examining everyone, and of examining no one,
-at each threshold probability stored). Same conventions as :mod:`service.svg`: classes, no style
+at each threshold probability stored). Same conventions as :mod:`cds.render.svg`: classes, no style
 attribute, a title and a description; the page shows the numbers as tables too.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from .svg import _num, _svg, _text
+from cds.render.svg import _num, _svg, _text
 
 SIZE = 360
 LEFT, RIGHT, TOP, BOTTOM = 52, 16, 14, 44

@@ -53,33 +53,26 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-import cds
+from cds.assessment import Assessment
 from cds.errors import CdsError, FieldError, InvalidRecord
 from cds.features import BY_NAME, GROUPS, ROWS, YES_NO, Feature, record_fields
+from cds.render.html import GROUP_TEXT, result_view
 from cds.safety import NOT_APPLICABLE, OUT_OF_POPULATION, WARNING_TITLES
 from cds.validate import validate_record
 
-from . import keys, patient_label, shadow, smart
+from . import keys, patient_label, smart
+from .assessing import assess_and_record
 from .form_text import needed_sentence, plain_message, why_required
 from .headers import page_csp
-from .metrics import count_prediction
-from .model import get_model
 from .model_facts import current_model_info, model_facts, short_unit
 from .store import assessments, get_store
-from .svg import factor_value, probability_scale, waterfall
 
 bp = Blueprint("ui", __name__, url_prefix="/ui", static_folder="static",
                static_url_path="/static", template_folder="templates")
 
 CSRF_COOKIE = "gmed_ui_csrf"
 CSRF_FIELD = "csrf_token"
-TOP_WORDS = 3
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-GROUP_TEXT = {
-    "intake": ("Intake", "Patient-reported, at the front desk."),
-    "exam": ("Clinical examination", "In-clinic tests, including hand-held dynamometry."),
-    "movement": ("Movement analysis", "Video or sensors: single-leg squat, and running for runners."),
-}
 
 
 # ------------------------------------------------------------------------------ security
@@ -288,20 +281,13 @@ def create_assessment() -> ResponseReturnValue:
         errors += e.errors
     if errors:
         return _render_form(posted, errors, 422, source_id=request.form.get("previous_id"))
-    result = cds.assess(record, model=get_model()).to_dict()
-    store = get_store()
-    inputs = {k: v for k, v in record.items() if k != "patient_id"}
     patient_ref = (smart.patient_ref() if smart.enabled()  # the patient the EHR opened
-                   else store.pseudonym(record.get("patient_id")))
+                   else get_store().pseudonym(record.get("patient_id")))
     patient_label.remember(patient_ref, record.get("patient_id"))
     previous, patient_ref = ui_history.made_from(request.form.get("previous_id", ""), patient_ref)
-    fields = {"source": "ui", "inputs": inputs, "result": result, "caller": "clinician page",
-              "patient_ref": patient_ref,
-              "issuer": smart.issuer() if smart.enabled() else None}
-    aid = (store.save_assessment_from(previous, **fields) if previous
-           else store.save_assessment(**fields))
-    shadow.shadow_assess(record, result, aid)  # stored after it, never shown
-    count_prediction(result)
+    aid = assess_and_record(record, source="ui", caller="clinician page", patient_ref=patient_ref,
+                            issuer=smart.issuer() if smart.enabled() else None,
+                            previous_id=previous).id
     return redirect(url_for("ui.show_assessment", aid=aid), 303)
 
 
@@ -327,29 +313,6 @@ def _not_found() -> ResponseReturnValue:
                                    "server, or the link is incomplete."), 404
 
 
-def _complaint_view(r: Mapping[str, Any], bands: Mapping[str, float] | None,
-                    index: int) -> dict[str, Any]:
-    missing: dict[str, list[str]] = {}
-    for m in r["missing"]:
-        missing.setdefault(m["group"], []).append(m["label"])
-    factors = r["factors"]
-    start = r.get("starting_point", r["base_value"])  # stored before starting points: the base
-    start_pct = round(100 * r["starting_probability"]) if "starting_probability" in r else None
-    start_label, start_detail = (
-        (f"Starting point for {r['complaint_label'].lower()}",
-         f"the base rate for this complaint: {start_pct}%") if start_pct is not None
-        else ("Starting point: the average patient", "model base value"))
-    return {**r, "percent": round(100 * r["probability"]), "start_percent": start_pct,
-            "start_label": start_label, "start": start,
-            "scale": probability_scale(r["probability"], bands, r["band"], f"scale-{index}"),
-            "chart": waterfall(start, r["raw_score"], factors, f"wf-{index}",
-                               start_label=start_label, start_detail=start_detail,
-                               not_recorded=r.get("not_recorded")),
-            "top": factors[:TOP_WORDS],
-            "rows": [{**f, "shown": factor_value(f)} for f in factors],
-            "missing_groups": [(GROUP_TEXT[gr][0], missing[gr]) for gr in GROUPS if gr in missing]}
-
-
 @bp.get("/assessments/<aid>")
 def show_assessment(aid: str) -> ResponseReturnValue:
     """One stored assessment, as the clinician reads it (also the SMART link's target).
@@ -358,19 +321,16 @@ def show_assessment(aid: str) -> ResponseReturnValue:
     stopped carrying estimates."""
     if not isinstance(row := _viewable(aid), dict):
         return row
-    result = row["result"]
-    facts = model_facts(result["model"])
-    bands = facts["bands"] if facts else None
+    assessment = Assessment.from_dict(row["result"])
+    facts = model_facts(assessment.model)
     created = row["created_at"]
-    refer = result["action"] == "refer"
     return render_template(
-        "ui/result.html", aid=row["id"], result=result, facts=facts, refer=refer,
+        "ui/result.html", aid=row["id"], facts=facts,
+        **result_view(assessment, facts["bands"] if facts else None),
         patient_shown=patient_label.shown(row["patient_ref"]),
         previous_id=get_store().previous_of(row["id"]),
         warning_titles=WARNING_TITLES, estimate_warnings=(OUT_OF_POPULATION, NOT_APPLICABLE),
-        created=created.strftime("%d %b %Y, %H:%M UTC") if isinstance(created, datetime) else "",
-        complaints=[] if refer else [_complaint_view(r, bands, i)
-                                     for i, r in enumerate(result["results"])])
+        created=created.strftime("%d %b %Y, %H:%M UTC") if isinstance(created, datetime) else "")
 
 
 @bp.get("/assessments/<aid>/edit")

@@ -136,8 +136,9 @@ def test_whole_points_add_up_to_the_shown_change(start: float, changes: list[flo
 def test_cards_start_at_the_complaint_and_give_whole_points(tiny_model: cds.Model) -> None:
     from service.cards import build_cards
 
-    result = cds.assess(load_example("intake_only_pfp_and_lbp"), model=tiny_model).to_dict()
-    cards, _ = build_cards(result, "a1", "https://cds.example.org")
+    assessment = cds.assess(load_example("intake_only_pfp_and_lbp"), model=tiny_model)
+    result = assessment.to_dict()
+    cards, _ = build_cards(assessment, "a1", "https://cds.example.org")
     for card, r in zip(cards, result["results"], strict=True):
         start = round(100 * r["starting_probability"])
         assert f"from {start}%, the starting point for {r['complaint_label'].lower()}" in (

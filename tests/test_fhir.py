@@ -22,8 +22,8 @@ from cds.fhir import (
     flatten,
     intake_questionnaire,
     record_from_fhir,
-    risk_assessment,
 )
+from cds.render.risk_assessment import risk_assessment
 from cds.validate import validate_record
 
 TODAY = date(2026, 3, 1)

@@ -9,8 +9,9 @@ import pytest
 import textstat
 
 import cds
+from cds.assessment import Assessment, ComplaintResult, Factor
 from cds.model import Model
-from service.handout import EVERYDAY, found_lines, handout, handout_pdf
+from cds.render.handout import EVERYDAY, found_lines, handout, handout_pdf
 from tests.conftest import load_example
 
 EXAMPLES = ("runner_pfp_hip_driven", "intake_only_pfp_and_lbp", "cyclist_itbs", "lbp_radicular",
@@ -23,8 +24,15 @@ JARGON = ("gluteus", "medius", "abduct", "probability", "odds", "calibrat", "con
 pytestmark = pytest.mark.shipped
 
 
-def assessment(model: Model, name: str) -> dict[str, Any]:
-    return cds.assess(load_example(name), model=model).to_dict()
+def assessment(model: Model, name: str) -> Assessment:
+    return cds.assess(load_example(name), model=model)
+
+
+def _found(**factor: Any) -> list[str]:
+    """The handout's found lines for one complaint with this one factor."""
+    f = Factor(label="", unit=None, direction="", text="", **factor)
+    return found_lines([ComplaintResult("pfp", "", 0.5, "moderate", 0.0, 0.0, 0.0, 0.5, [f],
+                                        None, [], None)])
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
@@ -57,14 +65,12 @@ def test_hip_driven_handout_says_what_was_found_and_what_it_may_mean(shipped_mod
 
 
 def test_findings_inside_the_pain_free_range_or_lowering_the_estimate_are_not_listed() -> None:
-    factor = {"feature": "single_leg_squat_pelvic_drop_deg", "reference": "1-9",
-              "contribution": 0.4}
-    assert found_lines([{"factors": [{**factor, "value": 8.0}]}]) == []  # inside 1-9
-    assert found_lines([{"factors": [{**factor, "value": 12.0}]}]) == [
-        EVERYDAY["single_leg_squat_pelvic_drop_deg"]]
-    assert found_lines([{"factors": [{**factor, "value": 12.0, "contribution": -0.1}]}]) == []
-    assert found_lines([{"factors": [{"feature": "lateral_hip_pain", "value": "no",
-                                      "reference": None, "contribution": 0.2}]}]) == []
+    factor: dict[str, Any] = {"feature": "single_leg_squat_pelvic_drop_deg", "reference": "1-9",
+                              "contribution": 0.4}
+    assert _found(**factor, value=8.0) == []  # inside 1-9
+    assert _found(**factor, value=12.0) == [EVERYDAY["single_leg_squat_pelvic_drop_deg"]]
+    assert _found(**{**factor, "contribution": -0.1}, value=12.0) == []
+    assert _found(feature="lateral_hip_pain", value="no", reference=None, contribution=0.2) == []
 
 
 def test_red_flag_handout_sends_to_a_doctor_and_gives_no_number(shipped_model: Model) -> None:

@@ -47,3 +47,11 @@ def test_serving_an_assessment_loads_no_heavy_module() -> None:
     serving_heavy = {"shap", "matplotlib", "dask", "distributed", "numba", "lightgbm", "sklearn",
                      "pandas", "pandera", "torch"}
     assert not {m for m in loaded if m.split(".")[0] in serving_heavy}
+
+
+def test_the_renderers_load_no_web_or_pdf_library() -> None:
+    """``cds.render`` (and so the CLI's text) never pulls in Flask, Jinja or reportlab: the
+    handout's PDF imports reportlab only when one is drawn."""
+    loaded = _modules_after("import cds, cds.render, cds.render.handout, cds.fhir")
+    assert not {m for m in loaded if m.split(".")[0] in {*HEAVY, "jinja2", "reportlab",
+                                                           "werkzeug"}}

@@ -109,8 +109,8 @@ def test_fhir_risk_assessment_codes_the_referral_without_a_probability(
 
 @pytest.mark.parametrize("flag", FLAGS)
 def test_cds_hooks_card_for_a_refer_has_no_estimate(tiny_model: cds.Model, flag: str) -> None:
-    result = {"id": "a1", **cds.assess(_flagged(flag), model=tiny_model).to_dict()}
-    [card], rows = build_cards(result, "a1", "https://cds.example.org")
+    assessment = cds.assess(_flagged(flag), model=tiny_model)
+    [card], rows = build_cards(assessment, "a1", "https://cds.example.org")
     assert card["indicator"] == "critical" and "suggestions" not in card
     assert "%" not in card["summary"] + card["detail"]
     assert "No hip-driver estimate" in card["detail"] and rows[0]["complaint"] is None
@@ -252,8 +252,8 @@ def test_json_api_and_fhir_name_the_questions_not_asked(client: FlaskClient) -> 
 
 
 def test_cds_hooks_card_names_the_questions_not_asked(tiny_model: cds.Model) -> None:
-    result = {"id": "a1", **cds.assess(_unscreened(), model=tiny_model).to_dict()}
-    [card], _ = build_cards(result, "a1", "https://cds.example.org")
+    assessment = cds.assess(_unscreened(), model=tiny_model)
+    [card], _ = build_cards(assessment, "a1", "https://cds.example.org")
     assert _fever_and_night_pain_named(card["detail"]) and "%" in card["summary"]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import cds
-from service.svg import (
+from cds.render.svg import (
     SCALE_WIDTH,
     TOP_FACTORS,
     factor_detail,

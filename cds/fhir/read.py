@@ -1,6 +1,6 @@
-"""FHIR R4 in and out: resources -> a patient record; an Assessment -> a RiskAssessment.
+"""FHIR R4 in: resources -> a patient record.
 
-In: ``Patient`` (gender -> ``sex``, birthDate -> ``age_years``), ``Observation`` (matched by the
+``Patient`` (gender -> ``sex``, birthDate -> ``age_years``), ``Observation`` (matched by the
 contract's codings; ``valueQuantity`` units checked against ``Feature.ucum`` and converted by
 UCUM (:mod:`cds.units`) when they measure the same thing), ``Condition`` (active complaints by code) and the
 ``QuestionnaireResponse`` of our ``gmed-intake`` Questionnaire (linkId = feature name). A value in
@@ -8,9 +8,8 @@ a unit we cannot convert safely is an error naming the feature and the rule ``un
 When two sources give one finding, the most recent wins (Observation ``effective[x]``/``issued``,
 QuestionnaireResponse ``authored``); demographics come from the Patient.
 
-Out: :func:`risk_assessment` (one ``prediction`` per complaint: ``probabilityDecimal`` is the
-calibrated probability that hip abductor weakness drives that complaint, ``qualitativeRisk`` the
-band), :func:`intake_questionnaire` generated from the contract, :func:`findings_code_system`.
+Out is elsewhere: the RiskAssessment is a renderer (:mod:`cds.render.risk_assessment`); the
+Questionnaire and CodeSystem published from the contract are :mod:`cds.fhir.publish`.
 """
 
 from __future__ import annotations
@@ -21,32 +20,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from . import units
-from .contract import PROFILE_FIELD
-from .errors import ErrorList, FieldError, InvalidRecord
-from .features import (
-    BY_NAME,
-    COMPLAINT_SYSTEM,
-    GROUPS,
-    LOCAL_SYSTEM,
-    ROWS,
-    SNOMED,
-    Feature,
-    contract_hash,
-    record_fields,
-)
-from .narrative import with_narrative
+from .. import units
+from ..errors import ErrorList, FieldError, InvalidRecord
+from ..features import BY_NAME, ROWS, SNOMED, Feature, record_fields
+from .codes import COMPLAINT_CODES, QUESTIONNAIRE_URL, UCUM
 
-UCUM = "http://unitsofmeasure.org"
-BASE = "https://gmed-cds.org/fhir"
-QUESTIONNAIRE_URL = f"{BASE}/Questionnaire/gmed-intake"
-RISK_PROBABILITY = "http://terminology.hl7.org/CodeSystem/risk-probability"
-
-# Condition codes per complaint, from the contract (our own code system first).
-COMPLAINT_CODES: dict[str, tuple[tuple[str, str], ...]] = {
-    value: tuple((c.system, c.code) for c in codes)
-    for value, codes in zip(ROWS.allowed, ROWS.allowed_codes, strict=True)
-}
 _CONDITION_INDEX = {code: c for c, codes in COMPLAINT_CODES.items() for code in codes}
 _OBSERVATION_INDEX = {(c.system, c.code): f for f in record_fields() if f.role != "rows"
                       for c in f.codings}  # the standard code, and the local one
@@ -464,204 +442,3 @@ def record_from_fhir(resources: Any, *, today: date | None = None,
     return FhirRecord(record=record, basis=list(dict.fromkeys(reader.basis)),
                       patient_id=reader.patient_id,
                       set_aside=list(reader.set_aside or ()))  # bounded: the kept ones
-
-
-# ----------------------------------------------------------------------------------- out
-
-
-# the displays of http://terminology.hl7.org/CodeSystem/risk-probability (THO), by code
-RISK_PROBABILITY_DISPLAY = {"negligible": "Negligible likelihood", "low": "Low likelihood",
-                            "moderate": "Moderate likelihood", "high": "High likelihood",
-                            "certain": "Certain"}
-# HL7 AI Transparency on FHIR: the security label of AI-asserted content (ValueSet ProvenanceVS)
-AI_ASSERTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
-               "code": "AIAST", "display": "Artificial Intelligence asserted"}
-REFERRAL_SNOMED = {"system": SNOMED, "code": "3457005", "display": "Patient referral"}
-REFERRAL_LOCAL = {"system": LOCAL_SYSTEM, "code": "refer_red_flag",
-                  "display": "Refer / rule out serious pathology first (red flag present)"}
-
-
-def _risk_band(band: str) -> dict[str, Any]:
-    return {"coding": [{"system": RISK_PROBABILITY, "code": band,
-                        "display": RISK_PROBABILITY_DISPLAY.get(band, band.capitalize())}],
-            "text": band}
-
-
-def _subject(subject: str | None, patient_id: str | None,
-             pseudonym: str | None) -> dict[str, Any]:
-    if subject:
-        return {"reference": subject}
-    if patient_id:  # the caller's own identifier, as given
-        return {"identifier": {"value": patient_id}}
-    if pseudonym:  # a stored assessment: the store keeps only the pseudonym (HMAC)
-        return {"identifier": {"type": {"text": "Pseudonymised patient reference "
-                                                "(HMAC-SHA256 of the caller's patient id)"},
-                               "value": pseudonym}}
-    return {"display": "Unidentified patient"}
-
-
-def _model_device(model: Mapping[str, Any], model_card_url: str | None) -> dict[str, Any]:
-    device: dict[str, Any] = {
-        "resourceType": "Device", "id": "model", "status": "active",
-        "deviceName": [{"name": f"Gluteus medius driver model {model['id']}",
-                        "type": "model-name"}],
-        "version": [{"value": str(model["version"])}],
-        "type": {"text": "Machine-learning model (gradient-boosted trees, calibrated)"},
-    }
-    if model_card_url:
-        device["url"] = model_card_url
-        device["note"] = [{"text": f"Model card: {model_card_url}"}]
-    return device
-
-
-def risk_assessment(assessment: Any, *, subject: str | None = None, rid: str | None = None,
-                    occurrence: str | None = None, basis: Iterable[str] = (),
-                    patient_id: str | None = None, pseudonym: str | None = None,
-                    model_card_url: str | None = None) -> dict[str, Any]:
-    """An :class:`~cds.assessment.Assessment` (or its ``to_dict()``) as a FHIR R4 RiskAssessment.
-
-    Each ``prediction`` is one complaint: ``outcome`` names it, ``probabilityDecimal`` is the
-    calibrated probability (0-1) that hip abductor weakness drives it, ``qualitativeRisk`` the
-    model's band and ``rationale`` the top factors. With a red flag the one prediction is the
-    referral, coded (SNOMED CT 3457005 "Patient referral" and the local ``refer_red_flag``), with
-    the red flags as its rationale and no probability or band; the first note says to refer:
-    safety beats the score.
-    """
-    data = assessment if isinstance(assessment, Mapping) else assessment.to_dict()
-    model = data["model"]
-    notes = [f"Model {model['id']} {model['version']}, trained on {model['trained_on']}.",
-             "probabilityDecimal: calibrated probability (0-1) that gluteus medius (hip "
-             "abductor) weakness is a driver of the complaint; qualitativeRisk: the model's band.",
-             data["disclaimer"]]
-    resource: dict[str, Any] = {
-        "resourceType": "RiskAssessment",
-        "meta": {"security": [dict(AI_ASSERTED)]},
-        "contained": [_model_device(model, model_card_url)],
-        "status": "final",
-        "method": {"coding": [{"system": f"{BASE}/CodeSystem/models", "code": model["id"],
-                               "version": model["version"], "display": model["id"]}]},
-        "code": {"coding": [{"system": LOCAL_SYSTEM, "code": "hip_driver",
-                             "display": "Hip abductor weakness as a driver of the complaint"}]},
-        "subject": _subject(subject, patient_id, pseudonym),
-        "performer": {"reference": "#model", "display": f"Model {model['id']} {model['version']}"},
-    }
-    if rid:
-        resource["id"] = rid
-    if occurrence:
-        resource["occurrenceDateTime"] = occurrence
-    if basis:
-        resource["basis"] = [{"reference": r} for r in basis]
-    if data["action"] == "refer":
-        flags = "; ".join(f["label"] for f in data["red_flags"])
-        referral = data.get("referral") or f"Refer / rule out serious pathology first: {flags}."
-        notes.insert(0, f"RED FLAG - {referral}")
-        # the referral is the prediction's outcome, coded; no probability, band or rationale
-        # from the model exists to give
-        resource["prediction"] = [{
-            "outcome": {"coding": [REFERRAL_SNOMED, REFERRAL_LOCAL], "text": referral},
-            "rationale": f"Red flag present: {flags}",
-        }]
-    else:
-        resource["prediction"] = [{
-            "outcome": {"coding": [{"system": COMPLAINT_SYSTEM, "code": r["complaint"],
-                                    "display": r["complaint_label"]}],
-                        "text": f"Hip abductor weakness drives: {r['complaint_label']}"},
-            "probabilityDecimal": r["probability"],
-            "qualitativeRisk": _risk_band(r["band"]),
-            "rationale": "; ".join(f["text"] for f in r["factors"][:3]) or "No factor recorded",
-        } for r in data["results"]]
-    notes.extend(w["message"] for w in data["warnings"])
-    resource["note"] = [{"text": n} for n in notes]
-    return with_narrative(resource, "Hip abductor weakness as a driver: risk assessment")
-
-
-def answer_system(f: Feature) -> str:
-    """The code system of a category feature's answers in the Questionnaire."""
-    return COMPLAINT_SYSTEM if f.role == "rows" else f"{BASE}/CodeSystem/{f.name}"
-
-
-def _question(f: Feature) -> dict[str, Any]:
-    item: dict[str, Any] = {"linkId": f.name, "text": f.label,
-                            "code": [{"system": c.system, "code": c.code, "display": c.display}
-                                     for c in f.codings],
-                            "required": f.required}
-    extensions: list[dict[str, Any]] = []
-    if f.kind in ("boolean", "integer"):
-        item["type"] = f.kind
-    elif f.kind == "number":
-        item["type"] = "decimal"
-    else:
-        item["type"] = "choice"
-        labels = f.allowed_labels or f.allowed
-        item["answerOption"] = [{"valueCoding": {"system": answer_system(f), "code": a,
-                                                 "display": lab}}
-                                for a, lab in zip(f.allowed, labels, strict=True)]
-    if f.role == "rows":
-        item["repeats"] = True
-    if f.kind in ("integer", "number"):
-        vkey = "valueInteger" if f.kind == "integer" else "valueDecimal"
-        for url, bound in (("minValue", f.minimum), ("maxValue", f.maximum)):
-            if bound is not None:
-                value = int(bound) if f.kind == "integer" else float(bound)
-                extensions.append({"url": f"http://hl7.org/fhir/StructureDefinition/{url}",
-                                   vkey: value})
-        if f.ucum and f.unit:
-            extensions.append({"url": "http://hl7.org/fhir/StructureDefinition/questionnaire-unit",
-                               "valueCoding": {"system": UCUM, "code": f.ucum, "display": f.unit}})
-    if extensions:
-        item["extension"] = extensions
-    if f.restricted and f.role != "red_flag":
-        # FHIR combines one item's conditions with a single all/any: the activity profile when
-        # the finding is restricted to profiles, else its complaints (a repeating answer)
-        on, answers = ((PROFILE_FIELD, f.profiles) if f.profiles is not None
-                       else (ROWS.name, f.complaints))
-        item["enableWhen"] = [{"question": on, "operator": "=", "answerCoding": {
-            "system": answer_system(BY_NAME[on]), "code": answer}} for answer in answers]
-        if len(answers) > 1:
-            item["enableBehavior"] = "any"
-    help_text = " ".join(t for t in (f.help, f"Reference (pain-free people): {f.reference}."
-                                     if f.reference else "") if t)
-    if help_text:
-        item["item"] = [{"linkId": f"{f.name}.help", "type": "display", "text": help_text,
-                         "extension": [{
-                             "url": "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl",
-                             "valueCodeableConcept": {"coding": [{
-                                 "system": "http://hl7.org/fhir/questionnaire-item-control",
-                                 "code": "help"}]}}]}]
-    return item
-
-
-def intake_questionnaire() -> dict[str, Any]:
-    """The FHIR R4 Questionnaire ``gmed-intake``, generated from the contract (one group per
-    care setting; linkId = feature name; version = the contract hash)."""
-    fields = record_fields()
-    return with_narrative({
-        "resourceType": "Questionnaire",
-        "id": "gmed-intake",
-        "url": QUESTIONNAIRE_URL,
-        "version": contract_hash()[:12],
-        "name": "GmedIntake",
-        "title": "Gluteus medius driver assessment: intake, examination and movement findings",
-        "status": "active",
-        "subjectType": ["Patient"],
-        "description": "Answer what is known; leave the rest blank (not assessed). Red-flag "
-                       "questions route the patient to referral whatever the estimate.",
-        "item": [{"linkId": group, "type": "group", "text": group.capitalize(),
-                  "item": [_question(f) for f in fields if f.group == group]}
-                 for group in GROUPS],
-    })
-
-
-def findings_code_system() -> dict[str, Any]:
-    """The CodeSystem of local finding codes (code = feature name), for features without a
-    standard code."""
-    local = [f for f in record_fields() if f.coding.system == LOCAL_SYSTEM]
-    return with_narrative({
-        "resourceType": "CodeSystem", "id": "findings", "url": LOCAL_SYSTEM,
-        "version": contract_hash()[:12], "name": "GmedFindings", "status": "active",
-        "content": "complete", "caseSensitive": True,
-        "concept": [{"code": "hip_driver",
-                     "display": "Hip abductor weakness as a driver of the complaint"},
-                    {"code": REFERRAL_LOCAL["code"], "display": REFERRAL_LOCAL["display"]}]
-                   + [{"code": f.name, "display": f.label} for f in local],
-    })

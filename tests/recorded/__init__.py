@@ -1,0 +1,1 @@
+"""Recorded answers of the service and the CLI (see :mod:`tests.recorded.record`)."""
