@@ -18,7 +18,6 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 from flask.typing import ResponseReturnValue
-from sqlalchemy.sql import Executable
 
 import cds
 from cds.errors import FieldError, InvalidRecord
@@ -35,7 +34,7 @@ from .jsontext import EncodedJSON, encode_object, object_response
 from .metrics import count_prediction
 from .model import get_model
 from .payload import json_body, require_object
-from .store import get_store
+from .store import Work, get_store
 
 bp = Blueprint("api", __name__)
 HIDDEN_METADATA = ("procedure_effects", "population")
@@ -54,8 +53,7 @@ def parse_input(body: Any, where: str = "$") -> tuple[dict[str, Any], str | None
     return dict(body), None, []
 
 
-_Prepared = tuple[str, dict[str, Any], EncodedJSON, str | None, list[str],
-                  list[tuple[Executable, Any]]]
+_Prepared = tuple[str, dict[str, Any], EncodedJSON, str | None, list[str], Work]
 
 
 def _prepare(body: Any, source: str, where: str = "$") -> _Prepared:
@@ -136,7 +134,7 @@ def batch() -> ResponseReturnValue:
                                         and records else "required",
                                         f"records: an array of 1 to {limit} records")])
     results: list[dict[str, Any]] = []
-    work: list[tuple[Executable, Any]] = []
+    work: Work = []
     stored: list[dict[str, Any]] = []
     for i, record in enumerate(records):
         deadline.check("batch")  # no point assessing what could no longer be stored

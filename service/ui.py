@@ -50,7 +50,6 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 import cds
@@ -65,7 +64,7 @@ from .headers import page_csp
 from .metrics import count_prediction
 from .model import get_model
 from .model_facts import current_model_info, model_facts, short_unit
-from .store import assessments, get_store
+from .store import get_store
 from .svg import factor_value, probability_scale, waterfall
 
 bp = Blueprint("ui", __name__, url_prefix="/ui", static_folder="static",
@@ -389,12 +388,8 @@ def by_hook_instance(instance: str) -> ResponseReturnValue:
         return refused
     if not _ID.match(instance):
         return _not_found()
-    query = select(assessments.c.id).where(assessments.c.hook_instance == instance)
-    if smart.enabled():
-        query = query.where(assessments.c.patient_ref == smart.patient_ref())
-    query = query.order_by(assessments.c.created_at.desc()).limit(1)
-    with get_store().engine.connect() as conn:
-        aid = conn.execute(query).scalar()
+    aid = get_store().assessment_of_hook(instance, of_patient=smart.enabled(),
+                                         patient_ref=smart.patient_ref())
     if aid is None:
         return _not_found()
     return redirect(url_for("ui.show_assessment", aid=aid), 303)

@@ -222,10 +222,10 @@ def test_fhir_patient_in_a_wrong_unit_is_quarantined_with_the_reason(cohort: pd.
 
 
 def test_store_assessments_joined_with_latest_outcomes(cohort: pd.DataFrame, tmp_path: Path) -> None:
-    from service.store import Store
+    from service.store import SQLStore
 
     url = f"sqlite:///{tmp_path / 'gmed.sqlite3'}"
-    store = Store(url, b"secret")
+    store = SQLStore(url, b"secret")
     rows = cohort[cohort["rf_trauma_rapid_swelling"] == 0].head(5)
     for i, (_, row) in enumerate(rows.iterrows()):
         record = {f.name: (row[f.name].item() if hasattr(row[f.name], "item") else row[f.name])

@@ -13,10 +13,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
 
 from service.errors import StoreUnavailable
-from service.store import Store, assessments, audit, cards, feedback, get_store, outcomes
+from service.store import KeyConflict, SQLStore, assessments, audit, cards, feedback, get_store, outcomes
 from tests.conftest import load_example
 from tests.service_fixtures import hook_call
 
@@ -43,7 +42,7 @@ def database_url(postgres_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url, b"secret")
+    store = SQLStore(database_url, b"secret")
     yield store
     store.engine.dispose()
 
@@ -105,7 +104,7 @@ def test_concurrent_writes_are_all_committed_and_a_bad_one_fails_alone(store: St
         t.start()
     for t in threads:
         t.join()
-    with pytest.raises(IntegrityError):  # a duplicate key is the caller's, as on SQLite
+    with pytest.raises(KeyConflict):  # a duplicate key is the caller's, as on SQLite
         store.save_assessment(source="api", inputs={}, result=RESULT, patient_ref=None,
                               caller="t", aid="taken")
     stored = {r["id"] for r in store.rows(assessments)}
@@ -114,7 +113,7 @@ def test_concurrent_writes_are_all_committed_and_a_bad_one_fails_alone(store: St
 
 def test_an_unreachable_server_is_a_503(postgres_url: str) -> None:
     gone = make_url(postgres_url).set(port=1).render_as_string(hide_password=False)
-    store = Store(gone, b"secret")
+    store = SQLStore(gone, b"secret")
     assert not store.ping()
     with pytest.raises(StoreUnavailable):
         store.save_assessment(source="api", inputs={}, result=RESULT, patient_ref=None,
