@@ -3,7 +3,8 @@
 For tests (and a throwaway development run: ``DATABASE_URL="memory://"``). Each unit of work
 is checked whole before any of it is applied, under one lock, so it is written entirely or not
 at all, as a SQL transaction would be: a duplicate primary key, or a row whose parent
-(``references`` in :data:`cds.store_schema.TABLES`) is absent, raises
+(``references`` in :data:`cds.store_schema.TABLES`) is absent, or a required value is
+missing, raises
 :class:`~service.store.interface.KeyConflict` and writes nothing. Autoincrement keys are
 numbered from 1 per table; JSON columns go through the SQL store's serialiser, so a row reads
 back as it would from the database. Nothing outlives the process.
@@ -73,6 +74,8 @@ class MemoryStore(Records):
                     elif row[key] in self._keys[name] or row[key] in added[name]:
                         raise KeyConflict(f"{name}.{key}: duplicate key")
                     for c in columns:
+                        if not c.nullable and not c.autoincrement and row[c.name] is None:
+                            raise KeyConflict(f"{name}.{c.name}: a value is required")
                         if c.references and row[c.name] is not None:
                             parent, _, parent_key = c.references.partition(".")
                             if (row[c.name] not in self._keys[parent]
