@@ -10,7 +10,7 @@ SQLAlchemy at ``import cds`` time (:func:`build` imports it when called).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData, Table
@@ -105,13 +105,13 @@ def build(metadata: MetaData) -> dict[str, Table]:
     from sqlalchemy import Table as SATable
     from sqlalchemy.types import TypeEngine
 
-    def sa_type(column: Column) -> TypeEngine[object]:
-        kinds: dict[str, TypeEngine[object]] = {
+    def sa_type(column: Column) -> TypeEngine[Any]:
+        kinds: dict[str, TypeEngine[Any]] = {
             "string": String(column.length), "integer": Integer(), "boolean": Boolean(),
             "datetime": DateTime(timezone=True), "json": JSON()}
         return kinds[column.type]
 
-    def sa_column(column: Column) -> SAColumn[object]:
+    def sa_column(column: Column) -> SAColumn[Any]:
         extra: dict[str, object] = {"primary_key": True} if column.primary_key else {
             "nullable": column.nullable}
         if column.index:

@@ -4,9 +4,10 @@ The store keeps only a keyed pseudonym of a patient reference, so the page canno
 reference from the store. This browser's session (Flask's signed cookie, see :mod:`service.smart`)
 remembers, for the pseudonyms it made, the reference as it was entered on the form or named by
 the SMART launch, encrypted (AES-256-GCM under its own key derived from the store's secret by
-:mod:`service.keys`, so every worker reads it and the cookie never holds the reference in clear), so that results,
-history, comparisons and handouts say "Patient 4711-A" where they used to say an id's first
-characters. It is never logged and never in a URL; another browser sees no reference.
+:mod:`service.keys`, so every worker reads it and the cookie never holds the reference in
+clear), so that results, history, comparisons and handouts say "Patient 4711-A" where they
+used to say an id's first characters. It is never logged and never in a URL; another browser
+sees no reference.
 """
 
 from __future__ import annotations

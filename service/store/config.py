@@ -102,6 +102,7 @@ def get_store(app: Flask | None = None) -> Store:
     return store
 
 
-def ready(app: Flask) -> bool:
-    """Whether this app's store answers (a worker's check before it takes requests)."""
+def ready(app: Flask | None = None) -> bool:
+    """Whether this app's store answers (``/readyz``; a worker's check before it takes
+    requests)."""
     return get_store(app).ping()

@@ -27,25 +27,15 @@ import logging
 import math
 import os
 import threading
-import uuid
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
 from sqlalchemy import (
-    JSON,
-    Boolean,
-    Column,
     Connection,
-    DateTime,
     Dialect,
     Engine,
-    ForeignKey,
-    Integer,
     MetaData,
-    String,
     Table,
     bindparam,
     create_engine,
