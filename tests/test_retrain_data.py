@@ -247,6 +247,30 @@ def test_store_assessments_joined_with_latest_outcomes(cohort: pd.DataFrame, tmp
     assert "secret" not in ds.description and ds.description.startswith("store sqlite:///")
 
 
+def test_a_database_without_the_stores_tables_is_named_not_the_store(tmp_path: Path) -> None:
+    import sqlite3
+
+    from cds.errors import UserError
+
+    with sqlite3.connect(tmp_path / "other.sqlite3") as db:
+        db.execute("CREATE TABLE assessments (id TEXT)")  # one of the two tables only
+    with pytest.raises(UserError, match="not the service's store"):
+        read_source(f"sqlite:///{tmp_path / 'other.sqlite3'}")
+
+
+def test_the_store_is_read_through_the_declared_tables() -> None:
+    """training builds the store's tables from the one declaration the service writes with
+    (:mod:`cds.store_schema`): the same tables, columns and types."""
+    from sqlalchemy import MetaData
+
+    from cds.store_schema import build
+    from service.store import metadata
+
+    ours = {name: [(c.name, str(c.type)) for c in t.columns] for name, t in build(MetaData()).items()}
+    assert ours == {t.name: [(c.name, str(c.type)) for c in t.columns]
+                    for t in metadata.tables.values()}
+
+
 def test_cli_train_on_wrong_columns_exits_2_and_writes_nothing(cohort: pd.DataFrame, tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     from cds.cli import main
