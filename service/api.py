@@ -34,7 +34,7 @@ from .jsontext import EncodedJSON, encode_object, object_response
 from .metrics import count_prediction
 from .model import get_model
 from .payload import json_body, require_object
-from .store import Work, get_store
+from .store import AssessmentRow, Work, get_store
 
 bp = Blueprint("api", __name__)
 HIDDEN_METADATA = ("procedure_effects", "population")
@@ -101,7 +101,7 @@ def create_assessment() -> ResponseReturnValue:
     return object_response({"id": aid}, encoded, 201, headers)
 
 
-def _own_assessment(aid: str) -> dict[str, Any]:
+def _own_assessment(aid: str) -> AssessmentRow:
     """The stored assessment ``aid`` if the calling issuer stored it; 404 otherwise (another
     issuer's id is not confirmed to exist)."""
     row = get_store().get_assessment(aid)

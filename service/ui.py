@@ -64,7 +64,7 @@ from .headers import page_csp
 from .metrics import count_prediction
 from .model import get_model
 from .model_facts import current_model_info, model_facts, short_unit
-from .store import get_store
+from .store import AssessmentRow, get_store
 from .svg import factor_value, probability_scale, waterfall
 
 bp = Blueprint("ui", __name__, url_prefix="/ui", static_folder="static",
@@ -306,7 +306,7 @@ def create_assessment() -> ResponseReturnValue:
 # ------------------------------------------------------------------------------ results
 
 
-def _stored(aid: str) -> dict[str, Any] | None:
+def _stored(aid: str) -> AssessmentRow | None:
     return get_store().get_assessment(aid) if _ID.match(aid) else None
 
 

@@ -15,8 +15,10 @@ from .config import StoreConfig as StoreConfig
 from .config import get_store as get_store
 from .config import init_app as init_app
 from .config import open_store as open_store
+from .interface import AssessmentRow as AssessmentRow
 from .interface import Insert as Insert
 from .interface import KeyConflict as KeyConflict
+from .interface import LinkedAssessment as LinkedAssessment
 from .interface import Store as Store
 from .interface import Work as Work
 from .interface import now as now

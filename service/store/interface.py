@@ -15,13 +15,35 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypedDict
 
 from cds.store_schema import TABLES
 
 TableName = Literal["assessments", "cards", "feedback", "outcomes", "audit", "seen_tokens",
                     "assessment_links"]
 Row = dict[str, Any]
+
+
+class AssessmentRow(TypedDict):
+    """A stored assessment, as :meth:`Store.get_assessment` reads it back."""
+
+    id: str
+    created_at: datetime
+    patient_ref: str | None
+    source: str
+    hook_instance: str | None
+    model_id: str
+    model_version: str
+    action: str
+    inputs: dict[str, Any]
+    result: dict[str, Any]
+    issuer: str | None
+
+
+class LinkedAssessment(AssessmentRow):
+    """A stored assessment with the id of the one it was made from (``None``: none)."""
+
+    previous_id: str | None
 
 
 @dataclass(frozen=True)
@@ -109,13 +131,14 @@ class Store(Protocol):
     def save_assessment_from(self, previous_id: str, **fields: Any) -> str:
         """:meth:`save_assessment` linked, in the same transaction, to ``previous_id``."""
 
-    def get_assessment(self, aid: str) -> Row | None:
+    def get_assessment(self, aid: str) -> AssessmentRow | None:
         """The stored assessment ``aid``, or ``None``."""
 
     def previous_of(self, aid: str) -> str | None:
         """The id of the assessment ``aid`` was made from, if any."""
 
-    def patient_assessments(self, patient_ref: str, limit: int = 100) -> list[Row]:
+    def patient_assessments(self, patient_ref: str, limit: int = 100
+                            ) -> list[LinkedAssessment]:
         """A patient's assessments, newest first, each with its ``previous_id``."""
 
     def assessment_of_hook(self, hook_instance: str, *, of_patient: bool = False,

@@ -18,12 +18,20 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from cds.store_schema import TABLES, Column
 
 from ..jsontext import encode
-from .interface import Insert, KeyConflict, Named, Row, table_name
+from .interface import (
+    AssessmentRow,
+    Insert,
+    KeyConflict,
+    LinkedAssessment,
+    Named,
+    Row,
+    table_name,
+)
 from .records import Records
 
 
@@ -95,8 +103,9 @@ class MemoryStore(Records):
     def rows(self, table: str | Named) -> list[Row]:
         return self._select(table_name(table))
 
-    def get_assessment(self, aid: str) -> Row | None:
-        return next((r for r in self._select("assessments") if r["id"] == aid), None)
+    def get_assessment(self, aid: str) -> AssessmentRow | None:
+        found = next((r for r in self._select("assessments") if r["id"] == aid), None)
+        return cast(AssessmentRow | None, found)
 
     def previous_of(self, aid: str) -> str | None:
         return next((r["previous_id"] for r in self._select("assessment_links")
@@ -105,11 +114,12 @@ class MemoryStore(Records):
     def _newest_first(self, rows: list[Row]) -> list[Row]:
         return sorted(rows, key=lambda r: r["created_at"], reverse=True)
 
-    def patient_assessments(self, patient_ref: str, limit: int = 100) -> list[Row]:
+    def patient_assessments(self, patient_ref: str, limit: int = 100
+                            ) -> list[LinkedAssessment]:
         links = {r["assessment_id"]: r["previous_id"] for r in self._select("assessment_links")}
         mine = [{**r, "previous_id": links.get(r["id"])} for r in self._select("assessments")
                 if r["patient_ref"] == patient_ref]
-        return self._newest_first(mine)[:limit]
+        return cast(list[LinkedAssessment], self._newest_first(mine)[:limit])
 
     def assessment_of_hook(self, hook_instance: str, *, of_patient: bool = False,
                            patient_ref: str | None = None) -> str | None:

@@ -29,7 +29,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
@@ -55,7 +55,15 @@ from .. import deadline
 from ..errors import DeadlineExceeded, StoreUnavailable
 from ..jsontext import encode
 from .commit import GroupCommit, Params, Statements, WriteTimeout
-from .interface import Insert, KeyConflict, Named, Row, table_name
+from .interface import (
+    AssessmentRow,
+    Insert,
+    KeyConflict,
+    LinkedAssessment,
+    Named,
+    Row,
+    table_name,
+)
 from .records import Records
 
 metadata = MetaData()
@@ -275,10 +283,10 @@ class SQLStore(Records):
         except SQLAlchemyError:
             return False
 
-    def get_assessment(self, aid: str) -> Row | None:
+    def get_assessment(self, aid: str) -> AssessmentRow | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(assessments).where(assessments.c.id == aid)).mappings().first()
-        return dict(row) if row else None
+        return cast(AssessmentRow, dict(row)) if row else None
 
     def previous_of(self, aid: str) -> str | None:
         """The id of the assessment ``aid`` was made from, if it was made from one."""
@@ -287,7 +295,8 @@ class SQLStore(Records):
         with self.engine.connect() as conn:
             return conn.execute(query).scalar()
 
-    def patient_assessments(self, patient_ref: str, limit: int = 100) -> list[Row]:
+    def patient_assessments(self, patient_ref: str, limit: int = 100
+                            ) -> list[LinkedAssessment]:
         """A patient's assessments, newest first (at most ``limit``), each with the id of the
         one it was made from (``previous_id``, or ``None``)."""
         query = (select(assessments, assessment_links.c.previous_id)
@@ -295,7 +304,7 @@ class SQLStore(Records):
                  .where(assessments.c.patient_ref == patient_ref)
                  .order_by(assessments.c.created_at.desc()).limit(limit))
         with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            return [cast(LinkedAssessment, dict(row)) for row in conn.execute(query).mappings()]
 
     def known_cards(self, uuids: list[str], issuer: str | None = None) -> set[str]:
         """The uuids among ``uuids`` of cards given to ``issuer`` (another issuer's are unknown)."""
