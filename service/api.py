@@ -39,7 +39,7 @@ from .jsontext import object_response
 from .model import get_model
 from .negotiate import negotiate
 from .payload import json_body, require_object
-from .store import get_store
+from .store import AssessmentRow, get_store
 from .terminology import findings_code_system
 
 bp = Blueprint("api", __name__)
@@ -100,7 +100,7 @@ def create_assessment() -> ResponseReturnValue:
     return response
 
 
-def _own_assessment(aid: str) -> dict[str, Any]:
+def _own_assessment(aid: str) -> AssessmentRow:
     """The stored assessment ``aid`` if the calling issuer stored it; 404 otherwise (another
     issuer's id is not confirmed to exist)."""
     row = get_store().get_assessment(aid)

@@ -33,8 +33,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     errors.init_app(app)
     model.init_app(app)
+    store.init_app(app)  # the store keeps the secret every key is derived from
     keys.init_app(app)  # every key, derived from the one secret, before anything needs one
-    store.init_app(app)
     smart.init_app(app)  # the clinician page's session (its own derived key)
     auth.init_app(app)
     limits.init_app(app)  # after auth: no anonymous body is decompressed

@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.sql import Executable
-
 import cds
 from cds.assessment import Assessment
 
@@ -24,9 +22,8 @@ from .jsontext import EncodedJSON, encode_object
 from .metrics import count_prediction
 from .model import get_model
 from .shadow import shadow_assess
-from .store import get_store
+from .store import Work, get_store
 
-Work = list[tuple[Executable, Any]]
 # the cards of an assessment (any answer made before it is stored) and the rows that keep them
 Respond = Callable[[Assessment, str], tuple[Any, list[dict[str, Any]]]]
 

@@ -12,7 +12,9 @@ Every key, with its default and meaning:
 ``MODEL``                 ``"production"``  registry alias, version or artefact directory
 ``MODEL_RELOAD_INTERVAL`` ``5.0``           seconds between checks that an alias ``MODEL`` has moved
                                             (then load, verify, golden-check, swap); 0 = never
-``DATABASE_URL``          ``None``          SQLAlchemy URL; ``None`` = SQLite in the instance folder
+``DATABASE_URL``          ``None``          SQLAlchemy URL; ``None`` = SQLite in the instance folder;
+                                            ``"memory://"`` = kept in the process only (tests);
+                                            the store's keys are read by :mod:`service.store.config`
 ``SQLITE_SYNCHRONOUS``    ``"FULL"``        ``FULL``: a commit is on disk before the client is answered
                                             (survives power loss); ``NORMAL``: survives a crash of
                                             the service but not of the machine, several times faster
@@ -21,7 +23,8 @@ Every key, with its default and meaning:
                                             nothing is stored
 ``PSEUDONYM_SECRET``      ``None``          the secret every key is derived from (HKDF, one label
                                             each: patient pseudonyms, the clinician session, the
-                                            CSRF token; :mod:`service.keys`); production: at least
+                                            CSRF token; :mod:`service.keys`, through the store);
+                                            production: at least
                                             32 bytes, e.g. ``openssl rand -hex 32``; ``None`` = a
                                             random key kept in ``<instance>/pseudonym.key`` (0600),
                                             development only
@@ -102,14 +105,13 @@ from typing import Any
 from flask import Flask, current_app, request
 
 from . import origins
+from .store.config import DEFAULTS as STORE_DEFAULTS
 
 DEFAULTS: dict[str, Any] = {
     "ENVIRONMENT": "production",
     "MODEL": "production",
     "MODEL_RELOAD_INTERVAL": 5.0,
-    "DATABASE_URL": None,
-    "SQLITE_SYNCHRONOUS": "FULL",
-    "STORE_BUSY_TIMEOUT": 5.0,
+    **STORE_DEFAULTS,  # DATABASE_URL, SQLITE_SYNCHRONOUS, STORE_BUSY_TIMEOUT: the store's own
     "PSEUDONYM_SECRET": None,
     "AUTH": "jwt",
     "JWT_ISSUERS": {},

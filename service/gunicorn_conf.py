@@ -4,7 +4,7 @@ The app is not preloaded: each worker imports it after the fork and loads the ve
 ``post_worker_init`` (explanations run single-threaded in numpy), so no model, database engine or
 thread pool is shared across processes. Each worker runs a few threads (``gthread``): the CPU
 work is one core's, but while one request waits for the store's disk flush the others compute,
-and the store commits their writes together (see :mod:`service.writer`). Prometheus figures of
+and the store commits their writes together (see :mod:`service.store.commit`). Prometheus figures of
 all workers are aggregated through a multiprocess directory created here.
 
 Environment: ``GMED_BIND`` (default 127.0.0.1:8080), ``GMED_WORKERS`` (default: the number of
@@ -46,7 +46,7 @@ def post_worker_init(worker: Any) -> None:
     from cds.errors import CdsError
     from service.headers import gunicorn_error
     from service.model import get_model
-    from service.store import get_store
+    from service.store.config import ready
 
     util.write_error = gunicorn_error
     # the UCUM registry takes seconds to build: in the background, before a unit needs it
@@ -59,7 +59,7 @@ def post_worker_init(worker: Any) -> None:
     try:
         with app.app_context():
             model = get_model()
-            store_ok = get_store().ping()
+            store_ok = ready(app)
     except CdsError as e:  # /readyz reports it too; requests answer 503
         worker.log.warning("worker %s not ready: %s", worker.pid, e)
         return

@@ -1,12 +1,15 @@
-"""Every key the service uses, each derived from the one configured secret with its own label.
+"""Every key the service uses, each derived from the one secret with its own label.
 
-``PSEUDONYM_SECRET`` (or, in development, a random key kept in ``<instance>/pseudonym.key``) is
-never used as a key itself. HKDF-SHA256 (RFC 5869, :mod:`cryptography`) expands it into one
+The secret is the store's (:meth:`service.store.Store.secret`: ``PSEUDONYM_SECRET``, or, in
+development, a random key the store keeps in ``<instance>/pseudonym.key``); it is never used as
+a key itself. HKDF-SHA256 (RFC 5869, :mod:`cryptography`) expands it into one
 32-byte key per purpose, each under its own ``info`` label:
 
 * ``pseudonym``: HMAC-SHA256 of a patient reference (:func:`pseudonym`);
 * ``session``: the clinician page's signed session cookie (:mod:`service.smart`);
-* ``csrf``: the clinician form's CSRF token (:mod:`service.ui`).
+* ``csrf``: the clinician form's CSRF token (:mod:`service.ui`);
+* ``patient-label``: the AES-GCM key of the patient reference this browser shows
+  (:mod:`service.patient_label`; before, the pseudonym of a fixed string).
 
 No key is the output of another purpose's function (before, the session key was the pseudonym
 of a fixed string, so a caller who sent that string as a ``patient_id`` made the store hold the
@@ -20,10 +23,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -40,6 +41,7 @@ class Keys:
     pseudonym: bytes
     session: bytes
     csrf: bytes
+    patient_label: bytes
 
 
 def _hkdf(secret: bytes, label: str) -> bytes:
@@ -50,7 +52,7 @@ def _hkdf(secret: bytes, label: str) -> bytes:
 def derive(secret: bytes) -> Keys:
     """One key per purpose from ``secret`` (see the module docstring)."""
     return Keys(pseudonym=_hkdf(secret, "pseudonym"), session=_hkdf(secret, "session"),
-                csrf=_hkdf(secret, "csrf"))
+                csrf=_hkdf(secret, "csrf"), patient_label=_hkdf(secret, "patient-label"))
 
 
 def pseudonym(key: bytes, patient_id: str, namespace: str = "") -> str:
@@ -67,31 +69,12 @@ def mac(key: bytes, *parts: str) -> str:
     return hmac.new(key, message.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
-def secret(app: Flask) -> bytes:
-    """The configured ``PSEUDONYM_SECRET``, else the instance's random key (created once, 0600;
-    development only: production refuses to start without a configured secret)."""
-    configured = app.config["PSEUDONYM_SECRET"]
-    if configured:
-        return str(configured).encode()
-    path = Path(app.instance_path) / "pseudonym.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".pseudonym.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(os.urandom(32).hex().encode())
-        try:
-            os.link(tmp, path)  # atomic: the first worker's key wins, the others read it
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_bytes()
-
-
 def init_app(app: Flask) -> None:
-    """Derive this app's keys (before the store and the session need them)."""
-    app.extensions[_EXT] = derive(secret(app))
+    """Derive this app's keys from its store's secret (after :func:`service.store.init_app`,
+    before the session needs them)."""
+    from .store import get_store  # the store derives its pseudonyms with this module
+
+    app.extensions[_EXT] = derive(get_store(app).secret())
 
 
 def get_keys(app: Flask | None = None) -> Keys:

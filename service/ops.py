@@ -22,7 +22,7 @@ from cds.errors import ModelUnavailable
 from .errors import Unauthorized
 from .metrics import exposition, note_model
 from .model import host
-from .store import get_store
+from .store.config import ready as store_ready
 
 bp = Blueprint("ops", __name__)
 _PING = {"status": "ok"}
@@ -47,7 +47,7 @@ def readyz() -> Response:
     except ModelUnavailable as e:
         checks["model"] = "unavailable"
         reasons["model"] = str(e)
-    checks["store"] = "ok" if get_store().ping() else "unavailable"
+    checks["store"] = "ok" if store_ready() else "unavailable"
     ready = "unavailable" not in checks.values()
     body: dict[str, object] = {"status": "ready" if ready else "not-ready", "checks": checks}
     if reasons:

@@ -3,10 +3,11 @@
 The store keeps only a keyed pseudonym of a patient reference, so the page cannot show the
 reference from the store. This browser's session (Flask's signed cookie, see :mod:`service.smart`)
 remembers, for the pseudonyms it made, the reference as it was entered on the form or named by
-the SMART launch, encrypted (AES-256-GCM under a key derived from the store's pseudonym secret,
-so every worker reads it and the cookie never holds the reference in clear), so that results,
-history, comparisons and handouts say "Patient 4711-A" where they used to say an id's first
-characters. It is never logged and never in a URL; another browser sees no reference.
+the SMART launch, encrypted (AES-256-GCM under its own key derived from the store's secret by
+:mod:`service.keys`, so every worker reads it and the cookie never holds the reference in
+clear), so that results, history, comparisons and handouts say "Patient 4711-A" where they
+used to say an id's first characters. It is never logged and never in a URL; another browser
+sees no reference.
 """
 
 from __future__ import annotations
@@ -18,15 +19,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import session
 
-from .store import get_store
+from .keys import get_keys
 
 SESSION_KEY = "gmed_patient_shown"
 KEEP = 20  # the last references this browser used: a session cookie stays small (< 4 kB)
 
 
 def _aead() -> AESGCM:
-    key = get_store().pseudonym("gmed-ui-patient-label\x00key") or ""
-    return AESGCM(bytes.fromhex(key))
+    return AESGCM(get_keys().patient_label)
 
 
 def remember(patient_ref: str | None, shown: str | None) -> None:

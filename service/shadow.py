@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy.sql import Executable
 
 import cds
 from cds.intake import rows_from_record
@@ -34,6 +33,7 @@ from cds.registry import alias_stamp, read_alias
 
 from .metrics import count_shadow
 from .store import get_store
+from .store.interface import Work
 
 ALIAS = "shadow"
 _EXT = "gmed.shadow"
@@ -95,7 +95,7 @@ def scores(model: Model, record: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def shadow_assess(record: Mapping[str, Any], result: Mapping[str, Any], aid: str, *,
-                  work: list[tuple[Executable, Any]] | None = None) -> None:
+                  work: Work | None = None) -> None:
     """Score ``record`` with the shadow model and store it against assessment ``aid``: appended
     to ``work`` (committed with the assessment) when given, else written now (the assessment
     is committed already). Never raises; nothing of it reaches the caller's answer."""

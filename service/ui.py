@@ -50,7 +50,6 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from cds.assessment import Assessment
@@ -65,7 +64,7 @@ from .assessing import assess_and_record
 from .form_text import needed_sentence, plain_message, why_required
 from .headers import page_csp
 from .model_facts import current_model_info, model_facts, short_unit
-from .store import assessments, get_store
+from .store import AssessmentRow, get_store
 
 bp = Blueprint("ui", __name__, url_prefix="/ui", static_folder="static",
                static_url_path="/static", template_folder="templates")
@@ -294,7 +293,7 @@ def create_assessment() -> ResponseReturnValue:
 # ------------------------------------------------------------------------------ results
 
 
-def _stored(aid: str) -> dict[str, Any] | None:
+def _stored(aid: str) -> AssessmentRow | None:
     return get_store().get_assessment(aid) if _ID.match(aid) else None
 
 
@@ -350,12 +349,8 @@ def by_hook_instance(instance: str) -> ResponseReturnValue:
         return refused
     if not _ID.match(instance):
         return _not_found()
-    query = select(assessments.c.id).where(assessments.c.hook_instance == instance)
-    if smart.enabled():
-        query = query.where(assessments.c.patient_ref == smart.patient_ref())
-    query = query.order_by(assessments.c.created_at.desc()).limit(1)
-    with get_store().engine.connect() as conn:
-        aid = conn.execute(query).scalar()
+    aid = get_store().assessment_of_hook(instance, of_patient=smart.enabled(),
+                                         patient_ref=smart.patient_ref())
     if aid is None:
         return _not_found()
     return redirect(url_for("ui.show_assessment", aid=aid), 303)

@@ -168,10 +168,10 @@ def test_issue13_train_on_f_m_units_in_cells_and_decimal_commas_says_why(
 
 def _store_with_outcomes(cohort: pd.DataFrame, path: Path, n: int, *, outcomes: bool = True
                          ) -> str:
-    from service.store import Store
+    from service.store import SQLStore
 
     url = f"sqlite:///{path}"
-    store = Store(url, b"secret")
+    store = SQLStore(url, b"secret")
     rows = cohort[cohort["rf_trauma_rapid_swelling"] == 0].head(n)
     for i, (_, row) in enumerate(rows.iterrows()):
         record = {f.name: (row[f.name].item() if hasattr(row[f.name], "item") else row[f.name])

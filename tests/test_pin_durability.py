@@ -67,7 +67,7 @@ import json, os, sys, threading
 from cds.model import load_model
 from service import create_app
 from service.store import get_store
-from service.writer import GroupCommit
+from service.store.commit import GroupCommit
 
 model_dir, database, synchronous, threads, writes = sys.argv[1:6]
 config = {"MODEL": load_model(model_dir), "DATABASE_URL": f"sqlite:///{database}",

@@ -222,10 +222,10 @@ def test_fhir_patient_in_a_wrong_unit_is_quarantined_with_the_reason(cohort: pd.
 
 
 def test_store_assessments_joined_with_latest_outcomes(cohort: pd.DataFrame, tmp_path: Path) -> None:
-    from service.store import Store
+    from service.store import SQLStore
 
     url = f"sqlite:///{tmp_path / 'gmed.sqlite3'}"
-    store = Store(url, b"secret")
+    store = SQLStore(url, b"secret")
     rows = cohort[cohort["rf_trauma_rapid_swelling"] == 0].head(5)
     for i, (_, row) in enumerate(rows.iterrows()):
         record = {f.name: (row[f.name].item() if hasattr(row[f.name], "item") else row[f.name])
@@ -245,6 +245,30 @@ def test_store_assessments_joined_with_latest_outcomes(cohort: pd.DataFrame, tmp
     assert len(ds.y) == 5 and ds.validation["superseded_outcomes"] == 5
     assert sorted(ds.y) == sorted(rows[LABEL])
     assert "secret" not in ds.description and ds.description.startswith("store sqlite:///")
+
+
+def test_a_database_without_the_stores_tables_is_named_not_the_store(tmp_path: Path) -> None:
+    import sqlite3
+
+    from cds.errors import UserError
+
+    with sqlite3.connect(tmp_path / "other.sqlite3") as db:
+        db.execute("CREATE TABLE assessments (id TEXT)")  # one of the two tables only
+    with pytest.raises(UserError, match="not the service's store"):
+        read_source(f"sqlite:///{tmp_path / 'other.sqlite3'}")
+
+
+def test_the_store_is_read_through_the_declared_tables() -> None:
+    """training builds the store's tables from the one declaration the service writes with
+    (:mod:`cds.store_schema`): the same tables, columns and types."""
+    from sqlalchemy import MetaData
+
+    from cds.store_schema import build
+    from service.store import metadata
+
+    ours = {name: [(c.name, str(c.type)) for c in t.columns] for name, t in build(MetaData()).items()}
+    assert ours == {t.name: [(c.name, str(c.type)) for c in t.columns]
+                    for t in metadata.tables.values()}
 
 
 def test_cli_train_on_wrong_columns_exits_2_and_writes_nothing(cohort: pd.DataFrame, tmp_path: Path,

@@ -13,10 +13,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
 
 from service.errors import StoreUnavailable
-from service.store import Store, assessments, audit, cards, feedback, get_store, outcomes
+from service.store import KeyConflict, SQLStore, assessments, audit, cards, feedback, get_store, outcomes
 from tests.conftest import load_example
 from tests.service_fixtures import hook_call
 
@@ -42,13 +41,13 @@ def database_url(postgres_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url, b"secret")
+def store(database_url: str) -> Iterator[SQLStore]:
+    store = SQLStore(database_url, b"secret")
     yield store
     store.engine.dispose()
 
 
-def test_an_assessment_its_cards_and_audit_line_are_stored_and_read_back(store: Store) -> None:
+def test_an_assessment_its_cards_and_audit_line_are_stored_and_read_back(store: SQLStore) -> None:
     ref = store.pseudonym("patient-1")
     aid = store.save_assessment(source="cds-hooks", inputs={"age": 30, "sex": "female"},
                                 result=RESULT, patient_ref=ref, caller="ehr", hook_instance="h1",
@@ -66,7 +65,7 @@ def test_an_assessment_its_cards_and_audit_line_are_stored_and_read_back(store: 
     assert line["returned"] == {"action": "assess", "red_flags": [], "results": {"pfp": "low"}}
 
 
-def test_feedback_and_outcomes_are_stored(store: Store) -> None:
+def test_feedback_and_outcomes_are_stored(store: SQLStore) -> None:
     aid = store.save_assessment(source="api", inputs={}, result=RESULT, patient_ref=None,
                                 caller="ehr", card_rows=[{"uuid": "c1", "complaint": "pfp",
                                                           "suggestion_uuid": None}])
@@ -82,12 +81,12 @@ def test_feedback_and_outcomes_are_stored(store: Store) -> None:
     assert [a["action"] for a in store.rows(audit)] == ["api", "feedback", "outcome"]
 
 
-def test_a_replayed_token_id_is_refused(store: Store) -> None:
+def test_a_replayed_token_id_is_refused(store: SQLStore) -> None:
     assert store.remember_token("jti-1", "https://ehr", expires_at=2_000_000_000, now_s=1)
     assert not store.remember_token("jti-1", "https://ehr", expires_at=2_000_000_000, now_s=2)
 
 
-def test_concurrent_writes_are_all_committed_and_a_bad_one_fails_alone(store: Store) -> None:
+def test_concurrent_writes_are_all_committed_and_a_bad_one_fails_alone(store: SQLStore) -> None:
     ids: list[str] = []
     lock = threading.Lock()
 
@@ -105,7 +104,7 @@ def test_concurrent_writes_are_all_committed_and_a_bad_one_fails_alone(store: St
         t.start()
     for t in threads:
         t.join()
-    with pytest.raises(IntegrityError):  # a duplicate key is the caller's, as on SQLite
+    with pytest.raises(KeyConflict):  # a duplicate key is the caller's, as on SQLite
         store.save_assessment(source="api", inputs={}, result=RESULT, patient_ref=None,
                               caller="t", aid="taken")
     stored = {r["id"] for r in store.rows(assessments)}
@@ -114,7 +113,7 @@ def test_concurrent_writes_are_all_committed_and_a_bad_one_fails_alone(store: St
 
 def test_an_unreachable_server_is_a_503(postgres_url: str) -> None:
     gone = make_url(postgres_url).set(port=1).render_as_string(hide_password=False)
-    store = Store(gone, b"secret")
+    store = SQLStore(gone, b"secret")
     assert not store.ping()
     with pytest.raises(StoreUnavailable):
         store.save_assessment(source="api", inputs={}, result=RESULT, patient_ref=None,

@@ -187,14 +187,14 @@ def test_a_store_from_before_gains_the_issuer_column(tmp_path: Path) -> None:
     old rows have none), and new assessments are stored and read with theirs."""
     import sqlite3
 
-    from service.store import Store
+    from service.store import SQLStore
 
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    Store(url, b"k").engine.dispose()
+    SQLStore(url, b"k").engine.dispose()
     with sqlite3.connect(tmp_path / "old.sqlite3") as db:
         db.execute("ALTER TABLE assessments DROP COLUMN issuer")
         assert "issuer" not in {r[1] for r in db.execute("PRAGMA table_info(assessments)")}
-    store = Store(url, b"k")
+    store = SQLStore(url, b"k")
     result = {"model": {"id": "m", "version": "1"}, "action": "assess"}
     aid = store.save_assessment(source="api", inputs={}, result=result, patient_ref=None,
                                 caller="test", issuer=ISSUER)

@@ -14,9 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from service.errors import StoreUnavailable
 from service.store import (
-    _PLAIN_INSERTS,
-    Store,
-    _execute,
+    Insert,
+    KeyConflict,
+    SQLStore,
     assessments,
     audit,
     cards,
@@ -25,18 +25,19 @@ from service.store import (
     outcomes,
     seen_tokens,
 )
-from service.writer import GroupCommit, WriteTimeout
+from service.store.commit import GroupCommit, WriteTimeout
+from service.store.sql import _INSERTS, _PLAIN_INSERTS, _execute, _rank
 
 RESULT: dict[str, Any] = {"model": {"id": "gmed-driver", "version": "1"}, "action": "assess",
                           "red_flags": [], "results": [{"complaint": "pfp", "band": "low"}]}
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'db.sqlite3'}", b"secret")
+def store(tmp_path: Path) -> SQLStore:
+    return SQLStore(f"sqlite:///{tmp_path / 'db.sqlite3'}", b"secret")
 
 
-def test_concurrent_writes_are_all_committed(store: Store) -> None:
+def test_concurrent_writes_are_all_committed(store: SQLStore) -> None:
     ids: list[str] = []
     lock = threading.Lock()
 
@@ -56,7 +57,7 @@ def test_concurrent_writes_are_all_committed(store: Store) -> None:
     assert len(store.rows(audit)) == 80
 
 
-def test_replayed_token_fails_alone_in_a_batch(store: Store) -> None:
+def test_replayed_token_fails_alone_in_a_batch(store: SQLStore) -> None:
     assert store.remember_token("jti-1", "iss", 2_000_000_000, 1_000)
     outcomes: dict[str, bool] = {}
 
@@ -72,29 +73,29 @@ def test_replayed_token_fails_alone_in_a_batch(store: Store) -> None:
     assert outcomes == {"jti-1": False, "jti-2": True, "jti-3": True, "jti-4": True}
 
 
-def test_expired_token_ids_are_forgotten(store: Store) -> None:
+def test_expired_token_ids_are_forgotten(store: SQLStore) -> None:
     store.remember_token("old", "iss", expires_at=100, now_s=50)
     store.remember_token("new", "iss", expires_at=300, now_s=200)
     assert len(store.rows(seen_tokens)) == 1
 
 
-def test_pseudonym_is_stable_and_keyed(store: Store, tmp_path: Path) -> None:
-    other = Store(f"sqlite:///{tmp_path / 'other.sqlite3'}", b"another secret")
+def test_pseudonym_is_stable_and_keyed(store: SQLStore, tmp_path: Path) -> None:
+    other = SQLStore(f"sqlite:///{tmp_path / 'other.sqlite3'}", b"another secret")
     assert store.pseudonym("p1") == store.pseudonym("p1") != other.pseudonym("p1")
     assert store.pseudonym("p1") != "p1" and len(store.pseudonym("p1") or "") == 64
     assert store.pseudonym(None) is None
 
 
 def test_database_failure_is_a_503_not_a_500(tmp_path: Path) -> None:
-    broken = Store(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.sqlite3'}", b"k")
+    broken = SQLStore(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.sqlite3'}", b"k")
     with pytest.raises(StoreUnavailable):
         broken.audit_event("caller", "test", None, {})
 
 
-def test_a_failing_unit_does_not_lose_the_others(store: Store) -> None:
-    bad = [(insert(audit), {"at": None, "caller": "c", "action": "x", "patient_ref": None,
-                            "model_version": None, "assessment_id": None,
-                            "returned": None})]  # at is NOT NULL
+def test_a_failing_unit_does_not_lose_the_others(store: SQLStore) -> None:
+    bad = [Insert("audit", ({"at": None, "caller": "c", "action": "x", "patient_ref": None,
+                             "model_version": None, "assessment_id": None,
+                             "returned": None},))]  # at is NOT NULL
 
     errors: list[BaseException] = []
 
@@ -110,11 +111,11 @@ def test_a_failing_unit_does_not_lose_the_others(store: Store) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert len(errors) == 1
+    assert len(errors) == 1 and isinstance(errors[0], KeyConflict)
     assert len(store.rows(audit)) == 5
 
 
-def _held_writers_lock(store: Store) -> Any:
+def _held_writers_lock(store: SQLStore) -> Any:
     """Hold the writers' file lock (as another worker's commit would) until the fd is closed."""
     import fcntl
     import os
@@ -124,7 +125,7 @@ def _held_writers_lock(store: Store) -> Any:
     return fd
 
 
-def test_a_mixed_batch_keeps_parents_before_children(store: Store) -> None:
+def test_a_mixed_batch_keeps_parents_before_children(store: SQLStore) -> None:
     """Assessments with cards, feedback on those cards, outcomes and tokens, queued while the
     writer is blocked, commit as one batch with foreign keys enforced."""
     import os
@@ -168,7 +169,7 @@ def test_a_mixed_batch_keeps_parents_before_children(store: Store) -> None:
     assert len(store.rows(audit)) == 8 and len(store.rows(seen_tokens)) == 1
 
 
-def test_a_write_not_taken_in_time_is_withdrawn_and_never_written(store: Store) -> None:
+def test_a_write_not_taken_in_time_is_withdrawn_and_never_written(store: SQLStore) -> None:
     """The deadline case. A unit the writer has taken is waited for even past the caller's
     timeout (its caller is told the truth: success); a unit still queued when its caller's
     timeout ends is withdrawn (the caller is told it failed) and never written."""
@@ -207,11 +208,13 @@ def _error_of(call: Any) -> BaseException | None:
     return None
 
 
-def test_a_batch_runs_each_statement_once_parents_first(store: Store) -> None:
+def test_a_batch_runs_each_statement_once_parents_first(store: SQLStore) -> None:
     """Rows of one statement from every unit go in one ``executemany``, in unit order; a child
     table's statement comes after its parent's whatever order the units came in."""
-    from service.store import _INSERT_ASSESSMENT, _INSERT_AUDIT, _INSERT_CARD, _rank
-    from service.writer import _Unit
+    from service.store.commit import _Unit
+
+    _INSERT_ASSESSMENT, _INSERT_AUDIT, _INSERT_CARD = (
+        _INSERTS["assessments"], _INSERTS["audit"], _INSERTS["cards"])
 
     card = {"uuid": "c1", "assessment_id": "a1", "complaint": "pfp", "suggestion_uuid": None}
     units = [_Unit([(_INSERT_CARD, [card])]),
@@ -227,7 +230,7 @@ def test_a_batch_runs_each_statement_once_parents_first(store: Store) -> None:
 def _open_fresh_store(url: str, start: Any, answers: Any) -> None:
     start.wait()
     try:
-        answers.put("ok" if Store(url, b"k").ping() else "not answering")
+        answers.put("ok" if SQLStore(url, b"k").ping() else "not answering")
     except Exception as e:  # reported to the test
         answers.put(f"{type(e).__name__}: {e}")
 
@@ -283,8 +286,8 @@ def test_driver_inserts_store_exactly_what_sqlalchemy_stores(tmp_path: Path) -> 
                  "model_version": "1", "assessment_id": "a1", "returned": {"n": 1}}] * 2,
         seen_tokens: [{"jti_hash": "h", "expires_at": 5}],
     }
-    core = Store(f"sqlite:///{tmp_path / 'core.sqlite3'}", b"s").engine
-    driver = Store(f"sqlite:///{tmp_path / 'driver.sqlite3'}", b"s").engine
+    core = SQLStore(f"sqlite:///{tmp_path / 'core.sqlite3'}", b"s").engine
+    driver = SQLStore(f"sqlite:///{tmp_path / 'driver.sqlite3'}", b"s").engine
     with core.begin() as conn:
         for table, table_rows in rows.items():
             for row in table_rows:  # one by one: an omitted key is omitted from that insert
@@ -303,7 +306,7 @@ def _plain_insert(table: Any) -> Any:
 
 
 def test_a_duplicate_key_on_the_driver_way_is_still_an_integrity_error(tmp_path: Path) -> None:
-    engine = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}", b"s").engine
+    engine = SQLStore(f"sqlite:///{tmp_path / 'db.sqlite3'}", b"s").engine
     row = {"jti_hash": "h", "expires_at": 5}
     with engine.begin() as conn:
         _execute(conn, _plain_insert(seen_tokens), [row])
@@ -328,7 +331,7 @@ def _modes(database: Path) -> dict[str, int]:
 
 def test_the_database_and_its_wal_and_shm_are_owner_only(tmp_path: Path, lax_umask: Any) -> None:
     database = tmp_path / "db.sqlite3"
-    store = Store(f"sqlite:///{database}", b"secret")
+    store = SQLStore(f"sqlite:///{database}", b"secret")
     store.save_assessment(source="api", inputs={}, result=RESULT, patient_ref="p", caller="t")
     with store.engine.connect() as conn:  # a reader holds the WAL and SHM open
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -339,11 +342,11 @@ def test_the_database_and_its_wal_and_shm_are_owner_only(tmp_path: Path, lax_uma
 
 def test_a_laxer_existing_database_is_made_owner_only(tmp_path: Path, lax_umask: Any) -> None:
     database = tmp_path / "db.sqlite3"
-    Store(f"sqlite:///{database}", b"secret").save_assessment(
+    SQLStore(f"sqlite:///{database}", b"secret").save_assessment(
         source="api", inputs={}, result=RESULT, patient_ref="p", caller="t")
     for name in _modes(database):
         (tmp_path / name).chmod(0o644)
-    store = Store(f"sqlite:///{database}", b"secret")
+    store = SQLStore(f"sqlite:///{database}", b"secret")
     store.save_assessment(source="api", inputs={}, result=RESULT, patient_ref="p", caller="t")
     assert len(_modes(database)) == 3 and set(_modes(database).values()) == {0o600}
     assert len(store.rows(assessments)) == 2
@@ -351,7 +354,7 @@ def test_a_laxer_existing_database_is_made_owner_only(tmp_path: Path, lax_umask:
 
 def test_a_database_recreated_after_removal_is_owner_only(tmp_path: Path, lax_umask: Any) -> None:
     database = tmp_path / "db.sqlite3"
-    store = Store(f"sqlite:///{database}", b"secret")
+    store = SQLStore(f"sqlite:///{database}", b"secret")
     store.save_assessment(source="api", inputs={}, result=RESULT, patient_ref="p", caller="t")
     for path in tmp_path.glob("db.sqlite3*"):
         path.unlink()

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 import cds
 from cds.model import MODEL_ID, Model
 from service import shadow
-from service.store import get_store, shadow_assessments
+from service.store import get_store
 from tests.conftest import load_example
 from tests.service_fixtures import hook_call, make_app  # noqa: F401  (fixtures)
 from tests.test_ui import post as ui_post
@@ -57,7 +57,7 @@ def _shadow_app(make_app: Callable[..., Flask], root: Path, tiny_model: Model,  
 
 def _shadow_rows(app: Flask) -> list[dict[str, Any]]:
     with app.app_context():
-        return get_store().rows(shadow_assessments)
+        return get_store().rows("shadow_assessments")
 
 
 def _metric(client: FlaskClient, name: str) -> float:

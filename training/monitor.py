@@ -133,16 +133,16 @@ def _shadow_pairs(url: str) -> list[dict[str, Any]]:
     shadow's version, and the outcome where recorded (the latest per complaint)."""
     import json
 
-    from sqlalchemy import MetaData, create_engine, select
+    from sqlalchemy import MetaData, create_engine, inspect, select
+
+    from cds.store_schema import build
 
     engine = create_engine(url)
     try:
-        meta = MetaData()
-        meta.reflect(engine, only=lambda name, _: name in ("assessments", "outcomes",
-                                                            "shadow_assessments"))
-        if "shadow_assessments" not in meta.tables:
+        tables = build(MetaData())  # the service's own declaration of its tables
+        a, o, sh = (tables[n] for n in ("assessments", "outcomes", "shadow_assessments"))
+        if not inspect(engine).has_table(sh.name):  # a store older than shadow mode
             return []
-        a, o, sh = (meta.tables[n] for n in ("assessments", "outcomes", "shadow_assessments"))
         with engine.connect() as conn:
             pairs = conn.execute(select(a.c.id, a.c.result, sh.c.model_version, sh.c.scores)
                                  .join(sh, sh.c.assessment_id == a.c.id)).all()

@@ -15,7 +15,8 @@ which data it learned from.
   per complaint wins. Age is computed at the date of the latest finding, not at export time.
   A patient whose resources cannot be read safely is rejected with the mapping's reasons.
 * **The service's store** (any SQLAlchemy URL): assessments joined with the outcomes recorded
-  through ``POST /v1/outcomes``; the stored inputs are the validated record. The latest outcome
+  through ``POST /v1/outcomes``; the stored inputs are the validated record. The tables are the
+  ones the service declares (:mod:`cds.store_schema`), not names restated here. The latest outcome
   per assessment and complaint wins (a correction supersedes).
 """
 
@@ -257,8 +258,10 @@ def read_store(url: str, *, unlabelled: bool = False) -> Source:
 
     ``unlabelled=True`` (monitoring) keeps assessments without an outcome too (``hip_driver``
     empty; ``recorded_at`` the assessment's date), one row per assessed complaint."""
-    from sqlalchemy import MetaData, create_engine, select
-    from sqlalchemy.exc import ArgumentError, InvalidRequestError, NoSuchModuleError, OperationalError
+    from sqlalchemy import MetaData, create_engine, inspect, select
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+    from cds.store_schema import build
 
     scheme, _, rest = url.partition("://")
     safe_url = f"{scheme}://{rest.rsplit('@', 1)[-1]}"  # never record (or print) a password
@@ -270,19 +273,19 @@ def read_store(url: str, *, unlabelled: bool = False) -> Source:
     except (ArgumentError, NoSuchModuleError) as e:
         raise UserError(f"{safe_url}: not a database URL SQLAlchemy can open "
                         "(e.g. sqlite:///instance/gmed.sqlite3)") from e
+    tables = build(MetaData())  # the service's own declaration of its tables
+    a, o = tables["assessments"], tables["outcomes"]
     try:
-        meta = MetaData()
-        meta.reflect(engine, only=["assessments", "outcomes"])
-        a, o = meta.tables["assessments"], meta.tables["outcomes"]
+        present = inspect(engine)
+        if not all(present.has_table(t.name) for t in (a, o)):
+            raise UserError(f"{safe_url}: not the service's store (no 'assessments' and "
+                            "'outcomes' tables)")
         query = (select(a.c.id, a.c.patient_ref, a.c.inputs, o.c.complaint, o.c.hip_driver,
                         o.c.recorded_at, a.c.created_at)
                  .join(o, o.c.assessment_id == a.c.id, isouter=unlabelled)
                  .order_by(o.c.recorded_at, o.c.id))
         with engine.connect() as conn:
             result = [dict(r) for r in conn.execute(query).mappings()]
-    except InvalidRequestError as e:
-        raise UserError(f"{safe_url}: not the service's store (no 'assessments' and 'outcomes' "
-                        "tables)") from e
     except OperationalError as e:
         raise UserError(f"{safe_url}: cannot be read ({str(e.orig)[:200]})") from e
     finally:

@@ -1,11 +1,12 @@
-"""The store: assessments, cards, feedback, outcomes, the audit trail and seen token ids.
+"""The SQL store: :class:`~service.store.interface.Store` on SQLAlchemy Core.
 
-SQLAlchemy Core on any database URL; by default a SQLite file in the instance folder (WAL,
+Assessments, cards, feedback, outcomes, the audit trail and seen token ids, in the tables of
+:data:`cds.store_schema.TABLES`, on any database URL; by default a SQLite file in the instance folder (WAL,
 ``synchronous=FULL``: a committed assessment survives a crash), created owner-only (0600, and so
 its WAL and shared-memory files). Each write is one transaction,
 committed before the caller answers the client, so an assessment the client was told about is
 never lost. Patient references are pseudonymised with HMAC-SHA256 under a key derived from the
-configured secret, namespaced by the calling issuer (:mod:`service.keys`); the raw reference is
+store's secret, namespaced by the calling issuer (:mod:`service.keys`); the raw reference is
 never stored. Each assessment keeps the issuer that stored it (``issuer``): the API answers only
 that issuer about it. The engine is created lazily per process (after gunicorn forks).
 
@@ -26,25 +27,16 @@ import logging
 import math
 import os
 import threading
-import uuid
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from flask import Flask, current_app
 from sqlalchemy import (
-    JSON,
-    Boolean,
-    Column,
     Connection,
-    DateTime,
     Dialect,
     Engine,
-    ForeignKey,
-    Integer,
     MetaData,
-    String,
     Table,
     bindparam,
     create_engine,
@@ -58,103 +50,41 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.sql import Executable
 
-from . import deadline, keys
-from .errors import DeadlineExceeded, StoreUnavailable
-from .jsontext import EncodedJSON, encode
-from .writer import GroupCommit, Params, Work, WriteTimeout
+from cds.store_schema import build
+
+from .. import deadline
+from ..errors import DeadlineExceeded, StoreUnavailable
+from ..jsontext import encode
+from .commit import GroupCommit, Params, Statements, WriteTimeout
+from .interface import (
+    AssessmentRow,
+    Insert,
+    KeyConflict,
+    LinkedAssessment,
+    Named,
+    Row,
+    table_name,
+)
+from .records import Records
 
 metadata = MetaData()
-assessments = Table(
-    "assessments", metadata,
-    Column("id", String(36), primary_key=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("patient_ref", String(64), index=True),
-    Column("source", String(32), nullable=False),
-    Column("hook_instance", String(128)),
-    Column("model_id", String(64), nullable=False),
-    Column("model_version", String(64), nullable=False),
-    Column("action", String(16), nullable=False),
-    Column("inputs", JSON, nullable=False),
-    Column("result", JSON, nullable=False),
-    Column("issuer", String(256)),  # the caller's token issuer (None: auth off); added later
-)
-cards = Table(
-    "cards", metadata,
-    Column("uuid", String(36), primary_key=True),
-    Column("assessment_id", String(36), ForeignKey("assessments.id"), nullable=False, index=True),
-    Column("complaint", String(16)),
-    Column("suggestion_uuid", String(36)),
-)
-feedback = Table(
-    "feedback", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("card_uuid", String(36), ForeignKey("cards.uuid"), nullable=False, index=True),
-    Column("outcome", String(16), nullable=False),
-    Column("accepted_suggestions", JSON),
-    Column("override_reason", JSON),
-    Column("outcome_timestamp", String(40), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
-    Column("caller", String(256)),
-)
-outcomes = Table(
-    "outcomes", metadata,
-    Column("id", String(36), primary_key=True),
-    Column("assessment_id", String(36), ForeignKey("assessments.id"), nullable=False, index=True),
-    Column("complaint", String(16), nullable=False),
-    Column("hip_driver", Boolean, nullable=False),
-    Column("confirmed_on", String(10)),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("caller", String(256)),
-)
-audit = Table(
-    "audit", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("caller", String(256)),
-    Column("action", String(64), nullable=False),
-    Column("patient_ref", String(64)),
-    Column("model_version", String(64)),
-    Column("assessment_id", String(36)),
-    Column("returned", JSON),
-)
-seen_tokens = Table(
-    "seen_tokens", metadata,
-    Column("jti_hash", String(64), primary_key=True),
-    Column("expires_at", Integer, nullable=False, index=True),
-)
-# "add or change findings": the assessment an assessment was made from (its earlier visit)
-assessment_links = Table(
-    "assessment_links", metadata,
-    Column("assessment_id", String(36), ForeignKey("assessments.id"), primary_key=True),
-    Column("previous_id", String(36), ForeignKey("assessments.id"), nullable=False, index=True),
-)
-# shadow mode (issue #13, :mod:`service.shadow`): the shadow model's estimates of an assessment,
-# stored beside it and never shown
-shadow_assessments = Table(
-    "shadow_assessments", metadata,
-    Column("id", String(36), primary_key=True),
-    Column("assessment_id", String(36), ForeignKey("assessments.id"), nullable=False, index=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("model_id", String(64), nullable=False),
-    Column("model_version", String(64), nullable=False),
-    Column("scores", JSON, nullable=False),  # [{"complaint": ..., "probability": ...}, ...]
-)
-_EXT = "gmed.store"
+TABLES = build(metadata)
+assessments = TABLES["assessments"]
+cards = TABLES["cards"]
+feedback = TABLES["feedback"]
+outcomes = TABLES["outcomes"]
+audit = TABLES["audit"]
+seen_tokens = TABLES["seen_tokens"]
+assessment_links = TABLES["assessment_links"]
 log = logging.getLogger("service")
 # statements built once (SQLAlchemy compiles each once); the writer runs each once per batch
-_INSERT_ASSESSMENT = insert(assessments)
-_INSERT_CARD = insert(cards)
-_INSERT_AUDIT = insert(audit)
-_INSERT_FEEDBACK = insert(feedback)
-_INSERT_OUTCOME = insert(outcomes)
-_INSERT_TOKEN = insert(seen_tokens)
-_INSERT_LINK = insert(assessment_links)
-_INSERT_SHADOW = insert(shadow_assessments)
+_INSERTS: dict[str, Executable] = {name: insert(table) for name, table in TABLES.items()}
+_INSERT_TOKEN = _INSERTS["seen_tokens"]
 _FORGET_TOKENS = seen_tokens.delete().where(seen_tokens.c.expires_at < bindparam("now_s"))
 _TABLE_RANK = {table.name: i for i, table in enumerate(metadata.sorted_tables)}
 _PLAIN_INSERTS: dict[Executable, Table] = {
-    _INSERT_ASSESSMENT: assessments, _INSERT_CARD: cards, _INSERT_AUDIT: audit,
-    _INSERT_FEEDBACK: feedback, _INSERT_OUTCOME: outcomes, _INSERT_TOKEN: seen_tokens}
+    _INSERTS[name]: TABLES[name] for name in (
+        "assessments", "cards", "audit", "feedback", "outcomes", "seen_tokens")}
 _DriverInsert = tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]
 _DRIVER_INSERTS: dict[tuple[str, str], _DriverInsert] = {}
 
@@ -199,14 +129,6 @@ def _execute(conn: Connection, statement: Executable, rows: list[Params]) -> Non
         conn.connection.driver_connection.executemany(sql, values)  # type: ignore[union-attr]
     except dbapi_error as e:
         raise DBAPIError.instance(sql, None, e, dbapi_error, dialect=conn.dialect) from e
-
-
-def _audit(*, caller: str, action: str, returned: Any, patient_ref: str | None = None,
-           model_version: str | None = None, assessment_id: str | None = None) -> dict[str, Any]:
-    """An audit row with every column (rows of one batch share a statement: same keys)."""
-    return {"at": now(), "caller": caller, "action": action, "patient_ref": patient_ref,
-            "model_version": model_version, "assessment_id": assessment_id,
-            "returned": returned}
 
 
 def _create_tables(engine: Engine, lock_file: Path | None) -> None:
@@ -264,17 +186,13 @@ def _add_missing_columns(engine: Engine) -> None:
             raise
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
+class SQLStore(Records):
+    """One database: lazy engine, its secret, and the writes and reads the service does."""
 
-
-class Store:
-    """One database: lazy engine, pseudonymiser, and the few writes and reads the service does."""
-
-    def __init__(self, url: str, pseudonym_key: bytes, *, synchronous: str = "FULL",
+    def __init__(self, url: str, secret: bytes, *, synchronous: str = "FULL",
                  busy_timeout: float = 5.0) -> None:
         self.url = url
-        self._pseudonym_key = pseudonym_key
+        self._secret = secret
         self._synchronous = synchronous
         self._engine: Engine | None = None
         self._lock = threading.Lock()
@@ -335,23 +253,23 @@ class Store:
             self._file_id = self._file_identity()
         return engine
 
-    def pseudonym(self, patient_id: str | None, issuer: str | None = None) -> str | None:
-        """The keyed pseudonym of a patient reference in ``issuer``'s namespace (``None``: auth
-        off), of its NFC form (:func:`service.keys.pseudonym`): not reversible without the key."""
-        if not patient_id:
-            return None
-        return keys.pseudonym(self._pseudonym_key, patient_id, issuer or "")
+    def secret(self) -> bytes:
+        return self._secret
 
-    def write(self, work: Work) -> None:
-        """Run ``work`` (statements and their rows) in a committed transaction (group commit: see
-        :mod:`service.writer`). A database failure is a 503, never a 500; so is a write the
+    def write(self, work: Sequence[Insert]) -> None:
+        """Write ``work`` in a committed transaction (group commit: see
+        :mod:`service.store.commit`). A database failure is a 503, never a 500; so is a write the
         writer could not take before the request's deadline (:mod:`service.deadline`), which is
-        then withdrawn unwritten. An ``IntegrityError`` (a duplicate key) is the caller's."""
+        then withdrawn unwritten. A duplicate key or a missing parent is the caller's
+        (:class:`~service.store.interface.KeyConflict`)."""
+        self._run([(_INSERTS[i.table], list(i.rows)) for i in work])
+
+    def _run(self, statements: Statements) -> None:
         timeout = deadline.bounded(math.inf, "store")
         try:
-            self._writer.run(work, None if timeout == math.inf else timeout)
-        except IntegrityError:
-            raise
+            self._writer.run(statements, None if timeout == math.inf else timeout)
+        except IntegrityError as e:
+            raise KeyConflict(f"The store refused the write ({type(e.orig).__name__})") from e
         except WriteTimeout as e:
             raise DeadlineExceeded("store") from e
         except (SQLAlchemyError, OSError) as e:  # OSError: the writers' lock file
@@ -366,63 +284,10 @@ class Store:
         except SQLAlchemyError:
             return False
 
-    @staticmethod
-    def new_id() -> str:
-        return str(uuid.uuid4())
-
-    def audit_event(self, caller: str, action: str, patient_ref: str | None,
-                    returned: Any, model_version: str | None = None) -> None:
-        """An audit line for an answer that stored no assessment (e.g. no cards)."""
-        self.write([(_INSERT_AUDIT, _audit(caller=caller, action=action, patient_ref=patient_ref,
-                                           model_version=model_version, returned=returned))])
-
-    def assessment_work(self, *, source: str, inputs: Mapping[str, Any],
-                        result: Mapping[str, Any], patient_ref: str | None, caller: str,
-                        hook_instance: str | None = None,
-                        card_rows: list[dict[str, Any]] | None = None, returned: Any = None,
-                        aid: str | None = None, result_json: EncodedJSON | None = None,
-                        issuer: str | None = None) -> tuple[str, list[tuple[Executable, Any]]]:
-        """The rows of an assessment, its cards and its audit line (not yet written), and its
-        id: :meth:`write` them, alone or with other assessments' in one transaction.
-
-        ``result_json``: ``result`` already encoded (the response sends the same text);
-        ``issuer``: the calling token's issuer, the only one the API shows it to."""
-        aid = aid or self.new_id()
-        model = result["model"]
-        work: list[tuple[Executable, Any]] = [(_INSERT_ASSESSMENT, {
-            "id": aid, "created_at": now(), "patient_ref": patient_ref, "source": source,
-            "hook_instance": hook_instance, "model_id": model["id"],
-            "model_version": model["version"], "action": result["action"],
-            "inputs": dict(inputs),
-            "result": result_json if result_json is not None else dict(result),
-            "issuer": issuer})]
-        if card_rows:
-            work.append((_INSERT_CARD, [{**c, "assessment_id": aid} for c in card_rows]))
-        work.append((_INSERT_AUDIT, _audit(
-            caller=caller, action=source, patient_ref=patient_ref,
-            model_version=model["version"], assessment_id=aid,
-            returned=returned if returned is not None else summary(result))))
-        return aid, work
-
-    def save_assessment(self, **fields: Any) -> str:
-        """Store an assessment, its cards and its audit line in one transaction; return its id
-        (the fields of :meth:`assessment_work`)."""
-        aid, work = self.assessment_work(**fields)
-        self.write(work)
-        return aid
-
-    def get_assessment(self, aid: str) -> dict[str, Any] | None:
+    def get_assessment(self, aid: str) -> AssessmentRow | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(assessments).where(assessments.c.id == aid)).mappings().first()
-        return dict(row) if row else None
-
-    def save_assessment_from(self, previous_id: str, **fields: Any) -> str:
-        """:meth:`save_assessment`, and in the same transaction the link to the assessment it
-        was made from (``previous_id``, which must exist: the caller checked its patient)."""
-        aid, work = self.assessment_work(**fields)
-        work.append((_INSERT_LINK, {"assessment_id": aid, "previous_id": previous_id}))
-        self.write(work)
-        return aid
+        return cast(AssessmentRow, dict(row)) if row else None
 
     def previous_of(self, aid: str) -> str | None:
         """The id of the assessment ``aid`` was made from, if it was made from one."""
@@ -431,7 +296,8 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar()
 
-    def patient_assessments(self, patient_ref: str, limit: int = 100) -> list[dict[str, Any]]:
+    def patient_assessments(self, patient_ref: str, limit: int = 100
+                            ) -> list[LinkedAssessment]:
         """A patient's assessments, newest first (at most ``limit``), each with the id of the
         one it was made from (``previous_id``, or ``None``)."""
         query = (select(assessments, assessment_links.c.previous_id)
@@ -439,7 +305,7 @@ class Store:
                  .where(assessments.c.patient_ref == patient_ref)
                  .order_by(assessments.c.created_at.desc()).limit(limit))
         with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            return [cast(LinkedAssessment, dict(row)) for row in conn.execute(query).mappings()]
 
     def known_cards(self, uuids: list[str], issuer: str | None = None) -> set[str]:
         """The uuids among ``uuids`` of cards given to ``issuer`` (another issuer's are unknown)."""
@@ -451,46 +317,30 @@ class Store:
             rows = conn.execute(query).all()
         return {r[0] for r in rows}
 
-    def save_feedback(self, items: list[dict[str, Any]], caller: str) -> None:
-        received = now()
-        self.write([(_INSERT_FEEDBACK, [{**i, "received_at": received, "caller": caller}
-                                        for i in items]),
-                    (_INSERT_AUDIT, _audit(caller=caller, action="feedback",
-                                           returned={"feedback": len(items)}))])
-
-    def save_outcome(self, *, assessment_id: str, complaint: str, hip_driver: bool,
-                     confirmed_on: str | None, caller: str, patient_ref: str | None) -> str:
-        oid = str(uuid.uuid4())
-        self.write([(_INSERT_OUTCOME, {
-            "id": oid, "assessment_id": assessment_id, "complaint": complaint,
-            "hip_driver": hip_driver, "confirmed_on": confirmed_on, "recorded_at": now(),
-            "caller": caller}),
-            (_INSERT_AUDIT, _audit(caller=caller, action="outcome", patient_ref=patient_ref,
-                                   assessment_id=assessment_id, returned={"outcome": oid}))])
-        return oid
-
     def remember_token(self, jti: str, iss: str, expires_at: int, now_s: int) -> bool:
         """Record a token id until ``expires_at`` (the caller passes the last second the token
         is accepted: its ``exp`` plus the leeway); ``False`` if it was seen before (a replay)."""
         key = hashlib.sha256(f"{iss}\x00{jti}".encode()).hexdigest()
         try:
-            self.write([(_FORGET_TOKENS, {"now_s": now_s}),
-                        (_INSERT_TOKEN, {"jti_hash": key, "expires_at": expires_at})])
-        except IntegrityError:
+            self._run([(_FORGET_TOKENS, {"now_s": now_s}),
+                       (_INSERT_TOKEN, {"jti_hash": key, "expires_at": expires_at})])
+        except KeyConflict:
             return False
         return True
 
-    # -- monitoring and shadow mode (issue #13): one table above, these two functions ----------
+    def assessment_of_hook(self, hook_instance: str, *, of_patient: bool = False,
+                           patient_ref: str | None = None) -> str | None:
+        """The newest assessment made by the CDS Hooks call ``hook_instance`` (with
+        ``of_patient``: only one of ``patient_ref``)."""
+        query = select(assessments.c.id).where(assessments.c.hook_instance == hook_instance)
+        if of_patient:
+            query = query.where(assessments.c.patient_ref == patient_ref)
+        query = query.order_by(assessments.c.created_at.desc()).limit(1)
+        with self.engine.connect() as conn:
+            aid: str | None = conn.execute(query).scalar()
+        return aid
 
-    def shadow_work(self, assessment_id: str, model_id: str, model_version: str,
-                    scores: list[dict[str, Any]]) -> list[tuple[Executable, Any]]:
-        """The row of a shadow model's estimates of assessment ``assessment_id`` (not yet
-        written: :meth:`write` it with the assessment's rows, or after them)."""
-        return [(_INSERT_SHADOW, {"id": self.new_id(), "assessment_id": assessment_id,
-                                  "created_at": now(), "model_id": model_id,
-                                  "model_version": model_version, "scores": scores})]
-
-    def recent_assessments(self, since: datetime, limit: int) -> list[dict[str, Any]]:
+    def recent_assessments(self, since: datetime, limit: int) -> list[Row]:
         """Assessments made since ``since``, newest first, at most ``limit`` (monitoring): each
         with its ``action``, ``inputs`` and ``outcomes`` (complaint -> hip_driver, the latest
         recorded per complaint)."""
@@ -510,32 +360,7 @@ class Store:
             by_id.setdefault(aid, {})[complaint] = bool(hip_driver)
         return [{**r, "outcomes": by_id.get(r["id"], {})} for r in found]
 
-    def rows(self, table: Table) -> list[dict[str, Any]]:
+    def rows(self, table: str | Named) -> list[Row]:
         """Every row of a table (tests and exports)."""
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(select(table)).mappings()]
-
-
-def summary(result: Mapping[str, Any]) -> dict[str, Any]:
-    """What was returned, for the audit trail: action, red flags and bands (no inputs)."""
-    return {"action": result["action"],
-            "red_flags": [f["feature"] for f in result.get("red_flags", [])],
-            "results": {r["complaint"]: r["band"] for r in result.get("results", [])}}
-
-
-def init_app(app: Flask) -> None:
-    url = app.config["DATABASE_URL"]
-    if not url:
-        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{Path(app.instance_path) / 'gmed.sqlite3'}"
-    synchronous = str(app.config["SQLITE_SYNCHRONOUS"]).upper()
-    if synchronous not in ("FULL", "NORMAL"):
-        raise ValueError("SQLITE_SYNCHRONOUS must be FULL or NORMAL")
-    app.extensions[_EXT] = Store(str(url), keys.get_keys(app).pseudonym, synchronous=synchronous,
-                                 busy_timeout=float(app.config["STORE_BUSY_TIMEOUT"]))
-
-
-def get_store() -> Store:
-    """This app's store (engine created on first use in this process)."""
-    store: Store = current_app.extensions[_EXT]
-    return store
+            return [dict(r) for r in conn.execute(select(TABLES[table_name(table)])).mappings()]

@@ -1,4 +1,4 @@
-"""Group commit: durable writes without one disk flush and one statement per request.
+"""Group commit (the SQL store's writer): durable writes without one disk flush and one statement per request.
 
 A committed SQLite transaction (``synchronous=FULL``) waits for the disk. Request threads queue
 their unit of work (the statements to run, as data); when no commit is under way, the thread
@@ -35,8 +35,10 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.sql import Executable
 
 Params = dict[str, Any]
-Work = Sequence[tuple[Executable, Params | list[Params]]]
-"""A unit of work: statements with their parameters (a dict, or a list of dicts for many rows)."""
+Statements = Sequence[tuple[Executable, Params | list[Params]]]
+"""A unit of work: statements with their parameters (a dict, or a list of dicts for many rows).
+The SQL store's own currency: callers of the store write :class:`~service.store.interface.Insert`
+values, which :meth:`~service.store.sql.SQLStore.write` turns into these."""
 Execute = Callable[[Connection, Executable, list[Params]], None]
 """Runs one statement of a batch for all its rows, inside the batch's transaction."""
 MAX_BATCH = 256
@@ -50,7 +52,7 @@ class WriteTimeout(Exception):
 class _Unit:
     __slots__ = ("error", "state", "work")
 
-    def __init__(self, work: Work) -> None:
+    def __init__(self, work: Statements) -> None:
         self.work = work
         self.error: BaseException | None = None
         self.state = PENDING
@@ -77,7 +79,7 @@ class GroupCommit:
         self._lock_fd = -1
         self._lock_pid = -1
 
-    def run(self, work: Work, timeout: float | None = None) -> None:
+    def run(self, work: Statements, timeout: float | None = None) -> None:
         """Run ``work`` in a committed transaction, or raise its error.
 
         With ``timeout``: if no leader has taken the unit by then, it is withdrawn and
