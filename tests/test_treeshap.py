@@ -17,8 +17,8 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-import cds._treeshap_plan as plan
-from cds import treeshap
+import cds.treeshap.plan as plan
+from cds.treeshap import explainer as treeshap
 from cds.treeshap import TreeExplainer
 
 EXACT = 1e-9

@@ -1,12 +1,12 @@
 """The flat arrays a record is explained with: split conditions, bit units, gathers, products.
 
-:class:`Program` flattens every block of every tree (:mod:`cds._treeshap_plan`) into a few
+:class:`Program` flattens every block of every tree (:mod:`cds.treeshap.plan`) into a few
 arrays so that a batch of records is explained by the same ~25 numpy calls whatever the number
 of trees. Arrays are laid out (items, rows): each gather of one table column for all rows of a
 chunk stays inside that small column, so tables are read from cache.
 
 1. ``go_left`` (nodes, rows): every split condition of every tree
-   (:mod:`cds._treeshap_nodes`).
+   (:mod:`cds.treeshap.nodes`).
 2. ``bits`` (bits, rows): each bit is the AND of one or more conditions; bits are ordered by
    (unit size, bit position, unit) so each unit's byte index is built with a few shifts.
 3. byte slots: one gather per (byte block, feature), summed per feature.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._treeshap_plan import ByteBlock, Condition, QuadBlock, Unit
+from .plan import ByteBlock, Condition, QuadBlock, Unit
 
 
 class AndBits:

@@ -3,14 +3,14 @@
 :class:`TreeExplainer` reads LightGBM's text model (or ``dump_model()``) and returns what
 ``Booster.predict(X, pred_contrib=True)`` returns: one column per feature plus the expected
 value, each row summing to the raw score. Instead of walking every tree for every record, it
-precomputes tables once (:mod:`cds._treeshap_plan`); a record then costs one vectorised
-evaluation of every split condition of every tree (:mod:`cds._treeshap_nodes`), a byte per
-tabulated block and a short gather from each table (:mod:`cds._treeshap_program`): the same ~25
+precomputes tables once (:mod:`cds.treeshap.plan`); a record then costs one vectorised
+evaluation of every split condition of every tree (:mod:`cds.treeshap.nodes`), a byte per
+tabulated block and a short gather from each table (:mod:`cds.treeshap.program`): the same ~25
 numpy calls whatever the number of trees. Batches run in row chunks on a small thread pool
 (numpy releases the GIL), with scratch memory bounded by the chunk size.
 
 Only numpy is imported: explaining needs neither LightGBM nor shap, and the text model is
-parsed directly (:mod:`cds._treeshap_model`).
+parsed directly (:mod:`cds.treeshap.model`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from ._treeshap_model import ParsedModel, parse_model_dump, parse_model_string
-from ._treeshap_nodes import SplitConditions
-from ._treeshap_plan import TreePlanner
-from ._treeshap_program import Program, Scratch
+from .model import ParsedModel, parse_model_dump, parse_model_string
+from .nodes import SplitConditions
+from .plan import TreePlanner
+from .program import Program, Scratch
 
 __all__ = ["TreeExplainer"]
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._treeshap_model import ParsedTree
+from .model import ParsedTree
 
 BYTE_BITS = 8
 """Bits of a byte block's index."""
