@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import cds.treeshap.plan as plan
-from cds.treeshap import explainer as treeshap
 from cds.treeshap import TreeExplainer
+from cds.treeshap import explainer as treeshap
 
 EXACT = 1e-9
 N_FEATURES = 8
