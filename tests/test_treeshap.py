@@ -148,7 +148,7 @@ def test_paths_with_many_features_use_quadrature_blocks_exactly() -> None:
     booster = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1, "num_leaves": 63,
                          "min_data_in_leaf": 2}, lgb.Dataset(X, y), num_boost_round=8)
     explainer = TreeExplainer.from_model_string(booster.model_to_string())
-    assert explainer._program.xcols.unit.size > 0, "expected paths too long for a byte table"
+    assert explainer._programs[0].xcols.unit.size > 0, "expected paths too long for a byte table"
     rows = rng.normal(size=(300, 20))
     rows[rng.random(rows.shape) < 0.05] = np.nan
     ours = explainer.contributions(rows)
@@ -163,7 +163,7 @@ def test_quadrature_blocks_with_many_chunks_are_exact(monkeypatch: pytest.Monkey
     monkeypatch.setattr(plan, "CHUNK_FEATURES", 1)
     booster = _train(SHAPES["depth6_31_leaves"], rounds=10)
     explainer = TreeExplainer.from_model_string(booster.model_to_string())
-    assert explainer._program.subtree.size, "expected blocks of three or more chunks"
+    assert explainer._programs[0].subtree.size, "expected blocks of three or more chunks"
     X = _scoring_rows()
     ours = explainer.contributions(X)
     assert np.abs(ours - booster.predict(X, pred_contrib=True)).max() < EXACT

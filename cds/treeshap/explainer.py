@@ -23,17 +23,21 @@ import numpy as np
 
 from .model import ParsedModel, parse_model_dump, parse_model_string
 from .nodes import SplitConditions
-from .plan import TreePlanner
-from .program import Program, Scratch
+from .plan import Block, TreePlanner
+from .program import Program, Scratch, block_bytes_per_row
 
 __all__ = ["TreeExplainer"]
 
-MAX_CHUNK_ROWS = 256
-"""Rows explained together; more only grows the scratch memory."""
+MAX_CHUNK_ROWS = 1024
+"""Rows explained together: each table is read once per chunk, so more rows amortise it."""
 ONE_BY_ONE = 4
 """Up to this many rows, records are explained one at a time (lowest latency)."""
 SCRATCH_BYTES = 48 << 20
 """Scratch memory a worker thread aims for (the chunk shrinks for very large models)."""
+GROUP_SCRATCH_BYTES = 8 << 20
+"""Scratch of one tree group for a full chunk. Trees are explained group by group, so a chunk
+can be long (every table read once per chunk serves more rows) while its intermediates stay a
+few MB: a deep model's whole-model scratch is over 1 MB per row (300 trees x 31 leaves)."""
 
 
 def _cpus() -> int:
@@ -61,9 +65,24 @@ class TreeExplainer:
             if tree.num_leaves == 1:
                 self._constant += float(tree.leaf_value[0])
         self._nodes = SplitConditions(model)
-        blocks = [block for t, tree in enumerate(model.trees) if tree.num_leaves > 1
-                  for block in TreePlanner(tree, self._nodes.offsets[t]).blocks]
-        self._program = Program(blocks, self._nodes.rank)
+        self._programs = [Program(group, self._nodes.rank) for group in self._tree_groups(model)]
+
+    def _tree_groups(self, model: ParsedModel) -> list[list[Block]]:
+        """The trees' blocks in consecutive groups of at most :data:`GROUP_SCRATCH_BYTES` per chunk."""
+        budget = GROUP_SCRATCH_BYTES // MAX_CHUNK_ROWS
+        groups: list[list[Block]] = [[]]
+        size = 0
+        for t, tree in enumerate(model.trees):
+            if tree.num_leaves == 1:
+                continue
+            blocks = TreePlanner(tree, self._nodes.offsets[t]).blocks
+            cost = sum(block_bytes_per_row(block) for block in blocks)
+            if groups[-1] and size + cost > budget:
+                groups.append([])
+                size = 0
+            groups[-1].extend(blocks)
+            size += cost
+        return groups
 
     @classmethod
     def from_model_string(cls, text: str) -> TreeExplainer:
@@ -83,19 +102,21 @@ class TreeExplainer:
             raise ValueError(f"expected a (rows, {self.n_features}) matrix, got shape {X.shape}")
         return X
 
-    def _explain_chunk(self, X: np.ndarray, out: np.ndarray, scratch: Scratch) -> None:
+    def _explain_chunk(self, X: np.ndarray, out: np.ndarray, scratch: list[Scratch]) -> None:
         rows = X.shape[0]
         XT = np.ascontiguousarray(X.T)
-        result = scratch.get("result", (self.n_features + 1, rows), np.float64)
+        result = scratch[0].get("result", (self.n_features + 1, rows), np.float64)
         result[:-1] = 0.0
         result[-1] = self.expected_value
         if self._nodes.size:
-            left = self._nodes.go_left(XT, out=scratch.get("left", (self._nodes.size, rows), bool))
-            self._program.contributions(left, result, scratch)
+            left = self._nodes.go_left(XT, out=scratch[0].get("left", (self._nodes.size, rows), bool))
+            for program, own in zip(self._programs, scratch, strict=True):
+                program.contributions(left, result, own)
         out[...] = result.T
 
     def _chunk_rows(self) -> int:
-        per_row = self._program.bytes_per_row() + self._nodes.size + 8 * (self.n_features + 1)
+        per_row = (max(p.bytes_per_row() for p in self._programs) + self._nodes.size
+                   + 8 * (self.n_features + 1))
         return int(min(MAX_CHUNK_ROWS, max(16, SCRATCH_BYTES // per_row)))
 
     def contributions(self, X: np.ndarray, *, n_threads: int | None = None) -> np.ndarray:
@@ -111,15 +132,18 @@ class TreeExplainer:
         if n <= ONE_BY_ONE:
             out[:, -1] = self.expected_value
             for r in range(n):
-                out[r, :-1] = (self._program.explain_one(self._nodes.go_left_one(X[r]), self.n_features)
-                               if self._nodes.size else 0.0)
+                out[r, :-1] = 0.0
+                if self._nodes.size:
+                    left = self._nodes.go_left_one(X[r])
+                    for program in self._programs:
+                        out[r, :-1] += program.explain_one(left, self.n_features)
             return out
         chunk = self._chunk_rows()
         # a thread per few chunks at least: small batches are not worth a pool
         threads = max(1, min(n_threads or _cpus(), n // (4 * chunk)))
 
         def work(share: tuple[int, int]) -> None:
-            scratch = Scratch()
+            scratch = [Scratch() for _ in self._programs]
             for start in range(share[0], share[1], chunk):
                 stop = min(start + chunk, share[1])
                 self._explain_chunk(X[start:stop], out[start:stop], scratch)

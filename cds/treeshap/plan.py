@@ -138,6 +138,10 @@ class QuadBlock:
     n_nodes: int
 
 
+Block = ByteBlock | QuadBlock
+"""What a tree is cut into."""
+
+
 class TreePlanner:
     """Cuts one tree into byte and quadrature blocks, choosing per subtree the cheaper cover."""
 

@@ -25,7 +25,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .plan import ByteBlock, Condition, QuadBlock, Unit
+from .plan import Block, ByteBlock, Condition, Unit
+
+
+def block_bytes_per_row(block: Block) -> int:
+    """A block's share of :meth:`Program.bytes_per_row` (to group trees before building programs)."""
+    if isinstance(block, ByteBlock):
+        return 2 * len(block.unit.bits) + 1 + 17 * len(block.features)
+    m = len(block.units)
+    multipliers = block.n_nodes * (m + (m + 1 if m > 2 else 0))
+    return (2 * sum(len(u.bits) for u in block.units) + m + 8 * multipliers
+            + 25 * block.n_nodes * sum(len(f) for f in block.features))
 
 
 class AndBits:
@@ -131,7 +141,7 @@ class _Gathers:
 class Program:
     """Flattened blocks of all trees (see the module docstring)."""
 
-    def __init__(self, blocks: list[ByteBlock | QuadBlock], rank: np.ndarray) -> None:
+    def __init__(self, blocks: list[Block], rank: np.ndarray) -> None:
         units: list[Unit] = []
         for block in blocks:
             units.extend([block.unit] if isinstance(block, ByteBlock) else block.units)
