@@ -232,3 +232,42 @@ def test_shipped_model_explanations_match_lightgbm() -> None:
     ours = explainer.contributions(X)
     assert np.abs(ours - booster.predict(X, pred_contrib=True, num_threads=2)).max() < EXACT
     assert np.abs(ours.sum(axis=1) - booster.predict(X, raw_score=True)).max() < EXACT
+
+
+def test_the_worked_example_in_the_package_docstring_gives_the_hand_numbers() -> None:
+    import doctest
+
+    import cds.treeshap
+
+    result = doctest.testmod(cds.treeshap, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 4 and result.failed == 0
+
+
+def _hand_tree_values(x0: float, x1: float) -> dict[frozenset[int], float]:
+    """v(S) = E[f | x_S] along the docstring's tree, unknown features split by training counts."""
+    def right_subtree(known1: bool) -> float:
+        return (0.5 if x1 <= 1.0 else 2.0) if known1 else (20 * 0.5 + 40 * 2.0) / 60
+
+    def value(known0: bool, known1: bool) -> float:
+        if known0:
+            return -1.0 if x0 <= 0.5 else right_subtree(known1)
+        return 0.4 * -1.0 + 0.6 * right_subtree(known1)
+
+    return {frozenset(s): value(0 in s, 1 in s) for s in ([], [0], [1], [0, 1])}
+
+
+@pytest.mark.parametrize("x", [(1.0, 2.0), (0.0, 0.0), (0.0, 5.0), (3.0, -1.0)])
+def test_the_worked_example_agrees_with_the_shapley_definition(x: tuple[float, float]) -> None:
+    import doctest
+
+    import cds.treeshap
+
+    namespace: dict[str, Any] = {"TreeExplainer": TreeExplainer}
+    for example in doctest.DocTestParser().get_examples(cds.treeshap.__doc__ or "")[:2]:
+        exec(example.source, namespace)  # the docstring's tree and explainer
+    explainer = namespace["explainer"]
+    v = _hand_tree_values(*x)
+    phi0 = ((v[frozenset([0])] - v[frozenset()]) + (v[frozenset([0, 1])] - v[frozenset([1])])) / 2
+    phi1 = ((v[frozenset([1])] - v[frozenset()]) + (v[frozenset([0, 1])] - v[frozenset([0])])) / 2
+    ours = explainer.contributions(np.array([x]))[0]
+    assert np.abs(ours - [phi0, phi1, v[frozenset()]]).max() < 1e-12
