@@ -271,3 +271,48 @@ def test_the_worked_example_agrees_with_the_shapley_definition(x: tuple[float, f
     phi1 = ((v[frozenset([1])] - v[frozenset()]) + (v[frozenset([0, 1])] - v[frozenset([0])])) / 2
     ours = explainer.contributions(np.array([x]))[0]
     assert np.abs(ours - [phi0, phi1, v[frozenset()]]).max() < 1e-12
+
+
+def _deep_model(seed: int, leaves: int, rounds: int) -> tuple[lgb.Booster, np.ndarray]:
+    """A leaf-wise model of unlimited depth on numeric columns with NaNs, and fresh rows."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(2500, 12))
+    X[rng.random(X.shape) < 0.08] = np.nan
+    y = (np.nan_to_num(X) @ rng.normal(size=12) + 1.5 * rng.normal(size=2500) > 0).astype(float)
+    booster = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1, "seed": seed,
+                         "num_leaves": leaves, "min_data_in_leaf": 2, "max_depth": -1},
+                        lgb.Dataset(X, y), num_boost_round=rounds)
+    rows = rng.normal(size=(300, 12))
+    rows[rng.random(rows.shape) < 0.08] = np.nan
+    rows[:12] = np.where(np.eye(12, dtype=bool), np.nan, rows[:12])  # each column missing once
+    return booster, rows
+
+
+@pytest.mark.parametrize(("seed", "leaves"), [(11, 31), (12, 63), (13, 63)])
+def test_random_deep_models_match_pred_contrib(seed: int, leaves: int) -> None:
+    booster, rows = _deep_model(seed, leaves, rounds=6)
+    depth = max(_depth(t["tree_structure"]) for t in booster.dump_model()["tree_info"])
+    assert depth >= 10, "expected deep leaf-wise trees"
+    explainer = TreeExplainer.from_model_string(booster.model_to_string())
+    ours = explainer.contributions(rows)
+    assert np.abs(ours - booster.predict(rows, pred_contrib=True)).max() < EXACT
+    assert np.abs(explainer.contributions(rows[5]) - ours[5:6]).max() < 1e-12
+
+
+def _depth(node: dict[str, Any]) -> int:
+    if "leaf_index" in node:
+        return 0
+    return 1 + max(_depth(node["left_child"]), _depth(node["right_child"]))
+
+
+def test_trees_explained_in_many_groups_agree_with_one_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    booster, rows = _deep_model(14, 63, rounds=8)
+    text = booster.model_to_string()
+    monkeypatch.setattr(treeshap, "GROUP_SCRATCH_BYTES", 1 << 40)  # one group
+    whole = TreeExplainer.from_model_string(text)
+    monkeypatch.setattr(treeshap, "GROUP_SCRATCH_BYTES", 1)  # a group per tree
+    grouped = TreeExplainer.from_model_string(text)
+    assert len(grouped._programs) == 8 and len(whole._programs) == 1
+    assert np.abs(grouped.contributions(rows) - whole.contributions(rows)).max() < 1e-12
+    assert np.abs(grouped.contributions(rows) - booster.predict(rows, pred_contrib=True)).max() < EXACT
+    assert np.abs(grouped.contributions(rows[:2]) - whole.contributions(rows[:2])).max() < 1e-12
