@@ -125,7 +125,7 @@ def compare_models(rows: int, repeats: int, threads: int) -> None:
         for _ in range(repeats):
             for method in rates:
                 t0 = time.perf_counter()
-                result[method] = (ours.contributions(X, n_threads=threads) if method == "ours" else
+                result[method] = np.asarray(ours.contributions(X, n_threads=threads) if method == "ours" else
                                   booster.predict(X, pred_contrib=True, num_threads=threads))
                 rates[method].append(rows / (time.perf_counter() - t0))
         med = {method: float(np.median(r)) for method, r in rates.items()}
