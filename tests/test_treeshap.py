@@ -308,8 +308,8 @@ def _depth(node: dict[str, Any]) -> int:
 def test_trees_explained_in_many_groups_agree_with_one_group(monkeypatch: pytest.MonkeyPatch) -> None:
     booster, rows = _deep_model(14, 63, rounds=8)
     text = booster.model_to_string()
-    monkeypatch.setattr(treeshap, "GROUP_SCRATCH_BYTES", 1 << 40)  # one group
-    whole = TreeExplainer.from_model_string(text)
+    whole = TreeExplainer.from_model_string(text)  # small enough for one group
+    monkeypatch.setattr(treeshap, "SCRATCH_BYTES", 1 << 20)  # "too big": grouped
     monkeypatch.setattr(treeshap, "GROUP_SCRATCH_BYTES", 1)  # a group per tree
     grouped = TreeExplainer.from_model_string(text)
     assert len(grouped._programs) == 8 and len(whole._programs) == 1

@@ -28,16 +28,20 @@ from .program import Program, Scratch, block_bytes_per_row
 
 __all__ = ["TreeExplainer"]
 
-MAX_CHUNK_ROWS = 1024
-"""Rows explained together: each table is read once per chunk, so more rows amortise it."""
+MAX_CHUNK_ROWS = 256
+"""Rows explained together when the whole model is one group; more only grows the scratch."""
 ONE_BY_ONE = 4
 """Up to this many rows, records are explained one at a time (lowest latency)."""
 SCRATCH_BYTES = 48 << 20
 """Scratch memory a worker thread aims for (the chunk shrinks for very large models)."""
+GROUP_CHUNK_ROWS = 1024
+"""Rows explained together when trees are explained in groups: every table is read once per
+chunk, so more rows amortise it."""
 GROUP_SCRATCH_BYTES = 8 << 20
-"""Scratch of one tree group for a full chunk. Trees are explained group by group, so a chunk
-can be long (every table read once per chunk serves more rows) while its intermediates stay a
-few MB: a deep model's whole-model scratch is over 1 MB per row (300 trees x 31 leaves)."""
+"""Scratch of one tree group for a chunk of :data:`GROUP_CHUNK_ROWS`. A model whose scratch for
+:data:`MAX_CHUNK_ROWS` rows exceeds :data:`SCRATCH_BYTES` (deep trees: 300 trees x 31 leaves of
+unlimited depth need 1.3 MB per row, so 39-row chunks streaming 34 MB of tables each) is
+explained group by group, each group's intermediates a few MB."""
 
 
 def _cpus() -> int:
@@ -68,15 +72,18 @@ class TreeExplainer:
         self._programs = [Program(group, self._nodes.rank) for group in self._tree_groups(model)]
 
     def _tree_groups(self, model: ParsedModel) -> list[list[Block]]:
-        """The trees' blocks in consecutive groups of at most :data:`GROUP_SCRATCH_BYTES` per chunk."""
-        budget = GROUP_SCRATCH_BYTES // MAX_CHUNK_ROWS
+        """The trees' blocks: one group when the whole model's scratch fits :data:`SCRATCH_BYTES`
+        for a chunk of :data:`MAX_CHUNK_ROWS`, else consecutive trees in groups of at most
+        :data:`GROUP_SCRATCH_BYTES` for a chunk of :data:`GROUP_CHUNK_ROWS`."""
+        planned = [TreePlanner(tree, self._nodes.offsets[t]).blocks
+                   for t, tree in enumerate(model.trees) if tree.num_leaves > 1]
+        costs = [sum(block_bytes_per_row(block) for block in blocks) for blocks in planned]
+        if sum(costs) * MAX_CHUNK_ROWS <= SCRATCH_BYTES:
+            return [[block for blocks in planned for block in blocks]]
+        budget = GROUP_SCRATCH_BYTES // GROUP_CHUNK_ROWS
         groups: list[list[Block]] = [[]]
         size = 0
-        for t, tree in enumerate(model.trees):
-            if tree.num_leaves == 1:
-                continue
-            blocks = TreePlanner(tree, self._nodes.offsets[t]).blocks
-            cost = sum(block_bytes_per_row(block) for block in blocks)
+        for blocks, cost in zip(planned, costs, strict=True):
             if groups[-1] and size + cost > budget:
                 groups.append([])
                 size = 0
@@ -117,7 +124,8 @@ class TreeExplainer:
     def _chunk_rows(self) -> int:
         per_row = (max(p.bytes_per_row() for p in self._programs) + self._nodes.size
                    + 8 * (self.n_features + 1))
-        return int(min(MAX_CHUNK_ROWS, max(16, SCRATCH_BYTES // per_row)))
+        most = MAX_CHUNK_ROWS if len(self._programs) == 1 else GROUP_CHUNK_ROWS
+        return int(min(most, max(16, SCRATCH_BYTES // per_row)))
 
     def contributions(self, X: np.ndarray, *, n_threads: int | None = None) -> np.ndarray:
         """TreeSHAP contributions, float64 (rows, n_features + 1), last column the expected value.
