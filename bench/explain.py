@@ -14,6 +14,13 @@ random features with 5% missing values (``--max-depth`` limits its depth; LightG
 unlimited, which makes deep paths).
 
     .venv/bin/python bench/explain.py [--max-rows 1000000] [--synthetic] [--threads 2]
+
+``--models`` instead compares, per model size (the shipped model; synthetic 300 trees x 31
+leaves and 500 trees x 63 leaves, both of unlimited depth), ours against ``pred_contrib`` on the
+same ``--rows`` records: the median rows/s of ``--repeats`` interleaved runs each, their ratio,
+and the max |difference| (issue #16 target 6: >= 10x, >= 15x on the shipped model, exact to 1e-9).
+
+    .venv/bin/python bench/explain.py --models [--rows 5000] [--repeats 5] [--threads 2]
 """
 
 from __future__ import annotations
@@ -75,14 +82,56 @@ def _shipped_records(n: int) -> np.ndarray:
     return np.ascontiguousarray(np.vstack(parts)[:n])
 
 
-def _synthetic(max_depth: int) -> tuple[str, str]:
+def _synthetic(max_depth: int, trees: int = 300, leaves: int = 31) -> tuple[str, str]:
     rng = np.random.default_rng(0)
     X = _random_records(20_000, 0)
     y = (np.nan_to_num(X) @ rng.normal(size=30) + 2 * rng.normal(size=20_000) > 0).astype(float)
-    params = {"objective": "binary", "num_leaves": 31, "max_depth": max_depth, "verbose": -1,
+    params = {"objective": "binary", "num_leaves": leaves, "max_depth": max_depth, "verbose": -1,
               "num_threads": 2, "seed": 0}
-    booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=300)
-    return booster.model_to_string(), f"synthetic 300 trees x 31 leaves, 30 features, max_depth {max_depth}"
+    booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=trees)
+    return (booster.model_to_string(),
+            f"synthetic {trees} trees x {leaves} leaves, 30 features, max_depth {max_depth}")
+
+
+def _tree_depth(booster: lgb.Booster) -> int:
+    def depth(node: dict[str, object]) -> int:
+        if "leaf_index" in node:
+            return 0
+        return 1 + max(depth(node["left_child"]), depth(node["right_child"]))  # type: ignore[arg-type]
+
+    return max(depth(t["tree_structure"]) for t in booster.dump_model()["tree_info"])
+
+
+def compare_models(rows: int, repeats: int, threads: int) -> None:
+    """Per model size: median rows/s of ours and pred_contrib (interleaved runs), ratio, max |diff|."""
+    import os
+
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {rows:,} records; "
+          f"{repeats} interleaved runs each; threads: {threads}")
+    print(f"{'model':34} {'depth':>5} {'build s':>7} {'ours rows/s':>12} {'pred_contrib':>12} "
+          f"{'ratio':>6} {'max |diff|':>10}")
+    shipped = _shipped()
+    models = [(*shipped, "shipped")] if shipped else []
+    models += [(*_synthetic(-1, 300, 31), "300 x 31, unlimited depth"),
+               (*_synthetic(-1, 500, 63), "500 x 63, unlimited depth")]
+    for text, _, name in models:
+        t0 = time.perf_counter()
+        ours = TreeExplainer.from_model_string(text)
+        build = time.perf_counter() - t0
+        booster = lgb.Booster(model_str=text)
+        X = _shipped_records(rows) if name == "shipped" else _random_records(rows, 1)
+        rates: dict[str, list[float]] = {"ours": [], "lightgbm": []}
+        result: dict[str, np.ndarray] = {}
+        for _ in range(repeats):
+            for method in rates:
+                t0 = time.perf_counter()
+                result[method] = np.asarray(ours.contributions(X, n_threads=threads) if method == "ours" else
+                                  booster.predict(X, pred_contrib=True, num_threads=threads))
+                rates[method].append(rows / (time.perf_counter() - t0))
+        med = {method: float(np.median(r)) for method, r in rates.items()}
+        diff = np.abs(result["ours"] - result["lightgbm"]).max()
+        print(f"{name:34} {_tree_depth(booster):5d} {build:7.1f} {med['ours']:12,.0f} "
+              f"{med['lightgbm']:12,.0f} {med['ours'] / med['lightgbm']:5.1f}x {diff:10.1e}", flush=True)
 
 
 def _random_records(n: int, seed: int) -> np.ndarray:
@@ -143,7 +192,13 @@ def main() -> None:
     parser.add_argument("--max-depth", type=int, default=-1, help="synthetic model's max_depth")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--single", type=int, default=2000, help="single-record calls per method")
+    parser.add_argument("--models", action="store_true", help="ours vs pred_contrib per model size")
+    parser.add_argument("--rows", type=int, default=5000, help="records per run (--models)")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved runs (--models)")
     args = parser.parse_args()
+    if args.models:
+        compare_models(args.rows, args.repeats, args.threads)
+        return
 
     shipped = None if args.synthetic else _shipped()
     text, label = shipped or _synthetic(args.max_depth)

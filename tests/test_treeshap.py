@@ -17,9 +17,9 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-import cds._treeshap_plan as plan
-from cds import treeshap
+import cds.treeshap.plan as plan
 from cds.treeshap import TreeExplainer
+from cds.treeshap import explainer as treeshap
 
 EXACT = 1e-9
 N_FEATURES = 8
@@ -148,7 +148,7 @@ def test_paths_with_many_features_use_quadrature_blocks_exactly() -> None:
     booster = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1, "num_leaves": 63,
                          "min_data_in_leaf": 2}, lgb.Dataset(X, y), num_boost_round=8)
     explainer = TreeExplainer.from_model_string(booster.model_to_string())
-    assert explainer._program.xcols.unit.size > 0, "expected paths too long for a byte table"
+    assert explainer._programs[0].xcols.unit.size > 0, "expected paths too long for a byte table"
     rows = rng.normal(size=(300, 20))
     rows[rng.random(rows.shape) < 0.05] = np.nan
     ours = explainer.contributions(rows)
@@ -163,7 +163,7 @@ def test_quadrature_blocks_with_many_chunks_are_exact(monkeypatch: pytest.Monkey
     monkeypatch.setattr(plan, "CHUNK_FEATURES", 1)
     booster = _train(SHAPES["depth6_31_leaves"], rounds=10)
     explainer = TreeExplainer.from_model_string(booster.model_to_string())
-    assert explainer._program.subtree.size, "expected blocks of three or more chunks"
+    assert explainer._programs[0].subtree.size, "expected blocks of three or more chunks"
     X = _scoring_rows()
     ours = explainer.contributions(X)
     assert np.abs(ours - booster.predict(X, pred_contrib=True)).max() < EXACT
@@ -232,3 +232,87 @@ def test_shipped_model_explanations_match_lightgbm() -> None:
     ours = explainer.contributions(X)
     assert np.abs(ours - booster.predict(X, pred_contrib=True, num_threads=2)).max() < EXACT
     assert np.abs(ours.sum(axis=1) - booster.predict(X, raw_score=True)).max() < EXACT
+
+
+def test_the_worked_example_in_the_package_docstring_gives_the_hand_numbers() -> None:
+    import doctest
+
+    import cds.treeshap
+
+    result = doctest.testmod(cds.treeshap, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 4 and result.failed == 0
+
+
+def _hand_tree_values(x0: float, x1: float) -> dict[frozenset[int], float]:
+    """v(S) = E[f | x_S] along the docstring's tree, unknown features split by training counts."""
+    def right_subtree(known1: bool) -> float:
+        return (0.5 if x1 <= 1.0 else 2.0) if known1 else (20 * 0.5 + 40 * 2.0) / 60
+
+    def value(known0: bool, known1: bool) -> float:
+        if known0:
+            return -1.0 if x0 <= 0.5 else right_subtree(known1)
+        return 0.4 * -1.0 + 0.6 * right_subtree(known1)
+
+    return {frozenset(s): value(0 in s, 1 in s) for s in ([], [0], [1], [0, 1])}
+
+
+@pytest.mark.parametrize("x", [(1.0, 2.0), (0.0, 0.0), (0.0, 5.0), (3.0, -1.0)])
+def test_the_worked_example_agrees_with_the_shapley_definition(x: tuple[float, float]) -> None:
+    import doctest
+
+    import cds.treeshap
+
+    namespace: dict[str, Any] = {"TreeExplainer": TreeExplainer}
+    for example in doctest.DocTestParser().get_examples(cds.treeshap.__doc__ or "")[:2]:
+        exec(example.source, namespace)  # the docstring's tree and explainer
+    explainer = namespace["explainer"]
+    v = _hand_tree_values(*x)
+    phi0 = ((v[frozenset([0])] - v[frozenset()]) + (v[frozenset([0, 1])] - v[frozenset([1])])) / 2
+    phi1 = ((v[frozenset([1])] - v[frozenset()]) + (v[frozenset([0, 1])] - v[frozenset([0])])) / 2
+    ours = explainer.contributions(np.array([x]))[0]
+    assert np.abs(ours - [phi0, phi1, v[frozenset()]]).max() < 1e-12
+
+
+def _deep_model(seed: int, leaves: int, rounds: int) -> tuple[lgb.Booster, np.ndarray]:
+    """A leaf-wise model of unlimited depth on numeric columns with NaNs, and fresh rows."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(2500, 12))
+    X[rng.random(X.shape) < 0.08] = np.nan
+    y = (np.nan_to_num(X) @ rng.normal(size=12) + 1.5 * rng.normal(size=2500) > 0).astype(float)
+    booster = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1, "seed": seed,
+                         "num_leaves": leaves, "min_data_in_leaf": 2, "max_depth": -1},
+                        lgb.Dataset(X, y), num_boost_round=rounds)
+    rows = rng.normal(size=(300, 12))
+    rows[rng.random(rows.shape) < 0.08] = np.nan
+    rows[:12] = np.where(np.eye(12, dtype=bool), np.nan, rows[:12])  # each column missing once
+    return booster, rows
+
+
+@pytest.mark.parametrize(("seed", "leaves"), [(11, 31), (12, 63), (13, 63)])
+def test_random_deep_models_match_pred_contrib(seed: int, leaves: int) -> None:
+    booster, rows = _deep_model(seed, leaves, rounds=6)
+    depth = max(_depth(t["tree_structure"]) for t in booster.dump_model()["tree_info"])
+    assert depth >= 10, "expected deep leaf-wise trees"
+    explainer = TreeExplainer.from_model_string(booster.model_to_string())
+    ours = explainer.contributions(rows)
+    assert np.abs(ours - booster.predict(rows, pred_contrib=True)).max() < EXACT
+    assert np.abs(explainer.contributions(rows[5]) - ours[5:6]).max() < 1e-12
+
+
+def _depth(node: dict[str, Any]) -> int:
+    if "leaf_index" in node:
+        return 0
+    return 1 + max(_depth(node["left_child"]), _depth(node["right_child"]))
+
+
+def test_trees_explained_in_many_groups_agree_with_one_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    booster, rows = _deep_model(14, 63, rounds=8)
+    text = booster.model_to_string()
+    whole = TreeExplainer.from_model_string(text)  # small enough for one group
+    monkeypatch.setattr(treeshap, "SCRATCH_BYTES", 1 << 20)  # "too big": grouped
+    monkeypatch.setattr(treeshap, "GROUP_SCRATCH_BYTES", 1)  # a group per tree
+    grouped = TreeExplainer.from_model_string(text)
+    assert len(grouped._programs) == 8 and len(whole._programs) == 1
+    assert np.abs(grouped.contributions(rows) - whole.contributions(rows)).max() < 1e-12
+    assert np.abs(grouped.contributions(rows) - booster.predict(rows, pred_contrib=True)).max() < EXACT
+    assert np.abs(grouped.contributions(rows[:2]) - whole.contributions(rows[:2])).max() < 1e-12

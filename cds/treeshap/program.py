@@ -1,12 +1,12 @@
 """The flat arrays a record is explained with: split conditions, bit units, gathers, products.
 
-:class:`Program` flattens every block of every tree (:mod:`cds._treeshap_plan`) into a few
+:class:`Program` flattens every block of every tree (:mod:`cds.treeshap.plan`) into a few
 arrays so that a batch of records is explained by the same ~25 numpy calls whatever the number
 of trees. Arrays are laid out (items, rows): each gather of one table column for all rows of a
 chunk stays inside that small column, so tables are read from cache.
 
 1. ``go_left`` (nodes, rows): every split condition of every tree
-   (:mod:`cds._treeshap_nodes`).
+   (:mod:`cds.treeshap.nodes`).
 2. ``bits`` (bits, rows): each bit is the AND of one or more conditions; bits are ordered by
    (unit size, bit position, unit) so each unit's byte index is built with a few shifts.
 3. byte slots: one gather per (byte block, feature), summed per feature.
@@ -25,7 +25,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._treeshap_plan import ByteBlock, Condition, QuadBlock, Unit
+from .plan import Block, ByteBlock, Condition, Unit
+
+
+def block_bytes_per_row(block: Block) -> int:
+    """A block's share of :meth:`Program.bytes_per_row` (to group trees before building programs)."""
+    if isinstance(block, ByteBlock):
+        return 2 * len(block.unit.bits) + 1 + 17 * len(block.features)
+    m = len(block.units)
+    multipliers = block.n_nodes * (m + (m + 1 if m > 2 else 0))
+    return (2 * sum(len(u.bits) for u in block.units) + m + 8 * multipliers
+            + 25 * block.n_nodes * sum(len(f) for f in block.features))
 
 
 class AndBits:
@@ -131,7 +141,7 @@ class _Gathers:
 class Program:
     """Flattened blocks of all trees (see the module docstring)."""
 
-    def __init__(self, blocks: list[ByteBlock | QuadBlock], rank: np.ndarray) -> None:
+    def __init__(self, blocks: list[Block], rank: np.ndarray) -> None:
         units: list[Unit] = []
         for block in blocks:
             units.extend([block.unit] if isinstance(block, ByteBlock) else block.units)

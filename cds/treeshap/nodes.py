@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._treeshap_model import (
+from .model import (
     CATEGORICAL_MASK,
     DEFAULT_LEFT_MASK,
     MISSING_NONE,

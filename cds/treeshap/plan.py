@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._treeshap_model import ParsedTree
+from .model import ParsedTree
 
 BYTE_BITS = 8
 """Bits of a byte block's index."""
@@ -136,6 +136,10 @@ class QuadBlock:
     units: list[Unit]
     features: list[list[int]]
     n_nodes: int
+
+
+Block = ByteBlock | QuadBlock
+"""What a tree is cut into."""
 
 
 class TreePlanner:

@@ -3,14 +3,14 @@
 :class:`TreeExplainer` reads LightGBM's text model (or ``dump_model()``) and returns what
 ``Booster.predict(X, pred_contrib=True)`` returns: one column per feature plus the expected
 value, each row summing to the raw score. Instead of walking every tree for every record, it
-precomputes tables once (:mod:`cds._treeshap_plan`); a record then costs one vectorised
-evaluation of every split condition of every tree (:mod:`cds._treeshap_nodes`), a byte per
-tabulated block and a short gather from each table (:mod:`cds._treeshap_program`): the same ~25
+precomputes tables once (:mod:`cds.treeshap.plan`); a record then costs one vectorised
+evaluation of every split condition of every tree (:mod:`cds.treeshap.nodes`), a byte per
+tabulated block and a short gather from each table (:mod:`cds.treeshap.program`): the same ~25
 numpy calls whatever the number of trees. Batches run in row chunks on a small thread pool
 (numpy releases the GIL), with scratch memory bounded by the chunk size.
 
 Only numpy is imported: explaining needs neither LightGBM nor shap, and the text model is
-parsed directly (:mod:`cds._treeshap_model`).
+parsed directly (:mod:`cds.treeshap.model`).
 """
 
 from __future__ import annotations
@@ -21,19 +21,27 @@ from typing import Any
 
 import numpy as np
 
-from ._treeshap_model import ParsedModel, parse_model_dump, parse_model_string
-from ._treeshap_nodes import SplitConditions
-from ._treeshap_plan import TreePlanner
-from ._treeshap_program import Program, Scratch
+from .model import ParsedModel, parse_model_dump, parse_model_string
+from .nodes import SplitConditions
+from .plan import Block, TreePlanner
+from .program import Program, Scratch, block_bytes_per_row
 
 __all__ = ["TreeExplainer"]
 
 MAX_CHUNK_ROWS = 256
-"""Rows explained together; more only grows the scratch memory."""
+"""Rows explained together when the whole model is one group; more only grows the scratch."""
 ONE_BY_ONE = 4
 """Up to this many rows, records are explained one at a time (lowest latency)."""
 SCRATCH_BYTES = 48 << 20
 """Scratch memory a worker thread aims for (the chunk shrinks for very large models)."""
+GROUP_CHUNK_ROWS = 1024
+"""Rows explained together when trees are explained in groups: every table is read once per
+chunk, so more rows amortise it."""
+GROUP_SCRATCH_BYTES = 8 << 20
+"""Scratch of one tree group for a chunk of :data:`GROUP_CHUNK_ROWS`. A model whose scratch for
+:data:`MAX_CHUNK_ROWS` rows exceeds :data:`SCRATCH_BYTES` (deep trees: 300 trees x 31 leaves of
+unlimited depth need 1.3 MB per row, so 39-row chunks streaming 34 MB of tables each) is
+explained group by group, each group's intermediates a few MB."""
 
 
 def _cpus() -> int:
@@ -61,9 +69,27 @@ class TreeExplainer:
             if tree.num_leaves == 1:
                 self._constant += float(tree.leaf_value[0])
         self._nodes = SplitConditions(model)
-        blocks = [block for t, tree in enumerate(model.trees) if tree.num_leaves > 1
-                  for block in TreePlanner(tree, self._nodes.offsets[t]).blocks]
-        self._program = Program(blocks, self._nodes.rank)
+        self._programs = [Program(group, self._nodes.rank) for group in self._tree_groups(model)]
+
+    def _tree_groups(self, model: ParsedModel) -> list[list[Block]]:
+        """The trees' blocks: one group when the whole model's scratch fits :data:`SCRATCH_BYTES`
+        for a chunk of :data:`MAX_CHUNK_ROWS`, else consecutive trees in groups of at most
+        :data:`GROUP_SCRATCH_BYTES` for a chunk of :data:`GROUP_CHUNK_ROWS`."""
+        planned = [TreePlanner(tree, self._nodes.offsets[t]).blocks
+                   for t, tree in enumerate(model.trees) if tree.num_leaves > 1]
+        costs = [sum(block_bytes_per_row(block) for block in blocks) for blocks in planned]
+        if sum(costs) * MAX_CHUNK_ROWS <= SCRATCH_BYTES:
+            return [[block for blocks in planned for block in blocks]]
+        budget = GROUP_SCRATCH_BYTES // GROUP_CHUNK_ROWS
+        groups: list[list[Block]] = [[]]
+        size = 0
+        for blocks, cost in zip(planned, costs, strict=True):
+            if groups[-1] and size + cost > budget:
+                groups.append([])
+                size = 0
+            groups[-1].extend(blocks)
+            size += cost
+        return groups
 
     @classmethod
     def from_model_string(cls, text: str) -> TreeExplainer:
@@ -83,20 +109,23 @@ class TreeExplainer:
             raise ValueError(f"expected a (rows, {self.n_features}) matrix, got shape {X.shape}")
         return X
 
-    def _explain_chunk(self, X: np.ndarray, out: np.ndarray, scratch: Scratch) -> None:
+    def _explain_chunk(self, X: np.ndarray, out: np.ndarray, scratch: list[Scratch]) -> None:
         rows = X.shape[0]
         XT = np.ascontiguousarray(X.T)
-        result = scratch.get("result", (self.n_features + 1, rows), np.float64)
+        result = scratch[0].get("result", (self.n_features + 1, rows), np.float64)
         result[:-1] = 0.0
         result[-1] = self.expected_value
         if self._nodes.size:
-            left = self._nodes.go_left(XT, out=scratch.get("left", (self._nodes.size, rows), bool))
-            self._program.contributions(left, result, scratch)
+            left = self._nodes.go_left(XT, out=scratch[0].get("left", (self._nodes.size, rows), bool))
+            for program, own in zip(self._programs, scratch, strict=True):
+                program.contributions(left, result, own)
         out[...] = result.T
 
     def _chunk_rows(self) -> int:
-        per_row = self._program.bytes_per_row() + self._nodes.size + 8 * (self.n_features + 1)
-        return int(min(MAX_CHUNK_ROWS, max(16, SCRATCH_BYTES // per_row)))
+        per_row = (max(p.bytes_per_row() for p in self._programs) + self._nodes.size
+                   + 8 * (self.n_features + 1))
+        most = MAX_CHUNK_ROWS if len(self._programs) == 1 else GROUP_CHUNK_ROWS
+        return int(min(most, max(16, SCRATCH_BYTES // per_row)))
 
     def contributions(self, X: np.ndarray, *, n_threads: int | None = None) -> np.ndarray:
         """TreeSHAP contributions, float64 (rows, n_features + 1), last column the expected value.
@@ -111,15 +140,18 @@ class TreeExplainer:
         if n <= ONE_BY_ONE:
             out[:, -1] = self.expected_value
             for r in range(n):
-                out[r, :-1] = (self._program.explain_one(self._nodes.go_left_one(X[r]), self.n_features)
-                               if self._nodes.size else 0.0)
+                out[r, :-1] = 0.0
+                if self._nodes.size:
+                    left = self._nodes.go_left_one(X[r])
+                    for program in self._programs:
+                        out[r, :-1] += program.explain_one(left, self.n_features)
             return out
         chunk = self._chunk_rows()
         # a thread per few chunks at least: small batches are not worth a pool
         threads = max(1, min(n_threads or _cpus(), n // (4 * chunk)))
 
         def work(share: tuple[int, int]) -> None:
-            scratch = Scratch()
+            scratch = [Scratch() for _ in self._programs]
             for start in range(share[0], share[1], chunk):
                 stop = min(start + chunk, share[1])
                 self._explain_chunk(X[start:stop], out[start:stop], scratch)
