@@ -111,7 +111,8 @@ def main() -> None:
     parser.add_argument("--model", default="production")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gmed-startup-"))
-    config = {"MODEL": args.model, "ENVIRONMENT": "development", "DATABASE_URL": f"sqlite:///{tmp / 'store.sqlite3'}"}
+    config = {"MODEL": args.model, "ENVIRONMENT": "development",
+              "DATABASE_URL": f"sqlite:///{tmp / 'store.sqlite3'}"}
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(tmp))
     here = Path(__file__).resolve().parent  # bench/service.py would shadow the service package
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
