@@ -270,7 +270,8 @@ def score(model: str | Path, data: str | Path, out: str | Path, *, engine: str =
             scored = frame.map_partitions(_score_partition, path, mapping, meta=meta)
             say(f"  scoring {frame.npartitions} partitions on "
                 f"{len(client.scheduler_info().get('workers', {}))} workers")
-            scored.to_parquet(str(out), write_index=False)
+            text = [c for c in meta.columns if isinstance(meta[c].dtype, pd.StringDtype)]
+            scored.to_parquet(str(out), write_index=False, use_dictionary=text or False)
             rows = sum(pq.ParquetFile(f).metadata.num_rows for f in out.glob("*.parquet"))
     seconds = time.perf_counter() - t0
     return {"rows": rows, "seconds": seconds, "model_version": loaded.version, "engine": engine}
