@@ -1,72 +1,113 @@
-"""Batch scoring with exact contributions: rows per second in one process and on a 2-worker
-local Dask cluster, on the same files and model, in the same run.
+"""Batch scoring with exact contributions (issue 16, target 5): ``cds score`` end to end against
+bare ``model.contributions`` on the same rows, and on a local Dask cluster of 1 and 2 workers.
 
-    .venv/bin/python bench/score.py [--rows 200000] [--files 8] [--repeats 3] [--processes]
+    .venv/bin/python bench/score.py [--rows 50000] [--files 4] [--repeats 1] [--threads]
+                                    [--model production] [--no-dask]
 
-A model is trained on 20k simulated rows (or give --model); the batch is simulated, written as
-Parquet parts, then scored by ``training.score.score`` with each engine. Prints the median of the
-repeats for each and the ratio Dask / single process. The Dask timing includes scheduling and
-writing the output; the cluster is started before timing.
+The batch is simulated and written as Parquet parts (not timed). Printed, median of the repeats:
+
+* ``contributions alone``: ``model.contributions`` on the model matrix of every scorable row,
+  already in memory (no reading, validation, derivation or writing);
+* ``cds score, local``: :func:`training.score.score`, file -> file, everything included; and
+  its ratio to the line above (the target: >= 50 %);
+* ``dask, 1 worker`` and ``dask, 2 workers`` (processes unless ``--threads``; the cluster is
+  started and the model loaded on every worker before timing): the speed-up of 2 over 1, and
+  the overhead per partition, ``(dask 1 worker - local) / partitions``: what scheduling,
+  serialising and Dask's writer add to the same work done in one process.
+
+The machine's load average is printed beside the figures (a shared machine skews them).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
+from cds.intake import rows_from_frame
+from cds.model import load_model
 from training.distributed import dask_client
-from training.pipeline import train
-from training.score import score
+from training.schema import canonical
+from training.score import score, score_frame
 from training.simulate import simulate
+from training.tidy import tidy
+
+
+def _median(repeats: int, run: Callable[[int], None]) -> tuple[float, list[float]]:
+    times = []
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        run(r)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--files", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--model", help="artefact directory (default: train a small one)")
-    parser.add_argument("--processes", action="store_true",
-                        help="Dask workers as processes (default: threads in this process)")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--model", default="production",
+                        help="alias, version or artefact directory (default: the shipped model)")
+    parser.add_argument("--threads", action="store_true",
+                        help="Dask workers as threads of this process (default: processes)")
+    parser.add_argument("--no-dask", action="store_true", help="local figures only")
     args = parser.parse_args()
+    model = load_model(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        model = args.model
-        if model is None:
-            simulate(20_000, 7).to_parquet(work / "train.parquet", index=False)
-            model = str(train(work / "train.parquet", work / "models" / "gmed-driver" / "bench",
-                              reps=20))
         batch = work / "batch"
         batch.mkdir()
         frame = simulate(args.rows, 8).drop(columns=["hip_driver"])
         step = -(-args.rows // args.files)
         for i in range(args.files):
             frame.iloc[i * step:(i + 1) * step].to_parquet(batch / f"part-{i}.parquet", index=False)
-        timings: dict[str, list[float]] = {"single process": [], "dask, 2 workers": []}
-        for r in range(args.repeats):
-            t0 = time.perf_counter()
-            score(model, batch, work / f"local-{r}")
-            timings["single process"].append(time.perf_counter() - t0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with dask_client(workers=2, processes=args.processes) as client:
-                address = client.scheduler.address
-                for r in range(args.repeats):
-                    t0 = time.perf_counter()
-                    score(model, batch, work / f"dask-{r}", engine="dask", scheduler=address)
-                    timings["dask, 2 workers"].append(time.perf_counter() - t0)
-        print(f"{args.rows:,} rows in {args.files} files, contributions for every row, "
-              f"median of {args.repeats}:")
-        medians = {k: statistics.median(v) for k, v in timings.items()}
-        for name, seconds in medians.items():
-            print(f"  {name:<16} {seconds:6.2f} s  {args.rows / seconds:>10,.0f} rows/s  "
-                  f"(runs: {', '.join(f'{s:.2f}' for s in timings[name])})")
-        print(f"  ratio dask / single process: {medians['single process'] / medians['dask, 2 workers']:.2f}x "
-              "throughput")
+        frame = frame.reset_index(drop=True)  # the rows cds score explains, as a matrix
+        scored = score_frame(model, frame)["raw_score"].notna().to_numpy()
+        X = rows_from_frame(canonical(tidy(frame, dedupe=False).frame).loc[scored])
+        model.contributions(X[:1000])  # warm the explainer's plan
+        figures: dict[str, tuple[float, list[float]]] = {}
+        figures["contributions alone"] = _median(args.repeats, lambda r: model.contributions(X))
+        score(model.path, batch, work / "warm")  # imports and caches, not timed
+        figures["cds score, local"] = _median(
+            args.repeats, lambda r: score(model.path, batch, work / f"local-{r}"))
+        if not args.no_dask:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for workers in (1, 2):
+                    with dask_client(workers=workers, processes=not args.threads) as client:
+                        address = client.scheduler.address
+                        score(model.path, batch, work / f"dask-warm-{workers}", engine="dask",
+                              scheduler=address)  # every worker loads the model once
+                        figures[f"dask, {workers} worker{'s' if workers > 1 else ''}"] = _median(
+                            args.repeats,
+                            lambda r, a=address, w=workers: score(  # type: ignore[misc]
+                                model.path, batch, work / f"dask-{w}-{r}", engine="dask",
+                                scheduler=a))
+    load = os.getloadavg()
+    print(f"{args.rows:,} rows ({len(X):,} scorable) in {args.files} Parquet files, model "
+          f"{model.version}, median of {args.repeats}; load average {load[0]:.2f} on "
+          f"{os.cpu_count()} cores:")
+    for name, (seconds, runs) in figures.items():
+        rows = len(X) if name == "contributions alone" else args.rows
+        print(f"  {name:<20} {seconds:7.2f} s {rows / seconds:>11,.0f} rows/s  "
+              f"(runs: {', '.join(f'{s:.2f}' for s in runs)})")
+    alone = len(X) / figures["contributions alone"][0]
+    local = args.rows / figures["cds score, local"][0]
+    print(f"  cds score / contributions alone: {local / alone:.1%} of the throughput "
+          "(target >= 50 %)")
+    if not args.no_dask:
+        one, two = figures["dask, 1 worker"][0], figures["dask, 2 workers"][0]
+        overhead = (one - figures["cds score, local"][0]) / args.files
+        print(f"  dask speed-up, 2 workers over 1: {one / two:.2f}x; overhead per partition "
+              f"{overhead * 1000:,.0f} ms ({args.files} partitions, "
+              f"{'threads' if args.threads else 'processes'})")
 
 
 if __name__ == "__main__":

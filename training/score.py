@@ -16,13 +16,16 @@ scheduler is given). Each worker loads and verifies the model once, by path.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from pyarrow import large_string as pa_large_string
+from pyarrow import string as pa_string
 
 from cds.errors import UserError
 from cds.features import MODEL_COLUMNS, RED_FLAGS
@@ -37,6 +40,7 @@ from .tidy import tidy
 from .validation import row_reasons
 
 KEEP = ("patient_id", "assessment_id")
+CHUNK_ROWS = 131_072  # rows scored and written at a time: memory stays bounded on big files
 _MODELS: dict[str, Model] = {}
 
 
@@ -48,24 +52,34 @@ def output_columns(frame_columns: list[str]) -> list[str]:
 
 def screen_warnings(clean: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
     """Per row, :func:`cds.safety.screen_incomplete`'s message (``None`` when every red-flag
-    question that applies was answered): computed once per pattern of answers, not per row."""
+    question that applies was answered): computed once per pattern of answers, not per row
+    (the patterns are found columnwise: each column factorised, the codes combined)."""
     fields = sorted({f.name for f in RED_FLAGS} | {COMPLAINT})  # red flags apply by complaint
-    columns = {}
+    n = len(clean)
+    key = np.zeros(n, dtype=np.int64)
+    levels: dict[str, np.ndarray] = {}
+    codes: dict[str, np.ndarray] = {}
     for name in fields:
         if name not in clean.columns:
-            columns[name] = [None] * len(clean)
-        else:
-            column = clean[name].astype(object)
-            columns[name] = column.where(column.notna(), None).tolist()
-    keys = list(zip(*(columns[n] for n in fields), flagged.tolist(), strict=True))
-    messages: dict[tuple[Any, ...], str | None] = {}
-    for key in set(keys):
-        record = dict(zip(fields, key[:-1], strict=True))
+            codes[name] = np.zeros(n, dtype=np.int64)
+            levels[name] = np.array([None], dtype=object)
+            continue
+        column = clean[name].astype(object)
+        code, uniques = pd.factorize(column.where(column.notna(), None), use_na_sentinel=True)
+        codes[name] = code.astype(np.int64) + 1  # 0: not answered
+        levels[name] = np.array([None, *uniques.tolist()], dtype=object)
+    for name in fields:  # mixed radix: one integer per pattern of answers
+        key = key * len(levels[name]) + codes[name]
+    key = key * 2 + flagged.astype(np.int64)
+    patterns, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    messages = np.empty(len(patterns), dtype=object)
+    for k, row in enumerate(first):
+        record = {name: levels[name][codes[name][row]] for name in fields}
         complaint = record.pop(COMPLAINT)
         record["complaints"] = [complaint] if complaint is not None else None
-        found = screen_incomplete(record, refer=bool(key[-1]))
-        messages[key] = found[0]["message"] if found else None
-    return np.array([messages[k] for k in keys], dtype=object)
+        found = screen_incomplete(record, refer=bool(flagged[row]))
+        messages[k] = found[0]["message"] if found else None
+    return messages[inverse.reshape(-1)]
 
 
 def _model(path: str) -> Model:
@@ -99,13 +113,14 @@ def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = Non
     raw = np.full(n, np.nan)
     contributions = np.full((n, len(MODEL_COLUMNS) + 1), np.nan)
     if ok.any():
-        X = rows_from_frame(clean.loc[ok])
-        raw[ok] = model.predict_raw(X)
-        contributions[ok] = model.contributions(X)
+        contributions[ok] = model.contributions(rows_from_frame(clean.loc[ok]))
+        # exact TreeSHAP: the contributions and the base value sum to the raw score (tested in
+        # test_model), so the trees are walked once, not twice
+        raw[ok] = contributions[ok].sum(axis=1)
     probability = model.probability(raw)
     out["raw_score"] = raw
     out["probability"] = probability
-    out["band"] = [model.band(float(p)) if ok_i else None for p, ok_i in zip(probability, ok, strict=True)]
+    out["band"] = bands(model, probability, ok)
     out["base_value"] = contributions[:, -1]
     for j, c in enumerate(MODEL_COLUMNS):
         out[f"contribution_{c}"] = contributions[:, j]
@@ -114,6 +129,16 @@ def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = Non
     valid = ok | ((reason == "red_flag: refer").to_numpy())
     out["warning"] = np.where(valid, screen_warnings(clean, flagged), np.array(None))
     return out[columns].astype(_text_dtypes(out))
+
+
+def bands(model: Model, probability: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """:meth:`cds.model.Model.band` of each scored row, columnwise; ``None`` where not scored."""
+    out = np.full(len(probability), None, dtype=object)
+    with np.errstate(invalid="ignore"):
+        high = probability >= model.bands["high_from"]
+        moderate = probability >= model.bands["moderate_from"]
+    out[ok] = np.where(high, "high", np.where(moderate, "moderate", "low"))[ok]
+    return out
 
 
 _TEXT = (COMPLAINT, "band", "model_version", "reason", "warning")
@@ -130,6 +155,60 @@ def _empty(columns: list[str], frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({c: pd.Series(dtype=frame[c].dtype if c in KEEP
                                      else object if c in _TEXT else float) for c in columns})
     return out.astype(_text_dtypes(out))
+
+
+def _chunks(file: Path, rows: int) -> Iterator[pd.DataFrame]:
+    """The rows of ``file`` as frames of at most ``rows`` rows (Parquet is read by batches; a
+    CSV file whole, as :func:`training.tables.read_frame` reads it)."""
+    import pyarrow as pa
+
+    if file.suffix.lower() not in (".parquet", ".pq"):
+        yield read_frame(file)
+        return
+    try:
+        parquet = pq.ParquetFile(file)
+        if parquet.metadata.num_rows <= rows:
+            yield read_frame(file)
+            return
+        schema = parquet.schema_arrow
+        for batch in parquet.iter_batches(batch_size=rows):
+            yield pa.Table.from_batches([batch], schema=schema).to_pandas()
+    except (pa.ArrowException, OSError) as e:
+        raise UserError(f"{file}: not a readable Parquet file ({str(e).splitlines()[0][:200]})"
+                        ) from e
+
+
+def _write(table: Any, path: Path, writer: Any) -> Any:
+    """Append ``table`` to the Parquet file at ``path`` (opened on the first chunk). Text columns
+    only are dictionary-encoded: the numbers are all distinct, a dictionary costs time there."""
+    if writer is None:
+        text = [f.name for f in table.schema if f.type in (pa_string(), pa_large_string())]
+        writer = pq.ParquetWriter(path, table.schema, use_dictionary=text or False)
+    writer.write_table(table.cast(writer.schema))
+    return writer
+
+
+def _score_file(model: Model, file: Path, path: Path, mapping: Mapping | None,
+                pool: ThreadPoolExecutor, rows: int = CHUNK_ROWS) -> int:
+    """Score ``file`` chunk by chunk into ``path``; each chunk is written (Arrow, in ``pool``'s
+    thread, which releases the GIL) while the next is validated and explained."""
+    import pyarrow as pa
+
+    writer: Any = None
+    pending: Future[Any] | None = None
+    count = 0
+    try:
+        for chunk in _chunks(file, rows):
+            scored = score_frame(model, chunk, mapping)
+            table = pa.Table.from_pandas(scored, preserve_index=False)
+            writer = pending.result() if pending is not None else writer
+            pending = pool.submit(_write, table, path, writer)
+            count += len(scored)
+        writer = pending.result() if pending is not None else writer
+    finally:
+        if writer is not None:
+            writer.close()
+    return count
 
 
 def _score_partition(frame: pd.DataFrame, model_path: str, mapping: Mapping | None = None
@@ -175,11 +254,11 @@ def score(model: str | Path, data: str | Path, out: str | Path, *, engine: str =
     t0 = time.perf_counter()
     if engine == "local":
         rows = 0
-        for i, file in enumerate(files):
-            scored = score_frame(loaded, read_frame(file), mapping)
-            scored.to_parquet(out / f"part.{i}.parquet", index=False)
-            rows += len(scored)
-            say(f"  scored {file.name}: {len(scored)} rows ({i + 1}/{len(files)} files)")
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-write") as writer:
+            for i, file in enumerate(files):
+                rows_in_file = _score_file(loaded, file, out / f"part.{i}.parquet", mapping, writer)
+                rows += rows_in_file
+                say(f"  scored {file.name}: {rows_in_file} rows ({i + 1}/{len(files)} files)")
     else:
         import dask.dataframe as dd
 
@@ -191,7 +270,8 @@ def score(model: str | Path, data: str | Path, out: str | Path, *, engine: str =
             scored = frame.map_partitions(_score_partition, path, mapping, meta=meta)
             say(f"  scoring {frame.npartitions} partitions on "
                 f"{len(client.scheduler_info().get('workers', {}))} workers")
-            scored.to_parquet(str(out), write_index=False)
+            text = [c for c in meta.columns if isinstance(meta[c].dtype, pd.StringDtype)]
+            scored.to_parquet(str(out), write_index=False, use_dictionary=text or False)
             rows = sum(pq.ParquetFile(f).metadata.num_rows for f in out.glob("*.parquet"))
     seconds = time.perf_counter() - t0
     return {"rows": rows, "seconds": seconds, "model_version": loaded.version, "engine": engine}

@@ -38,7 +38,9 @@ def category_values(values: pd.Series, f: Feature) -> pd.Series:
         starts = [v for v in f.allowed if v.lower().startswith(key)] if key else []
         return starts[0] if len(starts) == 1 else None
 
-    return text.map(read).astype(object)
+    # each distinct cell is read once (a column holds few), then looked up for every row
+    read_as = {cell: read(cell) for cell in text.dropna().unique()}
+    return text.map(read_as).astype(object).where(text.notna(), None)
 
 
 def numbers(values: pd.Series, f: Feature, header_unit: str | None = None

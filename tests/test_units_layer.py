@@ -1,0 +1,34 @@
+"""One units layer (:mod:`cds.units`): the FHIR path's UCUM codes and a site file's written units
+are read by one registry, with UCUM the one vocabulary, and agree on every conversion both know.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import training.units
+from cds import units
+
+# (contract UCUM, unit as a person or a FHIR server writes it) known to both callers
+BOTH = [("mo", "a"), ("mo", "wk"), ("mo", "d"), ("a", "mo"), ("deg", "rad"), ("N", "kgf"),
+        ("m", "cm")]
+
+
+@pytest.mark.parametrize(("target", "given"), BOTH)
+def test_a_written_unit_and_its_ucum_code_convert_alike(target: str, given: str) -> None:
+    assert units.conversion_factor(given, target) == pytest.approx(units.factor(target, given),
+                                                                   rel=1e-12)
+
+
+@pytest.mark.parametrize(("written", "target", "expected"),
+                         [("wk", "mo", 7 / 30.4375), ("mo", "a", 1 / 12)])
+def test_a_site_file_may_write_a_ucum_code(written: str, target: str, expected: float) -> None:
+    """UCUM's atoms (``wk``, ``mo``) are units a site file may write in a header: the one
+    vocabulary is read on both paths (a bare Pint registry knew neither)."""
+    assert training.units.conversion_factor(written, target) == pytest.approx(expected, rel=1e-12)
+
+
+def test_training_reads_units_from_the_one_layer() -> None:
+    assert training.units.conversion_factor is units.conversion_factor
+    assert training.units.UnitProblem is units.UnitProblem
+    assert training.units.split_value is units.split_value
