@@ -63,17 +63,27 @@ class FakeFhirServer:
         data = heavy_patient(observations, conditions)
         self.requests = 0
         outer = self
+        cache: dict[str, bytes] = {}  # answers encoded once: the server's cost is not measured
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
                 outer.requests += 1
+                body = cache.get(self.path)
+                if body is None:
+                    body = cache[self.path] = json.dumps(self._answer()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/fhir+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _answer(self) -> dict[str, Any]:
                 parts = urllib.parse.urlsplit(self.path)
                 kind = parts.path.rstrip("/").split("/")[-1]
                 if kind == "p1":
-                    self._send(data["Patient"][0])
-                    return
+                    return data["Patient"][0]
                 query = urllib.parse.parse_qs(parts.query)
                 offset = int(query.get("_offset", ["0"])[0])
                 items = data.get(kind, [])
@@ -89,15 +99,7 @@ class FakeFhirServer:
                     page["link"] = [{"relation": "next", "url": (
                         f"http://localhost:{outer.port}{parts.path}?"
                         + urllib.parse.urlencode(nxt, doseq=True))}]
-                self._send(page)
-
-            def _send(self, resource: dict[str, Any]) -> None:
-                body = json.dumps(resource).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                return page
 
             def log_message(self, *args: Any) -> None:
                 pass

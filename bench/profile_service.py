@@ -155,7 +155,8 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     fhir = FakeFhirServer()
-    env = {"GMED_FHIR_SERVER_ALLOWLIST": fhir.base, "GMED_OUTBOUND_PRIVATE_HOSTS": "localhost"}
+    env = {"GMED_FHIR_SERVER_ALLOWLIST": fhir.base, "GMED_OUTBOUND_PRIVATE_HOSTS": "localhost",
+           "GMED_LOG_LEVEL": "INFO"}
     record = json.loads((ROOT / "examples" / "runner_pfp_hip_driven.json").read_text())
     heavy = hook_call(prefetch={}, fhirServer=fhir.base,
                       fhirAuthorization={"access_token": "bench", "token_type": "Bearer",

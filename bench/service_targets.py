@@ -224,7 +224,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gmed-targets-") as tmp:
         port = _free_port()
         server = start_server(port, Path(tmp), args.model, args.workers, "FULL", extra_env={
-            "GMED_FHIR_SERVER_ALLOWLIST": fhir.base, "GMED_OUTBOUND_PRIVATE_HOSTS": "localhost"})
+            "GMED_FHIR_SERVER_ALLOWLIST": fhir.base, "GMED_OUTBOUND_PRIVATE_HOSTS": "localhost",
+            "GMED_LOG_LEVEL": "INFO"})
         try:
             for n in range(1, args.rounds + 1):
                 rounds.append(one_round(port, server.pid, routes, args))
