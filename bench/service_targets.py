@@ -1,7 +1,8 @@
 """Issue 16's service targets (1-4), each a ratio or a latency measured in one run.
 
 Starts gunicorn as ``make serve`` runs it (``service/gunicorn_conf.py``: one gthread worker per
-core, the shipped model, a fresh SQLite store with ``synchronous=FULL``, auth off) and a local
+core, the shipped model, a fresh SQLite store with ``synchronous=FULL``, access logs at INFO as
+shipped (written to /dev/null), auth off) and a local
 fake FHIR server holding one heavy patient (:mod:`bench.fake_fhir`), then, round after round:
 
 * **ceiling**  ``GET /ops/ping``, closed loop at ``--concurrency`` connections;
