@@ -17,17 +17,19 @@ import time
 import uuid
 from typing import Any
 
-import orjson
 from flask import Flask, Response, g, request
 
 SAFE_FIELDS = ("route", "method", "status", "duration_ms", "request_id", "error", "code",
                "reason", "model_id", "model_version", "workers", "auth", "count")
 
 
+_ENCODER = json.JSONEncoder(default=str)  # the text json.dumps(out, default=str) gives
+
+
 class JsonFormatter(logging.Formatter):
-    """``{"ts", "level", "logger", "msg", ...safe extras}`` on one line (compact JSON, encoded
-    by orjson; a value it cannot encode is written as its ``str``). The timestamp's seconds are
-    formatted once per second, not once per line."""
+    """``{"ts", "level", "logger", "msg", ...safe extras}`` on one line (a value JSON cannot
+    hold is written as its ``str``). One encoder serves every line (``json.dumps(default=...)``
+    would build one per line), and the timestamp's seconds are formatted once per second."""
 
     _second: tuple[int, str] = (-1, "")
 
@@ -46,10 +48,7 @@ class JsonFormatter(logging.Formatter):
                 out[key] = fields[key]
         if record.exc_info and record.exc_info[0] is not None:
             out["exception"] = record.exc_info[0].__name__  # the type only: messages may hold data
-        try:
-            return orjson.dumps(out, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-        except (TypeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits
-            return json.dumps(out, default=str, separators=(",", ":"))
+        return _ENCODER.encode(out)
 
 
 def configure(level: str) -> None:
