@@ -181,14 +181,17 @@ def _cpu_seconds(pids: list[int]) -> float:
 
 
 def start_server(port: int, work: Path, model: str, workers: int, synchronous: str,
-                 app: str = "service:create_app()") -> subprocess.Popen[bytes]:
-    """gunicorn under ``service/gunicorn_conf.py`` serving ``app`` (a gunicorn app spec)."""
+                 app: str = "service:create_app()", extra_env: dict[str, str] | None = None
+                 ) -> subprocess.Popen[bytes]:
+    """gunicorn under ``service/gunicorn_conf.py`` serving ``app`` (a gunicorn app spec);
+    ``extra_env`` adds or overrides settings (``GMED_*``)."""
     env = {**os.environ, "GMED_BIND": f"127.0.0.1:{port}", "GMED_WORKERS": str(workers),
            "GMED_SQLITE_SYNCHRONOUS": synchronous,
            "GMED_MODEL": model, "GMED_AUTH": "off", "GMED_ENVIRONMENT": "development",
            "GMED_LOG_LEVEL": "WARNING",
            "GMED_DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
-           "GMED_PSEUDONYM_SECRET": "bench", "PROMETHEUS_MULTIPROC_DIR": str(work)}
+           "GMED_PSEUDONYM_SECRET": "bench", "PROMETHEUS_MULTIPROC_DIR": str(work),
+           **(extra_env or {})}
     proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c",
                              "service/gunicorn_conf.py", app], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -56,9 +56,10 @@ def apply(response: Response) -> Response:
     if not is_cacheable() or response.status_code >= 400:
         headers["Cache-Control"] = "no-store"
     headers.setdefault("Content-Security-Policy", API_CSP)
-    if str(current_app.config.get("BASE_URL") or "").lower().startswith("https://"):
+    base = current_app.config.get("BASE_URL")
+    if base and str(base)[:8].lower() == "https://":
         headers["Strict-Transport-Security"] = HSTS
-    headers.pop("Server", None)
+    headers.remove("Server")  # no KeyError raised and caught when there is none, as pop's
     return response
 
 

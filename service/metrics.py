@@ -48,6 +48,9 @@ _EXT = "gmed.metrics"
 log = logging.getLogger("service")
 MONITOR_DEFAULTS = {"MONITOR_WINDOW_DAYS": 30.0, "MONITOR_MAX_ROWS": 5000,
                     "MONITOR_CACHE_SECONDS": 300.0}
+# the method label: a method outside these is counted as "OTHER", so that a client inventing
+# methods cannot create series without bound (gunicorn passes any 3-20 upper-case letters)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -74,6 +77,22 @@ class Metrics:
                                        "failed (the request was answered all the same)",
                                        registry=self.registry)
         self.monitor = MonitorCache()
+        # labelled children, looked up once per label set: ``labels()`` validates and locks
+        self._by_request: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+    def request_children(self, route: str, method: str, status: int) -> tuple[Any, Any, Any]:
+        """The request counter, latency histogram and error counter (``None`` below 400) of
+        one route, method and status (a method outside :data:`METHODS` counts as ``OTHER``).
+        Bounded: routes are templates, statuses and methods few."""
+        method = method if method in METHODS else "OTHER"
+        key = (route, method, status)
+        children = self._by_request.get(key)
+        if children is None:
+            code = str(status)
+            children = (self.requests.labels(route, method, code), self.latency.labels(route),
+                        self.errors.labels(route, code) if status >= 400 else None)
+            self._by_request[key] = children
+        return children
 
 
 def _route() -> str:
@@ -87,12 +106,13 @@ def _start() -> None:
 
 def _finish(response: Response) -> Response:
     m: Metrics = current_app.extensions[_EXT]
-    route = _route()
-    elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-    m.requests.labels(route, request.method, str(response.status_code)).inc()
-    m.latency.labels(route).observe(elapsed)
-    if response.status_code >= 400:
-        m.errors.labels(route, str(response.status_code)).inc()
+    now = time.perf_counter()
+    elapsed = now - g.get("started", now)
+    count, latency, error = m.request_children(_route(), request.method, response.status_code)
+    count.inc()
+    latency.observe(elapsed)
+    if error is not None:
+        error.inc()
     g.elapsed_ms = round(elapsed * 1000, 3)
     return response
 

@@ -16,7 +16,6 @@ What is fetched counts against ``FHIR_MAX_RESOURCES`` with the request's own res
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import urllib.parse
@@ -24,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from flask import current_app
 
 from cds.errors import FieldError
@@ -153,7 +153,7 @@ def _fetch(server: str, relative: str, auth: Mapping[str, Any], timeout: float,
                               private_hosts=private_hosts)
         if fetched.status != 200:
             raise ValueError("a FHIR server answered with a status other than 200")
-        page = json.loads(fetched.body)
+        page = orjson.loads(fetched.body)  # its errors are ValueErrors, as json's
         if not isinstance(page, dict):
             raise ValueError("a FHIR server answered with something other than a resource")
         budget.spend(page, f"prefetch.{key}")
