@@ -124,8 +124,11 @@ class TreeExplainer:
     def _chunk_rows(self) -> int:
         per_row = (max(p.bytes_per_row() for p in self._programs) + self._nodes.size
                    + 8 * (self.n_features + 1))
-        most = MAX_CHUNK_ROWS if len(self._programs) == 1 else GROUP_CHUNK_ROWS
-        return int(min(most, max(16, SCRATCH_BYTES // per_row)))
+        if len(self._programs) == 1:
+            return int(min(MAX_CHUNK_ROWS, max(16, SCRATCH_BYTES // per_row)))
+        # a group is at least one tree: a deep tree's scratch alone can exceed the group budget
+        group = max(p.bytes_per_row() for p in self._programs)
+        return int(min(GROUP_CHUNK_ROWS, SCRATCH_BYTES // per_row, max(16, GROUP_SCRATCH_BYTES // group)))
 
     def contributions(self, X: np.ndarray, *, n_threads: int | None = None) -> np.ndarray:
         """TreeSHAP contributions, float64 (rows, n_features + 1), last column the expected value.
