@@ -7,7 +7,9 @@ precomputes tables once (:mod:`cds.treeshap.plan`); a record then costs one vect
 evaluation of every split condition of every tree (:mod:`cds.treeshap.nodes`), a byte per
 tabulated block and a short gather from each table (:mod:`cds.treeshap.program`): the same ~25
 numpy calls whatever the number of trees. Batches run in row chunks on a small thread pool
-(numpy releases the GIL), with scratch memory bounded by the chunk size.
+(numpy releases the GIL), with scratch memory bounded by the chunk size. A model too big for
+one program (deep trees) is explained in groups of consecutive trees, a program each, with
+chunks sized so a group's intermediates stay a few MB (see :data:`GROUP_SCRATCH_BYTES`).
 
 Only numpy is imported: explaining needs neither LightGBM nor shap, and the text model is
 parsed directly (:mod:`cds.treeshap.model`).
