@@ -7,7 +7,9 @@ precomputes tables once (:mod:`cds.treeshap.plan`); a record then costs one vect
 evaluation of every split condition of every tree (:mod:`cds.treeshap.nodes`), a byte per
 tabulated block and a short gather from each table (:mod:`cds.treeshap.program`): the same ~25
 numpy calls whatever the number of trees. Batches run in row chunks on a small thread pool
-(numpy releases the GIL), with scratch memory bounded by the chunk size.
+(numpy releases the GIL), with scratch memory bounded by the chunk size. A model too big for
+one program (deep trees) is explained in groups of consecutive trees, a program each, with
+chunks sized so a group's intermediates stay a few MB (see :data:`GROUP_SCRATCH_BYTES`).
 
 Only numpy is imported: explaining needs neither LightGBM nor shap, and the text model is
 parsed directly (:mod:`cds.treeshap.model`).
@@ -124,8 +126,11 @@ class TreeExplainer:
     def _chunk_rows(self) -> int:
         per_row = (max(p.bytes_per_row() for p in self._programs) + self._nodes.size
                    + 8 * (self.n_features + 1))
-        most = MAX_CHUNK_ROWS if len(self._programs) == 1 else GROUP_CHUNK_ROWS
-        return int(min(most, max(16, SCRATCH_BYTES // per_row)))
+        if len(self._programs) == 1:
+            return int(min(MAX_CHUNK_ROWS, max(16, SCRATCH_BYTES // per_row)))
+        # a group is at least one tree: a deep tree's scratch alone can exceed the group budget
+        group = max(p.bytes_per_row() for p in self._programs)
+        return int(min(GROUP_CHUNK_ROWS, SCRATCH_BYTES // per_row, max(16, GROUP_SCRATCH_BYTES // group)))
 
     def contributions(self, X: np.ndarray, *, n_threads: int | None = None) -> np.ndarray:
         """TreeSHAP contributions, float64 (rows, n_features + 1), last column the expected value.
