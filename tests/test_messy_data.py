@@ -165,6 +165,18 @@ def test_hip_strength_absent_from_the_whole_file_is_a_loud_warning() -> None:
     assert not loud_only and quiet
 
 
+def test_an_intake_finding_or_red_flag_absent_from_the_whole_file_is_reported() -> None:
+    """BMI has no clinical test (no ``procedure``): its absence is said by name, as a red-flag
+    question's is (the file cannot screen it)."""
+    frame = messy_frame(50, 5).drop(columns=["BMI (kg/m2)", "rf_fever"])
+    warnings = tidy(frame).warnings
+    assert any(w.startswith("no column 'bmi_kg_m2'") and "learns without it" in w
+               for w in warnings), warnings
+    assert any(w.startswith("no column 'rf_fever'") and "cannot be screened" in w
+               for w in warnings), warnings
+    assert not any("'pain_nrs'" in w for w in warnings)  # present (renamed): not reported
+
+
 # ------------------------------------------------------------------------------ end to end
 
 

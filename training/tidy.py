@@ -63,6 +63,13 @@ def absent_findings(columns: set[str]) -> tuple[list[str], list[str]]:
                         "it under another name (--columns), or do not train on this file")
         else:
             quiet.append(text + ": the model learns without it")
+    # a finding no clinical test records (intake: BMI, pain, history; red-flag questions)
+    for f in FEATURES:
+        if (f.procedure is None and f.role in ("model", "red_flag") and f.name not in columns
+                and f.name not in derived_inputs):
+            quiet.append(f"no column '{f.name}' ({f.label}) in the whole file: "
+                         + ("its red flag cannot be screened in this file" if f.role == "red_flag"
+                            else "the model learns without it"))
     return quiet, loud
 
 

@@ -39,14 +39,15 @@ REASON = "reason"
 
 
 class DataRejected(UserError):
-    """The training data cannot be used as given; every problem is listed."""
+    """The data (for training, evaluation, scoring or monitoring) cannot be used as given;
+    every problem is listed."""
 
     status = 422
     code = "invalid-data"
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        super().__init__("training data rejected before training:\n  " + "\n  ".join(problems))
+        super().__init__("data rejected, nothing used:\n  " + "\n  ".join(problems))
 
 
 @dataclass
