@@ -132,25 +132,43 @@ def _readings(written: str) -> list[str]:
     return readings
 
 
-def _contract_unit(ureg: Any, ucum: str) -> Any:
+@lru_cache(maxsize=64)
+def _contract_unit(ucum: str) -> Any:
     """The contract's unit as a quantity, read as UCUM (its Pint spelling if UCUM's grammar
-    refuses it)."""
+    refuses it). Parsed once per unit: UCUM's Earley parser costs milliseconds a call."""
+    ureg = _registry()
     try:
         return ureg.from_ucum(ucum)
     except Exception:  # ucumvert raises lark and pint errors alike
         return ureg.parse_expression(pint_unit(ucum))
 
 
-@lru_cache(maxsize=256)
 def conversion_factor(written: str, ucum: str | None) -> float:
     """Multiply a value written in ``written`` by this to get the contract's ``ucum`` unit.
 
-    Raises :class:`UnitProblem` when the conversion is not certain (module docstring).
+    Raises :class:`UnitProblem` when the conversion is not certain (module docstring). The
+    answer for a pair, a factor or a refusal, is worked out once: a column repeats its unit in
+    every cell, and a refusal is as costly to reach as a factor.
     """
+    factor, problem = _conversion(written, ucum)
+    if problem is not None:
+        raise UnitProblem(problem)
+    return factor
+
+
+@lru_cache(maxsize=1024)
+def _conversion(written: str, ucum: str | None) -> tuple[float, str | None]:
+    try:
+        return _convert(written, ucum), None
+    except UnitProblem as e:
+        return math.nan, str(e)
+
+
+def _convert(written: str, ucum: str | None) -> float:
     if pint_unit(ucum) is None or ucum is None:
         raise UnitProblem(f"'{written}': this finding is a score without a unit")
     ureg = _registry()
-    goal = _contract_unit(ureg, ucum)
+    goal = _contract_unit(ucum)
     factors: set[float] = set()
     unknown = []
     for reading in _readings(written):

@@ -32,3 +32,22 @@ def test_training_reads_units_from_the_one_layer() -> None:
     assert training.units.conversion_factor is units.conversion_factor
     assert training.units.UnitProblem is units.UnitProblem
     assert training.units.split_value is units.split_value
+
+
+def test_a_refused_unit_is_worked_out_once_per_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A column repeats its unit in every cell: a refusal, as costly as a factor (UCUM's parser),
+    is remembered too (scoring 800 cells once parsed UCUM 29k times)."""
+    calls: list[str] = []
+    real = units._convert
+
+    def counting(written: str, ucum: str | None) -> float:
+        calls.append(written)
+        return real(written, ucum)
+
+    monkeypatch.setattr(units, "_convert", counting)
+    units._conversion.cache_clear()
+    for _ in range(3):
+        with pytest.raises(units.UnitProblem, match="not a unit this knows"):
+            units.conversion_factor("furlongs-per-fortnight-xyz", "N.m/kg")
+        assert units.conversion_factor("Nm/kg", "N.m/kg") == pytest.approx(1.0)
+    assert calls == ["furlongs-per-fortnight-xyz", "Nm/kg"]
