@@ -1,1 +1,1 @@
-"""Serving the model: the per-worker model host, its facts, shadow scoring, assess-and-record."""
+"""Serving the model: the per-worker model host, shadow scoring, assess-and-record."""

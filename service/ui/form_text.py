@@ -13,7 +13,7 @@ from __future__ import annotations
 from cds.errors import FieldError
 from cds.features import Feature
 
-from ..serving.model_facts import short_unit
+from .model_facts import short_unit
 
 
 def _range(f: Feature) -> str:

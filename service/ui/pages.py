@@ -20,7 +20,7 @@ Routes:
   instance (only the signed-in patient's: another patient's is 404, its id never shown);
   ``GET /ui/assessments/<id>/edit`` - the form filled with that assessment's inputs (add the
   next finding without re-entering the rest).
-* ``GET /ui/model`` - the model facts of the model being served (:mod:`service.serving.model_facts`).
+* ``GET /ui/model`` - the model facts of the model being served (:mod:`service.ui.model_facts`).
 * The patient's visits and two visits compared (:mod:`service.ui.history`), and the patient's
   handout as a page and a PDF (:mod:`service.ui.handout`): their views are on this blueprint.
 
@@ -62,9 +62,9 @@ from cds.validate import validate_record
 from ..http.headers import page_csp
 from ..security import keys, patient_label, smart
 from ..serving.assessing import assess_and_record
-from ..serving.model_facts import current_model_info, model_facts, short_unit
 from ..store import AssessmentRow, get_store
 from .form_text import needed_sentence, plain_message, why_required
+from .model_facts import current_model_info, model_facts, short_unit
 
 bp = Blueprint("ui", __name__, url_prefix="/ui", static_folder="../static",
                static_url_path="/static", template_folder="../templates")

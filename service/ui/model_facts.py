@@ -20,8 +20,8 @@ from cds.facts import FACTS_FILE, build_facts
 from cds.features import ROWS, column_feature
 from cds.model import resolve, verify_manifest
 
-from ..ui.svg_eval import calibration_plot, decision_curve
-from .model_host import get_model
+from ..serving.model_host import get_model
+from .svg_eval import calibration_plot, decision_curve
 
 SETTING_TEXT = {"intake": "Intake answers only", "exam": "With clinical examination",
                 "movement": "With movement analysis"}
