@@ -94,6 +94,9 @@ def request(method: str, url: str, headers: Mapping[str, str], body: bytes | Non
     connection is attempted), the exchange does not end within
     ``timeout_s`` (``TIMED_OUT``), the body exceeds ``max_bytes`` (``TOO_LARGE``), or the
     connection or the HTTP exchange fails (``UNREACHABLE``).
+
+    Long: one exchange under one deadline; ``abort`` and ``connect`` are closures over its
+    state (the sockets to shut, the expiry, the address filter) and read best beside it.
     """
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:

@@ -220,7 +220,11 @@ def _add_examples(paths: dict[str, Any]) -> None:
 
 
 def document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document."""
+    """The OpenAPI 3.1 document.
+
+    Long: one declarative literal of the paths, in the order the document shows them; the
+    schemas it references are derived elsewhere (:func:`cds.render.body.json_schemas`).
+    """
     body_in = _content(_ref("AssessmentInput"), JSON, FHIR)
     service_id = [{"name": "service_id", "in": "path", "required": True,
                    "schema": {"enum": ["gmed-driver", "gmed-driver-encounter"]}}]
