@@ -35,6 +35,9 @@ Codes: every finding has a code of the product's local code system :data:`LOCAL_
 feature name), and ``code``, its LOINC or SNOMED CT code, where one exists and was checked
 against the system's own text; :mod:`cds.codes` says why the others have none and codes each
 ``procedure`` as an orderable.
+
+Long: one declarative table, one row per finding with its evidence beside it; splitting it by
+group would make readers (validation, the model's columns, FHIR, the form) join the parts again.
 """
 
 from __future__ import annotations

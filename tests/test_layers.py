@@ -1,5 +1,7 @@
 """The layers point one way (issue 15): the core (``cds``) imports neither ``service`` nor
-``training``, and ``service`` imports nothing of ``training``. The contracts are import-linter's
+``training``, and ``service`` imports nothing of ``training``; inside ``service``, the routes and
+pages are reached only by the app, and the plumbing (``service.http``), the store and security
+reach no route, page, EHR or serving code. The contracts are import-linter's
 (``[tool.importlinter]`` in ``pyproject.toml``); these tests run them on the tree and show that
 they catch a forbidden import, lazy ones inside functions included."""
 
@@ -34,7 +36,7 @@ def _copy_tree(to: Path) -> None:
 def test_the_layer_contracts_are_kept() -> None:
     out = _lint(ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "Contracts: 2 kept, 0 broken." in out.stdout
+    assert "Contracts: 6 kept, 0 broken." in out.stdout
 
 
 def test_the_checker_catches_the_core_reaching_up_a_layer(tmp_path: Path) -> None:
@@ -56,3 +58,26 @@ def test_the_checker_catches_the_service_importing_training(tmp_path: Path) -> N
     assert out.returncode == 1
     assert "service is independent of training BROKEN" in out.stdout
     assert "service._reach_across -> training.tune" in out.stdout
+
+
+def test_the_checker_catches_the_store_reaching_up_to_a_route(tmp_path: Path) -> None:
+    _copy_tree(tmp_path)
+    (tmp_path / "service" / "store" / "_reach_up.py").write_text(
+        "def run() -> None:\n    from service.routes.assessments import bp  # noqa: F401\n")
+    out = _lint(tmp_path)
+    assert out.returncode == 1
+    assert "service routes are reached only by the app BROKEN" in out.stdout
+    assert "service http plumbing and store import no routes, pages, EHR or serving code BROKEN" in out.stdout
+    assert "service.store._reach_up -> service.routes.assessments" in out.stdout
+    assert "service security imports no routes, pages, EHR or serving code KEPT" in out.stdout
+
+
+def test_the_checker_catches_security_importing_a_page(tmp_path: Path) -> None:
+    _copy_tree(tmp_path)
+    (tmp_path / "service" / "security" / "_reach_up.py").write_text(
+        "from service.ui import form_text  # noqa: F401\n")
+    out = _lint(tmp_path)
+    assert out.returncode == 1
+    assert "service pages are reached only by the app BROKEN" in out.stdout
+    assert "service security imports no routes, pages, EHR or serving code BROKEN" in out.stdout
+    assert "service.security._reach_up -> service.ui.form_text" in out.stdout

@@ -12,12 +12,12 @@ import pytest
 
 from cds.errors import UserError
 from cds.features import BY_NAME
+from cds.units import UnitProblem, conversion_factor
 from training.cli import main
 from training.columns import Mapping, apply_names, load_mapping, suggest
 from training.dataset import load
 from training.tables import read_csv, sniff
 from training.tidy import absent_findings, tidy
-from training.units import UnitProblem, conversion_factor
 from training.validation import DataRejected
 from training.values import category_values
 

@@ -4,9 +4,12 @@ are read by one registry, with UCUM the one vocabulary, and agree on every conve
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-import training.units
+import training.columns
+import training.values
 from cds import units
 
 # (contract UCUM, unit as a person or a FHIR server writes it) known to both callers
@@ -25,13 +28,16 @@ def test_a_written_unit_and_its_ucum_code_convert_alike(target: str, given: str)
 def test_a_site_file_may_write_a_ucum_code(written: str, target: str, expected: float) -> None:
     """UCUM's atoms (``wk``, ``mo``) are units a site file may write in a header: the one
     vocabulary is read on both paths (a bare Pint registry knew neither)."""
-    assert training.units.conversion_factor(written, target) == pytest.approx(expected, rel=1e-12)
+    assert units.conversion_factor(written, target) == pytest.approx(expected, rel=1e-12)
 
 
 def test_training_reads_units_from_the_one_layer() -> None:
-    assert training.units.conversion_factor is units.conversion_factor
-    assert training.units.UnitProblem is units.UnitProblem
-    assert training.units.split_value is units.split_value
+    """No re-export in between (issue 15): training imports :mod:`cds.units` itself."""
+    assert not (Path(training.values.__file__).parent / "units.py").exists()
+    for module in (training.values, training.columns):
+        assert module.conversion_factor is units.conversion_factor
+        assert module.UnitProblem is units.UnitProblem
+        assert module.split_value is units.split_value
 
 
 def test_a_refused_unit_is_worked_out_once_per_pair(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -44,7 +44,11 @@ EXAMPLES = {
 
 def build_parser() -> argparse.ArgumentParser:
     """Every ``cds`` command: ``assess`` from the core (:func:`cds.cli.add_assess`), then the
-    data scientist's."""
+    data scientist's.
+
+    Long: a declarative table of the commands and their options, one ``add_argument`` a line, in
+    the order ``cds --help`` shows them; split, the help would be read in several places.
+    """
     parser = argparse.ArgumentParser(prog="cds", description=cds_cli.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -123,31 +123,13 @@ def _recalibrate(args: argparse.Namespace) -> int:
 
 def _models(args: argparse.Namespace) -> int:
     from cds.model import models_dir
-    from training.gate import promote
-    from training.registry import history_lines, rollback, unset_alias, versions
+    from training.registry import history_lines, rollback, unset_alias
 
     root = Path(args.root) if args.root else models_dir()
     args.alias_given = args.alias is not None
     args.alias = args.alias or "production"
     if args.action == "list":
-        rows = versions(root)
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        data_keys: dict[str, str] = {}
-        for v in [] if args.json else rows:
-            key = data_keys.setdefault(v["measured_on"], f"[{chr(ord('a') + len(data_keys))}]")
-            tags = f"  [{', '.join(v['aliases'])}]" if v["aliases"] else ""
-            auroc = f"  AUROC {v['auroc']:.3f} on {key}" if v["auroc"] is not None else ""
-            parent = f"  (recalibrated from {v['parent']})" if v["parent"] else ""
-            print(f"{v['version']}{tags}{auroc}{parent}  {v['created']}  {v['trained_on']}")
-        if data_keys:
-            print("\nfigures measured on:")
-            for text, key in data_keys.items():
-                print(f"  {key} {text}")
-            if len(data_keys) > 1:
-                print("figures on different data are not comparable; compare two versions on the "
-                      "same data with: cds evaluate --model A --against B --data FILE")
-        return 0
+        return _models_list(root, args.json)
     if args.action == "history":
         for line in history_lines(root, args.alias if args.alias_given else None):
             print(line)
@@ -164,6 +146,37 @@ def _models(args: argparse.Namespace) -> int:
         print(f"{args.alias} -> {last['version']} (rolled back from {last['previous']}; "
               "recorded: cds models history)", file=sys.stderr)
         return 0
+    return _models_promote(root, args)
+
+
+def _models_list(root: Path, as_json: bool) -> int:
+    """``cds models list``: each version, its aliases and figures, the data they were measured on."""
+    from training.registry import versions
+
+    rows = versions(root)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    data_keys: dict[str, str] = {}
+    for v in [] if as_json else rows:
+        key = data_keys.setdefault(v["measured_on"], f"[{chr(ord('a') + len(data_keys))}]")
+        tags = f"  [{', '.join(v['aliases'])}]" if v["aliases"] else ""
+        auroc = f"  AUROC {v['auroc']:.3f} on {key}" if v["auroc"] is not None else ""
+        parent = f"  (recalibrated from {v['parent']})" if v["parent"] else ""
+        print(f"{v['version']}{tags}{auroc}{parent}  {v['created']}  {v['trained_on']}")
+    if data_keys:
+        print("\nfigures measured on:")
+        for text, key in data_keys.items():
+            print(f"  {key} {text}")
+        if len(data_keys) > 1:
+            print("figures on different data are not comparable; compare two versions on the "
+                  "same data with: cds evaluate --model A --against B --data FILE")
+    return 0
+
+
+def _models_promote(root: Path, args: argparse.Namespace) -> int:
+    """``cds models promote``: through the gate (unless ``--force``), and what the gate said."""
+    from training.gate import promote
+
     if not args.version:
         raise UserError("cds models promote: give the VERSION to promote (cds models list)")
     given = {"auroc": args.margin_auroc, "calibration_intercept": args.margin_intercept,

@@ -12,7 +12,7 @@ A **mapping file** (``--columns mapping.yaml``; ``cds columns suggest FILE --out
 
 Without a mapping, the only renames made are certain ones: the same name up to case, spaces,
 hyphens and dots (``Age_Years``, ``age-years``), and a unit in brackets after such a name
-(``BMI_kg_m2 (kg/m²)``; the unit is converted, :mod:`training.units`). A unit in brackets after
+(``BMI_kg_m2 (kg/m²)``; the unit is converted, :mod:`cds.units`). A unit in brackets after
 a mapped column's name is taken too (``BMI (kg/m2): bmi_kg_m2``). Everything else is suggested,
 never applied: by name similarity (:mod:`difflib`, against the contract's names and labels)
 and by values (numbers inside a feature's valid range, yes/no values for a yes/no finding,
@@ -31,9 +31,9 @@ import pandas as pd
 
 from cds.errors import UserError
 from cds.features import Feature
+from cds.units import UnitProblem, conversion_factor, split_value
 
 from .schema import LABEL, PASSTHROUGH, as_boolean, as_number, training_columns
-from .units import UnitProblem, conversion_factor, split_value
 from .values import category_values
 
 __all__ = ["Mapping", "Suggestion", "apply_names", "known_columns", "load_mapping", "suggest",

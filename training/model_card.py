@@ -80,7 +80,11 @@ def _decisions(decisions: list[dict[str, Any]]) -> list[str]:
 
 
 def render_model_card(meta: dict[str, Any], facts: dict[str, Any] | None = None) -> str:
-    """The model card as Markdown."""
+    """The model card as Markdown.
+
+    Long: the card's Markdown as one list of lines in the order the card reads; each
+    section is a few lines of it.
+    """
     facts = facts or build_facts(meta, None)
     details, data, perf = facts["model_details"], facts["data"], facts["performance"]
     if data["simulated"]:

@@ -86,6 +86,9 @@ def train(data: str | Path, out: str | Path, *, version: str | None = None,
     search of :mod:`training.tune`; ``engine="dask"`` fits on a Dask cluster (``scheduler``
     address, or a local cluster). ``progress`` receives one line per step (the validation
     report and each candidate included).
+
+    Long: a third of it is this docstring; the body is the steps above in order, one call
+    each, sharing the dataset, the metadata and the progress line between them.
     """
     say = progress or (lambda _: None)
     out = Path(out)

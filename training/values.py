@@ -4,7 +4,7 @@
   label (``Low back pain``), or a prefix that starts exactly one allowed value (``F``/``M`` for
   sex, ``L``/``R``/``B`` for the side); anything else stays as written and the schema reports it;
 * **numbers**: a decimal comma (``1,38``) is a decimal point; a unit after the number
-  (``1.38 Nm/kg``) or in the header is converted to the contract's unit (:mod:`training.units`);
+  (``1.38 Nm/kg``) or in the header is converted to the contract's unit (:mod:`cds.units`);
   a unit that cannot be converted safely stops the run for that column (a column written in
   an unknown unit is not a few bad rows);
 * **yes/no**: ``yes/no``, ``y/n``, ``true/false``, ``1/0`` in any case (read by the schema).
@@ -15,8 +15,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cds.features import Feature
-
-from .units import UnitProblem, conversion_factor, split_value
+from cds.units import UnitProblem, conversion_factor, split_value
 
 __all__ = ["category_values", "numbers"]
 

@@ -1,6 +1,7 @@
 """FHIR R4 at the core's edge, in three parts (the RiskAssessment is a renderer: :mod:`cds.render`).
 
 * :mod:`cds.fhir.read`: resources (a Bundle, a list, one resource) -> a patient record;
+  :mod:`cds.fhir.values` reads one value for one finding (codes, quantities, units);
 * :mod:`cds.fhir.publish`: the contract published as the intake Questionnaire and the findings
   CodeSystem;
 * :mod:`cds.fhir.codes`: the codes and canonical URLs both (and the renderers) share.

@@ -54,6 +54,9 @@ def simulate(n: int, seed: int, *, control_fraction: float = 0.0,
     ``pd.Categorical`` over the allowed values. ``settings`` replaces the care-setting mix
     (shares of intake/exam/movement, absent = 0). Controls follow the full research protocol
     (setting ``movement``).
+
+    Long: one generative story in the order of its random draws; the order fixes what a
+    seed produces, so it reads as one piece and is kept in one.
     """
     if n < 0 or not 0.0 <= control_fraction <= 1.0:
         raise ValueError("need n >= 0 and control_fraction within [0, 1]")
