@@ -21,7 +21,7 @@ from .routes.hooks import bp as cds_hooks_bp
 from .routes.openapi import bp as openapi_bp
 from .routes.ops import bp as ops_bp
 from .security import auth, keys, smart
-from .serving import model_host as model
+from .serving import model_host
 from .ui.pages import bp as ui_bp
 
 
@@ -35,7 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     logs.init_app(app)  # first: its after_request runs last, once the others have set the scene
     metrics.init_app(app)
     errors.init_app(app)
-    model.init_app(app)
+    model_host.init_app(app)
     store.init_app(app)  # the store keeps the secret every key is derived from
     keys.init_app(app)  # every key, derived from the one secret, before anything needs one
     smart.init_app(app)  # the clinician page's session (its own derived key)
