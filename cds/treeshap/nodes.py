@@ -36,6 +36,12 @@ class SplitConditions:
     """The internal nodes of all trees; :meth:`go_left` evaluates them for a batch."""
 
     def __init__(self, model: ParsedModel) -> None:
+        """Every tree's internal nodes as parallel arrays with global node and leaf ids.
+
+        Long: one pass over the trees that keeps the node and leaf counters running; the arrays
+        (feature, threshold, decision, children, leaf values, categorical bitsets) are filled
+        together because each child id depends on the counters at that tree.
+        """
         self.offsets: list[int] = []
         features, thresholds, decisions, lefts, rights, leaf_values, roots = [], [], [], [], [], [], []
         cat_words: dict[int, np.ndarray] = {}

@@ -142,6 +142,12 @@ class Program:
     """Flattened blocks of all trees (see the module docstring)."""
 
     def __init__(self, blocks: list[Block], rank: np.ndarray) -> None:
+        """Lay out every block's units, tables and gathers in one flat program.
+
+        Long: one pass that assigns each unit its rank, its bit positions and its table offset,
+        then builds the gathers from those same offsets; split into steps, each would need the
+        others' running offsets passed back and forth, which is where layout bugs come from.
+        """
         units: list[Unit] = []
         for block in blocks:
             units.extend([block.unit] if isinstance(block, ByteBlock) else block.units)
