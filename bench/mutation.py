@@ -11,7 +11,7 @@ reach the mutated function; the tiny fixture model is trained once for the whole
 to every session (``GMED_TEST_TINY_MODEL``, see ``tests/conftest.py``). mutmut mutates code
 inside functions and methods (operators, comparisons, constants, arguments, return values), not
 module-level constants. Where only part of a module guards the door (model verification in
-``cds/model.py``, the CSRF functions of ``service/ui.py``) only those functions are mutated.
+``cds/model.py``, the CSRF functions of ``service/ui/pages.py``) only those functions are mutated.
 
 Prints one row per module: mutants, killed, survived, no tests (no selected test reaches the
 function), timeout, and the score ``(killed + timeout) / mutants`` (a timeout is a mutant the
@@ -61,16 +61,16 @@ TARGETS = (
            ("x_verify_manifest__mutmut_*", "x_sha256_file__mutmut_*", "x_load_model__mutmut_*",
             "x__check_provenance__mutmut_*", "x__read_json__mutmut_*", "x_resolve__mutmut_*"),
            "verification"),
-    Target("service/auth.py", ("tests/test_service_auth.py", "tests/test_pin_auth.py")),
-    Target("service/smart.py", ("tests/test_service_smart.py",)),
-    Target("service/limits.py", ("tests/test_service_limits.py",
+    Target("service/security/auth.py", ("tests/test_service_auth.py", "tests/test_pin_auth.py")),
+    Target("service/security/smart.py", ("tests/test_service_smart.py",)),
+    Target("service/http/limits.py", ("tests/test_service_limits.py",
                                  "tests/test_service_amplification.py",
                                  "tests/test_service_auth.py", "tests/test_service_headers.py")),
     # the gate's decision; promote() around it is exercised by tests that train and evaluate
     # models (minutes per mutant), so only check() is mutated, against its own tests
     Target("training/gate.py", ("tests/test_pin_gate.py",), ("x_check__mutmut_*",), "check"),
     Target("training/calibration.py", ("tests/test_pin_gate.py",)),
-    Target("service/ui.py", ("tests/test_ui.py", "tests/test_service_smart.py",
+    Target("service/ui/pages.py", ("tests/test_ui.py", "tests/test_service_smart.py",
                              "tests/test_service_scoping.py"),
            ("x__csrf_token__mutmut_*", "x__sign__mutmut_*", "x__csrf_ok__mutmut_*",
             "x__headers__mutmut_*"), "CSRF"),

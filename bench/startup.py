@@ -41,7 +41,7 @@ def _master(config: dict[str, Any]) -> tuple[Any, dict[str, float]]:
     create_app = _timed(steps, "import service", lambda: __import__(
         "service.app", fromlist=["create_app"]).create_app)
     app = _timed(steps, "create_app", lambda: create_app(config))
-    from service.model import get_model
+    from service.serving.model_host import get_model
 
     with app.app_context():
         _timed(steps, "model: load + verify", get_model)
@@ -59,7 +59,7 @@ def _worker(app: Any, config: dict[str, Any]) -> dict[str, float]:
         create_app = _timed(steps, "import service", lambda: __import__(
             "service.app", fromlist=["create_app"]).create_app)
         app = _timed(steps, "create_app", lambda: create_app(config))
-    from service.model import get_model
+    from service.serving.model_host import get_model
     from service.store import get_store
 
     with app.app_context():

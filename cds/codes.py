@@ -1,7 +1,7 @@
 """Standard codes the contract does not carry itself: why a finding has none, and orderables.
 
 :data:`UNCODED` gives, for every finding that keeps only its local code, the reason no LOINC or
-SNOMED CT code is used (published in the findings CodeSystem by :mod:`service.terminology`).
+SNOMED CT code is used (published in the findings CodeSystem by :mod:`service.ehr.terminology`).
 :data:`ORDERABLES` codes each ``Feature.procedure`` of :mod:`cds.features` as an orderable
 ``ServiceRequest.code``. A test (tests/test_ehr_codes.py) keeps both in step with the contract.
 """

@@ -5,7 +5,7 @@ evaluation and training data, quantitative analyses, caveats) and carry the TRIP
 shipped prediction model must report (Collins et al. 2024); :data:`TRIPOD_AI` maps each item to
 the section that answers it. ``MODEL_CARD.md`` is rendered from these facts
 (:mod:`training.model_card`), so the two never disagree. The one source of truth for the file:
-training writes it (:mod:`training.artefact`), the service reads it (``service.model_facts``),
+training writes it (:mod:`training.artefact`), the service reads it (``service.serving.model_facts``),
 both from here, so serving never imports training.
 """
 

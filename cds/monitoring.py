@@ -1,7 +1,7 @@
 """Monitoring statistics: is the model still seeing the patients it was built for, and right?
 
 One implementation for ``cds monitor`` (:mod:`training.monitor`, by month over a store or file)
-and the service's ``/metrics`` gauges (:mod:`service.metrics`, over the store's recent rows):
+and the service's ``/metrics`` gauges (:mod:`service.http.metrics`, over the store's recent rows):
 
 * **input drift**, per model column: the population stability index (PSI) of the current rows
   against the training distribution, over the reference's deciles for numbers and over the

@@ -95,7 +95,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         _s("assessment_id", 36, references="assessments.id", primary_key=True, nullable=False),
         _s("previous_id", 36, references="assessments.id", nullable=False, index=True),
     ),
-    # shadow mode (issue #13, service.shadow): the shadow model's estimates of an assessment,
+    # shadow mode (issue #13, service.serving.shadow): the shadow model's estimates of an assessment,
     # stored beside it and never shown
     "shadow_assessments": (
         _s("id", 36, primary_key=True, nullable=False),

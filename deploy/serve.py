@@ -42,14 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.config import DEFAULTS
-from service.headers import SECURITY_HEADERS
+from service.http.headers import SECURITY_HEADERS
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "nginx.conf"
 TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 SOCKET_WAIT_S = 60.0
 STOP_WAIT_S = 15.0
-RETRY_AFTER_S = 2  # on nginx's 502 and 504, as the app's own 503 (service.errors)
+RETRY_AFTER_S = 2  # on nginx's 502 and 504, as the app's own 503 (service.http.errors)
 _LISTEN = re.compile(r"^(?:(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$")
 ERROR_PREFIX = "/_gmed_nginx_error/"
 _PLACEHOLDER = re.compile(r"@[A-Z_]+@")

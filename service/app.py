@@ -11,15 +11,18 @@ from typing import Any
 
 from flask import Flask
 
-from . import auth, deadline, errors, headers, keys, limits, logs, metrics, model, smart, store
-from .api import bp as api_bp
-from .cds_hooks import bp as cds_hooks_bp
+from . import store
 from .config import load_config
-from .fhir_api import bp as fhir_bp
-from .jsontext import FastJSONProvider
-from .openapi import bp as openapi_bp
-from .ops import bp as ops_bp
-from .ui import bp as ui_bp
+from .http import deadline, errors, headers, limits, logs, metrics
+from .http.jsontext import FastJSONProvider
+from .routes.assessments import bp as api_bp
+from .routes.fhir import bp as fhir_bp
+from .routes.hooks import bp as cds_hooks_bp
+from .routes.openapi import bp as openapi_bp
+from .routes.ops import bp as ops_bp
+from .security import auth, keys, smart
+from .serving import model_host as model
+from .ui.pages import bp as ui_bp
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

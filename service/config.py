@@ -23,7 +23,7 @@ Every key, with its default and meaning:
                                             nothing is stored
 ``PSEUDONYM_SECRET``      ``None``          the secret every key is derived from (HKDF, one label
                                             each: patient pseudonyms, the clinician session, the
-                                            CSRF token; :mod:`service.keys`, through the store);
+                                            CSRF token; :mod:`service.security.keys`, through the store);
                                             production: at least
                                             32 bytes, e.g. ``openssl rand -hex 32``; ``None`` = a
                                             random key kept in ``<instance>/pseudonym.key`` (0600),
@@ -34,12 +34,12 @@ Every key, with its default and meaning:
                                             ``"fhir_servers": [base URLs]``: the SMART ``iss`` of
                                             this issuer's EHR, whose clinician sessions then see
                                             what this issuer stored (patients and API objects are
-                                            scoped by issuer; see :mod:`service.smart`)
+                                            scoped by issuer; see :mod:`service.security.smart`)
 ``JWT_LEEWAY``            ``30``            seconds of clock skew allowed on ``exp``/``iat``; a
                                             token id is remembered until ``exp`` + this
 ``JWT_MAX_LIFETIME``      ``3600``          longest ``exp - iat`` accepted (bounds the replay cache)
 ``JWKS_CACHE_SECONDS``    ``300``           lifetime of fetched keys when the JWKS response has no
-                                            ``max-age`` (see :mod:`service.jwks`)
+                                            ``max-age`` (see :mod:`service.security.jwks`)
 ``JWKS_CACHE_MIN_SECONDS`` ``60``           lower and upper bounds on a response's ``max-age``
 ``JWKS_CACHE_MAX_SECONDS`` ``3600``
 ``JWKS_MIN_REFRESH_SECONDS`` ``30``         no new fetch of a ``jku`` this soon after a success (an
@@ -55,13 +55,13 @@ Every key, with its default and meaning:
 ``FHIR_SERVER_ALLOWLIST`` ``[]``            base URLs of the FHIR servers (CDS Hooks ``fhirServer``,
                                             SMART ``iss``) the service may call: same scheme, host
                                             and port, and a path under the base's, whole segments
-                                            (:mod:`service.origins`; ``http://ehr.example/fhir``
+                                            (:mod:`service.security.origins`; ``http://ehr.example/fhir``
                                             admits ``.../fhir/Patient`` but not ``.../fhirX`` nor
                                             ``http://ehr.example@evil.host``)
 ``OUTBOUND_PRIVATE_HOSTS`` ``[]``           host names (as written in the URL) that may resolve to
                                             loopback, private or link-local addresses; every other
                                             outbound call to such an address is refused
-                                            (:mod:`service.httpget`). The tests and loopback EHRs
+                                            (:mod:`service.http.httpget`). The tests and loopback EHRs
                                             of a developer machine set ``["127.0.0.1"]``
 ``METRICS_TOKEN``         ``None``          bearer token ``GET /metrics`` requires
                                             (``Authorization: Bearer <token>``); ``None``: in
@@ -81,13 +81,13 @@ Every key, with its default and meaning:
                                             ``maxDepth``), checked before the body is parsed
 ``REQUEST_DEADLINE``      ``10.0``          seconds a request may work; past it the next stage
                                             boundary answers 503 with ``Retry-After`` (see
-                                            :mod:`service.deadline`); 0 = no deadline
+                                            :mod:`service.http.deadline`); 0 = no deadline
 ``BATCH_MAX``             ``100``           records per ``POST /v1/assessments/batch``
 ``UI_FRAME_ANCESTORS``    ``["'self'"]``    CSP ``frame-ancestors`` of the clinician page: the EHR
                                             origins allowed to embed it (empty = ``'none'``)
 ``UI_AUTH``               ``"smart"``       who may open a clinician page with patient data:
                                             ``"smart"`` a SMART EHR launch for that patient (see
-                                            :mod:`service.smart`; the EHR's ``iss`` must be on
+                                            :mod:`service.security.smart`; the EHR's ``iss`` must be on
                                             ``FHIR_SERVER_ALLOWLIST``), ``"off"`` anyone with the
                                             link (development only; ``make serve``)
 ``SMART_CLIENT_ID``       ``None``          this app's client id at the EHRs' authorization
@@ -104,7 +104,7 @@ from typing import Any
 
 from flask import Flask, current_app, request
 
-from . import origins
+from .security import origins
 from .store.config import DEFAULTS as STORE_DEFAULTS
 
 DEFAULTS: dict[str, Any] = {

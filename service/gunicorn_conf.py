@@ -8,10 +8,11 @@ itself (plus ~3.5 s for the UCUM registry after that), ~0.1 s preloaded. Nothing
 connection, a thread or a lock is created in the master: the store's engine is created on first
 use, in each worker (``post_worker_init`` pings it), and the explainer's thread pool per call.
 The cost: a code change needs a restart of the master (a model change does not: an alias move is
-picked up by each worker, :mod:`service.model`). Each worker runs a few threads (``gthread``): the CPU
-work is one core's, but while one request waits for the store's disk flush the others compute,
-and the store commits their writes together (see :mod:`service.store.commit`). Prometheus figures of
-all workers are aggregated through a multiprocess directory created here.
+picked up by each worker, :mod:`service.serving.model_host`). Each worker runs a few threads
+(``gthread``): the CPU work is one core's, but while one request waits for the store's disk
+flush the others compute, and the store commits their writes together (see
+:mod:`service.store.commit`). Prometheus figures of all workers are aggregated through a
+multiprocess directory created here.
 
 Environment: ``GMED_BIND`` (default 127.0.0.1:8080), ``GMED_WORKERS`` (default: the number of
 cores), ``GMED_THREADS`` (default 4), plus every ``GMED_*`` setting of the app.
@@ -48,7 +49,7 @@ def when_ready(server: Any) -> None:
     """In the master, before any fork: load and verify the model, build the UCUM registry (the
     workers inherit both). A failure is logged; each worker then retries and reports it."""
     from cds.units import warm
-    from service.model import get_model
+    from service.serving.model_host import get_model
 
     app = server.app.wsgi()
     try:
@@ -65,8 +66,8 @@ def post_worker_init(worker: Any) -> None:
     from gunicorn import util
 
     from cds.errors import CdsError
-    from service.headers import gunicorn_error
-    from service.model import get_model
+    from service.http.headers import gunicorn_error
+    from service.serving.model_host import get_model
     from service.store.config import ready
 
     util.write_error = gunicorn_error

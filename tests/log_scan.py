@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from service.logs import JsonFormatter
+from service.http.logs import JsonFormatter
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "out" / "reliability" / "log-scan.json"

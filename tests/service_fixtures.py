@@ -25,7 +25,7 @@ from cds.features import BY_NAME, ICD10CM
 from cds.fhir import QUESTIONNAIRE_URL, UCUM
 from cds.model import Model
 from service import create_app
-from service.logs import JsonFormatter
+from service.http.logs import JsonFormatter
 
 ISSUER = "https://ehr.example.org"
 BASE = "http://localhost"
@@ -205,7 +205,7 @@ def iter_json_lines(text: str) -> Iterator[dict[str, Any]]:
 @pytest.fixture
 def outbound(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every outbound request the service would make (none is made): the URLs, in order."""
-    from service import httpget
+    from service.http import httpget
 
     made: list[str] = []
 

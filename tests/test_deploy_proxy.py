@@ -31,7 +31,7 @@ from cryptography.x509.oid import NameOID
 
 from deploy import serve
 from service.config import DEFAULTS
-from service.headers import SECURITY_HEADERS
+from service.http.headers import SECURITY_HEADERS
 from tests.conftest import ROOT, load_example
 from tests.proxy_stack import NGINX, Answer, Served, app_env, call, free_port, production_stack, require_nginx
 from tests.service_fixtures import ISSUER, Signer, hook_call, runner_prefetch

@@ -26,8 +26,8 @@ from cds.features import (
     record_fields,
 )
 from cds.fhir import record_from_fhir
-from service.orders import PROCEDURE_SYSTEM, order_code
-from service.terminology import NO_STANDARD_CODE, STANDARD_CODING
+from service.ehr.orders import PROCEDURE_SYSTEM, order_code
+from service.ehr.terminology import NO_STANDARD_CODE, STANDARD_CODING
 
 ICD10CM_DISPLAYS = {
     "M22.2X1": "Patellofemoral disorders, right knee",
@@ -185,7 +185,7 @@ def test_palpation_is_ordered_with_its_snomed_procedure(app: Flask) -> None:
 def test_prefetch_asks_for_a_standard_coded_finding_by_both_its_codes() -> None:
     """An EHR may store a finding under its standard code or under the product's local one:
     the Observation query that asks for it names both (issue 14)."""
-    from service.prefetch import TEMPLATES
+    from service.ehr.prefetch import TEMPLATES
     asked = ",".join(t for k, t in TEMPLATES.items() if k.startswith("observations"))
     asked = asked.replace("&", ",") + ","
     coded = [f for f in record_fields()

@@ -3,7 +3,7 @@ many servers (measured with a 64-character patient id and the server base includ
 
 from __future__ import annotations
 
-from service.prefetch import TEMPLATES, render
+from service.ehr.prefetch import TEMPLATES, render
 
 SERVER = "https://ehr.example.org/fhir/r4/"  # a typical base, counted in the URL
 PATIENT = "p" * 64

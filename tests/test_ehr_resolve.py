@@ -93,7 +93,7 @@ def test_each_local_code_system_is_served_at_its_canonical(app: Flask, cid: str)
 def test_every_rule_raised_in_the_code_is_in_the_rules_code_system() -> None:
     from pathlib import Path
 
-    from service.terminology import RULES
+    from service.ehr.terminology import RULES
     source = "\n".join(p.read_text() for d in ("cds", "service") for p in Path(d).glob("*.py"))
     raised = set(re.findall(r"(?:FieldError|_field_error|\.error)\(\s*[^,()]+(?:\([^()]*\))?"
                             r"[^,()]*,\s*\"([A-Za-z-]+)\"", source))

@@ -134,7 +134,7 @@ def test_whole_points_add_up_to_the_shown_change(start: float, changes: list[flo
 
 
 def test_cards_start_at_the_complaint_and_give_whole_points(tiny_model: cds.Model) -> None:
-    from service.cards import build_cards
+    from service.ehr.cards import build_cards
 
     assessment = cds.assess(load_example("intake_only_pfp_and_lbp"), model=tiny_model)
     result = assessment.to_dict()

@@ -130,20 +130,20 @@ def test_a_request_past_its_deadline_stores_nothing_and_says_so(
     here) is answered 503 with Retry-After, and its assessment is not written."""
     import time
 
-    import service.assessing
+    import service.serving.assessing
 
     db = tmp_path / "deadline.sqlite3"
     app = make_app(DATABASE_URL=f"sqlite:///{db}", REQUEST_DEADLINE=0.2,
                    ENVIRONMENT="development")
     client = app.test_client()
     assert _assess(client, runner_pfp).status_code == 201
-    real = service.assessing.cds.assess
+    real = service.serving.assessing.cds.assess
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         time.sleep(0.3)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(service.assessing.cds, "assess", slow)
+    monkeypatch.setattr(service.serving.assessing.cds, "assess", slow)
     late = _assess(client, runner_pfp)
     assert late.status_code == 503 and "Retry-After" in late.headers
     assert late.get_json()["error"]["code"] == "deadline-exceeded"

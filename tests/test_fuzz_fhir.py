@@ -36,7 +36,7 @@ from jsonschema import Draft202012Validator
 import cds
 from cds.features import BY_NAME, COMPLAINT_SYSTEM, ICD10CM, SNOMED, Feature, record_fields
 from cds.fhir import COMPLAINT_CODES, QUESTIONNAIRE_URL, UCUM, record_from_fhir
-from service.openapi import SCHEMAS
+from service.routes.openapi import SCHEMAS
 from tests.fuzz_report import counted
 from tests.service_fixtures import hook_call, runner_prefetch
 

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from service.openapi import SCHEMAS
+from service.routes.openapi import SCHEMAS
 from tests.fuzz_report import counted
 from tests.service_fixtures import runner_prefetch
 

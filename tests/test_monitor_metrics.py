@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cds.features import MODEL_COLUMNS
 from cds.model import Model
 from cds.monitoring import REFERENCE_FILE
-from service import metrics
+from service.http import metrics
 from tests.conftest import load_example
 from tests.service_fixtures import make_app  # noqa: F401  (fixture)
 from tests.test_cli_errors import _store_with_outcomes

@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 import cds
 from cds.features import LOCAL_SYSTEM, RED_FLAGS
 from cds.safety import SCREEN_INCOMPLETE, WARNING_CODES
-from service.cards import build_cards
+from service.ehr.cards import build_cards
 from service.store import get_store
 from tests.conftest import load_example
 from tests.service_fixtures import hook_call, observation, runner_prefetch

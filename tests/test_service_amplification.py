@@ -16,7 +16,7 @@ from flask import Flask
 
 from cds.features import BY_NAME
 from cds.fhir import QUESTIONNAIRE_URL
-from service.prefetch import _code_list
+from service.ehr.prefetch import _code_list
 from tests import test_service_prefetch_fetch as loopback
 from tests.service_fixtures import hook_call, observation, quantity, runner_prefetch, searchset
 from tests.test_service_api import load_example

@@ -293,11 +293,11 @@ def test_an_anonymous_compressed_body_is_never_decompressed(
     any byte is inflated (RELIABILITY.md: no anonymous body is decompressed)."""
     import gzip
 
-    import service.limits
+    import service.http.limits
 
     inflated: list[int] = []
-    real = service.limits.inflate
-    monkeypatch.setattr(service.limits, "inflate",
+    real = service.http.limits.inflate
+    monkeypatch.setattr(service.http.limits, "inflate",
                         lambda *a: inflated.append(1) or real(*a))  # type: ignore[func-returns-value]
     response = secure_app.test_client().open(
         path, method=method, data=gzip.compress(b"[" + b"0," * 100_000 + b"0]"),

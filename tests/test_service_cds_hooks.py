@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cds.features import BY_NAME
-from service.prefetch import TEMPLATES
+from service.ehr.prefetch import TEMPLATES
 from service.store import assessments, audit, cards, feedback, get_store
 from tests.service_fixtures import hook_call, observation, quantity, runner_prefetch, searchset
 

@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from werkzeug.routing import Rule
 
-from service.headers import API_CSP, HSTS
+from service.http.headers import API_CSP, HSTS
 from tests.service_fixtures import hook_call
 from tests.test_service_gunicorn import served  # noqa: F401  (the real-gunicorn fixture)
 from tests.test_service_limits import gzip_bomb

@@ -12,7 +12,7 @@ from flask import Flask, jsonify
 from flask.json.provider import DefaultJSONProvider
 from flask.testing import FlaskClient
 
-from service.jsontext import EncodedJSON, dumps, encode, encode_object, object_response
+from service.http.jsontext import EncodedJSON, dumps, encode, encode_object, object_response
 
 
 def test_an_encoded_object_passes_the_store_serialiser_untouched() -> None:

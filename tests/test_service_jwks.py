@@ -30,8 +30,8 @@ from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.jwks import EXTENSION, JwksError, KeyCache, Limits, parse_jwks
-from service.logs import SAFE_FIELDS
+from service.http.logs import SAFE_FIELDS
+from service.security.jwks import EXTENSION, JwksError, KeyCache, Limits, parse_jwks
 from tests.service_fixtures import BASE, ISSUER, iter_json_lines
 
 ROUTE = "/v1/features"  # protected and cheap: the tests measure auth, not the model

@@ -22,8 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cds
-from service import deadline
-from service.limits import CHUNK, inflate, json_depth, over_resources
+from service.http import deadline
+from service.http.limits import CHUNK, inflate, json_depth, over_resources
 from service.store import assessments, get_store
 from tests.conftest import load_example
 from tests.service_fixtures import hook_call, observation, runner_prefetch, searchset

@@ -33,8 +33,8 @@ from schemathesis.checks import (
 from schemathesis.config import SchemathesisConfig
 
 from cds.features import record_json_schema
-from service.auth import PROTECTED, PUBLIC
-from service.openapi import document
+from service.routes.openapi import document
+from service.security.auth import PROTECTED, PUBLIC
 from tests.fuzz_report import record_cases
 from tests.service_fixtures import BASE, ISSUER, Signer
 

@@ -1,6 +1,6 @@
 """Outbound URLs: an allowlist admits by origin and whole path segments, never by string prefix
-(:mod:`service.origins`); the address filter refuses loopback, private, link-local and
-unspecified addresses after resolving (:mod:`service.httpget`); and a CDS Hooks ``fhirServer``
+(:mod:`service.security.origins`); the address filter refuses loopback, private, link-local and
+unspecified addresses after resolving (:mod:`service.http.httpget`); and a CDS Hooks ``fhirServer``
 that only looks like an allowlisted one is never called."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 import pytest
 from flask import Flask
 
-from service import httpget, origins
+from service.http import httpget
+from service.security import origins
 from tests.service_fixtures import hook_call, runner_prefetch
 
 ALLOWED = "http://ehr.example"

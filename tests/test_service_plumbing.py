@@ -15,8 +15,8 @@ from typing import Any
 
 from flask import Flask
 
-from service.limits import count_resources
-from service.logs import JsonFormatter, _is_uuid
+from service.http.limits import count_resources
+from service.http.logs import JsonFormatter, _is_uuid
 from tests.service_fixtures import iter_json_lines, runner_prefetch, searchset
 
 
@@ -52,7 +52,7 @@ def test_request_ids_are_distinct_uuids_and_an_incoming_one_is_echoed(app: Flask
 
 
 def test_a_forked_worker_draws_its_own_request_ids() -> None:
-    from service.logs import _ids
+    from service.http.logs import _ids
 
     read, write = os.pipe()
     pid = os.fork()
@@ -106,7 +106,8 @@ def test_resources_are_counted_in_any_mapping_and_list_but_not_elsewhere() -> No
 
 def test_a_fetched_page_that_is_not_strict_json_makes_its_key_unavailable(
         make_app: Any, monkeypatch: Any) -> None:
-    from service import httpget, prefetch
+    from service.ehr import prefetch
+    from service.http import httpget
 
     app = make_app(FHIR_SERVER_ALLOWLIST=["https://ehr.example.org/fhir"])
 

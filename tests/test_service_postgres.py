@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from service.errors import StoreUnavailable
+from service.http.errors import StoreUnavailable
 from service.store import KeyConflict, SQLStore, assessments, audit, cards, feedback, get_store, outcomes
 from tests.conftest import load_example
 from tests.service_fixtures import hook_call

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from service import httpget
-from service import prefetch as prefetch_module
+from service.ehr import prefetch as prefetch_module
+from service.http import httpget
 from tests.service_fixtures import hook_call, runner_prefetch
 
 HOOK = "/cds-services/gmed-driver"

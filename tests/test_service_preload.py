@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 
 import cds.units
-from service.model import host
+from service.serving.model_host import host
 
 
 def _conf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ModuleType:

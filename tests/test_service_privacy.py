@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask
 
-from service.model import get_model
+from service.serving.model_host import get_model
 from service.store import audit, get_store
 from tests.service_fixtures import BASE, ISSUER, Signer, hook_call
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from service.keys import derive, get_keys
+from service.security.keys import derive, get_keys
 from service.store import assessments, audit, get_store
 from tests.conftest import load_example
 from tests.service_fixtures import BASE, ISSUER, Signer

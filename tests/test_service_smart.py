@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service import patient_label, smart
+from service.security import patient_label, smart
 from service.store import assessments, get_store
 from tests.conftest import load_example
 
@@ -187,7 +187,7 @@ def test_the_session_cookie_holds_a_pseudonym_never_the_token_or_the_patient_id(
     serializer = smart_app.session_interface.get_signing_serializer(  # type: ignore[attr-defined]
         smart_app)
     stored = serializer.loads(cookie.value)
-    # the patient reference shown on the pages is kept encrypted (service.patient_label)
+    # the patient reference shown on the pages is kept encrypted (service.security.patient_label)
     assert set(stored) == {"smart", patient_label.SESSION_KEY}
     assert set(stored["smart"]) == {"patient_ref", "issuer", "sid", "user", "expires"}
     assert '"p1"' not in json.dumps(stored)
@@ -401,7 +401,7 @@ def test_the_form_needs_its_cookie_and_its_sessions_token(smart_app: Flask,
     """Two clinicians (browsers A and B) signed in for the same patient: A's CSRF cookie and
     token, carried into B's browser, are refused there; so is a token without its cookie or with
     another cookie; A's own pair, with the real cookie, is accepted."""
-    from service.ui import CSRF_COOKIE
+    from service.ui.pages import CSRF_COOKIE
 
     a, b = smart_app.test_client(), smart_app.test_client()
     aid = _assessment(a, "p1")

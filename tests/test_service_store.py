@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
-from service.errors import StoreUnavailable
+from service.http.errors import StoreUnavailable
 from service.store import (
     Insert,
     KeyConflict,

@@ -258,6 +258,6 @@ def test_one_thread_32_threads_and_two_gunicorn_workers_give_identical_results(
 
 def test_a_lower_case_log_level_boots_the_app(make_app: Callable[..., Flask]) -> None:
     """GMED_LOG_LEVEL is read by gunicorn_conf (lower-cased) and by the app: ``info`` once made
-    every worker fail to boot ('Unknown level'); fixed in ``service/logs.py``."""
+    every worker fail to boot ('Unknown level'); fixed in ``service/http/logs.py``."""
     app = make_app(LOG_LEVEL="info", ENVIRONMENT="development")
     assert app.test_client().get("/healthz").status_code == 200

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 import cds
 from cds.model import MODEL_ID, Model
-from service import shadow
+from service.serving import shadow
 from service.store import get_store
 from tests.conftest import load_example
 from tests.service_fixtures import hook_call, make_app  # noqa: F401  (fixtures)

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from service.keys import derive, get_keys
+from service.security.keys import derive, get_keys
 from service.store import MemoryStore, SQLStore, get_store
 from service.store.config import instance_secret
 from tests.conftest import load_example

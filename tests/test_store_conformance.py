@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from service.jsontext import encode_object
+from service.http.jsontext import encode_object
 from service.store import (
     Insert,
     KeyConflict,

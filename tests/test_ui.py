@@ -17,7 +17,7 @@ import cds
 from cds.facts import NOT_FOR, PURPOSE
 from cds.features import BY_NAME, ROWS, record_fields
 from service.store import assessments, get_store
-from service.ui import CSRF_COOKIE, parse_form
+from service.ui.pages import CSRF_COOKIE, parse_form
 from tests.conftest import load_example
 
 UUID_PAGE = re.compile(r"^/ui/assessments/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

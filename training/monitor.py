@@ -22,7 +22,7 @@ inputs and these figures are computed (by :mod:`cds.monitoring`, which the servi
 
 Rows that break a rule or carry a red flag are counted and not scored (as in ``cds score``).
 
-**Shadow mode** (over a store; :mod:`service.shadow`): where a ``shadow`` model scored live
+**Shadow mode** (over a store; :mod:`service.serving.shadow`): where a ``shadow`` model scored live
 requests beside production, the two are compared on the same complaints (:func:`compare_shadow`,
 per shadow version): agreement (the share of complaints given the same band, each model's own
 bands), the mean and mean absolute difference of probability (shadow minus production), and,

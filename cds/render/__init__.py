@@ -29,8 +29,9 @@ Adding the next renderer (say ``application/x-summary+json``):
    ``tests/test_imports.py`` fails if ``import cds`` pulls one in);
 2. re-export it below if it is light (no web, PDF or plotting library);
 3. offer it where a route negotiates: add ``media type -> renderer`` to the route's offers
-   (``CREATED`` / ``STORED`` in ``service/api.py``), which :func:`service.negotiate.negotiate`
-   chooses from by ``Accept``; add a recorded answer in ``tests/recorded/record.py`` and run
+   (``CREATED`` / ``STORED`` in ``service/routes/assessments.py``), which
+   :func:`service.http.negotiate.negotiate` chooses from by ``Accept``; add a recorded answer in
+   ``tests/recorded/record.py`` and run
    ``PYTHONPATH=$PWD python -m tests.recorded.record``; a test in ``tests/test_render.py``.
 """
 

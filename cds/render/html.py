@@ -5,7 +5,7 @@
 scale and the factor waterfall (inline SVG, :mod:`cds.render.svg`), the top factors in words, the
 factor table, and what is missing by group. A refer result has no complaint view at all (safety
 beats the score), even one stored when refer results still carried estimates. The page's chrome,
-forms and sign-in stay in :mod:`service.ui`. Imports ``markupsafe`` (through the SVG): not
+forms and sign-in stay in :mod:`service.ui.pages`. Imports ``markupsafe`` (through the SVG): not
 re-exported by :mod:`cds.render`, so ``import cds`` does not load it.
 """
 

@@ -10,7 +10,7 @@ include :data:`DEFAULTS`):
 * ``STORE_BUSY_TIMEOUT``: seconds a SQLite write waits for another writer's lock.
 
 The store also keeps the secret every key of the service is derived from
-(:mod:`service.keys`): ``PSEUDONYM_SECRET`` when configured, else (development only: production
+(:mod:`service.security.keys`): ``PSEUDONYM_SECRET`` when configured, else (development only: production
 refuses to start without one) a random key kept in ``<instance>/pseudonym.key`` (0600), created
 once by the first worker. :func:`init_app` opens the store lazily (the engine after gunicorn
 forks); :func:`get_store` is how every route reaches it, as a
@@ -92,7 +92,7 @@ def open_store(config: StoreConfig) -> Store:
 
 
 def init_app(app: Flask) -> None:
-    """Open this app's store (before :func:`service.keys.init_app`: the keys come from it)."""
+    """Open this app's store (before :func:`service.security.keys.init_app`: the keys come from it)."""
     app.extensions[_EXT] = open_store(from_app(app))
 
 

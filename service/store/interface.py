@@ -3,8 +3,8 @@
 Every route reaches the store through this ``Protocol`` (:func:`service.store.get_store`), never
 through a database statement: assessments (with their cards, audit line and the assessment they
 were made from), feedback, outcomes, the audit trail, seen token ids (replay), shadow-model estimates
-(:mod:`service.shadow`) and the secret the
-service's keys are derived from (:mod:`service.keys`). Writes are values (:class:`Insert`, a
+(:mod:`service.serving.shadow`) and the secret the
+service's keys are derived from (:mod:`service.security.keys`). Writes are values (:class:`Insert`, a
 table name and plain rows), so a unit of work can be built, combined with others (a batch) and
 written in one transaction by any implementation: :class:`~service.store.sql.SQLStore` (SQLite
 or any SQLAlchemy URL, group commit) or :class:`~service.store.memory.MemoryStore` (tests).
@@ -103,7 +103,7 @@ class Store(Protocol):
     """Everything the service keeps (see the module docstring)."""
 
     def secret(self) -> bytes:
-        """The secret every key of the service is derived from (:mod:`service.keys`)."""
+        """The secret every key of the service is derived from (:mod:`service.security.keys`)."""
 
     def pseudonym(self, patient_id: str | None, issuer: str | None = None) -> str | None:
         """The keyed pseudonym of a patient reference in ``issuer``'s namespace."""
@@ -116,7 +116,7 @@ class Store(Protocol):
 
     def write(self, work: Sequence[Insert]) -> None:
         """Write ``work`` in one committed transaction, or nothing of it (:class:`KeyConflict`,
-        :class:`~service.errors.StoreUnavailable`, :class:`~service.errors.DeadlineExceeded`)."""
+        :class:`~service.http.errors.StoreUnavailable`, :class:`~service.http.errors.DeadlineExceeded`)."""
 
     def assessment_work(self, *, source: str, inputs: Mapping[str, Any],
                         result: Mapping[str, Any], patient_ref: str | None, caller: str,

@@ -23,7 +23,7 @@ from typing import Any, cast
 
 from cds.store_schema import TABLES, Column
 
-from ..jsontext import encode
+from ..http.jsontext import encode
 from .interface import (
     AssessmentRow,
     Insert,

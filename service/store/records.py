@@ -3,7 +3,7 @@
 An implementation of :class:`~service.store.interface.Store` subclasses :class:`Records` and
 gives :meth:`Records.write`, :meth:`Records.secret` and its reads; the rows of an assessment,
 its cards, feedback, outcomes and audit lines (and the pseudonym of a patient reference, under
-the key :mod:`service.keys` derives from the store's secret) are built here once.
+the key :mod:`service.security.keys` derives from the store's secret) are built here once.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import keys
+from ..security import keys
 from .interface import Insert, Work, audit_row, now, summary
 
 
@@ -29,7 +29,7 @@ class Records:
 
     def pseudonym(self, patient_id: str | None, issuer: str | None = None) -> str | None:
         """The keyed pseudonym of a patient reference in ``issuer``'s namespace (``None``: auth
-        off), of its NFC form (:func:`service.keys.pseudonym`): not reversible without the key."""
+        off), of its NFC form (:func:`service.security.keys.pseudonym`): not reversible without the key."""
         if not patient_id:
             return None
         if self._pseudonym_key is None:
@@ -56,7 +56,7 @@ class Records:
         """The rows of an assessment, its cards and its audit line (not yet written), and its
         id: :meth:`write` them, alone or with other assessments' in one transaction.
 
-        ``result_json``: ``result`` already encoded (:class:`service.jsontext.EncodedJSON`: the
+        ``result_json``: ``result`` already encoded (:class:`service.http.jsontext.EncodedJSON`: the
         response sends the same text); ``issuer``: the calling token's issuer, the only one the
         API shows it to."""
         aid = aid or self.new_id()

@@ -6,12 +6,12 @@ Assessments, cards, feedback, outcomes, the audit trail and seen token ids, in t
 its WAL and shared-memory files). Each write is one transaction,
 committed before the caller answers the client, so an assessment the client was told about is
 never lost. Patient references are pseudonymised with HMAC-SHA256 under a key derived from the
-store's secret, namespaced by the calling issuer (:mod:`service.keys`); the raw reference is
+store's secret, namespaced by the calling issuer (:mod:`service.security.keys`); the raw reference is
 never stored. Each assessment keeps the issuer that stored it (``issuer``): the API answers only
 that issuer about it. The engine is created lazily per process (after gunicorn forks).
 
 Faults: a write that fails (SQLite locked past ``STORE_BUSY_TIMEOUT``, disk full, database
-unreachable) raises :class:`~service.errors.StoreUnavailable` (503) and stores nothing, so no
+unreachable) raises :class:`~service.http.errors.StoreUnavailable` (503) and stores nothing, so no
 client is told an unrecorded assessment succeeded; the next write tries again. A SQLite file
 removed or replaced under a running service is noticed before each commit (by inode) and reopened
 (created if absent), instead of writing into the deleted file; server databases are reconnected
@@ -52,9 +52,9 @@ from sqlalchemy.sql import Executable
 
 from cds.store_schema import build
 
-from .. import deadline
-from ..errors import DeadlineExceeded, StoreUnavailable
-from ..jsontext import encode
+from ..http import deadline
+from ..http.errors import DeadlineExceeded, StoreUnavailable
+from ..http.jsontext import encode
 from .commit import GroupCommit, Params, Statements, WriteTimeout
 from .interface import (
     AssessmentRow,
@@ -259,7 +259,7 @@ class SQLStore(Records):
     def write(self, work: Sequence[Insert]) -> None:
         """Write ``work`` in a committed transaction (group commit: see
         :mod:`service.store.commit`). A database failure is a 503, never a 500; so is a write the
-        writer could not take before the request's deadline (:mod:`service.deadline`), which is
+        writer could not take before the request's deadline (:mod:`service.http.deadline`), which is
         then withdrawn unwritten. A duplicate key or a missing parent is the caller's
         (:class:`~service.store.interface.KeyConflict`)."""
         self._run([(_INSERTS[i.table], list(i.rows)) for i in work])

@@ -1,0 +1,1 @@
+"""Talking to the EHR: cards, orderables, prefetch, terminology."""

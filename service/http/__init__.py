@@ -1,0 +1,1 @@
+"""HTTP plumbing: deadlines, typed errors, headers, JSON, limits, logs, metrics, negotiation, outbound GET."""

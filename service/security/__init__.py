@@ -1,0 +1,1 @@
+"""Who may call: bearer tokens, JWKS, derived keys, origins, SMART sign-in."""

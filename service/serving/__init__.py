@@ -1,0 +1,1 @@
+"""Serving the model: the per-worker model host, its facts, shadow scoring, assess-and-record."""
