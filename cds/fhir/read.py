@@ -71,11 +71,35 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _is_map(value: Any) -> bool:
+    """A JSON object: a plain dict (checked first, the cheap case) or any other Mapping."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _codings(concept: Any) -> list[tuple[str, str]]:
-    if not isinstance(concept, Mapping):
+    if not _is_map(concept):
         return []
     return [(str(c.get("system", "")), str(c.get("code", "")))
-            for c in _list(concept.get("coding")) if isinstance(c, Mapping)]
+            for c in _list(concept.get("coding")) if _is_map(c)]
+
+
+def _observation_feature(concept: Any) -> Feature | None:
+    """The one contract feature an Observation's ``code`` names (``None``: none, or several),
+    read in one pass over its codings (the mapping's most frequent step)."""
+    if not _is_map(concept):
+        return None
+    codings = concept.get("coding")
+    if not isinstance(codings, list):
+        return None
+    found: Feature | None = None
+    for c in codings:
+        if type(c) is dict or isinstance(c, Mapping):
+            f = _OBSERVATION_INDEX.get((str(c.get("system", "")), str(c.get("code", ""))))
+            if f is not None:
+                if found is not None and f is not found:
+                    return None  # two features: ambiguous, not read
+                found = f
+    return found
 
 
 def _ref(resource: Mapping[str, Any]) -> str | None:
@@ -104,13 +128,13 @@ def flatten(resources: Any) -> list[Mapping[str, Any]]:
             stack.pop()
         elif isinstance(item, list):
             stack.append(iter(item))
-        elif isinstance(item, Mapping):
+        elif type(item) is dict or isinstance(item, Mapping):
             if item.get("resourceType") == "Bundle":
                 entries = item.get("entry")
                 if isinstance(entries, list):
                     stack.append(e.get("resource") for e in entries
-                                 if isinstance(e, Mapping) and e.get("resource") is not None
-                                 and not _is_outcome_entry(e))
+                                 if (type(e) is dict or isinstance(e, Mapping))
+                                 and e.get("resource") is not None and not _is_outcome_entry(e))
             else:
                 out.append(item)
     return out
@@ -244,11 +268,9 @@ def _observation(resource: Mapping[str, Any], reader: _Reader) -> None:
     status = resource.get("status")
     if (isinstance(status, str) and status in _SKIP_STATUS) or "dataAbsentReason" in resource:
         return
-    features = {_OBSERVATION_INDEX[c] for c in _codings(resource.get("code"))
-                if c in _OBSERVATION_INDEX}
-    if len(features) != 1 or not _check_subject(resource, reader, "An Observation"):
+    f = _observation_feature(resource.get("code"))
+    if f is None or not _check_subject(resource, reader, "An Observation"):
         return
-    f = features.pop()
     if reader.set_aside is None:
         value = _read_value(f, resource, "an Observation", reader)
     else:  # lenient: this Observation's errors are its own, to be set aside with it
