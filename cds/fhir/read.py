@@ -54,6 +54,7 @@ class _Reader:
     basis: list[str] = field(default_factory=list)
     patient_id: str | None = None
     set_aside: ErrorList | None = None  # lenient: unusable Observations, not errors
+    scratch: ErrorList = field(default_factory=ErrorList)  # lenient: one Observation's, empty
 
     def put(self, name: str, value: Any, when: str) -> None:
         if value is None:
@@ -274,9 +275,12 @@ def _observation(resource: Mapping[str, Any], reader: _Reader) -> None:
     if reader.set_aside is None:
         value = _read_value(f, resource, "an Observation", reader)
     else:  # lenient: this Observation's errors are its own, to be set aside with it
-        outer, reader.errors = reader.errors, ErrorList()
+        outer, reader.errors = reader.errors, reader.scratch
         value = _read_value(f, resource, "an Observation", reader)
-        problems, reader.errors = list(reader.errors), outer
+        problems: list[FieldError] = []
+        if reader.errors:  # used: the next Observation gets a fresh one (most need none)
+            problems, reader.scratch = list(reader.errors), ErrorList()
+        reader.errors = outer
         value = _set_aside(f, value, resource, reader, problems)
     reader.put(f.name, value, _when(resource, "effectiveDateTime", "effectivePeriod",
                                     "effectiveInstant", "issued"))
