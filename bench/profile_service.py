@@ -16,7 +16,7 @@ stacks), then prints, per route, the shares of the samples:
 Needs py-spy (the ``dev`` extra) and the right to trace the workers (root, or
 ``kernel.yama.ptrace_scope`` 0).
 
-    .venv/bin/python bench/profile_service.py [--seconds 10] [--routes assess hook heavy]
+    .venv/bin/python bench/profile_service.py [--seconds 10] [--routes assess hook heavy] [--out DIR]
 """
 
 from __future__ import annotations
@@ -125,10 +125,10 @@ def profile(route: str, method: str, path: str, body: bytes | None, args: argpar
             common = ["record", "--pid", str(server.pid), "--subprocesses", "--gil",
                       "--rate", str(args.rate), "--duration", str(int(args.seconds))]
             spies = [subprocess.Popen([spy, *common, "--format", "flamegraph", "-o",
-                                       str(OUT / f"{route}.svg")],
+                                       str(args.out / f"{route}.svg")],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
                      subprocess.Popen([spy, *common, "--nolineno", "--format", "raw", "-o",
-                                       str(OUT / f"{route}.txt")],
+                                       str(args.out / f"{route}.txt")],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
             time.sleep(1.0)  # py-spy attaches
             figures = drive(port, method, path, body, seconds=args.seconds, max_requests=10**6,
@@ -139,8 +139,8 @@ def profile(route: str, method: str, path: str, body: bytes | None, args: argpar
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
     print(f"\n{route}: {path}, {figures['requests']:.0f} requests at {figures['rps']:.0f} req/s, "
-          f"{figures['errors']:.0f} errors; out/profile/{route}.svg")
-    shares(read_stacks(OUT / f"{route}.txt"), args.top)
+          f"{figures['errors']:.0f} errors; {args.out / f'{route}.svg'}")
+    shares(read_stacks(args.out / f"{route}.txt"), args.top)
 
 
 def main() -> None:
@@ -150,10 +150,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="where the graphs go (e.g. out/profile/after to keep the before)")
     parser.add_argument("--routes", nargs="+", default=["assess", "hook", "heavy"],
                         choices=["ping", "assess", "hook", "heavy"])
     args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     fhir = FakeFhirServer()
     env = {"GMED_FHIR_SERVER_ALLOWLIST": fhir.base, "GMED_OUTBOUND_PRIVATE_HOSTS": "localhost",
            "GMED_LOG_LEVEL": "INFO"}

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .assessment import Assessment, ComplaintResult
+from .contract import PROFILE_FIELD
 from .explain import candidate_procedures, explain, missing_items, next_best
 from .features import BY_NAME, MODEL_COLUMNS, ROWS, column_feature
 from .intake import rows_from_record
@@ -24,6 +25,23 @@ from .safety import (
 from .validate import validate_record
 
 _COMPLAINT_LABELS = dict(zip(ROWS.allowed, ROWS.allowed_labels, strict=True))
+_NOT_APPLYING: dict[tuple[Any, str], tuple[frozenset[str], frozenset[str]]] = {}
+
+
+def _not_applying(profile: Any, complaint: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(fields, model columns) that do not apply to ``complaint`` for a patient of this activity
+    profile: what :meth:`~cds.contract.Feature.applies_to` answers, worked out once per pair."""
+    key = (profile, complaint)
+    found = _NOT_APPLYING.get(key)
+    if found is None:
+        record = {PROFILE_FIELD: profile}
+        found = (frozenset(name for name, f in BY_NAME.items()
+                           if not f.applies_to(record, complaint)),
+                 frozenset(col for col in MODEL_COLUMNS
+                           if not column_feature(col).applies_to(record, complaint)))
+        if len(_NOT_APPLYING) < 64:  # profiles x complaints; a stray profile is not kept
+            _NOT_APPLYING[key] = found
+    return found
 _default: Model | None = None
 _default_lock = threading.Lock()
 
@@ -67,10 +85,11 @@ def assess(record: Mapping[str, Any], model: Model | None = None) -> Assessment:
             outside.setdefault(w["feature"], w)
     warnings = screen + set_aside + list(outside.values())
     results = []
+    profile = clean.get(PROFILE_FIELD)
     for i, c in enumerate(complaints):
+        not_here, elsewhere = _not_applying(profile, c)
         aside = {f for f, v in clean.items()  # a "no" set aside is set aside silently
-                 if f in BY_NAME and v is not False and not BY_NAME[f].applies_to(clean, c)}
-        elsewhere = {col for col in MODEL_COLUMNS if not column_feature(col).applies_to(clean, c)}
+                 if v is not False and f in not_here}
         why = explain(rows[i], contributions[i], model.probability_of, aside, elsewhere)
         results.append(ComplaintResult(
             complaint=c, complaint_label=_COMPLAINT_LABELS[c],

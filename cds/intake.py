@@ -155,16 +155,110 @@ def model_matrix(raw: Mapping[str, Any], n: int) -> np.ndarray:
     return X
 
 
+def _scalar_norm(sex: float, age: float, protocol: float) -> float:
+    """The abduction norm of one record: :func:`_norm_median` on one row, memoised (sex, age
+    and position take few values), so the scalar path gives the vectorised path's bits."""
+    sex, age, protocol = (_NAN if v != v else v for v in (sex, age, protocol))  # one NaN key
+    key = (sex, age, protocol)
+    norm = _NORM_CACHE.get(key)
+    if norm is None:
+        norm = float(_norm_median(*(np.array([v]) for v in key))[0])
+        if len(_NORM_CACHE) < 4096:
+            _NORM_CACHE[key] = norm
+    return norm
+
+
+_NORM_CACHE: dict[tuple[float, float, float], float] = {}
+_NAN = float("nan")
+_SIDE_LEFT, _SIDE_RIGHT = float(_SIDES.index("left")), float(_SIDES.index("right"))
+
+
+def _ratio(a: float, b: float) -> float:
+    """``a / b`` as numpy divides (NaN or infinity rather than an exception for ``b == 0``)."""
+    if b == 0.0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.float64(a) / np.float64(b))
+    return a / b
+
+
+def _fmin(a: float, b: float) -> float:
+    """``np.fmin`` on two floats: the smaller, ignoring a NaN unless both are."""
+    return b if a != a else a if b != b else (a if a <= b else b)
+
+
+def _fmax(a: float, b: float) -> float:
+    """``np.fmax`` on two floats: the larger, ignoring a NaN unless both are."""
+    return b if a != a else a if b != b else (a if a >= b else b)
+
+
+def _derive_one(raw: Mapping[str, float]) -> tuple[float, float]:
+    """:func:`_derive` for one record of Python floats: (percent of norm, asymmetry), the same
+    arithmetic in the same order, so the same bits (a test checks it against the vectorised
+    path)."""
+    get = raw.get
+    lever, mass = get(_LEVER, _NAN), get(_MASS, _NAN)
+    torques = []
+    for side in (_LEFT, _RIGHT):
+        torque = get(side, _NAN)
+        for name, to_newtons in _FORCES.get(side, ()):
+            if torque != torque:  # NaN: not recorded, take the force
+                torque = _ratio(get(name, _NAN) * to_newtons * lever, mass)
+        torques.append(torque)
+    left, right = torques
+    side_code = get("side", _NAN)
+    if side_code == _SIDE_LEFT:
+        symptomatic, other = left, right
+    elif side_code == _SIDE_RIGHT:
+        symptomatic, other = right, left
+    else:
+        symptomatic, other = _fmin(left, right), _fmax(left, right)
+    asymmetry = _ratio(100.0 * (other - symptomatic), other)
+    norm = _scalar_norm(get("sex", _NAN), get("age_years", _NAN), get(_PROTOCOL, _NAN))
+    return _ratio(100.0 * symptomatic, norm), asymmetry
+
+
+_PCT_COL = MODEL_COLUMNS.index("hip_abduction_pct_of_norm")
+_ASYM_COL = MODEL_COLUMNS.index("hip_abduction_asymmetry_pct")
+_COMPLAINT_COL = MODEL_COLUMNS.index(_ROW_COLUMN)
+_RECORD_COLUMNS: tuple[tuple[int, str], ...] = tuple(
+    (j, col) for j, col in enumerate(MODEL_COLUMNS) if col in _RECORDED)
+_SET_ASIDE: tuple[tuple[int, frozenset[float], frozenset[float] | None], ...] = tuple(
+    (j, frozenset(complaints.tolist()), None if profiles is None else frozenset(profiles.tolist()))
+    for j, complaints, profiles in _APPLICABILITY)
+
+
 def rows_from_record(record: Mapping[str, Any]) -> tuple[list[str], np.ndarray]:
-    """A validated record -> (complaints, model rows), one row per complaint in record order."""
+    """A validated record -> (complaints, model rows), one row per complaint in record order.
+
+    The serving path: one record's values as Python floats, the derived columns computed once,
+    the rows built as lists and turned into one array. Bit for bit what :func:`model_matrix`
+    builds from the same values (the training and monitoring path; a test compares them).
+    """
     complaints: list[str] = list(record[ROWS.name])
-    raw: dict[str, Any] = {
-        _ROW_COLUMN: np.array([_CODES[ROWS.name][c] for c in complaints], dtype=float)}
+    raw: dict[str, float] = {}
     for name, value in record.items():
         f = _RECORDED.get(name)
         if f is not None:
             raw[name] = encode_value(f, value)
-    return complaints, model_matrix(raw, len(complaints))
+    pct, asymmetry = _derive_one(raw)
+    base = [_NAN] * len(MODEL_COLUMNS)
+    for j, col in _RECORD_COLUMNS:
+        value = raw.get(col)
+        if value is not None:
+            base[j] = value
+    base[_PCT_COL], base[_ASYM_COL] = pct, asymmetry
+    profile = raw.get("activity_profile", _NAN)
+    codes = _CODES[ROWS.name]
+    rows = []
+    for c in complaints:
+        code = codes[c]
+        row = base.copy()
+        row[_COMPLAINT_COL] = code
+        for j, applies, profiles in _SET_ASIDE:
+            if code not in applies or (profiles is not None and profile not in profiles):
+                row[j] = _NAN
+        rows.append(row)
+    return complaints, np.array(rows, dtype=float).reshape(len(complaints), len(MODEL_COLUMNS))
 
 
 def rows_from_frame(frame: pd.DataFrame) -> np.ndarray:

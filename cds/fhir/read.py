@@ -28,6 +28,7 @@ from .values import (
     _answer_problem,
     _check_subject,
     _codings,
+    _is_map,
     _items,
     _list,
     _read_value,
@@ -41,6 +42,25 @@ _OBSERVATION_INDEX = {(c.system, c.code): f for f in record_fields() if f.role !
                       for c in f.codings}  # the standard code, and the local one
 _END = object()  # the end of an iterator in flatten()
 _SKIP_STATUS = {"entered-in-error", "cancelled", "registered", "amended-in-error"}
+
+
+def _observation_feature(concept: Any) -> Feature | None:
+    """The one contract feature an Observation's ``code`` names (``None``: none, or several),
+    read in one pass over its codings (the mapping's most frequent step)."""
+    if not _is_map(concept):
+        return None
+    codings = concept.get("coding")
+    if not isinstance(codings, list):
+        return None
+    found: Feature | None = None
+    for c in codings:
+        if type(c) is dict or isinstance(c, Mapping):
+            f = _OBSERVATION_INDEX.get((str(c.get("system", "")), str(c.get("code", ""))))
+            if f is not None:
+                if found is not None and f is not found:
+                    return None  # two features: ambiguous, not read
+                found = f
+    return found
 
 
 @dataclass
@@ -74,13 +94,13 @@ def flatten(resources: Any) -> list[Mapping[str, Any]]:
             stack.pop()
         elif isinstance(item, list):
             stack.append(iter(item))
-        elif isinstance(item, Mapping):
+        elif type(item) is dict or isinstance(item, Mapping):
             if item.get("resourceType") == "Bundle":
                 entries = item.get("entry")
                 if isinstance(entries, list):
                     stack.append(e.get("resource") for e in entries
-                                 if isinstance(e, Mapping) and e.get("resource") is not None
-                                 and not _is_outcome_entry(e))
+                                 if (type(e) is dict or isinstance(e, Mapping))
+                                 and e.get("resource") is not None and not _is_outcome_entry(e))
             else:
                 out.append(item)
     return out
@@ -113,17 +133,18 @@ def _observation(resource: Mapping[str, Any], reader: _Reader) -> None:
     status = resource.get("status")
     if (isinstance(status, str) and status in _SKIP_STATUS) or "dataAbsentReason" in resource:
         return
-    features = {_OBSERVATION_INDEX[c] for c in _codings(resource.get("code"))
-                if c in _OBSERVATION_INDEX}
-    if len(features) != 1 or not _check_subject(resource, reader, "An Observation"):
+    f = _observation_feature(resource.get("code"))
+    if f is None or not _check_subject(resource, reader, "An Observation"):
         return
-    f = features.pop()
     if reader.set_aside is None:
         value = _read_value(f, resource, "an Observation", reader)
     else:  # lenient: this Observation's errors are its own, to be set aside with it
-        outer, reader.errors = reader.errors, ErrorList()
+        outer, reader.errors = reader.errors, reader.scratch
         value = _read_value(f, resource, "an Observation", reader)
-        problems, reader.errors = list(reader.errors), outer
+        problems: list[FieldError] = []
+        if reader.errors:  # used: the next Observation gets a fresh one (most need none)
+            problems, reader.scratch = list(reader.errors), ErrorList()
+        reader.errors = outer
         value = _set_aside(f, value, resource, reader, problems)
     reader.put(f.name, value, _when(resource, "effectiveDateTime", "effectivePeriod",
                                     "effectiveInstant", "issued"))

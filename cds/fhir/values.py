@@ -34,6 +34,7 @@ class _Reader:
     basis: list[str] = field(default_factory=list)
     patient_id: str | None = None
     set_aside: ErrorList | None = None  # lenient: unusable Observations, not errors
+    scratch: ErrorList = field(default_factory=ErrorList)  # lenient: one Observation's, empty
 
     def put(self, name: str, value: Any, when: str) -> None:
         if value is None:
@@ -51,11 +52,16 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _is_map(value: Any) -> bool:
+    """A JSON object: a plain dict (checked first, the cheap case) or any other Mapping."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _codings(concept: Any) -> list[tuple[str, str]]:
-    if not isinstance(concept, Mapping):
+    if not _is_map(concept):
         return []
     return [(str(c.get("system", "")), str(c.get("code", "")))
-            for c in _list(concept.get("coding")) if isinstance(c, Mapping)]
+            for c in _list(concept.get("coding")) if _is_map(c)]
 
 
 def _ref(resource: Mapping[str, Any]) -> str | None:

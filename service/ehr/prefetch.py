@@ -12,14 +12,21 @@ makes the call fail with 412 Precondition Failed. An empty Bundle is the same as
 What is fetched counts against ``FHIR_MAX_RESOURCES`` with the request's own resources
 (:class:`service.http.limits.ResourceBudget`): the page that passes the cap ends the fetch with 413
 ``too-costly``, naming the prefetch key and the cap.
+
+The queries to fetch are fetched at the same time, at most :data:`FETCHERS` at once per call
+(a pool of the process), each following its own pages over one kept connection; each query has
+the timeout (cut to the request's deadline) it had when they ran one after the other, and once
+the budget is spent no query asks for another page.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import urllib.parse
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,12 +38,16 @@ from cds.features import LOCAL_SYSTEM, Feature, record_fields
 from cds.fhir import COMPLAINT_CODES, QUESTIONNAIRE_URL
 
 from ..http import deadline, httpget, limits
-from ..http.errors import BadRequest, PreconditionFailed
+from ..http.errors import BadRequest, PreconditionFailed, TooCostly
 from ..security import origins
 
 log = logging.getLogger("service")
 MAX_PAGES = 5
 MAX_PAGE_BYTES = 8 << 20
+FETCHERS = 4
+"""Queries of one call fetched at once (each holds at most one page of MAX_PAGE_BYTES)."""
+_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="gmed-prefetch")
+"""The process's fetching threads, shared by the calls (each call takes at most FETCHERS)."""
 
 
 DEMOGRAPHICS = ("age_years", "sex")  # from the Patient resource, not Observations
@@ -133,8 +144,32 @@ def render(template: str, context: Mapping[str, Any]) -> str:
     return out
 
 
+class _SharedBudget:
+    """A call's :class:`~service.limits.ResourceBudget` spent from several fetching threads: one
+    page counted at a time; once spent (413), :attr:`spent` tells the other queries to stop."""
+
+    def __init__(self, budget: limits.ResourceBudget) -> None:
+        self._budget = budget
+        self._lock = threading.Lock()
+        self.spent = threading.Event()
+
+    def spend(self, page: Any, where: str) -> None:
+        with self._lock:
+            if self.spent.is_set():
+                raise _Stopped
+            try:
+                self._budget.spend(page, where)
+            except TooCostly:
+                self.spent.set()
+                raise
+
+
+class _Stopped(Exception):
+    """Another query of the call spent the budget: this one stops (the 413 is the other's)."""
+
+
 def _fetch(server: str, relative: str, auth: Mapping[str, Any], timeout: float,
-           budget: limits.ResourceBudget, key: str,
+           budget: limits.ResourceBudget | _SharedBudget, key: str,
            private_hosts: list[str] | tuple[str, ...] = ()) -> Any:
     """GET one prefetch query from the client's FHIR server, following ``next`` pages on that
     server only (:func:`service.security.origins.within` its base URL). The pages together take at most
@@ -147,24 +182,35 @@ def _fetch(server: str, relative: str, auth: Mapping[str, Any], timeout: float,
     headers = {"Accept": "application/fhir+json",
                "Authorization": f"Bearer {auth['access_token']}"}
     pages: list[dict[str, Any]] = []
-    while url and len(pages) < MAX_PAGES:
-        if not origins.within(url, server):
-            break  # never follow a link off the server we were given
-        fetched = httpget.get(url, headers, ends - time.monotonic(), MAX_PAGE_BYTES,
-                              private_hosts=private_hosts)
-        if fetched.status != 200:
-            raise ValueError("a FHIR server answered with a status other than 200")
-        page = orjson.loads(fetched.body)  # its errors are ValueErrors, as json's
-        if not isinstance(page, dict):
-            raise ValueError("a FHIR server answered with something other than a resource")
-        budget.spend(page, f"prefetch.{key}")
-        pages.append(page)
-        links = page.get("link")
-        url = next((link["url"] for link in (links if isinstance(links, list) else [])
-                    if isinstance(link, Mapping) and link.get("relation") == "next"
-                    and isinstance(link.get("url"), str)), None)
+    with httpget.Session() as session:  # the pages of one query: one connection
+        while url and len(pages) < MAX_PAGES:
+            if not origins.within(url, server):
+                break  # never follow a link off the server we were given
+            if isinstance(budget, _SharedBudget) and budget.spent.is_set():
+                raise _Stopped
+            url = _page(url, headers, ends, budget, key, private_hosts, session, pages)
     return pages[0] if len(pages) == 1 else {"resourceType": "Bundle", "type": "collection",
                                              "entry": [{"resource": p} for p in pages]}
+
+
+def _page(url: str, headers: Mapping[str, str], ends: float,
+          budget: limits.ResourceBudget | _SharedBudget, key: str,
+          private_hosts: list[str] | tuple[str, ...], session: httpget.Session,
+          pages: list[dict[str, Any]]) -> str | None:
+    """One page of a query, counted and kept in ``pages``: the URL of the next, if any."""
+    fetched = httpget.get(url, headers, ends - time.monotonic(), MAX_PAGE_BYTES,
+                          private_hosts=private_hosts, session=session)
+    if fetched.status != 200:
+        raise ValueError("a FHIR server answered with a status other than 200")
+    page = orjson.loads(fetched.body)  # its errors are ValueErrors, as json's
+    if not isinstance(page, dict):
+        raise ValueError("a FHIR server answered with something other than a resource")
+    budget.spend(page, f"prefetch.{key}")
+    pages.append(page)
+    links = page.get("link")
+    return next((link["url"] for link in (links if isinstance(links, list) else [])
+                 if isinstance(link, Mapping) and link.get("relation") == "next"
+                 and isinstance(link.get("url"), str)), None)
 
 
 def _can_fetch(request: Mapping[str, Any], allowlist: list[str]) -> bool:
@@ -199,11 +245,14 @@ def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float,
     """
     prefetch = request.get("prefetch") or {}
     out = Gathered()
-    budget = limits.ResourceBudget(int(current_app.config["FHIR_MAX_RESOURCES"]), request)
+    budget = _SharedBudget(
+        limits.ResourceBudget(int(current_app.config["FHIR_MAX_RESOURCES"]), request))
+    slots = threading.BoundedSemaphore(FETCHERS)
+    outcomes: dict[str, Any] = {}  # key -> (Gathered list, resource), ("fetch", query), Future
     for key, template in TEMPLATES.items():
         value = prefetch.get(key, ...) if isinstance(prefetch, Mapping) else ...
         if value is None:
-            out.empty.append(key)
+            outcomes[key] = ("empty", None)
             continue
         if value is not ... and not (isinstance(value, Mapping)
                                      and isinstance(value.get("resourceType"), str)):
@@ -212,29 +261,50 @@ def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float,
                                          "A prefetch value is a FHIR resource or null")])
         if value is not ... and not _is_outcome(value):
             limits.check_fhir_items(value, f"prefetch.{key}")
-            if _is_empty(value):
-                out.empty.append(key)
-            else:
-                out.resources.append(value)
+            outcomes[key] = ("empty", None) if _is_empty(value) else ("resources", value)
             continue
         if not _can_fetch(request, allowlist):
-            out.unavailable.append(key)
+            outcomes[key] = ("unavailable", None)
             out.refused = out.refused or _refusal(request)
             continue
-        try:
-            fetched = _fetch(request["fhirServer"], render(template, request["context"]),
-                             request["fhirAuthorization"], deadline.bounded(timeout, "prefetch"),
-                             budget, key, private_hosts)
-        except (httpget.FetchError, ValueError, RecursionError):
-            # unreachable, timed out, too large, not 200, not JSON, or nested past the parser
-            out.unavailable.append(key)
-            continue
-        if isinstance(fetched, Mapping) and not _is_outcome(fetched) and not _is_empty(fetched):
-            out.resources.append(fetched)
-        else:
-            (out.unavailable if isinstance(fetched, Mapping) and _is_outcome(fetched)
-             else out.empty).append(key)
+        outcomes[key] = ("fetch", template)
+    for key, (where, template) in outcomes.items():  # every value checked: now fetch
+        if where == "fetch":
+            ends = time.monotonic() + deadline.bounded(timeout, "prefetch")
+            outcomes[key] = _POOL.submit(
+                _fetch_one, slots, ends, request["fhirServer"],
+                render(template, request["context"]), request["fhirAuthorization"], budget,
+                key, private_hosts)
+    results = {key: o.result() if isinstance(o, Future) else o for key, o in outcomes.items()}
+    for where, fetched in results.values():
+        if where == "too-costly":
+            raise fetched  # the query whose page passed the cap (the others stopped)
+    if any(isinstance(o, Future) for o in outcomes.values()):
+        deadline.check("prefetch")  # a fetch cut by the request's deadline: 503, as before
+    for key, (where, value) in results.items():
+        getattr(out, where).append(value if where == "resources" else key)
     return out
+
+
+def _fetch_one(slots: threading.BoundedSemaphore, ends: float, server: str, relative: str,
+               auth: Mapping[str, Any], budget: _SharedBudget, key: str,
+               private_hosts: list[str] | tuple[str, ...]) -> tuple[str, Any]:
+    """One query fetched by ``ends`` (in a pool thread, holding one of the call's ``slots``):
+    where it goes in :class:`Gathered` and the resource, or ``("too-costly", error)``."""
+    with slots:
+        try:
+            fetched = _fetch(server, relative, auth, ends - time.monotonic(), budget, key,
+                             private_hosts)
+        except TooCostly as e:
+            return "too-costly", e
+        except (_Stopped, httpget.FetchError, ValueError, RecursionError):
+            # another query spent the budget; or unreachable, timed out, too large, not 200,
+            # not JSON, or nested past the parser
+            return "unavailable", None
+    if isinstance(fetched, Mapping) and not _is_outcome(fetched) and not _is_empty(fetched):
+        return "resources", fetched
+    return ("unavailable" if isinstance(fetched, Mapping) and _is_outcome(fetched)
+            else "empty"), None
 
 
 def require(gathered: Gathered, has_intake_complaints: bool) -> None:
