@@ -115,8 +115,6 @@ def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = Non
     reason = reason.mask((reason == "") & flagged, "red_flag: refer")
     reason = reason.mask((reason == "") & no_complaint, "no complaint")
     ok = (reason == "").to_numpy()
-    out = pd.DataFrame({c: frame[c] for c in KEEP if c in frame.columns})
-    out[COMPLAINT] = clean[COMPLAINT].astype(object) if COMPLAINT in clean.columns else None
     n = len(frame)
     raw = np.full(n, np.nan)
     contributions = np.full((n, len(MODEL_COLUMNS) + 1), np.nan)
@@ -126,17 +124,23 @@ def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = Non
         # test_model), so the trees are walked once, not twice
         raw[ok] = contributions[ok].sum(axis=1)
     probability = model.probability(raw)
+    valid = ok | ((reason == "red_flag: refer").to_numpy())
+    # built as one dict, in the output's order: one frame construction, no column-by-column
+    # insertion; text columns straight to ``string`` (a categorical's categories converted once)
+    out: dict[str, Any] = {c: frame[c].array for c in KEEP if c in frame.columns}
+    out[COMPLAINT] = (clean[COMPLAINT].astype("string").array if COMPLAINT in clean.columns
+                      else pd.array([None] * n, dtype="string"))
     out["raw_score"] = raw
     out["probability"] = probability
     out["band"] = bands(model, probability, ok)
     out["base_value"] = contributions[:, -1]
     for j, c in enumerate(MODEL_COLUMNS):
         out[f"contribution_{c}"] = contributions[:, j]
-    out["model_version"] = model.version
+    out["model_version"] = pd.array([model.version] * n, dtype="string")
     out["reason"] = reason.to_numpy()
-    valid = ok | ((reason == "red_flag: refer").to_numpy())
     out["warning"] = np.where(valid, screen_warnings(clean, flagged), np.array(None))
-    return out[columns].astype(_text_dtypes(out))
+    scored = pd.DataFrame(out, columns=columns, copy=False)
+    return scored.astype(_text_dtypes(scored))
 
 
 def bands(model: Model, probability: np.ndarray, ok: np.ndarray) -> np.ndarray:
