@@ -13,7 +13,9 @@ The batch is simulated and written as Parquet parts (not timed). Printed, median
 * ``dask, 1 worker`` and ``dask, 2 workers`` (processes unless ``--threads``; the cluster is
   started and the model loaded on every worker before timing): the speed-up of 2 over 1, and
   the overhead per partition, ``(dask 1 worker - local) / partitions``: what scheduling,
-  serialising and Dask's writer add to the same work done in one process.
+  serialising and Dask's writer add to the same work done in one process. That difference
+  is split by Dask's task stream: the seconds the tasks compute (scoring, reading, writing) and
+  the wall time outside them (scheduling, transfer, the client), per partition.
 
 The machine's load average is printed beside the figures (a shared machine skews them).
 """
@@ -28,6 +30,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cds.intake import rows_from_frame
 from cds.model import load_model
@@ -45,6 +48,24 @@ def _median(repeats: int, run: Callable[[int], None]) -> tuple[float, list[float
         run(r)
         times.append(time.perf_counter() - t0)
     return statistics.median(times), times
+
+
+def _task_seconds(stream: list[dict[str, Any]], repeats: int) -> dict[str, float]:
+    """Compute seconds per run of Dask's tasks (from the task stream) by kind: scoring
+    (``_score_partition``: the work the local path does in process), reading, writing, all."""
+    out = dict.fromkeys(("score", "read", "write", "all"), 0.0)
+    for task in stream:
+        key = str(task["key"])
+        for part in task["startstops"]:
+            if part["action"] != "compute":
+                continue
+            took = part["stop"] - part["start"]
+            out["all"] += took
+            kind = "score" if "_score_partition" in key else "read" if "read_parquet" in key \
+                else "write" if "toparquet" in key else None
+            if kind:
+                out[kind] += took
+    return {k: v / repeats for k, v in out.items()}
 
 
 def main() -> None:
@@ -73,11 +94,14 @@ def main() -> None:
         X = rows_from_frame(canonical(tidy(frame, dedupe=False).frame).loc[scored])
         model.contributions(X[:1000])  # warm the explainer's plan
         figures: dict[str, tuple[float, list[float]]] = {}
+        tasks: dict[str, dict[str, float]] = {}
         figures["contributions alone"] = _median(args.repeats, lambda r: model.contributions(X))
         score(model.path, batch, work / "warm")  # imports and caches, not timed
         figures["cds score, local"] = _median(
             args.repeats, lambda r: score(model.path, batch, work / f"local-{r}"))
         if not args.no_dask:
+            from distributed import get_task_stream
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 for workers in (1, 2):
@@ -85,11 +109,14 @@ def main() -> None:
                         address = client.scheduler.address
                         score(model.path, batch, work / f"dask-warm-{workers}", engine="dask",
                               scheduler=address)  # every worker loads the model once
-                        figures[f"dask, {workers} worker{'s' if workers > 1 else ''}"] = _median(
-                            args.repeats,
-                            lambda r, a=address, w=workers: score(  # type: ignore[misc]
-                                model.path, batch, work / f"dask-{w}-{r}", engine="dask",
-                                scheduler=a))
+                        with get_task_stream(client) as stream:
+                            name = f"dask, {workers} worker{'s' if workers > 1 else ''}"
+                            figures[name] = _median(
+                                args.repeats,
+                                lambda r, a=address, w=workers: score(  # type: ignore[misc]
+                                    model.path, batch, work / f"dask-{w}-{r}", engine="dask",
+                                    scheduler=a))
+                        tasks[name] = _task_seconds(stream.data, args.repeats)
     load = os.getloadavg()
     print(f"{args.rows:,} rows ({len(X):,} scorable) in {args.files} Parquet files, model "
           f"{model.version}, median of {args.repeats}; load average {load[0]:.2f} on "
@@ -108,6 +135,13 @@ def main() -> None:
         print(f"  dask speed-up, 2 workers over 1: {one / two:.2f}x; overhead per partition "
               f"{overhead * 1000:,.0f} ms ({args.files} partitions, "
               f"{'threads' if args.threads else 'processes'})")
+        for name, seconds in tasks.items():
+            workers = 2 if "2" in name else 1
+            outside = figures[name][0] - seconds["all"] / workers
+            print(f"  {name}, per run: tasks computing {seconds['all']:.2f} s (scoring "
+                  f"{seconds['score']:.2f}, reading {seconds['read']:.2f}, writing "
+                  f"{seconds['write']:.2f}); outside the tasks (scheduling, transfer, the "
+                  f"client) {outside:.2f} s, {outside / args.files * 1000:,.0f} ms per partition")
 
 
 if __name__ == "__main__":

@@ -31,15 +31,24 @@ LOCAL_WORKERS = 2
 @contextmanager
 def dask_client(scheduler: str | None = None, *, workers: int = LOCAL_WORKERS,
                 processes: bool = False) -> Iterator[Any]:
-    """A client of ``scheduler``, or of a LocalCluster started for the duration."""
+    """A client of ``scheduler``, or of a LocalCluster started for the duration.
+
+    The local cluster's worker processes keep glibc's own malloc tuning: Dask's nanny sets
+    ``MALLOC_TRIM_THRESHOLD_=65536`` by default (to hand memory back to the OS), and any fixed
+    value also stops glibc from raising its mmap threshold, so every large array of a partition
+    is a fresh mmap: measured on a 100k-row partition of ``cds score``, 5x the page faults and
+    ~40 % more CPU than the same call in one process (issue 16, bench/score.py).
+    """
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler:
         with Client(scheduler) as client:  # type: ignore[no-untyped-call]
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1,  # type: ignore[no-untyped-call]
-                      processes=processes, dashboard_address=None) as cluster, \
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
+            LocalCluster(n_workers=workers, threads_per_worker=1,  # type: ignore[no-untyped-call]
+                         processes=processes, dashboard_address=None) as cluster, \
             Client(cluster) as client:  # type: ignore[no-untyped-call]
         yield client
 

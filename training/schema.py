@@ -47,25 +47,64 @@ _BOOL_TEXT = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0, "y": 1.0, "n": 0
 _REFERENCE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(?:-|to)\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
+def by_value(s: pd.Series, fn: Callable[[pd.Series], pd.Series], *,
+             categorical: bool = False) -> pd.Series:
+    """``fn(s)`` for an element-wise ``fn``, computed once per distinct value of a text or
+    categorical column and spread to every row by the column's codes (a column of a million
+    cells holds a handful of categories or yes/no answers). ``fn`` sees the distinct values in
+    the column's own dtype, so it reads them exactly as it would read the whole column. Numbers
+    and object columns holding anything but text go to ``fn`` whole. ``categorical``: the
+    result as a ``pd.Categorical`` of the values read (the next reader works on its codes)."""
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return fn(s)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes = s.cat.codes.to_numpy()
+        n = len(s.cat.categories)
+        distinct = pd.Series(pd.Categorical.from_codes([*range(n), -1], dtype=s.dtype))
+    else:
+        if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) not in ("string",
+                                                                                 "empty"):
+            return fn(s)  # 1, 1.0 and True factorise as one value: read each cell as written
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        n = len(uniques)
+        distinct = pd.Series(uniques, dtype=s.dtype).reindex(range(n + 1))  # + a missing value
+    read = fn(distinct)
+    # a missing cell (code -1) takes the last result, the missing value's
+    take = np.where(codes < 0, n, codes)
+    if categorical:
+        read_codes, values = pd.factorize(read, use_na_sentinel=True)
+        return pd.Series(pd.Categorical.from_codes(read_codes[take], categories=values),
+                         index=s.index, name=s.name, copy=False)
+    return pd.Series(read.array.take(take), index=s.index, name=s.name, dtype=read.dtype,
+                     copy=False)
+
+
 def as_number(s: pd.Series) -> pd.Series:
     """Numeric view of a raw column (booleans as 0/1); anything unreadable becomes NaN."""
     if pd.api.types.is_bool_dtype(s):
         return s.astype(float)
-    return pd.to_numeric(s, errors="coerce").astype(float)
+    if pd.api.types.is_numeric_dtype(s):
+        return s.astype(float)
+    return by_value(s, lambda v: pd.to_numeric(v, errors="coerce").astype(float))
 
 
 def as_boolean(s: pd.Series) -> pd.Series:
     """0.0/1.0 view of a raw yes/no column (true/false, yes/no, 1/0); anything else NaN."""
     if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
         x = s.astype(float)
-        return x.where(x.isin((0.0, 1.0)))
-    return s.astype("string").str.strip().str.lower().map(_BOOL_TEXT).astype(float)
+        return x.where((x == 0.0) | (x == 1.0))
+    return by_value(s, lambda v: v.astype("string").str.strip().str.lower().map(_BOOL_TEXT)
+                    .astype(float))
 
 
 def as_category(s: pd.Series, allowed: tuple[str, ...]) -> pd.Series:
     """A categorical over the contract's ``allowed`` values (unknown values become NaN)."""
-    text = s.astype("string").str.strip()
-    return pd.Series(pd.Categorical(text, categories=list(allowed)), index=s.index, name=s.name)
+    def read(v: pd.Series) -> pd.Series:
+        text = v.astype("string").str.strip()
+        known = text.where(text.isin(allowed))  # unknown values become NaN (module docstring)
+        return pd.Series(pd.Categorical(known, categories=list(allowed)), index=v.index)
+
+    return by_value(s, read)
 
 
 def reference_range(f: Feature) -> tuple[float, float] | None:
@@ -104,11 +143,10 @@ def unit_plausible(f: Feature, s: pd.Series) -> bool:
 
 
 def _recorded(s: pd.Series) -> pd.Series:
-    """Whether a value was recorded: not null, and for text not blank."""
-    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) \
-            or isinstance(s.dtype, pd.CategoricalDtype):
+    """Whether a value was recorded: not null, and for text (categories included) not blank."""
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
         return s.notna()
-    return s.notna() & (s.astype("string").str.strip() != "")
+    return by_value(s, lambda v: v.notna() & (v.astype("string").str.strip() != ""))
 
 
 def _rule(fn: Callable[[pd.Series], pd.Series], name: str, message: str) -> pa.Check:
@@ -122,7 +160,8 @@ def _checks(f: Feature, column: str) -> list[pa.Check]:
         return [_rule(lambda s: as_boolean(s).notna(), "type", f"{label}: yes/no (1/0, true/false)")]
     if f.kind == "category":
         allowed = set(f.allowed)
-        return [_rule(lambda s: s.astype("string").str.strip().isin(allowed), "enum",
+        return [_rule(lambda s: by_value(s, lambda v: v.astype("string").str.strip()
+                                         .isin(allowed)), "enum",
                       f"{label}: one of {', '.join(f.allowed)}")]
     unit = f" {f.unit}" if f.unit else ""
     checks = [_rule(lambda s: as_number(s).notna(), "type", f"{label}: a number")]
@@ -170,7 +209,8 @@ def training_schema() -> pa.DataFrameSchema:
                                              "hip_driver: outcome 1 (driver) or 0 (not)")],
                                nullable=True, required=False)
     columns["care_setting"] = pa.Column(checks=[_rule(
-        lambda s: s.astype("string").str.strip().isin(CARE_SETTINGS), "enum",
+        lambda s: by_value(s, lambda v: v.astype("string").str.strip().isin(CARE_SETTINGS)),
+        "enum",
         f"care_setting: one of {', '.join(CARE_SETTINGS)}")], nullable=True, required=False)
     return pa.DataFrameSchema(columns, strict=False, name="gmed training data")
 
@@ -178,7 +218,7 @@ def training_schema() -> pa.DataFrameSchema:
 def canonical(frame: pd.DataFrame) -> pd.DataFrame:
     """Validated raw rows -> canonical dtypes: numbers and yes/no as float64 (NaN when not
     recorded), categories as ``pd.Categorical`` over the contract's values."""
-    out = frame.copy()
+    out = frame.copy(deep=False)  # copy-on-write: columns replaced below, the input untouched
     for name, f in training_columns().items():
         if name not in out.columns:
             continue

@@ -64,10 +64,9 @@ def screen_warnings(clean: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
             codes[name] = np.zeros(n, dtype=np.int64)
             levels[name] = np.array([None], dtype=object)
             continue
-        column = clean[name].astype(object)
-        code, uniques = pd.factorize(column.where(column.notna(), None), use_na_sentinel=True)
+        code, uniques = _factorize(clean[name])
         codes[name] = code.astype(np.int64) + 1  # 0: not answered
-        levels[name] = np.array([None, *uniques.tolist()], dtype=object)
+        levels[name] = np.array([None, *uniques], dtype=object)
     for name in fields:  # mixed radix: one integer per pattern of answers
         key = key * len(levels[name]) + codes[name]
     key = key * 2 + flagged.astype(np.int64)
@@ -80,6 +79,15 @@ def screen_warnings(clean: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
         found = screen_incomplete(record, refer=bool(flagged[row]))
         messages[k] = found[0]["message"] if found else None
     return messages[inverse.reshape(-1)]
+
+
+def _factorize(column: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """Codes (-1: missing) and the distinct values as Python objects; a categorical's own codes
+    and categories, numbers factorised as numbers (no object copy of a million cells)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), list(column.cat.categories.astype(object))
+    code, uniques = pd.factorize(column, use_na_sentinel=True)
+    return code, list(np.asarray(uniques, dtype=object))
 
 
 def _model(path: str) -> Model:
@@ -107,8 +115,6 @@ def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = Non
     reason = reason.mask((reason == "") & flagged, "red_flag: refer")
     reason = reason.mask((reason == "") & no_complaint, "no complaint")
     ok = (reason == "").to_numpy()
-    out = pd.DataFrame({c: frame[c] for c in KEEP if c in frame.columns})
-    out[COMPLAINT] = clean[COMPLAINT].astype(object) if COMPLAINT in clean.columns else None
     n = len(frame)
     raw = np.full(n, np.nan)
     contributions = np.full((n, len(MODEL_COLUMNS) + 1), np.nan)
@@ -118,17 +124,23 @@ def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = Non
         # test_model), so the trees are walked once, not twice
         raw[ok] = contributions[ok].sum(axis=1)
     probability = model.probability(raw)
+    valid = ok | ((reason == "red_flag: refer").to_numpy())
+    # built as one dict, in the output's order: one frame construction, no column-by-column
+    # insertion; text columns straight to ``string`` (a categorical's categories converted once)
+    out: dict[str, Any] = {c: frame[c].array for c in KEEP if c in frame.columns}
+    out[COMPLAINT] = (clean[COMPLAINT].astype("string").array if COMPLAINT in clean.columns
+                      else pd.array([None] * n, dtype="string"))
     out["raw_score"] = raw
     out["probability"] = probability
     out["band"] = bands(model, probability, ok)
     out["base_value"] = contributions[:, -1]
     for j, c in enumerate(MODEL_COLUMNS):
         out[f"contribution_{c}"] = contributions[:, j]
-    out["model_version"] = model.version
+    out["model_version"] = pd.array([model.version] * n, dtype="string")
     out["reason"] = reason.to_numpy()
-    valid = ok | ((reason == "red_flag: refer").to_numpy())
     out["warning"] = np.where(valid, screen_warnings(clean, flagged), np.array(None))
-    return out[columns].astype(_text_dtypes(out))
+    scored = pd.DataFrame(out, columns=columns, copy=False)
+    return scored.astype(_text_dtypes(scored))
 
 
 def bands(model: Model, probability: np.ndarray, ok: np.ndarray) -> np.ndarray:

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from cds.features import FEATURES
+from cds.features import FEATURES, Feature
 
 from .columns import Mapping, apply_names, known_columns, suggest
-from .schema import COMPLAINT, training_columns
+from .schema import COMPLAINT, by_value, training_columns
 from .validation import REASON, DataRejected
 from .values import category_values, numbers
 
@@ -73,8 +73,22 @@ def absent_findings(columns: set[str]) -> tuple[list[str], list[str]]:
     return quiet, loud
 
 
+def _read_categories(column: pd.Series, f: Feature) -> tuple[pd.Series, int]:
+    """The column with each cell read as the contract's value where it reads as one (else as
+    written), as a categorical, and how many cells that changed; worked out once per distinct
+    value."""
+    def read(values: pd.Series) -> pd.Series:
+        return category_values(values, f).where(lambda r: r.notna(), values)
+
+    def changed(values: pd.Series) -> pd.Series:
+        r = category_values(values, f)
+        return r.notna() & (values.astype("string").str.strip() != r)
+
+    return by_value(column, read, categorical=True), int(by_value(column, changed).sum())
+
+
 def _values(frame: pd.DataFrame, units: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
-    out = frame.copy()
+    out = frame.copy(deep=False)  # copy-on-write: columns replaced below, the input untouched
     notes: list[str] = []
     problems: list[str] = []
     for name, f in training_columns().items():
@@ -82,9 +96,7 @@ def _values(frame: pd.DataFrame, units: dict[str, str]) -> tuple[pd.DataFrame, l
             continue
         column = out[name]
         if f.kind == "category" and not pd.api.types.is_numeric_dtype(column):
-            read = category_values(column, f)
-            changed = int((read.notna() & (column.astype("string").str.strip() != read)).sum())
-            out[name] = read.where(read.notna(), column)
+            out[name], changed = _read_categories(column, f)
             if changed:
                 notes.append(f"{name}: {changed} value(s) read as the contract's "
                              f"({', '.join(f.allowed)})")

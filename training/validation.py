@@ -121,7 +121,7 @@ def check_columns(frame: pd.DataFrame) -> list[str]:
 def _failure_table(frame: pd.DataFrame) -> pd.DataFrame:
     """pandera's failure cases (column, check, index) for the whole frame, lazily collected."""
     try:
-        training_schema().validate(frame, lazy=True)
+        training_schema().validate(frame, lazy=True, inplace=True)  # no dtype to coerce: no copy
     except pa_errors.SchemaErrors as e:
         cases: pd.DataFrame = e.failure_cases
         return cases
