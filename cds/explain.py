@@ -181,18 +181,18 @@ _CANONICAL = {f.converts_to: [g.name for g in FEATURES if g.converts_to == f.con
 _MISSABLE = [f for f in FEATURES if f.role == "model" or f.name in _CANONICAL]
 
 
-_MISSABLE_NAMES = [(f, (f.name, *_CANONICAL.get(f.name, ()))) for f in _MISSABLE]
-"""Each missable finding and the fields that record it (itself, then its stand-ins)."""
+def _recorded(record: Mapping[str, Any], f: Feature) -> bool:
+    return record.get(f.name) is not None or any(
+        record.get(alt) is not None for alt in _CANONICAL.get(f.name, ()))
 
 
 def missing_items(record: Mapping[str, Any], complaint: str | None = None) -> list[dict[str, str]]:
     """Recordable findings absent from the record that apply to this patient: to ``complaint``
     if given (Ober's test is missing for IT band syndrome, never for low back pain), else to at
     least one of the record's complaints. A torque given as a dynamometer force is recorded."""
-    get = record.get
     return [{"feature": f.name, "label": f.label, "group": f.group}
-            for f, names in _MISSABLE_NAMES
-            if all(get(name) is None for name in names) and f.applies_to(record, complaint)]
+            for f in _MISSABLE
+            if not _recorded(record, f) and f.applies_to(record, complaint)]
 
 
 def _procedure_columns() -> dict[str, list[str]]:
