@@ -87,9 +87,17 @@ _COMPLAINT = _COLUMN_INDEX[ROWS.row_column or "complaint"]
 
 def points_text(points: int) -> str:
     """``by 7 percentage points``; a change shown as 0 points (under 1 point) says so."""
+    text = _POINTS_TEXT.get(points)
+    if text is not None:
+        return text
     if points == 0:
         return "by less than 1 percentage point"
     return f"by {abs(points)} percentage point{'s' if abs(points) != 1 else ''}"
+
+
+_POINTS_TEXT: dict[int, str] = {}
+_POINTS_TEXT.update({p: points_text(p) for p in range(-100, 101)})
+"""Every change a line can show (whole points of a probability), worded once."""
 
 
 class Explanation(NamedTuple):
@@ -135,8 +143,8 @@ def explain(row: np.ndarray, contributions: np.ndarray,
             absent.append(j)
         elif values[j] != 0.0:
             recorded.append(j)
-    factor_list = [_WORDING[j].factor(encoded[j], values[j])
-                   for j in sorted(recorded, key=lambda j: -abs(values[j]))]
+    recorded.sort(key=lambda j: -abs(values[j]))
+    factor_list = [_WORDING[j].factor(encoded[j], values[j]) for j in recorded]
     lines: list[Factor | NotRecorded] = list(factor_list)
     missing = None
     if absent:
@@ -152,13 +160,12 @@ def explain(row: np.ndarray, contributions: np.ndarray,
     p0 = probability(start)
     for line, change, pts in zip(lines, changes, whole_points(p0, changes), strict=True):
         line.probability_change, line.points = change, pts
-        line.text = _line_text(line, any(n in set_aside for n in getattr(line, "features", ())))
+        line.text = (f"{line.text} {points_text(pts)}" if line is not missing
+                     else _not_recorded_text(missing, any(n in set_aside for n in names)))
     return Explanation(start, p0, factor_list, missing)
 
 
-def _line_text(line: Factor | NotRecorded, some_set_aside: bool) -> str:
-    if isinstance(line, Factor):
-        return f"{line.text} {points_text(line.points)}"
+def _not_recorded_text(line: NotRecorded, some_set_aside: bool) -> str:
     what = "not recorded or set aside" if some_set_aside else "not recorded"
     findings = f"{line.count} finding{'s' if line.count != 1 else ''}"
     if line.contribution == 0.0:

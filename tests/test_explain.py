@@ -157,3 +157,13 @@ def test_the_page_starts_at_the_complaint_and_keeps_not_recorded_out_of_the_reas
     why = why[: why.index("</ol>")]
     assert "not recorded" not in why.lower()
     assert '<p class="not-recorded">Findings not recorded (' in html
+
+
+def test_points_wording_is_the_same_inside_and_outside_the_precomputed_range() -> None:
+    from cds.explain import points_text
+
+    assert points_text(0) == "by less than 1 percentage point"
+    assert points_text(1) == points_text(-1) == "by 1 percentage point"
+    assert points_text(-7) == "by 7 percentage points"
+    assert points_text(100) == "by 100 percentage points"
+    assert points_text(101) == "by 101 percentage points"  # past the table: worded on the fly

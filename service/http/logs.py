@@ -106,10 +106,13 @@ def _access(response: Response) -> Response:
     request_id = g.get("request_id", "")
     if log.isEnabledFor(logging.INFO):
         rule = request.url_rule
-        log.info("request", extra={"route": rule.rule if rule else "<unmatched>",
-                                   "method": request.method, "status": response.status_code,
-                                   "duration_ms": g.get("elapsed_ms"),
-                                   "request_id": request_id})
+        # log.info's record without its walk up the stack for the caller (a third of the line's
+        # cost, every request): the JSON line holds no source location, and this is the caller
+        log.handle(log.makeRecord(
+            log.name, logging.INFO, __file__, 0, "request", (), None, func="_access",
+            extra={"route": rule.rule if rule else "<unmatched>", "method": request.method,
+                   "status": response.status_code, "duration_ms": g.get("elapsed_ms"),
+                   "request_id": request_id}))
     response.headers["X-Request-Id"] = request_id
     return response
 

@@ -79,6 +79,16 @@ class Metrics:
         self.monitor = MonitorCache()
         # labelled children, looked up once per label set: ``labels()`` validates and locks
         self._by_request: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+        self._children: dict[tuple[Any, str, str], Any] = {}
+
+    def child(self, metric: Any, first: str, second: str) -> Any:
+        """``metric.labels(first, second)``, looked up once per label pair (bounded: complaints
+        and bands, model versions)."""
+        key = (metric, first, second)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(first, second)
+        return found
 
     def request_children(self, route: str, method: str, status: int) -> tuple[Any, Any, Any]:
         """The request counter, latency histogram and error counter (``None`` below 400) of
@@ -121,12 +131,12 @@ def count_prediction(assessment: Assessment) -> None:
     """Count one assessment's estimates by complaint and band."""
     m: Metrics = current_app.extensions[_EXT]
     if assessment.action == "refer":  # no estimate, hence no complaint to count it under
-        m.predictions.labels("any", "refer").inc()
+        m.child(m.predictions, "any", "refer").inc()
         return
     for r in assessment.results:
-        m.predictions.labels(r.complaint, r.band).inc()
+        m.child(m.predictions, r.complaint, r.band).inc()
     model = assessment.model
-    m.model.labels(model["id"], model["version"]).set(1)
+    m.child(m.model, model["id"], model["version"]).set(1)
 
 
 def exposition() -> Response:
