@@ -43,11 +43,11 @@ OUT = ROOT / "out" / "profile"
 # (area, path fragments): a sample belongs to the innermost frame matching one, in this order of
 # precedence within a frame; "other" when none matches
 AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("store write (service/store.py, writer.py, sqlalchemy, sqlite)",
-     ("service/store", "service/writer.py", "sqlalchemy/", "sqlite3/")),
+    ("store write (service/store/, sqlalchemy, sqlite)",
+     ("service/store/", "sqlalchemy/", "sqlite3/")),
     ("answer serialisation (jsontext, orjson, json)",
      ("service/http/jsontext.py", "json/encoder.py", "json/__init__.py", "orjson")),
-    ("FHIR mapping (cds/fhir.py, cds/units.py)", ("cds/fhir.py", "cds/units.py", "cds/fhir_")),
+    ("FHIR mapping (cds/fhir/, cds/units.py)", ("cds/fhir/", "cds/units.py")),
     ("prefetch fetching (prefetch.py, httpget.py, http.client)",
      ("service/ehr/prefetch.py", "service/http/httpget.py", "http/client.py")),
     ("assess and explain (cds/ other than FHIR)", ("cds/",)),
@@ -55,7 +55,7 @@ AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
      ("service/http/logs.py", "service/http/metrics.py", "service/http/headers.py", "service/http/limits.py",
       "service/http/deadline.py", "service/http/errors.py", "service/http/payload.py", "prometheus_client/",
       "logging/")),
-    ("routes (service/routes/assessments.py, cds_hooks.py, cards.py, ...)", ("service/",)),
+    ("routes (service/routes/, serving/, ehr/, ...)", ("service/",)),
     ("Flask and werkzeug", ("flask/", "werkzeug/")),
     ("gunicorn (accept, parse, write)", ("gunicorn/",)),
 )
