@@ -134,3 +134,16 @@ def test_cli_train_on_a_local_dask_cluster(retrain_data: Path, tmp_path: Path,
     assert "dask candidate 1/1 on 2 workers: num_leaves=8" in capsys.readouterr().err
     model = cds.load_model(out)
     assert model.metadata["engine"] == "dask" and model.metadata["tuning"]["trials"] == 1
+
+
+def test_dask_scoring_reports_each_partition_as_it_finishes(retrain_root: Path, batch: Path,
+                                                            client: Any, tmp_path: Path) -> None:
+    """Issue 13: progress while partitions are scored under Dask, one line per partition."""
+    said: list[str] = []
+    spread = score("production", batch, tmp_path / "dask", engine="dask",
+                   scheduler=client.scheduler.address, root=retrain_root, progress=said.append)
+    parts = sorted((tmp_path / "dask").glob("part.*.parquet"))
+    done = [s for s in said if s.strip().startswith("scored partition ")]
+    assert len(done) == len(parts) >= 1
+    assert done[-1].strip().startswith(f"scored partition {len(parts)}/{len(parts)} "
+                                       f"({spread['rows']} rows so far)")

@@ -228,6 +228,16 @@ def _score_partition(frame: pd.DataFrame, model_path: str, mapping: Mapping | No
     return score_frame(_model(model_path), frame, mapping)
 
 
+def _write_partition(frame: pd.DataFrame, path: str, schema: Any) -> int:
+    """One scored partition written to its own Parquet file under the output's ``schema`` (all
+    parts alike, even an empty one); its row count."""
+    import pyarrow as pa
+
+    _write(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), Path(path),
+           None).close()
+    return len(frame)
+
+
 def _files(data: Path, engine: str) -> list[Path]:
     """The input files: Parquet (a file or a directory's), or CSV on the local engine."""
     if not data.exists():
@@ -273,6 +283,9 @@ def score(model: str | Path, data: str | Path, out: str | Path, *, engine: str =
                 say(f"  scored {file.name}: {rows_in_file} rows ({i + 1}/{len(files)} files)")
     else:
         import dask.dataframe as dd
+        import pyarrow as pa
+        from dask.delayed import delayed
+        from distributed import as_completed
 
         from .distributed import dask_client
 
@@ -280,10 +293,15 @@ def score(model: str | Path, data: str | Path, out: str | Path, *, engine: str =
             frame = dd.read_parquet([str(f) for f in files])
             meta = _empty(output_columns(list(frame.columns)), frame._meta)
             scored = frame.map_partitions(_score_partition, path, mapping, meta=meta)
-            say(f"  scoring {frame.npartitions} partitions on "
+            schema = pa.Schema.from_pandas(meta, preserve_index=False)
+            # one write per partition, so that each is reported as it finishes
+            writes = [delayed(_write_partition)(part, str(out / f"part.{i}.parquet"), schema)
+                      for i, part in enumerate(scored.to_delayed())]
+            say(f"  scoring {len(writes)} partitions on "
                 f"{len(client.scheduler_info().get('workers', {}))} workers")
-            text = [c for c in meta.columns if isinstance(meta[c].dtype, pd.StringDtype)]
-            scored.to_parquet(str(out), write_index=False, use_dictionary=text or False)
-            rows = sum(pq.ParquetFile(f).metadata.num_rows for f in out.glob("*.parquet"))
+            rows = 0
+            for done, future in enumerate(as_completed(client.compute(writes)), 1):  # type: ignore[no-untyped-call]
+                rows += future.result()
+                say(f"  scored partition {done}/{len(writes)} ({rows} rows so far)")
     seconds = time.perf_counter() - t0
     return {"rows": rows, "seconds": seconds, "model_version": loaded.version, "engine": engine}
