@@ -12,21 +12,19 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import load_example
 from tests.test_ui_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SCREENSHOTS,
     TIMEOUT_MS,
     UUID_PATH,
     fill_record,
     submit,
 )
+from tests.test_ui_browser import browser as browser
 from tests.test_ui_browser import server as server
 
 axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
@@ -37,16 +35,6 @@ pytestmark = pytest.mark.shipped
 WIDTHS = (1280, 768, 390)
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 FIGURES: dict[str, dict[str, int]] = {}
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _post(server: str, record: dict[str, Any]) -> str:
@@ -94,8 +82,8 @@ def audit(page: Any) -> list[str]:
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_every_view_has_no_wcag21aa_violations_and_fits_the_width(
-        server: str, views: dict[str, str], chromium: Any, width: int) -> None:
-    context = chromium.new_context(viewport={"width": width, "height": 900})
+        server: str, views: dict[str, str], browser: Any, width: int) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     found: dict[str, list[str]] = {}
@@ -116,10 +104,10 @@ def test_every_view_has_no_wcag21aa_violations_and_fits_the_width(
     assert not failing, json.dumps(failing, indent=1)
 
 
-def test_the_main_paths_work_from_the_keyboard_alone(server: str, chromium: Any) -> None:
+def test_the_main_paths_work_from_the_keyboard_alone(server: str, browser: Any) -> None:
     """Form -> result -> add or change findings -> new result -> comparison -> visits ->
     handout, with Tab, Shift+Tab, Space, typing and Enter only."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
 

@@ -42,6 +42,10 @@ EXAMPLES = {
 }
 
 
+ROOT_HELP = "models directory (default: $GMED_MODELS_DIR or ./models)"
+COLUMNS_HELP = ("mapping file: the file's column names -> the contract's "
+                "(YAML; cds columns suggest FILE --out writes one)")
+
 def build_parser() -> argparse.ArgumentParser:
     """Every ``cds`` command: ``assess`` from the core (:func:`cds.cli.add_assess`), then the
     data scientist's.
@@ -89,8 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "2020; default: Nagelkerke 0.15, their conservative choice)")
     p.add_argument("--accept-small-sample", action="store_true",
                    help="train even below the minimum sample size (recorded in the metadata)")
-    p.add_argument("--columns", help="mapping file: the file's column names -> the contract's "
-                                      "(YAML; cds columns suggest FILE --out writes one)")
+    p.add_argument("--columns", help=COLUMNS_HELP)
     p.set_defaults(run=_train)
 
     p = add("evaluate", "Evaluate a model on labelled data; write a self-contained HTML report "
@@ -102,9 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model to compare with on the same data ('none' to skip)")
     p.add_argument("--reps", type=_count, default=200, help="bootstrap samples for the 95%% CIs")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
-    p.add_argument("--columns", help="mapping file: the file's column names -> the contract's "
-                                      "(YAML; cds columns suggest FILE --out writes one)")
+    p.add_argument("--root", help=ROOT_HELP)
+    p.add_argument("--columns", help=COLUMNS_HELP)
     p.set_defaults(run=_evaluate)
 
     p = add("score", "Batch-score Parquet or CSV files: probabilities and exact contributions, one output "
@@ -115,9 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory of .parquet files")
     p.add_argument("--engine", choices=("local", "dask"), default="local")
     p.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
-    p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
-    p.add_argument("--columns", help="mapping file: the file's column names -> the contract's "
-                                      "(YAML; cds columns suggest FILE --out writes one)")
+    p.add_argument("--root", help=ROOT_HELP)
+    p.add_argument("--columns", help=COLUMNS_HELP)
     p.set_defaults(run=_score)
 
     p = add("recalibrate", "Refit only the calibration on local outcomes; write it as a new version "
@@ -128,9 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="platt: intercept and slope; intercept: calibration-in-the-large only")
     p.add_argument("--version", help="new version (default: PARENT-recal-DATAHASH)")
     p.add_argument("--quarantine", help="write rows set aside here (.csv or .parquet)")
-    p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
-    p.add_argument("--columns", help="mapping file: the file's column names -> the contract's "
-                                      "(YAML; cds columns suggest FILE --out writes one)")
+    p.add_argument("--root", help=ROOT_HELP)
+    p.add_argument("--columns", help=COLUMNS_HELP)
     p.set_defaults(run=_recalibrate)
 
     p = add("monitor", "Monitor a deployed model by month: input drift (PSI per column), "
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="HTML report to write")
     p.add_argument("--json", help="also write the figures as JSON here")
     p.add_argument("--fail-on-alarm", action="store_true", help="exit 3 when an alarm is raised")
-    p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
+    p.add_argument("--root", help=ROOT_HELP)
     p.set_defaults(run=_monitor)
 
     p = add("columns", "Suggest how a data file's columns map to the contract's (by name and by "
@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("list", "promote", "rollback", "history", "unset"))
     p.add_argument("version", nargs="?", help="version to promote")
     p.add_argument("--alias", help="alias to move or show (default: production; history: all)")
-    p.add_argument("--root", help="models directory (default: $GMED_MODELS_DIR or ./models)")
+    p.add_argument("--root", help=ROOT_HELP)
     p.add_argument("--data", help="labelled evaluation data for the gate (same sources as train)")
     p.add_argument("--force", action="store_true",
                    help="promote even if the gate fails or cannot run (recorded in the history)")
