@@ -6,7 +6,7 @@ Front ends compute nothing clinical: everything they show is in here.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -106,7 +106,7 @@ class Assessment:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (the public Assessment contract)."""
-        out = _shallow(self)
+        out = _read_assessment(self)
         out["results"] = [_result_dict(r) for r in self.results]
         return out
 
@@ -136,18 +136,35 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return names
 
 
-def _shallow(value: Any) -> dict[str, Any]:
-    """A dataclass as a dict of its fields, without ``asdict``'s deep copies (every request)."""
-    return {name: getattr(value, name) for name in _field_names(type(value))}
+def _reader(cls: type) -> Callable[[Any], dict[str, Any]]:
+    """A function giving an instance of dataclass ``cls`` as a dict of its fields, in field
+    order, without ``asdict``'s deep copies: one dict display of attribute reads, compiled once
+    from :func:`dataclasses.fields` (as ``dataclasses`` compiles ``__init__``), about a third of
+    the cost of a comprehension of ``getattr`` calls (every request reads some 25 objects)."""
+    names = _field_names(cls)
+    if not all(name.isidentifier() for name in names):
+        raise TypeError(f"{cls.__name__}: a field name is not an identifier")
+    items = ", ".join(f"{name!r}: o.{name}" for name in names)
+    namespace: dict[str, Any] = {}
+    exec(f"def read(o):\n    return {{{items}}}\n", namespace)  # our own field names only
+    read: Callable[[Any], dict[str, Any]] = namespace["read"]
+    return read
 
 
 def _result_dict(result: ComplaintResult) -> dict[str, Any]:
-    out = _shallow(result)
-    out["factors"] = [_shallow(f) for f in result.factors]
-    out["not_recorded"] = None if result.not_recorded is None else _shallow(result.not_recorded)
-    nxt = result.next_best_assessment
-    out["next_best_assessment"] = None if nxt is None else _shallow(nxt)
+    out = _read_result(result)
+    out["factors"] = [_read_factor(f) for f in result.factors]
+    absent, nxt = result.not_recorded, result.next_best_assessment
+    out["not_recorded"] = None if absent is None else _read_not_recorded(absent)
+    out["next_best_assessment"] = None if nxt is None else _read_next(nxt)
     return out
+
+
+_read_assessment = _reader(Assessment)
+_read_result = _reader(ComplaintResult)
+_read_factor = _reader(Factor)
+_read_not_recorded = _reader(NotRecorded)
+_read_next = _reader(NextAssessment)
 
 
 def _known(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:

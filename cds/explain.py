@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .assessment import Factor, NextAssessment, NotRecorded
+from .contract import PROFILE_FIELD
 from .features import (
     BY_NAME,
     FEATURES,
@@ -57,32 +58,45 @@ def with_unit(value: Any, unit: str | None) -> str:
 
 
 class _Wording:
-    """What a factor says about one model column, prepared once (this runs on every request)."""
+    """What a factor says about one model column, prepared once (this runs on every request):
+    the head and tail of its sentence, and the value shown for each code of a yes/no or
+    category column."""
 
-    __slots__ = ("column", "feature", "label", "reference", "suffix", "tail", "unit")
+    __slots__ = ("column", "ending", "feature", "head", "label", "reference", "shown", "unit")
 
     def __init__(self, column: str) -> None:
         f = column_feature(column)
         self.column = column
         self.feature = f
         self.label = f.label
+        self.head = f"{f.label}: "
         self.unit = f.unit if f.unit != YES_NO else None
-        self.suffix = with_unit("", f.unit)  # "°", " N·m/kg", or nothing
         self.reference = f.reference
+        suffix = with_unit("", f.unit)  # "°", " N·m/kg", or nothing
         reference_text = (f" (pain-free people {with_unit(f.reference, f.unit)})"
                           if f.reference else "")
-        self.tail = {verb: f"{reference_text} {verb} the estimate" for verb in ("raises", "lowers")}
+        self.ending = {verb: f"{suffix}{reference_text} {verb} the estimate "
+                       for verb in ("raises", "lowers")}  # then the points
+        codes = range(len(f.allowed)) if f.kind == "category" else (0, 1)
+        self.shown: dict[float, Any] = (
+            {float(code): display_value(f, float(code)) for code in codes}
+            if f.kind in ("category", "boolean") else {})
 
-    def factor(self, encoded: float, contribution: float) -> Factor:
-        value = display_value(self.feature, encoded)
+    def factor(self, encoded: float, contribution: float, change: float, points: int) -> Factor:
+        """The line of a recorded finding, its change of probability and whole points given."""
+        value = self.shown.get(encoded)
+        if value is None:  # a number (or a code outside the contract's: worded as ever)
+            value = display_value(self.feature, encoded)
         verb = "raises" if contribution > 0 else "lowers"
-        return Factor(feature=self.column, label=self.label, value=value, unit=self.unit,
-                      reference=self.reference, contribution=contribution, direction=verb,
-                      text=f"{self.label}: {value}{self.suffix}{self.tail[verb]}")
+        return Factor(self.column, self.label, value, self.unit, self.reference, contribution,
+                      verb, f"{self.head}{value}{self.ending[verb]}"
+                            f"{_POINTS_TEXT.get(points) or points_text(points)}",
+                      change, points)
 
 
 _WORDING = [_Wording(c) for c in MODEL_COLUMNS]
 _COMPLAINT = _COLUMN_INDEX[ROWS.row_column or "complaint"]
+_FINDINGS = tuple(j for j in range(len(MODEL_COLUMNS)) if j != _COMPLAINT)
 
 
 def points_text(points: int) -> str:
@@ -129,40 +143,39 @@ def explain(row: np.ndarray, contributions: np.ndarray,
     ``starting_point + sum(factor contributions) + not_recorded.contribution`` equals the raw
     score exactly (up to floating point).
     """
-    values = contributions[: len(MODEL_COLUMNS)].tolist()
+    values = contributions.tolist()  # the columns', then the base value
     encoded = row.tolist()
-    start = float(contributions[-1]) + values[_COMPLAINT]
+    to_start = {j for c in not_applicable if c not in set_aside
+                and (j := _COLUMN_INDEX.get(c)) is not None}
+    start = values[-1] + values[_COMPLAINT]
     recorded, absent = [], []
-    for j, value in enumerate(encoded):
-        if j == _COMPLAINT:
-            continue
-        if value != value and MODEL_COLUMNS[j] in not_applicable and (
-                MODEL_COLUMNS[j] not in set_aside):
-            start += values[j]  # does not apply here, and was not recorded: the starting point
-        elif value != value:  # NaN: not recorded, or set aside
-            absent.append(j)
+    for j in _FINDINGS:
+        if encoded[j] != encoded[j]:  # NaN: not recorded, or set aside
+            if j in to_start:
+                start += values[j]  # does not apply here, and was not recorded: the starting point
+            else:
+                absent.append(j)
         elif values[j] != 0.0:
             recorded.append(j)
     recorded.sort(key=lambda j: -abs(values[j]))
-    factor_list = [_WORDING[j].factor(encoded[j], values[j]) for j in recorded]
-    lines: list[Factor | NotRecorded] = list(factor_list)
-    missing = None
+    steps = [values[j] for j in recorded]  # the walk's lines, in the order shown
     if absent:
         total = sum(values[j] for j in absent)
-        names = [MODEL_COLUMNS[j] for j in absent]
-        missing = NotRecorded(count=len(absent), features=names, contribution=total,
-                              direction="raises" if total > 0 else "lowers", text="")
         # placed among the factors by its size, like any other line of the walk
-        at = next((i for i, f in enumerate(factor_list) if abs(f.contribution) < abs(total)),
-                  len(factor_list))
-        lines.insert(at, missing)
-    changes = probability_changes(start, [x.contribution for x in lines], probability)
+        at = next((i for i, c in enumerate(steps) if abs(c) < abs(total)), len(steps))
+        steps.insert(at, total)
+    changes = probability_changes(start, steps, probability)
     p0 = probability(start)
-    for line, change, pts in zip(lines, changes, whole_points(p0, changes), strict=True):
-        line.probability_change, line.points = change, pts
-        line.text = (f"{line.text} {points_text(pts)}" if line is not missing
-                     else _not_recorded_text(missing, any(n in set_aside for n in names)))
-    return Explanation(start, p0, factor_list, missing)
+    points = whole_points(p0, changes)
+    missing = None
+    if absent:
+        names = [MODEL_COLUMNS[j] for j in absent]
+        missing = NotRecorded(len(absent), names, total, "raises" if total > 0 else "lowers", "",
+                              changes.pop(at), points.pop(at))
+        missing.text = _not_recorded_text(missing, any(n in set_aside for n in names))
+    factors = [_WORDING[j].factor(encoded[j], values[j], change, pts)
+               for j, change, pts in zip(recorded, changes, points, strict=True)]
+    return Explanation(start, p0, factors, missing)
 
 
 def _not_recorded_text(line: NotRecorded, some_set_aside: bool) -> str:
@@ -190,9 +203,33 @@ def missing_items(record: Mapping[str, Any], complaint: str | None = None) -> li
     """Recordable findings absent from the record that apply to this patient: to ``complaint``
     if given (Ober's test is missing for IT band syndrome, never for low back pain), else to at
     least one of the record's complaints. A torque given as a dynamometer force is recorded."""
-    return [{"feature": f.name, "label": f.label, "group": f.group}
-            for f in _MISSABLE
-            if not _recorded(record, f) and f.applies_to(record, complaint)]
+    profile = record.get(PROFILE_FIELD)
+    if type(complaint) is not str or not (profile is None or type(profile) is str):
+        return [{"feature": f.name, "label": f.label, "group": f.group}
+                for f in _MISSABLE
+                if not _recorded(record, f) and f.applies_to(record, complaint)]
+    get = record.get
+    return [{"feature": name, "label": label, "group": group}
+            for name, label, group, alternatives in _missable(profile, complaint)
+            if get(name) is None and all(get(alt) is None for alt in alternatives)]
+
+
+_MISSABLE_HERE: dict[tuple[str | None, str], list[tuple[str, str, str, tuple[str, ...]]]] = {}
+
+
+def _missable(profile: str | None, complaint: str) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """(name, label, group, the readings that stand in for it) of each recordable finding that
+    applies to ``complaint`` for a patient of this activity profile, in contract order: what
+    :meth:`~cds.contract.Feature.applies_to` answers, worked out once per pair."""
+    key = (profile, complaint)
+    found = _MISSABLE_HERE.get(key)
+    if found is None:
+        record = {PROFILE_FIELD: profile}
+        found = [(f.name, f.label, f.group, tuple(_CANONICAL.get(f.name, ())))
+                 for f in _MISSABLE if f.applies_to(record, complaint)]
+        if len(_MISSABLE_HERE) < 64:  # profiles x complaints; a stray one is not kept
+            _MISSABLE_HERE[key] = found
+    return found
 
 
 def _procedure_columns() -> dict[str, list[str]]:
@@ -234,23 +271,22 @@ def next_best(model: Model, rows: np.ndarray, probability: np.ndarray,
     afford it. A test expected to move the probability less than :data:`MIN_EXPECTED_CHANGE` is
     not suggested.
     """
-    effects: Mapping[str, Any] = model.metadata.get("procedure_effects", {})
+    effects: Mapping[str, Any] = model.metadata.get("procedure_effects", _NO_EFFECTS)
     slope = float(model.calibration["slope"])
-    codes = rows[:, _COLUMN_INDEX[ROWS.row_column or "complaint"]]
+    by_complaint = _effects_by_complaint(effects)
     best: list[NextAssessment | None] = []
-    for i in range(rows.shape[0]):
-        complaint = ROWS.allowed[int(codes[i])]
-        p = float(probability[i])
-        ranked = sorted(((slope * p * (1 - p) * effects[name]["mean_abs_log_odds"][complaint], name)
-                         for name in procedures[i]
-                         if complaint in effects.get(name, {}).get("mean_abs_log_odds", {})),
-                        reverse=True)
-        if not ranked or ranked[0][0] < MIN_EXPECTED_CHANGE:
+    for row, p, candidates in zip(rows.tolist(), probability.tolist(), procedures, strict=True):
+        complaint = ROWS.allowed[int(row[_COMPLAINT])]
+        here = by_complaint.get(complaint, _NO_EFFECTS)
+        local = slope * p * (1 - p)
+        ranked = [(local * here[name], name) for name in candidates if name in here]
+        change, procedure = max(ranked) if ranked else (0.0, "")
+        if not ranked or change < MIN_EXPECTED_CHANGE:
             best.append(None)
             continue
-        change, procedure = ranked[0]
-        missing = [c for c in effects[procedure]["columns"] if np.isnan(rows[i, _COLUMN_INDEX[c]])]
-        first = column_feature(missing[0] if missing else effects[procedure]["columns"][0])
+        columns = effects[procedure]["columns"]
+        missing = [c for c in columns if row[_COLUMN_INDEX[c]] != row[_COLUMN_INDEX[c]]]  # NaN
+        first = column_feature(missing[0] if missing else columns[0])
         best.append(NextAssessment(
             procedure=procedure, feature=missing[0] if missing else first.name,
             features=missing, label=procedure, group=first.group,
@@ -258,3 +294,23 @@ def next_best(model: Model, rows: np.ndarray, probability: np.ndarray,
             text=f"Next: {procedure}. Its result typically moves an estimate like this one by "
                  f"about {100 * change:.0f} percentage points."))
     return best
+
+
+_NO_EFFECTS: Mapping[str, Any] = {}
+_EFFECTS: dict[int, tuple[Mapping[str, Any], dict[str, dict[str, Any]]]] = {}
+
+
+def _effects_by_complaint(effects: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A model's ``procedure_effects`` turned around: complaint -> procedure -> its typical
+    effect on the raw score, once per model (as :func:`cds.safety.population_warnings` keeps
+    its ranges)."""
+    hit = _EFFECTS.get(id(effects))
+    if hit is None or hit[0] is not effects:
+        table: dict[str, dict[str, Any]] = {}
+        for name, effect in effects.items():
+            for complaint, value in effect.get("mean_abs_log_odds", {}).items():
+                table.setdefault(complaint, {})[name] = value
+        if len(_EFFECTS) > 8:  # models come and go with hot reloads; keep a few
+            _EFFECTS.clear()
+        hit = _EFFECTS[id(effects)] = (effects, table)
+    return hit[1]

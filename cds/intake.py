@@ -220,11 +220,29 @@ def _derive_one(raw: Mapping[str, float]) -> tuple[float, float]:
 _PCT_COL = MODEL_COLUMNS.index("hip_abduction_pct_of_norm")
 _ASYM_COL = MODEL_COLUMNS.index("hip_abduction_asymmetry_pct")
 _COMPLAINT_COL = MODEL_COLUMNS.index(_ROW_COLUMN)
-_RECORD_COLUMNS: tuple[tuple[int, str], ...] = tuple(
-    (j, col) for j, col in enumerate(MODEL_COLUMNS) if col in _RECORDED)
 _SET_ASIDE: tuple[tuple[int, frozenset[float], frozenset[float] | None], ...] = tuple(
     (j, frozenset(complaints.tolist()), None if profiles is None else frozenset(profiles.tolist()))
     for j, complaints, profiles in _APPLICABILITY)
+_ENCODING: dict[str, tuple[int, dict[str, float] | None]] = {
+    name: (MODEL_COLUMNS.index(name) if name in MODEL_COLUMNS else -1,
+           _CODES[name] if f.kind == "category" else None)
+    for name, f in _RECORDED.items()}
+"""Each recorded field's model column (-1: an input of a derived column only) and, for a
+category, its codes: :func:`encode_value` prepared once per field."""
+_BLANKS: dict[tuple[float, float | None], tuple[int, ...]] = {}
+
+
+def _set_aside(code: float, profile: float) -> tuple[int, ...]:
+    """The columns set aside in the row of the complaint coded ``code`` for a patient of the
+    activity profile coded ``profile`` (NaN: not recorded), worked out once per pair."""
+    key = (code, profile if profile == profile else None)  # one key for NaN
+    blank = _BLANKS.get(key)
+    if blank is None:
+        blank = tuple(j for j, applies, profiles in _SET_ASIDE
+                      if code not in applies or (profiles is not None and profile not in profiles))
+        if len(_BLANKS) < 256:  # complaints x profiles
+            _BLANKS[key] = blank
+    return blank
 
 
 def rows_from_record(record: Mapping[str, Any]) -> tuple[list[str], np.ndarray]:
@@ -236,17 +254,16 @@ def rows_from_record(record: Mapping[str, Any]) -> tuple[list[str], np.ndarray]:
     """
     complaints: list[str] = list(record[ROWS.name])
     raw: dict[str, float] = {}
-    for name, value in record.items():
-        f = _RECORDED.get(name)
-        if f is not None:
-            raw[name] = encode_value(f, value)
-    pct, asymmetry = _derive_one(raw)
     base = [_NAN] * len(MODEL_COLUMNS)
-    for j, col in _RECORD_COLUMNS:
-        value = raw.get(col)
-        if value is not None:
-            base[j] = value
-    base[_PCT_COL], base[_ASYM_COL] = pct, asymmetry
+    for name, value in record.items():
+        encoding = _ENCODING.get(name)
+        if encoding is not None:
+            j, codes = encoding
+            x = _NAN if value is None else float(value) if codes is None else codes[value]
+            raw[name] = x
+            if j >= 0:
+                base[j] = x
+    base[_PCT_COL], base[_ASYM_COL] = _derive_one(raw)
     profile = raw.get("activity_profile", _NAN)
     codes = _CODES[ROWS.name]
     rows = []
@@ -254,9 +271,8 @@ def rows_from_record(record: Mapping[str, Any]) -> tuple[list[str], np.ndarray]:
         code = codes[c]
         row = base.copy()
         row[_COMPLAINT_COL] = code
-        for j, applies, profiles in _SET_ASIDE:
-            if code not in applies or (profiles is not None and profile not in profiles):
-                row[j] = _NAN
+        for j in _set_aside(code, profile):
+            row[j] = _NAN
         rows.append(row)
     return complaints, np.array(rows, dtype=float).reshape(len(complaints), len(MODEL_COLUMNS))
 

@@ -56,9 +56,10 @@ def whole_points(start_probability: float, changes: Sequence[float]) -> list[int
     target = round(100 * end) - round(100 * start_probability)
     points = [round(x) for x in exact]
     gap = target - sum(points)
-    step = 1 if gap > 0 else -1
-    # the most under-rounded first when points are missing, the most over-rounded when in excess
-    order = sorted(range(len(exact)), key=lambda i: step * (points[i] - exact[i]))
-    for i in order[:abs(gap)]:
-        points[i] += step
+    if gap:  # (often none: then nothing to give back, and nothing to sort)
+        step = 1 if gap > 0 else -1
+        # the most under-rounded first when points are missing, the most over-rounded in excess
+        keys = [step * (p - x) for p, x in zip(points, exact, strict=True)]
+        for i in sorted(range(len(exact)), key=keys.__getitem__)[:abs(gap)]:
+            points[i] += step
     return points
