@@ -3,9 +3,11 @@
 What the service does per record before the store (``service/serving/assessing.py``), without
 Flask or the store: validate, rows, contributions, explanation, the Assessment, its JSON-ready
 dict and its compact JSON (orjson with the options of ``service.http.jsontext.dumps``), for
-the runner example, a red flag and a multi-complaint record. Each figure is the median over
-``--repeats`` batches of ``--n`` calls of process CPU time (``time.process_time``: robust to
-the other processes on the machine) per call, in µs.
+the runner example, a red flag and a multi-complaint record, one record at a time as the
+service does: each stage alone (``assess``, ``to_dict`` of one answer, ``encode`` of one dict)
+and the three in a row (``total``). Each figure is the median over ``--repeats`` batches of
+``--n`` calls of process CPU time (``time.process_time``: robust to the other processes on
+the machine) per call, in µs.
 
 ``--baseline REF`` measures the ``cds/`` of a git commit too (exported to a temporary
 directory), in alternating child processes, and prints before, after and their ratio in one
@@ -27,6 +29,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,20 @@ EXAMPLES = ("runner_pfp_hip_driven", "red_flag_trauma_swelling", "intake_only_pf
 STAGES = ("assess", "to_dict", "encode", "total")
 BASELINE = "2e5f6214408e1fe3be2e4814999b4ba7a96e1559"
 """The code before issue 16 target 1's work on ``cds.assess`` (main of 2026-12-03)."""
+
+
+def _stages(record: dict[str, Any], model: Any) -> dict[str, Callable[[], Any]]:
+    """Each stage of one record's answer alone, and the three in a row."""
+    import orjson
+
+    import cds
+
+    answer = cds.assess(record, model)
+    data = answer.to_dict()
+    option = orjson.OPT_NON_STR_KEYS  # as service.http.jsontext.dumps
+    return {"assess": lambda: cds.assess(record, model), "to_dict": answer.to_dict,
+            "encode": lambda: orjson.dumps(data, option=option),
+            "total": lambda: orjson.dumps(cds.assess(record, model).to_dict(), option=option)}
 
 
 def _measure(n: int, repeats: int) -> dict[str, Any]:
@@ -50,19 +67,17 @@ def _measure(n: int, repeats: int) -> dict[str, Any]:
         record = json.loads((ROOT / "examples" / f"{name}.json").read_text())
         for _ in range(max(50, n // 5)):  # warm up (the per-pair caches fill)
             orjson.dumps(cds.assess(record, model).to_dict(), option=orjson.OPT_NON_STR_KEYS)
+        stages = _stages(record, model)
         batches: dict[str, list[float]] = {s: [] for s in STAGES}
         for _ in range(repeats):
-            t0 = time.process_time()
-            answers = [cds.assess(record, model) for _ in range(n)]
-            t1 = time.process_time()
-            dicts = [a.to_dict() for a in answers]
-            t2 = time.process_time()
-            texts = [orjson.dumps(d, option=orjson.OPT_NON_STR_KEYS) for d in dicts]
-            t3 = time.process_time()
-            for stage, seconds in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t3 - t0), strict=True):
-                batches[stage].append(1e6 * seconds / n)
+            for stage, call in stages.items():  # one record at a time, as the service does
+                t0 = time.process_time()
+                for _ in range(n):
+                    call()
+                batches[stage].append(1e6 * (time.process_time() - t0) / n)
+        text = stages["total"]()
         out[name] = {"us": {s: statistics.median(v) for s, v in batches.items()},
-                     "sha256": hashlib.sha256(texts[0]).hexdigest()}
+                     "sha256": hashlib.sha256(text).hexdigest()}
     return out
 
 

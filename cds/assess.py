@@ -26,6 +26,7 @@ from .validate import validate_record
 
 _COMPLAINT_LABELS = dict(zip(ROWS.allowed, ROWS.allowed_labels, strict=True))
 _NOT_APPLYING: dict[tuple[Any, str], tuple[frozenset[str], frozenset[str]]] = {}
+_NONE: Mapping[str, Any] = {}
 
 
 def _not_applying(profile: Any, complaint: str) -> tuple[frozenset[str], frozenset[str]]:
@@ -72,29 +73,30 @@ def assess(record: Mapping[str, Any], model: Model | None = None) -> Assessment:
     screen = screen_incomplete(clean)
     complaints, rows = rows_from_record(clean)
     contributions = model.contributions(rows)
-    raw = contributions.sum(axis=1)
-    probability = model.probability(raw)
+    raw = contributions.sum(axis=1).tolist()
+    probability = model.probabilities(raw)
     missing = {c: missing_items(clean, c) for c in dict.fromkeys(complaints)}
     nexts = next_best(model, rows, probability,
                       [candidate_procedures(missing[c]) for c in complaints])
     set_aside = not_applicable(clean)
-    population = model.metadata.get("population", {})
+    population = model.metadata.get("population", _NONE)
+    method = model.metadata.get("population_method")
     outside: dict[str, dict[str, str]] = {}  # each row: a value set aside in one may count in another
     for row in rows:
-        for w in population_warnings(row, population, model.metadata.get("population_method")):
+        for w in population_warnings(row, population, method):
             outside.setdefault(w["feature"], w)
     warnings = screen + set_aside + list(outside.values())
     results = []
     profile = clean.get(PROFILE_FIELD)
     for i, c in enumerate(complaints):
         not_here, elsewhere = _not_applying(profile, c)
-        aside = {f for f, v in clean.items()  # a "no" set aside is set aside silently
-                 if v is not False and f in not_here}
+        aside = {f for f in not_here  # a "no" set aside is set aside silently
+                 if clean.get(f, False) is not False}
         why = explain(rows[i], contributions[i], model.probability_of, aside, elsewhere)
         results.append(ComplaintResult(
             complaint=c, complaint_label=_COMPLAINT_LABELS[c],
-            probability=round(float(probability[i]), 4), band=model.band(float(probability[i])),
-            raw_score=float(raw[i]), base_value=float(contributions[i, -1]),
+            probability=round(probability[i], 4), band=model.band(probability[i]),
+            raw_score=raw[i], base_value=why.base_value,
             starting_point=why.starting_point, starting_probability=why.starting_probability,
             factors=why.factors, not_recorded=why.not_recorded, missing=missing[c],
             next_best_assessment=nexts[i]))

@@ -62,7 +62,8 @@ class _Wording:
     the head and tail of its sentence, and the value shown for each code of a yes/no or
     category column."""
 
-    __slots__ = ("column", "ending", "feature", "head", "label", "reference", "shown", "unit")
+    __slots__ = ("column", "digits", "ending", "feature", "head", "label", "reference", "shown",
+                 "unit")
 
     def __init__(self, column: str) -> None:
         f = column_feature(column)
@@ -81,11 +82,14 @@ class _Wording:
         self.shown: dict[float, Any] = (
             {float(code): display_value(f, float(code)) for code in codes}
             if f.kind in ("category", "boolean") else {})
+        self.digits = 2 if f.kind not in ("category", "boolean", "integer") else None
 
     def factor(self, encoded: float, contribution: float, change: float, points: int) -> Factor:
-        """The line of a recorded finding, its change of probability and whole points given."""
-        value = self.shown.get(encoded)
-        if value is None:  # a number (or a code outside the contract's: worded as ever)
+        """The line of a recorded finding, its change of probability and whole points given.
+        The value as :func:`display_value` shows it: a number rounded here, a code looked up."""
+        value = (round(encoded, 2) if self.digits is not None and encoded == encoded
+                 else self.shown.get(encoded))
+        if value is None:  # a whole number (or a code outside the contract's: worded as ever)
             value = display_value(self.feature, encoded)
         verb = "raises" if contribution > 0 else "lowers"
         return Factor(self.column, self.label, value, self.unit, self.reference, contribution,
@@ -122,6 +126,8 @@ class Explanation(NamedTuple):
     starting_probability: float
     factors: list[Factor]
     not_recorded: NotRecorded | None
+    base_value: float = 0.0
+    """The model's base value (the contributions' last), from which the starting point starts."""
 
 
 def explain(row: np.ndarray, contributions: np.ndarray,
@@ -150,19 +156,21 @@ def explain(row: np.ndarray, contributions: np.ndarray,
     start = values[-1] + values[_COMPLAINT]
     recorded, absent = [], []
     for j in _FINDINGS:
-        if encoded[j] != encoded[j]:  # NaN: not recorded, or set aside
+        value = encoded[j]
+        if value != value:  # NaN: not recorded, or set aside
             if j in to_start:
                 start += values[j]  # does not apply here, and was not recorded: the starting point
             else:
                 absent.append(j)
         elif values[j] != 0.0:
             recorded.append(j)
-    recorded.sort(key=lambda j: -abs(values[j]))
+    size = list(map(abs, values))
+    recorded.sort(key=size.__getitem__, reverse=True)  # stable: ties keep the column order
     steps = [values[j] for j in recorded]  # the walk's lines, in the order shown
     if absent:
         total = sum(values[j] for j in absent)
         # placed among the factors by its size, like any other line of the walk
-        at = next((i for i, c in enumerate(steps) if abs(c) < abs(total)), len(steps))
+        at = next((i for i, j in enumerate(recorded) if size[j] < abs(total)), len(steps))
         steps.insert(at, total)
     changes = probability_changes(start, steps, probability)
     p0 = probability(start)
@@ -175,7 +183,7 @@ def explain(row: np.ndarray, contributions: np.ndarray,
         missing.text = _not_recorded_text(missing, any(n in set_aside for n in names))
     factors = [_WORDING[j].factor(encoded[j], values[j], change, pts)
                for j, change, pts in zip(recorded, changes, points, strict=True)]
-    return Explanation(start, p0, factors, missing)
+    return Explanation(start, p0, factors, missing, values[-1])
 
 
 def _not_recorded_text(line: NotRecorded, some_set_aside: bool) -> str:
@@ -256,7 +264,7 @@ def candidate_procedures(missing: Sequence[Mapping[str, str]]) -> list[str]:
     return [p for p in PROCEDURE_COLUMNS if p in wanted]
 
 
-def next_best(model: Model, rows: np.ndarray, probability: np.ndarray,
+def next_best(model: Model, rows: np.ndarray, probability: Sequence[float],
               procedures: Sequence[Sequence[str]]) -> list[NextAssessment | None]:
     """For each row, the candidate procedure expected to change its probability the most.
 
@@ -275,7 +283,8 @@ def next_best(model: Model, rows: np.ndarray, probability: np.ndarray,
     slope = float(model.calibration["slope"])
     by_complaint = _effects_by_complaint(effects)
     best: list[NextAssessment | None] = []
-    for row, p, candidates in zip(rows.tolist(), probability.tolist(), procedures, strict=True):
+    for row, p, candidates in zip(rows.tolist(), map(float, probability), procedures,
+                                  strict=True):
         complaint = ROWS.allowed[int(row[_COMPLAINT])]
         here = by_complaint.get(complaint, _NO_EFFECTS)
         local = slope * p * (1 - p)
