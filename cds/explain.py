@@ -216,10 +216,10 @@ def missing_items(record: Mapping[str, Any], complaint: str | None = None) -> li
         return [{"feature": f.name, "label": f.label, "group": f.group}
                 for f in _MISSABLE
                 if not _recorded(record, f) and f.applies_to(record, complaint)]
-    get = record.get
     return [{"feature": name, "label": label, "group": group}
             for name, label, group, alternatives in _missable(profile, complaint)
-            if get(name) is None and all(get(alt) is None for alt in alternatives)]
+            if (name not in record or record[name] is None)
+            and not (alternatives and any(record.get(a) is not None for a in alternatives))]
 
 
 _MISSABLE_HERE: dict[tuple[str | None, str], list[tuple[str, str, str, tuple[str, ...]]]] = {}

@@ -30,7 +30,11 @@ WARNING_TITLES = {OUT_OF_POPULATION: "Outside the training population.",
 
 def red_flags(record: Mapping[str, Any]) -> list[dict[str, str]]:
     """The red-flag questions answered yes."""
-    return [{"feature": f.name, "label": f.label} for f in RED_FLAGS if record.get(f.name) is True]
+    return [{"feature": name, "label": label} for name, label in _FLAGS
+            if name in record and record[name] is True]
+
+
+_FLAGS = tuple((f.name, f.label) for f in RED_FLAGS)
 
 
 def referral(flags: list[dict[str, str]]) -> str:
@@ -47,7 +51,8 @@ def screen_incomplete(record: Mapping[str, Any], *, refer: bool = False) -> list
     it before acting on the estimate (with ``refer``, there is no estimate: ask them for the
     referral). ``feature`` lists the questions' names, comma-separated.
     """
-    unasked = [f for f in RED_FLAGS if record.get(f.name) is None and f.applies_to(record)]
+    unasked = [f for f in RED_FLAGS
+               if (f.name not in record or record[f.name] is None) and f.applies_to(record)]
     if not unasked:
         return []
     then = (" Ask them too, for the referral." if refer else
