@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .contract import PROFILE_FIELD
 from .features import BY_NAME, MODEL_COLUMNS, RED_FLAGS, ROWS, column_feature
 
 _RESTRICTED = [f for f in BY_NAME.values() if f.restricted and f.role in ("model", "input")]
@@ -69,25 +70,49 @@ def not_applicable(record: Mapping[str, Any]) -> list[dict[str, str]]:
     (``complaints``, ``profiles``); where it does not, the model matrix sets it aside. A "no"
     (straight-leg raise negative, recorded for a knee complaint) is set aside silently.
     """
-    warnings = []
     complaints = record.get(ROWS.name) or ()
+    profile = record.get(PROFILE_FIELD)
+    if (isinstance(complaints, list | tuple) and (profile is None or type(profile) is str)
+            and all(type(c) is str and c in _COMPLAINT_WORDS for c in complaints)):
+        key = (profile, tuple(complaints))
+        said = _SAID.get(key)
+        if said is None:
+            said = _set_aside_messages(record, complaints)
+            if len(_SAID) < 256:  # profiles x sets of complaints; a stray one is not kept
+                _SAID[key] = said
+    else:  # not a validated record: only what is recorded is worded
+        said = _set_aside_messages(record, complaints, recorded_only=True)
+    return [{"feature": name, "code": NOT_APPLICABLE, "message": message}
+            for name, message in said  # a "no" set aside says nothing worth a warning
+            if (value := record.get(name)) is not None and value is not False]
+
+
+def _said(value: Any) -> bool:
+    return value is not None and value is not False
+
+
+_SAID: dict[tuple[str | None, tuple[str, ...]], list[tuple[str, str]]] = {}
+
+
+def _set_aside_messages(record: Mapping[str, Any], complaints: Any, *,
+                        recorded_only: bool = False) -> list[tuple[str, str]]:
+    """(finding, what its warning says) of each restricted finding (``recorded_only``: of
+    those recorded) that does not apply to some of ``complaints`` for the patient of
+    ``record``: it depends on the activity profile and the complaints only, so it is worked
+    out once per pair."""
+    out = []
     for f in _RESTRICTED:
-        value = record.get(f.name)
-        if value is None or value is False:  # a "no" set aside says nothing worth a warning
+        if recorded_only and not _said(record.get(f.name)):
             continue
         aside = [c for c in complaints if not f.applies_to(record, c)]
         if not aside:
             continue
         which = ("every complaint" if len(aside) == len(complaints)
                  else ", ".join(_COMPLAINT_WORDS[c].lower() for c in aside))
-        warnings.append({
-            "feature": f.name,
-            "code": NOT_APPLICABLE,
-            "message": f"{f.label} was recorded, but it applies to {f.condition}; the model "
-                       f"set it aside for {which} (it learned this finding only where it "
-                       "applies).",
-        })
-    return warnings
+        out.append((f.name, f"{f.label} was recorded, but it applies to {f.condition}; the "
+                            f"model set it aside for {which} (it learned this finding only "
+                            "where it applies)."))
+    return out
 
 
 POPULATION_METHODS = {"min-max": "smallest to largest value in training",

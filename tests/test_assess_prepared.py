@@ -1,8 +1,9 @@
 """What one assessment prepares once (per feature, per model, per complaint and profile) gives
 exactly the answers worked out each time: the single validation pass and the every-rule
-validator, the missing items, the probabilities, the population ranges, the next best test and
-the JSON-ready dicts. The recorded responses pin the bytes of whole answers; these pin each
-prepared path against the plain rule it replaces, over many records."""
+validator, the missing items, the set-aside warnings, the probabilities, the population
+ranges, the next best test and the JSON-ready dicts. The recorded responses pin the bytes of
+whole answers; these pin each prepared path against the plain rule it replaces, over many
+records."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from cds.assessment import Assessment, ComplaintResult, Factor, NextAssessment, 
 from cds.contract import PROFILE_FIELD
 from cds.errors import InvalidRecord
 from cds.explain import _MISSABLE, _recorded, missing_items, next_best
-from cds.features import COMPLAINTS, MODEL_COLUMNS, PROFILES, ROWS, column_feature
-from cds.safety import population_warnings
+from cds.features import BY_NAME, COMPLAINTS, MODEL_COLUMNS, PROFILES, ROWS, column_feature
+from cds.safety import _RESTRICTED, not_applicable, population_warnings
 from cds.validate import _validate_every_rule, validate_record
 from tests.test_fuzz_contract import SETTINGS, near_misses, valid_records
 
@@ -171,3 +172,30 @@ def test_the_column_wording_shows_values_as_display_value_does() -> None:
             factor = wording.factor(encoded, 0.25, 0.01, 1)
             assert factor.value == display_value(f, encoded)
             assert factor.text.startswith(f"{f.label}: {factor.value}")
+
+
+def _set_aside_each_time(record: dict[str, Any]) -> list[str]:
+    """The rule: each recorded restricted finding (not a "no") not applying to some complaint."""
+    complaints = record.get("complaints") or ()
+    return [f.name for f in _RESTRICTED if record.get(f.name) not in (None, False)
+            and any(not f.applies_to(record, c) for c in complaints)]
+
+
+@pytest.mark.parametrize("profile", [*PROFILES, None])
+def test_set_aside_warnings_prepared_per_profile_and_complaints_follow_the_contract(
+        profile: str | None) -> None:
+    rng = np.random.default_rng(len(str(profile)))
+    for _ in range(60):
+        complaints = [str(c) for c in rng.permutation(COMPLAINTS)[:rng.integers(1, 4)]]
+        record: dict[str, Any] = {PROFILE_FIELD: profile, "complaints": complaints}
+        for f in _RESTRICTED:
+            record[f.name] = rng.choice([None, False, True, 2.5, "absent"])
+            if record[f.name] == "absent":
+                del record[f.name]
+        warnings = not_applicable(record)
+        assert [w["feature"] for w in warnings] == _set_aside_each_time(record)
+        for w in warnings:
+            f = BY_NAME[w["feature"]]
+            aside = [c for c in complaints if not f.applies_to(record, c)]
+            assert w["code"] == "not-applicable" and f"applies to {f.condition};" in w["message"]
+            assert ("every complaint" in w["message"]) == (len(aside) == len(complaints))
