@@ -131,7 +131,7 @@ def population_warnings(row: np.ndarray, population: Mapping[str, list[float]],
     how = POPULATION_METHODS.get(method, POPULATION_METHODS[None])
     warnings = []
     values = row.tolist()
-    for j, low, high in _bounds(population):
+    for j, low, high in _ranges(population):
         if values[j] < low or values[j] > high:  # NaN (not recorded) is never outside
             f = column_feature(MODEL_COLUMNS[j])
             unit = f" {f.unit}" if f.unit else ""
@@ -145,20 +145,35 @@ def population_warnings(row: np.ndarray, population: Mapping[str, list[float]],
     return warnings
 
 
-_BOUNDS: dict[int, tuple[Mapping[str, list[float]], list[tuple[int, float, float]]]] = {}
+_BOUNDS: dict[int, tuple[Mapping[str, list[float]], np.ndarray, np.ndarray]] = {}
 
 
-def _bounds(population: Mapping[str, list[float]]) -> list[tuple[int, float, float]]:
-    """(model column, low, high) of each column with a range, once per model: plain floats
-    compared one by one cost less than numpy's comparisons of two small arrays."""
+def _bounds(population: Mapping[str, list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """The ranges as two arrays over the model columns (unbounded where none), once per model."""
     hit = _BOUNDS.get(id(population))
     if hit is None or hit[0] is not population:
         low = np.array([population.get(c, (-np.inf, np.inf))[0] for c in MODEL_COLUMNS])
         high = np.array([population.get(c, (-np.inf, np.inf))[1] for c in MODEL_COLUMNS])
+        if len(_BOUNDS) > 8:  # models come and go with hot reloads; keep a few
+            _BOUNDS.clear()
+        hit = _BOUNDS[id(population)] = (population, low, high)
+    return hit[1], hit[2]
+
+
+_RANGES: dict[int, tuple[np.ndarray, list[tuple[int, float, float]]]] = {}
+
+
+def _ranges(population: Mapping[str, list[float]]) -> list[tuple[int, float, float]]:
+    """(model column, low, high) of each column with a range (:func:`_bounds` as plain floats),
+    once per model: floats compared one by one cost less than numpy's comparisons of two small
+    arrays for one row."""
+    low, high = _bounds(population)
+    hit = _RANGES.get(id(low))
+    if hit is None or hit[0] is not low:
         ranges = [(j, lo, hi) for j, (lo, hi) in enumerate(zip(low.tolist(), high.tolist(),
                                                                 strict=True))
                   if lo != -math.inf or hi != math.inf]
-        if len(_BOUNDS) > 8:  # models come and go with hot reloads; keep a few
-            _BOUNDS.clear()
-        hit = _BOUNDS[id(population)] = (population, ranges)
+        if len(_RANGES) > 8:
+            _RANGES.clear()
+        hit = _RANGES[id(low)] = (low, ranges)
     return hit[1]
