@@ -27,6 +27,7 @@ class _Probe:
     def __init__(self) -> None:
         self.records: list[tuple[float, float, float, float]] = []
         self.batches: list[int] = []
+        self.commits: list[tuple[float, float]] = []  # (lock wait, locked: SQL and flush)
         self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
         self.paused = 0.0
         self._started = 0.0
@@ -42,9 +43,11 @@ class _Probe:
 
     def drain(self) -> dict[str, Any]:
         out = {"pid": os.getpid(), "records": list(self.records), "batches": list(self.batches),
+               "commits": list(self.commits),
                "pauses": {str(k): list(v) for k, v in self.pauses.items()}}
         self.records.clear()
         self.batches.clear()
+        self.commits.clear()
         for v in self.pauses.values():
             v.clear()
         return out
@@ -72,6 +75,28 @@ def _time_the_store(store: Any, probe: _Probe) -> None:
             return commit(batch)
 
         writer._commit = counted
+    if writer is not None and hasattr(writer, "_interprocess"):
+        _time_the_lock(writer, probe)
+
+
+def _time_the_lock(writer: Any, probe: _Probe) -> None:
+    """Each commit's wait for the writers' lock (another worker's commit ahead) and the time
+    it then holds it (its statements and the disk flush)."""
+    from contextlib import contextmanager
+
+    interprocess = writer._interprocess
+
+    @contextmanager
+    def timed() -> Any:
+        asked = time.perf_counter()
+        with interprocess():
+            got = time.perf_counter()
+            try:
+                yield
+            finally:
+                probe.commits.append((got - asked, time.perf_counter() - got))
+
+    writer._interprocess = timed
 
 
 def probed_app() -> Any:
@@ -109,7 +134,7 @@ def probed_app() -> Any:
 def collect_phases(port: int, workers: int) -> dict[str, Any]:
     """Every worker's records, merged (and cleared): asked until each worker has answered."""
     seen: set[int] = set()
-    merged: dict[str, Any] = {"records": [], "batches": [], "pauses": {}}
+    merged: dict[str, Any] = {"records": [], "batches": [], "commits": [], "pauses": {}}
     for _ in range(40 * workers):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         try:
@@ -120,6 +145,7 @@ def collect_phases(port: int, workers: int) -> dict[str, Any]:
         seen.add(answer["pid"])
         merged["records"] += answer["records"]
         merged["batches"] += answer["batches"]
+        merged["commits"] += answer["commits"]
         for k, v in answer["pauses"].items():
             merged["pauses"].setdefault(k, []).extend(v)
         if len(seen) >= workers:
@@ -147,3 +173,9 @@ def print_phases(label: str, p: dict[str, Any], client_p99: float) -> None:
           f"{paused[slow].mean():.2f}\n    collections: {gcs}; group commits "
           f"{len(p['batches'])}, assessments per commit mean {batches.mean():.2f} "
           f"max {batches.max()}", flush=True)
+    if p["commits"]:
+        c = np.array(p["commits"]) * 1000.0
+        print(f"    per commit: waiting for the writers' lock p50 {np.percentile(c[:, 0], 50):.2f}"
+              f" p99 {np.percentile(c[:, 0], 99):.2f} ms; holding it (statements, flush) p50 "
+              f"{np.percentile(c[:, 1], 50):.2f} p99 {np.percentile(c[:, 1], 99):.2f} ms",
+              flush=True)
