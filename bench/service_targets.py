@@ -24,7 +24,14 @@ generator runs on the same cores, so the ratios (which share that handicap) are 
 read. Each round's figures are printed, then the median of each target over the rounds, with
 the load average and core count before and after.
 
-    .venv/bin/python bench/service_targets.py [--quick] [--rounds 3] [--seconds 6]
+``--phases`` serves the app through :func:`bench.service_phases.probed_app` (bench only) and
+prints, for the closed and the open loop, where the slowest assessments spent their time: in
+the app, its thread's CPU, its store write, the collector's pauses, assessments per group
+commit; set against the client's latency, that says whether the p99 is the service computing,
+its store's disk, the collector, or queueing outside the app (load generator, accept queue).
+``--only ping assess`` skips the hook routes (quicker runs for T1, T3 and T4).
+
+    .venv/bin/python bench/service_targets.py [--quick] [--rounds 3] [--seconds 6] [--phases]
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ from bench.service import (  # noqa: E402
     drive,
     start_server,
 )
+from bench.service_phases import collect_phases, print_phases  # noqa: E402
 from tests.service_fixtures import hook_call, runner_prefetch  # noqa: E402
 
 Route = tuple[str, str, bytes | None]
@@ -139,13 +147,26 @@ def one_connection(port: int, route: Route, *, count: int) -> dict[str, float]:
     return _summary(latencies, errors, time.perf_counter() - start)
 
 
+def _system_seconds(pids: list[int]) -> float:
+    """System CPU time of these processes, all threads (from /proc)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            ticks += int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[12])
+        except OSError:
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _measured(server_pid: int, run: Any, warm_up: int) -> dict[str, float]:
-    """``run()``'s figures plus the workers' CPU per request served (``warm_up`` included)."""
+    """``run()``'s figures plus the workers' CPU per request served (``warm_up`` included), and
+    the system part of it (the kernel's: sockets, the disk flush, thread wake-ups)."""
     workers = _children(server_pid)
-    before = _cpu_seconds(workers)
+    before, system = _cpu_seconds(workers), _system_seconds(workers)
     figures: dict[str, float] = run()
     served = figures["requests"] + figures["errors"] + warm_up
     figures["cpu_ms"] = 1000.0 * (_cpu_seconds(workers) - before) / served
+    figures["sys_ms"] = 1000.0 * (_system_seconds(workers) - system) / served
     return figures
 
 
@@ -157,37 +178,50 @@ def one_round(port: int, pid: int, routes: dict[str, Route],
                                             max_requests=args.max_requests,
                                             concurrency=args.concurrency), WARM_UP)
 
-    out = {name: closed(name) for name in ("ping", "assess", "hook")}
-    out["heavy"] = _measured(pid, lambda: one_connection(port, routes["heavy"],
-                                                         count=args.heavy_calls), 5)
+    hooks = "hook" in args.only
+    if args.phases:
+        collect_phases(port, args.workers)  # what came before this round is not this round's
+    out = {name: closed(name) for name in ("ping", "assess", "hook") if name in args.only}
+    if args.phases:
+        print_phases("the closed loop", collect_phases(port, args.workers), out["assess"]["p99"])
+    if hooks:
+        out["heavy"] = _measured(pid, lambda: one_connection(port, routes["heavy"],
+                                                             count=args.heavy_calls), 5)
     rate = out["assess"]["rps"] / 2
     out["open"] = _measured(pid, lambda: open_loop(port, routes["assess"], rate=rate,
                                                    seconds=args.seconds,
                                                    connections=args.concurrency), 0)
     out["open"]["offered"] = rate
+    if args.phases:
+        print_phases("the open loop", collect_phases(port, args.workers), out["open"]["p99"])
     return out
 
 
 def targets(r: dict[str, dict[str, float]]) -> dict[str, float]:
     """Each target's figure in one round."""
-    return {"T1 assess CPU / ping CPU (<= 2.0)": r["assess"]["cpu_ms"] / r["ping"]["cpu_ms"],
-            "T2 hook CPU / ping CPU (<= 2.5)": r["hook"]["cpu_ms"] / r["ping"]["cpu_ms"],
-            "T2 heavy patient p99 ms (<= 50)": r["heavy"]["p99"],
-            "T3 open-loop p99 ms at half saturation (<= 15)": r["open"]["p99"],
-            "T4 assess / ping throughput (>= 0.50)": r["assess"]["rps"] / r["ping"]["rps"]}
+    out = {"T1 assess CPU / ping CPU (<= 2.0)": r["assess"]["cpu_ms"] / r["ping"]["cpu_ms"]}
+    if "hook" in r:
+        out.update({"T2 hook CPU / ping CPU (<= 2.5)": r["hook"]["cpu_ms"] / r["ping"]["cpu_ms"],
+                    "T2 heavy patient p99 ms (<= 50)": r["heavy"]["p99"]})
+    out.update({"T3 open-loop p99 ms at half saturation (<= 15)": r["open"]["p99"],
+                "T4 assess / ping throughput (>= 0.50)": r["assess"]["rps"] / r["ping"]["rps"]})
+    return out
 
 
 def print_round(n: int, r: dict[str, dict[str, float]]) -> None:
     print(f"round {n}  ({machine()})")
     print(f"  {'route':<34} {'reqs':>6} {'errs':>5} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'server CPU ms/req':>17}")
+          f"{'server CPU ms/req':>17} {'of it system':>12}")
     labels = {"ping": "ping (closed)", "assess": "assess (closed)",
               "hook": "hook 52 resources (closed)", "heavy": "hook heavy, fetched (1 conn)",
               "open": f"assess open loop {r['open']['offered']:.0f} req/s"}
     for key, label in labels.items():
+        if key not in r:
+            continue
         f = r[key]
         print(f"  {label:<34} {f['requests']:>6.0f} {f['errors']:>5.0f} {f['rps']:>8.1f} "
-              f"{f['p50']:>7.2f} {f['p99']:>7.2f} {f['cpu_ms']:>17.2f}", flush=True)
+              f"{f['p50']:>7.2f} {f['p99']:>7.2f} {f['cpu_ms']:>17.2f} {f['sys_ms']:>12.2f}",
+              flush=True)
 
 
 def main() -> None:
@@ -201,7 +235,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--model", default="production")
+    parser.add_argument("--only", nargs="+", default=["ping", "assess", "hook"],
+                        choices=["ping", "assess", "hook"],
+                        help="closed-loop routes to run (ping and assess always; hook adds T2)")
+    parser.add_argument("--phases", action="store_true",
+                        help="serve the probed app and print where the assessments' time went")
     args = parser.parse_args()
+    args.only = sorted({"ping", "assess", *args.only})
     if args.quick:
         args.rounds, args.seconds, args.heavy_calls = 1, 2.5, 40
 
@@ -224,7 +264,8 @@ def main() -> None:
     rounds = []
     with tempfile.TemporaryDirectory(prefix="gmed-targets-") as tmp:
         port = _free_port()
-        server = start_server(port, Path(tmp), args.model, args.workers, "FULL", extra_env={
+        app = "bench.service_phases:probed_app()" if args.phases else "service:create_app()"
+        server = start_server(port, Path(tmp), args.model, args.workers, "FULL", app=app, extra_env={
             "GMED_FHIR_SERVER_ALLOWLIST": fhir.base, "GMED_OUTBOUND_PRIVATE_HOSTS": "localhost",
             "GMED_LOG_LEVEL": "INFO"})
         try:
@@ -243,7 +284,7 @@ def main() -> None:
     print(f"  errors: {sum(int(f['errors']) for r in rounds for f in r.values())}; "
           f"server CPU ms/req (median): " + ", ".join(
               f"{k} {np.median([r[k]['cpu_ms'] for r in rounds]):.2f}"
-              for k in ("ping", "assess", "hook", "heavy")))
+              for k in ("ping", "assess", "hook", "heavy") if k in rounds[0]))
 
 
 if __name__ == "__main__":

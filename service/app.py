@@ -7,6 +7,7 @@ are created in each worker after the fork, never shared across processes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -25,10 +26,34 @@ from .serving import model_host
 from .ui.pages import bp as ui_bp
 
 
+class Service(Flask):
+    """Flask, with :meth:`ensure_sync` deciding once per function whether it is a coroutine:
+    Flask asks it for every hook, view and handler of every request (ten hooks here), and
+    ``inspect.iscoroutinefunction`` unwraps and tests each one anew (issue 16)."""
+
+    _SYNC_CACHE_MAX = 4096  # hooks, views and handlers are few; never grow without bound
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            return self._sync[func]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable callable: asked anew each time
+            return super().ensure_sync(func)
+        sync = super().ensure_sync(func)
+        if len(self._sync) < self._SYNC_CACHE_MAX:
+            self._sync[func] = sync
+        return sync
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the service. ``config`` overrides ``GMED_*`` environment variables and defaults
     (see :mod:`service.config`)."""
-    app = Flask("service", instance_relative_config=True)
+    app = Service("service", instance_relative_config=True)
     app.json = FastJSONProvider(app)
     load_config(app, config)
     deadline.init_app(app)  # first before_request: the clock starts before any other work

@@ -31,8 +31,11 @@ def negotiate(offers: Mapping[str, T]) -> tuple[str, T]:
     quality, the earlier offer on a tie (so the first wins every wildcard), the first when there
     is no ``Accept``. :class:`NotAcceptable` when ``Accept`` excludes them all."""
     default = next(iter(offers))
-    if not request.headers.get("Accept", "").strip():
+    accept = request.headers.get("Accept", "").strip()
+    if not accept or accept == "*/*":  # the first offer wins every tie
         return default, offers[default]
+    if accept in offers:  # one type, offered, no parameters: it alone has a quality above 0
+        return accept, offers[accept]
     best = request.accept_mimetypes.best_match(list(offers))
     if best is None:
         raise NotAcceptable("Accept names no representation of this resource; offered: "

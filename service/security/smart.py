@@ -44,8 +44,18 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Request, current_app, redirect, render_template, request, session, url_for
-from flask.sessions import SecureCookieSessionInterface
+from flask import (
+    Flask,
+    Request,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from flask.typing import ResponseReturnValue
 
 from ..config import base_url
@@ -222,7 +232,24 @@ def callback() -> ResponseReturnValue:
 
 
 class _SessionInterface(SecureCookieSessionInterface):
-    """Cookie attributes by the request's scheme, as for the CSRF cookie (see module doc)."""
+    """Cookie attributes by the request's scheme, as for the CSRF cookie (see module doc).
+
+    A request without the session cookie (every API and CDS Hooks call: the cookie's path is
+    ``/ui/``) gets an empty session without building the cookie's signing serializer, and one
+    whose session stayed empty, unread and unchanged returns without the seven cookie
+    attributes being worked out: what Flask's interface does in both cases, at a fraction of
+    the cost per request (issue 16)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and (not request.environ.get("HTTP_COOKIE")
+                               or not request.cookies.get(self.get_cookie_name(app))):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not session and not session.modified and not session.accessed:
+            return  # Flask's own interface would set, add or delete nothing either
+        super().save_session(app, session, response)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return request.is_secure
