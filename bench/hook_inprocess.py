@@ -4,9 +4,9 @@ Builds the app as ``bench/assess_inprocess.py`` does (auth off, SQLite ``FULL``,
 model), warms up, then times ``--n`` calls of ``POST /cds-services/gmed-driver`` with the
 prefetch that ``bench/service_targets.py`` sends (``runner_prefetch(n_extra=40)``), beside ping
 and a plain assessment of the same record in the same run (the process's user and system CPU,
-``getrusage``, so the fsync wait does not count), and prints µs per call, the hook's ratio to ping and the share of the hook's CPU
-that the plain assessment is. Each call has a fresh ``hookInstance``. ``--profile FILE`` writes
-a cProfile of ``--n`` timed hook calls instead.
+``getrusage``, so the fsync wait does not count), and prints µs per call, the hook's ratio to
+ping and the share of the hook's CPU that the plain assessment is. Each call has a fresh
+``hookInstance``. ``--profile FILE`` writes a cProfile of ``--n`` timed hook calls instead.
 
     .venv/bin/python bench/hook_inprocess.py [--n 1000] [--rounds 3] [--profile out/hook.prof]
 """

@@ -16,7 +16,7 @@ contract are :mod:`cds.fhir.publish`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -28,7 +28,6 @@ from .values import (
     _answer_problem,
     _check_subject,
     _codings,
-    _is_map,
     _items,
     _list,
     _read_value,
@@ -42,12 +41,13 @@ _OBSERVATION_INDEX = {(c.system, c.code): f for f in record_fields() if f.role !
                       for c in f.codings}  # the standard code, and the local one
 _END = object()  # the end of an iterator in flatten()
 _SKIP_STATUS = {"entered-in-error", "cancelled", "registered", "amended-in-error"}
+_NUMBERS = (int, float)
 
 
 def _observation_feature(concept: Any) -> Feature | None:
     """The one contract feature an Observation's ``code`` names (``None``: none, or several),
     read in one pass over its codings (the mapping's most frequent step)."""
-    if not _is_map(concept):
+    if not (type(concept) is dict or isinstance(concept, Mapping)):
         return None
     codings = concept.get("coding")
     if not isinstance(codings, list):
@@ -55,7 +55,9 @@ def _observation_feature(concept: Any) -> Feature | None:
     found: Feature | None = None
     for c in codings:
         if type(c) is dict or isinstance(c, Mapping):
-            f = _OBSERVATION_INDEX.get((str(c.get("system", "")), str(c.get("code", ""))))
+            system, code = c.get("system", ""), c.get("code", "")
+            f = _OBSERVATION_INDEX.get((system, code) if type(system) is str and type(code) is str
+                                       else (str(system), str(code)))
             if f is not None:
                 if found is not None and f is not found:
                     return None  # two features: ambiguous, not read
@@ -75,7 +77,15 @@ class FhirRecord:
 
 def _is_outcome_entry(entry: Mapping[str, Any]) -> bool:
     search = entry.get("search")
-    return isinstance(search, Mapping) and search.get("mode") == "outcome"
+    return search is not None and (type(search) is dict or isinstance(search, Mapping)) \
+        and search.get("mode") == "outcome"
+
+
+def _entry_resources(entries: list[Any]) -> list[Any]:
+    """A Bundle's ``entry[].resource`` (outcome entries and entries without one left out)."""
+    return [r for e in entries
+            if (type(e) is dict or isinstance(e, Mapping)) and (r := e.get("resource")) is not None
+            and not _is_outcome_entry(e)]
 
 
 def flatten(resources: Any) -> list[Mapping[str, Any]]:
@@ -87,6 +97,13 @@ def flatten(resources: Any) -> list[Mapping[str, Any]]:
     behind it: a 1 MiB body of ``[0,0,...]`` cost ~20 s of CPU that way).
     """
     out: list[Mapping[str, Any]] = []
+    _flatten_into(resources, out.append)
+    return out
+
+
+def _flatten_into(resources: Any, keep: Callable[[Mapping[str, Any]], None]) -> None:
+    """:func:`flatten`, each plain resource handed to ``keep`` in document order. A Bundle whose
+    entries are all plain resources (the usual searchset) is read in one pass, without a stack."""
     stack: list[Iterator[Any]] = [iter((resources,))]
     while stack:
         item = next(stack[-1], _END)
@@ -98,12 +115,14 @@ def flatten(resources: Any) -> list[Mapping[str, Any]]:
             if item.get("resourceType") == "Bundle":
                 entries = item.get("entry")
                 if isinstance(entries, list):
-                    stack.append(e.get("resource") for e in entries
-                                 if (type(e) is dict or isinstance(e, Mapping))
-                                 and e.get("resource") is not None and not _is_outcome_entry(e))
+                    found = _entry_resources(entries)
+                    if all(type(r) is dict and r.get("resourceType") != "Bundle" for r in found):
+                        for r in found:
+                            keep(r)
+                    else:  # nested lists or Bundles: in document order, through the stack
+                        stack.append(iter(found))
             else:
-                out.append(item)
-    return out
+                keep(item)
 
 
 def _patient(resource: Mapping[str, Any], reader: _Reader) -> None:
@@ -130,26 +149,52 @@ def _patient(resource: Mapping[str, Any], reader: _Reader) -> None:
 
 
 def _observation(resource: Mapping[str, Any], reader: _Reader) -> None:
-    status = resource.get("status")
+    """One Observation, read in one pass over its plain dict: its finding by the prebuilt code
+    index, its subject, its value (lenient: set aside when unusable), kept if the most recent.
+    Long: the per-resource steps inlined (the hook's most frequent path), each as the helpers
+    in :mod:`cds.fhir.values` do it."""
+    get = resource.get
+    status = get("status")
     if (isinstance(status, str) and status in _SKIP_STATUS) or "dataAbsentReason" in resource:
         return
-    f = _observation_feature(resource.get("code"))
-    if f is None or not _check_subject(resource, reader, "An Observation"):
+    f = _observation_feature(get("code"))
+    if f is None:
         return
+    subject = get("subject") or get("patient")
+    if type(subject) is dict or isinstance(subject, Mapping):
+        ref = subject.get("reference")
+        if isinstance(ref, str) and ref.startswith("Patient/"):
+            if reader.patient_id is None:
+                reader.patient_id = ref.removeprefix("Patient/")
+            elif ref[8:] != reader.patient_id:
+                reader.error("subject", "subject", "An Observation is about another patient")
+                return
     if reader.set_aside is None:
         value = _read_value(f, resource, "an Observation", reader)
     else:  # lenient: this Observation's errors are its own, to be set aside with it
-        outer, reader.errors = reader.errors, reader.scratch
+        outer, scratch = reader.errors, reader.scratch
+        reader.errors = scratch
         value = _read_value(f, resource, "an Observation", reader)
-        problems: list[FieldError] = []
-        if reader.errors:  # used: the next Observation gets a fresh one (most need none)
-            problems, reader.scratch = list(reader.errors), ErrorList()
         reader.errors = outer
-        value = _set_aside(f, value, resource, reader, problems)
-    reader.put(f.name, value, _when(resource, "effectiveDateTime", "effectivePeriod",
-                                    "effectiveInstant", "issued"))
-    if value is not None and (ref := _ref(resource)):
-        reader.basis.append(ref)
+        problems: list[FieldError] = []
+        if scratch.total:  # used: the next Observation gets a fresh one (most need none)
+            problems, reader.scratch = list(scratch), ErrorList()
+        if problems or (isinstance(value, _NUMBERS) and not isinstance(value, bool) and (
+                (f.minimum is not None and value < f.minimum)
+                or (f.maximum is not None and value > f.maximum))):
+            value = _set_aside(f, value, resource, reader, problems)
+    if value is None:
+        return
+    when = get("effectiveDateTime")
+    if type(when) is not str:
+        when = _when(resource, "effectiveDateTime", "effectivePeriod", "effectiveInstant",
+                     "issued")
+    current = reader.values.get(f.name)
+    if current is None or when >= current[0]:  # the most recent wins (_Reader.put)
+        reader.values[f.name] = (when, value)
+    rid = get("id")
+    if isinstance(rid, str) and rid:
+        reader.basis.append(f"Observation/{rid}")
 
 
 def _set_aside(f: Feature, value: Any, resource: Mapping[str, Any], reader: _Reader,
@@ -281,12 +326,20 @@ def record_from_fhir(resources: Any, *, today: date | None = None,
     ``FhirRecord.set_aside`` instead of failing the whole record (a CDS Hooks call keeps its card).
     """
     reader = _Reader(today=today or date.today(), set_aside=ErrorList() if lenient else None)
-    flat = flatten(resources)
-    # the Patient first, so every other resource can be checked against it
-    for resource in sorted(flat, key=lambda r: r.get("resourceType") != "Patient"):
-        handler = _READERS.get(str(resource.get("resourceType")))
-        if handler is not None:
-            handler(resource, reader)
+    # the Patient first, so every other resource can be checked against it (document order kept)
+    patients: list[Mapping[str, Any]] = []
+    others: list[Mapping[str, Any]] = []
+
+    def keep(resource: Mapping[str, Any]) -> None:
+        (patients if resource.get("resourceType") == "Patient" else others).append(resource)
+
+    _flatten_into(resources, keep)
+    for group in (patients, others):
+        for resource in group:
+            kind = resource.get("resourceType")
+            handler = _READERS.get(kind if type(kind) is str else str(kind))
+            if handler is not None:
+                handler(resource, reader)
     if reader.errors:
         raise InvalidRecord(reader.errors)
     record: dict[str, Any] = {name: value for name, (_, value) in reader.values.items()}
