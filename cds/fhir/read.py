@@ -16,7 +16,7 @@ contract are :mod:`cds.fhir.publish`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -97,13 +97,13 @@ def flatten(resources: Any) -> list[Mapping[str, Any]]:
     behind it: a 1 MiB body of ``[0,0,...]`` cost ~20 s of CPU that way).
     """
     out: list[Mapping[str, Any]] = []
-    _flatten_into(resources, out.append)
+    _flatten_into(resources, out)
     return out
 
 
-def _flatten_into(resources: Any, keep: Callable[[Mapping[str, Any]], None]) -> None:
-    """:func:`flatten`, each plain resource handed to ``keep`` in document order. A Bundle whose
-    entries are all plain resources (the usual searchset) is read in one pass, without a stack."""
+def _flatten_into(resources: Any, out: list[Mapping[str, Any]]) -> None:
+    """:func:`flatten` into ``out``. A Bundle whose entries are all plain resources (the usual
+    searchset) is read in one pass, without the stack."""
     stack: list[Iterator[Any]] = [iter((resources,))]
     while stack:
         item = next(stack[-1], _END)
@@ -117,12 +117,11 @@ def _flatten_into(resources: Any, keep: Callable[[Mapping[str, Any]], None]) -> 
                 if isinstance(entries, list):
                     found = _entry_resources(entries)
                     if all(type(r) is dict and r.get("resourceType") != "Bundle" for r in found):
-                        for r in found:
-                            keep(r)
+                        out.extend(found)
                     else:  # nested lists or Bundles: in document order, through the stack
                         stack.append(iter(found))
             else:
-                keep(item)
+                out.append(item)
 
 
 def _patient(resource: Mapping[str, Any], reader: _Reader) -> None:
@@ -247,9 +246,13 @@ def _qr_answer(f: Feature, answer: Mapping[str, Any], resource: Mapping[str, Any
     resource and linkId, and the rest of the response is read."""
     if reader.set_aside is None:
         return _read_value(f, answer, "a QuestionnaireResponse answer", reader, True)
-    outer, reader.errors = reader.errors, ErrorList()
+    outer, scratch = reader.errors, reader.scratch
+    reader.errors = scratch
     value = _read_value(f, answer, "a QuestionnaireResponse answer", reader, True)
-    problems, reader.errors = list(reader.errors), outer
+    reader.errors = outer
+    problems: list[FieldError] = []
+    if scratch.total:  # used: the next answer gets a fresh one (most need none)
+        problems, reader.scratch = list(scratch), ErrorList()
     if not problems and (problem := _answer_problem(f, value)) is not None:
         problems = [problem]
     if problems:
@@ -276,7 +279,7 @@ def _questionnaire_response(resource: Mapping[str, Any], reader: _Reader) -> Non
     for item in _items(resource.get("item")):
         link = item.get("linkId")
         f = BY_NAME.get(link) if isinstance(link, str) else None
-        answers = [a for a in _list(item.get("answer")) if isinstance(a, Mapping)]
+        answers = [a for a in _list(item.get("answer")) if type(a) is dict or isinstance(a, Mapping)]
         if not answers or (f is None and "item" in item):
             continue  # a group, or an unanswered question
         if f is None or f.role == "derived":
@@ -326,20 +329,16 @@ def record_from_fhir(resources: Any, *, today: date | None = None,
     ``FhirRecord.set_aside`` instead of failing the whole record (a CDS Hooks call keeps its card).
     """
     reader = _Reader(today=today or date.today(), set_aside=ErrorList() if lenient else None)
+    flat = flatten(resources)
     # the Patient first, so every other resource can be checked against it (document order kept)
-    patients: list[Mapping[str, Any]] = []
-    others: list[Mapping[str, Any]] = []
-
-    def keep(resource: Mapping[str, Any]) -> None:
-        (patients if resource.get("resourceType") == "Patient" else others).append(resource)
-
-    _flatten_into(resources, keep)
-    for group in (patients, others):
-        for resource in group:
-            kind = resource.get("resourceType")
-            handler = _READERS.get(kind if type(kind) is str else str(kind))
-            if handler is not None:
-                handler(resource, reader)
+    if any(r.get("resourceType") == "Patient" for r in flat):
+        flat = [r for r in flat if r.get("resourceType") == "Patient"] + [
+            r for r in flat if r.get("resourceType") != "Patient"]
+    for resource in flat:
+        kind = resource.get("resourceType")
+        handler = _READERS.get(kind if type(kind) is str else str(kind))
+        if handler is not None:
+            handler(resource, reader)
     if reader.errors:
         raise InvalidRecord(reader.errors)
     record: dict[str, Any] = {name: value for name, (_, value) in reader.values.items()}
