@@ -81,11 +81,18 @@ def _is_outcome_entry(entry: Mapping[str, Any]) -> bool:
         and search.get("mode") == "outcome"
 
 
-def _entry_resources(entries: list[Any]) -> list[Any]:
-    """A Bundle's ``entry[].resource`` (outcome entries and entries without one left out)."""
-    return [r for e in entries
-            if (type(e) is dict or isinstance(e, Mapping)) and (r := e.get("resource")) is not None
-            and not _is_outcome_entry(e)]
+def _entry_resources(entries: list[Any]) -> tuple[list[Any], bool]:
+    """A Bundle's ``entry[].resource`` (outcome entries and entries without one left out), in
+    one pass, and whether each is a plain resource (no list, no Bundle: nothing to unfold)."""
+    found: list[Any] = []
+    plain = True
+    for e in entries:
+        if (type(e) is dict or isinstance(e, Mapping)) and (r := e.get("resource")) is not None \
+                and ("search" not in e or not _is_outcome_entry(e)):
+            found.append(r)
+            if plain and (type(r) is not dict or r.get("resourceType") == "Bundle"):
+                plain = False
+    return found, plain
 
 
 def flatten(resources: Any) -> list[Mapping[str, Any]]:
@@ -115,8 +122,8 @@ def _flatten_into(resources: Any, out: list[Mapping[str, Any]]) -> None:
             if item.get("resourceType") == "Bundle":
                 entries = item.get("entry")
                 if isinstance(entries, list):
-                    found = _entry_resources(entries)
-                    if all(type(r) is dict and r.get("resourceType") != "Bundle" for r in found):
+                    found, plain = _entry_resources(entries)
+                    if plain:
                         out.extend(found)
                     else:  # nested lists or Bundles: in document order, through the stack
                         stack.append(iter(found))
