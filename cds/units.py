@@ -76,13 +76,33 @@ def warm() -> None:
 
 def factor(target: str, given: str) -> float | None:
     """The factor taking a value in UCUM ``given`` to UCUM ``target``, or ``None`` when ``given``
-    is not UCUM, or measures something else (another dimension), or is an arbitrary unit."""
+    is not UCUM, or measures something else (another dimension), or is an arbitrary unit.
+
+    Asked once per value read: a pair the table does not answer is worked out by UCUM's parser
+    once and remembered (:func:`_parsed_factor`), refusals too; a code longer than
+    :data:`CACHED_CODE_MAX` (no UCUM code is) is parsed each time rather than kept."""
     if given == target:
         return 1.0
     if (target, given) in EXACT:
         return EXACT[(target, given)]
     if "{" in target or "{" in given or "[arb'U]" in given:
         return None  # annotations and arbitrary units carry no dimension to check
+    if len(given) > CACHED_CODE_MAX or len(target) > CACHED_CODE_MAX:
+        return _parse_factor(target, given)
+    return _parsed_factor(target, given)
+
+
+CACHED_CODE_MAX = 64
+"""The longest UCUM code whose factor :func:`factor` remembers (a client's junk is not kept)."""
+
+
+@lru_cache(maxsize=512)
+def _parsed_factor(target: str, given: str) -> float | None:
+    return _parse_factor(target, given)
+
+
+def _parse_factor(target: str, given: str) -> float | None:
+    """:func:`factor` by UCUM's parser: ``None`` for another dimension or a code it cannot read."""
     try:
         ureg = _registry()
         quantity = ureg.from_ucum(given)

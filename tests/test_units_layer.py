@@ -57,3 +57,23 @@ def test_a_refused_unit_is_worked_out_once_per_pair(monkeypatch: pytest.MonkeyPa
             units.conversion_factor("furlongs-per-fortnight-xyz", "N.m/kg")
         assert units.conversion_factor("Nm/kg", "N.m/kg") == pytest.approx(1.0)
     assert calls == ["furlongs-per-fortnight-xyz", "Nm/kg"]
+
+
+def test_a_ucum_conversion_is_parsed_once_per_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Observation of a heavy patient repeats its unit: a factor outside the exact table
+    (UCUM's parser, milliseconds) is worked out once per pair, a refusal too."""
+    calls: list[int] = []
+    real = units._registry
+
+    def counting() -> object:
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(units, "_registry", counting)
+    cached = getattr(units, "_parsed_factor", None)
+    if cached is not None:
+        cached.cache_clear()
+    for _ in range(3):
+        assert units.factor("N.m/kg", "[lbf_av].[ft_i]/kg") == pytest.approx(1.3558179483314)
+        assert units.factor("N.m/kg", "N") is None  # a force is not a torque per kg
+    assert len(calls) == 2

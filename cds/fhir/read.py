@@ -28,7 +28,6 @@ from .values import (
     _answer_problem,
     _check_subject,
     _codings,
-    _is_map,
     _items,
     _list,
     _read_value,
@@ -42,12 +41,13 @@ _OBSERVATION_INDEX = {(c.system, c.code): f for f in record_fields() if f.role !
                       for c in f.codings}  # the standard code, and the local one
 _END = object()  # the end of an iterator in flatten()
 _SKIP_STATUS = {"entered-in-error", "cancelled", "registered", "amended-in-error"}
+_NUMBERS = (int, float)
 
 
 def _observation_feature(concept: Any) -> Feature | None:
     """The one contract feature an Observation's ``code`` names (``None``: none, or several),
     read in one pass over its codings (the mapping's most frequent step)."""
-    if not _is_map(concept):
+    if not (type(concept) is dict or isinstance(concept, Mapping)):
         return None
     codings = concept.get("coding")
     if not isinstance(codings, list):
@@ -55,7 +55,9 @@ def _observation_feature(concept: Any) -> Feature | None:
     found: Feature | None = None
     for c in codings:
         if type(c) is dict or isinstance(c, Mapping):
-            f = _OBSERVATION_INDEX.get((str(c.get("system", "")), str(c.get("code", ""))))
+            system, code = c.get("system", ""), c.get("code", "")
+            f = _OBSERVATION_INDEX.get((system, code) if type(system) is str and type(code) is str
+                                       else (str(system), str(code)))
             if f is not None:
                 if found is not None and f is not found:
                     return None  # two features: ambiguous, not read
@@ -75,7 +77,22 @@ class FhirRecord:
 
 def _is_outcome_entry(entry: Mapping[str, Any]) -> bool:
     search = entry.get("search")
-    return isinstance(search, Mapping) and search.get("mode") == "outcome"
+    return search is not None and (type(search) is dict or isinstance(search, Mapping)) \
+        and search.get("mode") == "outcome"
+
+
+def _entry_resources(entries: list[Any]) -> tuple[list[Any], bool]:
+    """A Bundle's ``entry[].resource`` (outcome entries and entries without one left out), in
+    one pass, and whether each is a plain resource (no list, no Bundle: nothing to unfold)."""
+    found: list[Any] = []
+    plain = True
+    for e in entries:
+        if (type(e) is dict or isinstance(e, Mapping)) and (r := e.get("resource")) is not None \
+                and ("search" not in e or not _is_outcome_entry(e)):
+            found.append(r)
+            if plain and (type(r) is not dict or r.get("resourceType") == "Bundle"):
+                plain = False
+    return found, plain
 
 
 def flatten(resources: Any) -> list[Mapping[str, Any]]:
@@ -87,6 +104,13 @@ def flatten(resources: Any) -> list[Mapping[str, Any]]:
     behind it: a 1 MiB body of ``[0,0,...]`` cost ~20 s of CPU that way).
     """
     out: list[Mapping[str, Any]] = []
+    _flatten_into(resources, out)
+    return out
+
+
+def _flatten_into(resources: Any, out: list[Mapping[str, Any]]) -> None:
+    """:func:`flatten` into ``out``. A Bundle whose entries are all plain resources (the usual
+    searchset) is read in one pass, without the stack."""
     stack: list[Iterator[Any]] = [iter((resources,))]
     while stack:
         item = next(stack[-1], _END)
@@ -98,12 +122,13 @@ def flatten(resources: Any) -> list[Mapping[str, Any]]:
             if item.get("resourceType") == "Bundle":
                 entries = item.get("entry")
                 if isinstance(entries, list):
-                    stack.append(e.get("resource") for e in entries
-                                 if (type(e) is dict or isinstance(e, Mapping))
-                                 and e.get("resource") is not None and not _is_outcome_entry(e))
+                    found, plain = _entry_resources(entries)
+                    if plain:
+                        out.extend(found)
+                    else:  # nested lists or Bundles: in document order, through the stack
+                        stack.append(iter(found))
             else:
                 out.append(item)
-    return out
 
 
 def _patient(resource: Mapping[str, Any], reader: _Reader) -> None:
@@ -130,26 +155,52 @@ def _patient(resource: Mapping[str, Any], reader: _Reader) -> None:
 
 
 def _observation(resource: Mapping[str, Any], reader: _Reader) -> None:
-    status = resource.get("status")
+    """One Observation, read in one pass over its plain dict: its finding by the prebuilt code
+    index, its subject, its value (lenient: set aside when unusable), kept if the most recent.
+    Long: the per-resource steps inlined (the hook's most frequent path), each as the helpers
+    in :mod:`cds.fhir.values` do it."""
+    get = resource.get
+    status = get("status")
     if (isinstance(status, str) and status in _SKIP_STATUS) or "dataAbsentReason" in resource:
         return
-    f = _observation_feature(resource.get("code"))
-    if f is None or not _check_subject(resource, reader, "An Observation"):
+    f = _observation_feature(get("code"))
+    if f is None:
         return
+    subject = get("subject") or get("patient")
+    if type(subject) is dict or isinstance(subject, Mapping):
+        ref = subject.get("reference")
+        if isinstance(ref, str) and ref.startswith("Patient/"):
+            if reader.patient_id is None:
+                reader.patient_id = ref.removeprefix("Patient/")
+            elif ref[8:] != reader.patient_id:
+                reader.error("subject", "subject", "An Observation is about another patient")
+                return
     if reader.set_aside is None:
         value = _read_value(f, resource, "an Observation", reader)
     else:  # lenient: this Observation's errors are its own, to be set aside with it
-        outer, reader.errors = reader.errors, reader.scratch
+        outer, scratch = reader.errors, reader.scratch
+        reader.errors = scratch
         value = _read_value(f, resource, "an Observation", reader)
-        problems: list[FieldError] = []
-        if reader.errors:  # used: the next Observation gets a fresh one (most need none)
-            problems, reader.scratch = list(reader.errors), ErrorList()
         reader.errors = outer
-        value = _set_aside(f, value, resource, reader, problems)
-    reader.put(f.name, value, _when(resource, "effectiveDateTime", "effectivePeriod",
-                                    "effectiveInstant", "issued"))
-    if value is not None and (ref := _ref(resource)):
-        reader.basis.append(ref)
+        problems: list[FieldError] = []
+        if scratch.total:  # used: the next Observation gets a fresh one (most need none)
+            problems, reader.scratch = list(scratch), ErrorList()
+        if problems or (isinstance(value, _NUMBERS) and not isinstance(value, bool) and (
+                (f.minimum is not None and value < f.minimum)
+                or (f.maximum is not None and value > f.maximum))):
+            value = _set_aside(f, value, resource, reader, problems)
+    if value is None:
+        return
+    when = get("effectiveDateTime")
+    if type(when) is not str:
+        when = _when(resource, "effectiveDateTime", "effectivePeriod", "effectiveInstant",
+                     "issued")
+    current = reader.values.get(f.name)
+    if current is None or when >= current[0]:  # the most recent wins (_Reader.put)
+        reader.values[f.name] = (when, value)
+    rid = get("id")
+    if isinstance(rid, str) and rid:
+        reader.basis.append(f"Observation/{rid}")
 
 
 def _set_aside(f: Feature, value: Any, resource: Mapping[str, Any], reader: _Reader,
@@ -202,9 +253,13 @@ def _qr_answer(f: Feature, answer: Mapping[str, Any], resource: Mapping[str, Any
     resource and linkId, and the rest of the response is read."""
     if reader.set_aside is None:
         return _read_value(f, answer, "a QuestionnaireResponse answer", reader, True)
-    outer, reader.errors = reader.errors, ErrorList()
+    outer, scratch = reader.errors, reader.scratch
+    reader.errors = scratch
     value = _read_value(f, answer, "a QuestionnaireResponse answer", reader, True)
-    problems, reader.errors = list(reader.errors), outer
+    reader.errors = outer
+    problems: list[FieldError] = []
+    if scratch.total:  # used: the next answer gets a fresh one (most need none)
+        problems, reader.scratch = list(scratch), ErrorList()
     if not problems and (problem := _answer_problem(f, value)) is not None:
         problems = [problem]
     if problems:
@@ -231,7 +286,7 @@ def _questionnaire_response(resource: Mapping[str, Any], reader: _Reader) -> Non
     for item in _items(resource.get("item")):
         link = item.get("linkId")
         f = BY_NAME.get(link) if isinstance(link, str) else None
-        answers = [a for a in _list(item.get("answer")) if isinstance(a, Mapping)]
+        answers = [a for a in _list(item.get("answer")) if type(a) is dict or isinstance(a, Mapping)]
         if not answers or (f is None and "item" in item):
             continue  # a group, or an unanswered question
         if f is None or f.role == "derived":
@@ -282,9 +337,13 @@ def record_from_fhir(resources: Any, *, today: date | None = None,
     """
     reader = _Reader(today=today or date.today(), set_aside=ErrorList() if lenient else None)
     flat = flatten(resources)
-    # the Patient first, so every other resource can be checked against it
-    for resource in sorted(flat, key=lambda r: r.get("resourceType") != "Patient"):
-        handler = _READERS.get(str(resource.get("resourceType")))
+    # the Patient first, so every other resource can be checked against it (document order kept)
+    if any(r.get("resourceType") == "Patient" for r in flat):
+        flat = [r for r in flat if r.get("resourceType") == "Patient"] + [
+            r for r in flat if r.get("resourceType") != "Patient"]
+    for resource in flat:
+        kind = resource.get("resourceType")
+        handler = _READERS.get(kind if type(kind) is str else str(kind))
         if handler is not None:
             handler(resource, reader)
     if reader.errors:

@@ -23,6 +23,7 @@ from .codes import UCUM
 _YES = {(SNOMED, "373066001"), ("http://terminology.hl7.org/CodeSystem/v2-0136", "Y")}
 _NO = {(SNOMED, "373067005"), ("http://terminology.hl7.org/CodeSystem/v2-0136", "N")}
 _LOINC_ANSWERS = {"LA3-6": "female", "LA2-8": "male"}
+_NUMBERS = (int, float)
 
 
 @dataclass
@@ -86,13 +87,13 @@ def _scalar_from_code(f: Feature, codings: list[tuple[str, str]], text: Any) -> 
 
 def _quantity(f: Feature, q: Any, where: str, reader: _Reader) -> Any:
     """A valueQuantity in the contract's unit, converted only where the conversion is exact."""
-    if not isinstance(q, Mapping) or not isinstance(q.get("value"), int | float) \
-            or isinstance(q.get("value"), bool):
+    number = q.get("value") if type(q) is dict or isinstance(q, Mapping) else None
+    if not isinstance(number, _NUMBERS) or isinstance(number, bool):
         reader.error(f.name, "type", f"{f.label}: {where} has no numeric valueQuantity.value")
         return None
     system, code = q.get("system"), q.get("code") or q.get("unit")
     try:
-        value = float(q["value"])
+        value = float(number)
     except OverflowError:  # an integer of hundreds of digits: no finding is that large
         reader.error(f.name, "maximum", f"{f.label}: {where} valueQuantity.value is out of range")
         return None
@@ -150,7 +151,7 @@ def _read_value(f: Feature, holder: Mapping[str, Any], where: str, reader: _Read
 def _when(resource: Mapping[str, Any], *keys: str) -> str:
     for key in keys:
         value = resource.get(key)
-        if isinstance(value, Mapping):
+        if type(value) is dict or isinstance(value, Mapping):
             value = value.get("end") or value.get("start")
         if isinstance(value, str):
             return value
@@ -159,7 +160,8 @@ def _when(resource: Mapping[str, Any], *keys: str) -> str:
 
 def _check_subject(resource: Mapping[str, Any], reader: _Reader, where: str) -> bool:
     subject = resource.get("subject") or resource.get("patient")
-    ref = subject.get("reference") if isinstance(subject, Mapping) else None
+    ref = subject.get("reference") if type(subject) is dict or isinstance(subject, Mapping) \
+        else None
     if not (isinstance(ref, str) and ref.startswith("Patient/")):
         return True
     if reader.patient_id is None:
@@ -175,7 +177,7 @@ def _items(items: Any) -> Iterable[Mapping[str, Any]]:
     stack = list(reversed(_list(items)))
     while stack:
         item = stack.pop()
-        if isinstance(item, Mapping):
+        if type(item) is dict or isinstance(item, Mapping):
             yield item
             stack.extend(reversed(_list(item.get("item"))))
 

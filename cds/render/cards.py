@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from ..assessment import Assessment, ComplaintResult, NextAssessment
 from ..fhir.codes import AI_ASSERTED
-from ..narrative import with_narrative
+from ..narrative import narrative
 
 OrderCode = Callable[[str], dict[str, Any]]
 SUMMARY_MAX = 139
@@ -84,21 +85,37 @@ def _detail(complaint: ComplaintResult, assessment: Assessment, notes: list[str]
     return "\n".join(lines)
 
 
+@lru_cache(maxsize=256)
+def _order_div(procedure: str, complaint_label: str, order_code: OrderCode) -> str:
+    """The narrative of a proposed order (a function of the order's code and reason only),
+    made once per procedure and complaint (``order_code`` is a pure function of its text)."""
+    return str(narrative({"resourceType": "ServiceRequest", "code": order_code(procedure),
+                          "reasonCode": [{"text": _reason(complaint_label)}]},
+                         f"Proposed order: {procedure}")["div"])
+
+
+def _reason(complaint_label: str) -> str:
+    return f"Is hip abductor weakness driving {complaint_label}?"
+
+
 def _suggestion(nxt: NextAssessment, complaint_label: str, order_code: OrderCode,
                 patient_id: str | None, encounter_id: str | None) -> dict[str, Any]:
+    """The suggestion to order ``nxt``: a draft ServiceRequest (its narrative after ``meta``,
+    as :func:`cds.narrative.with_narrative` places it) built from its precomputed parts."""
     procedure = nxt.procedure or nxt.label
     request: dict[str, Any] = {
         "resourceType": "ServiceRequest", "meta": {"security": [dict(AI_ASSERTED)]},
+        "text": {"status": "generated",
+                 "div": _order_div(procedure, complaint_label, order_code)},
         "status": "draft", "intent": "proposal",
         "code": order_code(procedure),
         "subject": {"reference": f"Patient/{patient_id}"} if patient_id
         else {"display": "Current patient"},
-        "reasonCode": [{"text": f"Is hip abductor weakness driving {complaint_label}?"}],
+        "reasonCode": [{"text": _reason(complaint_label)}],
         "note": [{"text": nxt.text}],
     }
     if encounter_id:
         request["encounter"] = {"reference": f"Encounter/{encounter_id}"}
-    with_narrative(request, f"Proposed order: {procedure}")
     return {"label": _short(f"Order: {procedure}"), "uuid": str(uuid.uuid4()),
             "isRecommended": True,
             "actions": [{"type": "create", "description": _short(f"Order {procedure}"),

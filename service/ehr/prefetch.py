@@ -122,10 +122,13 @@ class Gathered:
 
 
 def _is_outcome(value: Mapping[str, Any]) -> bool:
-    if value.get("resourceType") == "OperationOutcome":
+    kind = value.get("resourceType")
+    if kind == "OperationOutcome":
         return True
+    if kind != "Bundle":
+        return False
     entries = value.get("entry")
-    return (value.get("resourceType") == "Bundle" and isinstance(entries, list) and bool(entries)
+    return (isinstance(entries, list) and bool(entries)
             and all(isinstance(e, Mapping) and isinstance(e.get("resource"), Mapping)
                     and e["resource"].get("resourceType") == "OperationOutcome"
                     for e in entries))
@@ -245,22 +248,21 @@ def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float,
     """
     prefetch = request.get("prefetch") or {}
     out = Gathered()
-    budget = _SharedBudget(
-        limits.ResourceBudget(int(current_app.config["FHIR_MAX_RESOURCES"]), request))
-    slots = threading.BoundedSemaphore(FETCHERS)
+    most = int(current_app.config["FHIR_MAX_RESOURCES"])
     outcomes: dict[str, Any] = {}  # key -> (Gathered list, resource), ("fetch", query), Future
     for key, template in TEMPLATES.items():
         value = prefetch.get(key, ...) if isinstance(prefetch, Mapping) else ...
         if value is None:
             outcomes[key] = ("empty", None)
             continue
-        if value is not ... and not (isinstance(value, Mapping)
+        if value is not ... and not ((type(value) is dict or isinstance(value, Mapping))
                                      and isinstance(value.get("resourceType"), str)):
             raise BadRequest(f"prefetch.{key} is not a FHIR resource",
                              [FieldError(f"prefetch.{key}", "type",
                                          "A prefetch value is a FHIR resource or null")])
         if value is not ... and not _is_outcome(value):
-            limits.check_fhir_items(value, f"prefetch.{key}")
+            if limits.fhir_items(value)[0] > most:
+                limits.check_fhir_items(value, f"prefetch.{key}")  # 413, naming the key
             outcomes[key] = ("empty", None) if _is_empty(value) else ("resources", value)
             continue
         if not _can_fetch(request, allowlist):
@@ -268,13 +270,8 @@ def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float,
             out.refused = out.refused or _refusal(request)
             continue
         outcomes[key] = ("fetch", template)
-    for key, (where, template) in outcomes.items():  # every value checked: now fetch
-        if where == "fetch":
-            ends = time.monotonic() + deadline.bounded(timeout, "prefetch")
-            outcomes[key] = _POOL.submit(
-                _fetch_one, slots, ends, request["fhirServer"],
-                render(template, request["context"]), request["fhirAuthorization"], budget,
-                key, private_hosts)
+    if any(where == "fetch" for where, _ in outcomes.values()):  # every value checked: now fetch
+        _submit(outcomes, request, timeout, most, private_hosts)
     results = {key: o.result() if isinstance(o, Future) else o for key, o in outcomes.items()}
     for where, fetched in results.values():
         if where == "too-costly":
@@ -284,6 +281,21 @@ def gather(request: Mapping[str, Any], *, allowlist: list[str], timeout: float,
     for key, (where, value) in results.items():
         getattr(out, where).append(value if where == "resources" else key)
     return out
+
+
+def _submit(outcomes: dict[str, Any], request: Mapping[str, Any], timeout: float, most: int,
+            private_hosts: list[str] | tuple[str, ...]) -> None:
+    """Each ``("fetch", template)`` of ``outcomes`` replaced by its Future in the pool, the
+    queries sharing one budget of ``most`` resources and :data:`FETCHERS` slots."""
+    budget = _SharedBudget(limits.ResourceBudget(most, request))
+    slots = threading.BoundedSemaphore(FETCHERS)
+    for key, (where, template) in outcomes.items():
+        if where == "fetch":
+            ends = time.monotonic() + deadline.bounded(timeout, "prefetch")
+            outcomes[key] = _POOL.submit(
+                _fetch_one, slots, ends, request["fhirServer"],
+                render(template, request["context"]), request["fhirAuthorization"], budget,
+                key, private_hosts)
 
 
 def _fetch_one(slots: threading.BoundedSemaphore, ends: float, server: str, relative: str,
