@@ -174,8 +174,10 @@ def test_the_writer_connection_reads_back_its_synchronous_setting(
     assert conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
 
 
-def test_an_in_memory_database_is_written_through_sqlalchemy() -> None:
-    """``sqlite://`` has no file a second connection could open: its writes stay on the
-    engine's connection."""
-    store = SQLStore("sqlite://", b"s")
-    assert store._driver is None
+def test_only_a_plain_sqlite_file_is_written_on_the_driver(tmp_path: Path) -> None:
+    """``sqlite://`` (in memory) has no file a second connection could open, a URI option or
+    another SQLite driver is SQLAlchemy's to interpret: their writes stay on the engine."""
+    assert SQLStore(f"sqlite+pysqlite:///{tmp_path / 'a.sqlite3'}", b"s")._driver is not None
+    assert SQLStore("sqlite://", b"s")._driver is None
+    assert SQLStore(f"sqlite:///file:{tmp_path / 'b.sqlite3'}?uri=true", b"s")._driver is None
+    assert SQLStore(f"sqlite+pysqlcipher://:k@/{tmp_path / 'c.sqlite3'}", b"s")._driver is None

@@ -85,6 +85,7 @@ log = logging.getLogger("service")
 _INSERTS: dict[str, Executable] = {name: insert(table) for name, table in TABLES.items()}
 _FORGET_TOKENS = seen_tokens.delete().where(seen_tokens.c.expires_at < bindparam("now_s"))
 _TABLE_RANK = {table.name: i for i, table in enumerate(metadata.sorted_tables)}
+_PLAIN_SQLITE = ("sqlite", "sqlite+pysqlite")
 
 
 def _rank(statement: Executable | sqlite_writer.Statement) -> int:
@@ -176,9 +177,12 @@ class SQLStore(Records):
         self._file = Path(database) if database and database != ":memory:" else None
         self._file_id: tuple[int, int] | None = None
         self._lock_file = Path(f"{database}.writelock") if self._file else None
+        # the standard library's driver opens what SQLAlchemy's pysqlite opens: a plain file,
+        # no URI options (another SQLite driver, e.g. an encrypting one, keeps SQLAlchemy)
+        plain = make_url(url).drivername in _PLAIN_SQLITE and not make_url(url).query
         self._driver = (sqlite_writer.SQLiteWriter(self._file, synchronous=synchronous,
                                                    busy_timeout=busy_timeout)
-                        if self._file is not None and driver_writes else None)
+                        if self._file is not None and plain and driver_writes else None)
         self._inserts: dict[str, Executable | sqlite_writer.Statement] = dict(
             sqlite_writer.INSERTS if self._driver else _INSERTS)
         self._forget_tokens = sqlite_writer.FORGET_TOKENS if self._driver else _FORGET_TOKENS
