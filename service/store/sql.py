@@ -173,14 +173,14 @@ class SQLStore(Records):
         self._engine: Engine | None = None
         self._lock = threading.Lock()
         self._busy_timeout = busy_timeout
-        parsed = make_url(url)
-        database = parsed.database if url.startswith("sqlite") else None
+        parsed = make_url(url) if url.startswith("sqlite") else None  # others: on first use
+        database = parsed.database if parsed else None
         self._file = Path(database) if database and database != ":memory:" else None
         self._file_id: tuple[int, int] | None = None
         self._lock_file = Path(f"{database}.writelock") if self._file else None
         # the standard library's driver opens what SQLAlchemy's pysqlite opens: a plain file,
         # no URI options (another SQLite driver, e.g. an encrypting one, keeps SQLAlchemy)
-        plain = parsed.drivername in _PLAIN_SQLITE and not parsed.query
+        plain = parsed is not None and parsed.drivername in _PLAIN_SQLITE and not parsed.query
         self._driver = (sqlite_writer.SQLiteWriter(self._file, synchronous=synchronous,
                                                    busy_timeout=busy_timeout)
                         if self._file is not None and plain and driver_writes else None)
