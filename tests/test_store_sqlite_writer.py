@@ -181,3 +181,15 @@ def test_only_a_plain_sqlite_file_is_written_on_the_driver(tmp_path: Path) -> No
     assert SQLStore("sqlite://", b"s")._driver is None
     assert SQLStore(f"sqlite:///file:{tmp_path / 'b.sqlite3'}?uri=true", b"s")._driver is None
     assert SQLStore(f"sqlite+pysqlcipher://:k@/{tmp_path / 'c.sqlite3'}", b"s")._driver is None
+
+
+def test_a_ready_store_has_its_writers_connection_open(tmp_path: Path) -> None:
+    """``ping`` (a worker's readiness check, after the fork) opens the connection the writes
+    are committed on, so a worker's first assessment does not; the write then uses it."""
+    store = SQLStore(f"sqlite:///{tmp_path / 'db.sqlite3'}", b"s")
+    assert store._driver is not None and store._driver._conn is None
+    assert store.ping()
+    opened = store._driver._conn
+    assert opened is not None
+    store.audit_event("t", "first", None, {})
+    assert store._driver.connection() is opened

@@ -277,11 +277,15 @@ class SQLStore(Records):
             raise StoreUnavailable("The store did not take the write") from e
 
     def ping(self) -> bool:
+        """Whether the database answers (and, on a SQLite file, the writes' connection opens:
+        a worker's first write does not open it)."""
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
+            if self._driver is not None:
+                self._driver.connection()
             return True
-        except SQLAlchemyError:
+        except (SQLAlchemyError, sqlite3.Error):
             return False
 
     def get_assessment(self, aid: str) -> AssessmentRow | None:

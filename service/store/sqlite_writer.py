@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,17 +112,23 @@ class SQLiteWriter:
         self._busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        self._opening = threading.Lock()
 
     def connection(self) -> sqlite3.Connection:
-        """This process's connection, opened on first use in this process."""
+        """This process's connection, opened on first use in this process (by the writer's
+        leader, or by the store's ``ping``: hence the lock)."""
         conn = self._conn
-        if conn is None or self._pid != os.getpid():
-            if conn is not None:  # opened by the process this one was forked from
-                _INHERITED.append(conn)
-            self._conn = None
-            conn = self._conn = self._open()
-            self._pid = os.getpid()
-        return conn
+        if conn is not None and self._pid == os.getpid():
+            return conn
+        with self._opening:
+            conn = self._conn
+            if conn is None or self._pid != os.getpid():
+                if conn is not None:  # opened by the process this one was forked from
+                    _INHERITED.append(conn)
+                self._conn = None
+                conn = self._conn = self._open()
+                self._pid = os.getpid()
+            return conn
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
