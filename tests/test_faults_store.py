@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 
 from service.store import get_store
 from tests.service_fixtures import hook_call, runner_prefetch
@@ -79,18 +78,15 @@ def test_a_full_database_is_a_503_and_nothing_is_half_written(
         client: FlaskClient, faulty_app: Flask, runner_pfp: dict[str, Any], db: Path) -> None:
     first = _assess(client, runner_pfp)
     with faulty_app.app_context():
-        engine = get_store().engine
-
-    def no_room(dbapi_conn: Any, _: Any) -> None:
-        pages = dbapi_conn.execute("PRAGMA page_count").fetchone()[0]
-        dbapi_conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL on the next page
-
-    event.listen(engine, "connect", no_room)
-    engine.dispose()
+        store = get_store()
+    assert store._driver is not None  # type: ignore[attr-defined]
+    writer = store._driver.connection()  # type: ignore[attr-defined]  # what the store writes on
+    pages = writer.execute("PRAGMA page_count").fetchone()[0]
+    writer.execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL on the next page
     full = [_assess(client, runner_pfp) for _ in range(3)]
     assert [r.status_code for r in full] == [503, 503, 503]
-    event.remove(engine, "connect", no_room)
-    engine.dispose()  # the disk has room again
+    assert store._driver.connection() is writer  # type: ignore[attr-defined]  # still the one
+    writer.execute(f"PRAGMA max_page_count = {2 ** 31}")  # the disk has room again
     again = _assess(client, runner_pfp)
     assert again.status_code == 201
     assert _ids_in(db) == {first.get_json()["id"], again.get_json()["id"]}

@@ -1,8 +1,9 @@
 """Pins: a committed assessment is on disk before the client is answered.
 
-Read back, not configured: the service's own store engine (the app as configured by default)
-is asked for its connections' effective ``PRAGMA synchronous`` (FULL = 2) and ``journal_mode``
-(wal). And observed: a child process runs the service's store under
+Read back, not configured: the service's own store (the app as configured by default) is asked
+for the effective ``PRAGMA synchronous`` (FULL = 2) and ``journal_mode`` (wal) of its engine's
+connections and of the connection its writes are committed on
+(:mod:`service.store.sqlite_writer`). And observed: a child process runs the service's store under
 ``strace -f -y -e trace=fsync,fdatasync`` and commits groups of writes from several threads;
 every commit group is followed by at least one flush of the write-ahead log. The same run with
 ``SQLITE_SYNCHRONOUS=NORMAL`` (which flushes the log only at checkpoints) shows none, so the
@@ -53,8 +54,12 @@ def test_the_live_store_connections_are_synchronous_full_in_wal_mode(
         make_app: Callable[..., Flask]) -> None:
     app = make_app()  # the service's defaults: SQLITE_SYNCHRONOUS not overridden
     with app.app_context():
-        get_store().audit_event("test", "durability", None, {"ok": True})  # the writer's engine
+        store = get_store()
+        store.audit_event("test", "durability", None, {"ok": True})
     assert _pragmas(app) == [(FULL, "wal")] * 3
+    writer = store._driver.connection()  # type: ignore[attr-defined]  # the one that commits
+    assert (writer.execute("PRAGMA synchronous").fetchone()[0],
+            writer.execute("PRAGMA journal_mode").fetchone()[0]) == (FULL, "wal")
 
 
 def test_normal_is_read_back_as_normal(make_app: Callable[..., Flask]) -> None:

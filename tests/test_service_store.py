@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError
 
 from service.http.errors import StoreUnavailable
 from service.store import (
@@ -26,7 +25,7 @@ from service.store import (
     seen_tokens,
 )
 from service.store.commit import GroupCommit, WriteTimeout
-from service.store.sql import _INSERTS, _PLAIN_INSERTS, _execute, _rank
+from service.store.sql import _INSERTS, _core_transact, _rank
 
 RESULT: dict[str, Any] = {"model": {"id": "gmed-driver", "version": "1"}, "action": "assess",
                           "red_flags": [], "results": [{"complaint": "pfp", "band": "low"}]}
@@ -180,7 +179,7 @@ def test_a_write_not_taken_in_time_is_withdrawn_and_never_written(store: SQLStor
         assert release.wait(10)
         return 0
 
-    writer = GroupCommit(lambda: store.engine, blocking_rank)
+    writer = GroupCommit(lambda: _core_transact(store.engine), blocking_rank)
     outcome: list[BaseException | None] = []
     first = threading.Thread(target=lambda: outcome.append(
         _error_of(lambda: writer.run([(insert(audit), _row("taken"))], timeout=0.01))))
@@ -220,7 +219,7 @@ def test_a_batch_runs_each_statement_once_parents_first(store: SQLStore) -> None
     units = [_Unit([(_INSERT_CARD, [card])]),
              _Unit([(_INSERT_ASSESSMENT, {"id": "a1"}), (_INSERT_AUDIT, {"action": "one"})]),
              _Unit([(_INSERT_AUDIT, {"action": "two"})])]
-    statements = GroupCommit(lambda: store.engine, _rank)._statements(units)
+    statements = GroupCommit(store._connect_writer, _rank)._statements(units)
     order = [s for s, _ in statements]
     assert order.index(_INSERT_ASSESSMENT) < order.index(_INSERT_CARD)
     assert dict(statements)[_INSERT_AUDIT] == [{"action": "one"}, {"action": "two"}]
@@ -263,9 +262,10 @@ def _stored_text(engine: Any, table: Any) -> list[tuple[Any, ...]]:
 
 
 def test_driver_inserts_store_exactly_what_sqlalchemy_stores(tmp_path: Path) -> None:
-    """The SQLite short way (driver ``executemany``) writes the same text as ``Connection.execute``:
-    JSON encoded the same, datetimes in SQLAlchemy's format, an explicit None in a JSON column
-    as JSON null and an absent key as SQL NULL."""
+    """The SQLite writer (driver ``executemany``, :mod:`service.store.sqlite_writer`) writes the
+    same text as SQLAlchemy's ``Connection.execute``: JSON encoded the same, datetimes in
+    SQLAlchemy's format, booleans as 0/1, an explicit None in a JSON column as JSON null and an
+    absent key as SQL NULL."""
     at = now()
     rows = {
         assessments: [{"id": "a1", "created_at": at, "patient_ref": "p", "source": "api",
@@ -281,38 +281,35 @@ def test_driver_inserts_store_exactly_what_sqlalchemy_stores(tmp_path: Path) -> 
                     "override_reason": {"code": "x"}, "outcome_timestamp": "t",
                     "received_at": at, "caller": None}],
         outcomes: [{"id": "o1", "assessment_id": "a1", "complaint": "pfp", "hip_driver": True,
-                    "confirmed_on": None, "recorded_at": at, "caller": "c"}],
+                    "confirmed_on": None, "recorded_at": at, "caller": "c"},
+                   {"id": "o2", "assessment_id": "a1", "complaint": "itb", "hip_driver": False,
+                    "confirmed_on": "2026-01-02", "recorded_at": at, "caller": "c"}],
         audit: [{"at": at, "caller": "c", "action": "api", "patient_ref": None,
                  "model_version": "1", "assessment_id": "a1", "returned": {"n": 1}}] * 2,
         seen_tokens: [{"jti_hash": "h", "expires_at": 5}],
     }
     core = SQLStore(f"sqlite:///{tmp_path / 'core.sqlite3'}", b"s").engine
-    driver = SQLStore(f"sqlite:///{tmp_path / 'driver.sqlite3'}", b"s").engine
     with core.begin() as conn:
         for table, table_rows in rows.items():
             for row in table_rows:  # one by one: an omitted key is omitted from that insert
                 conn.execute(insert(table), row)
-    with driver.begin() as conn:
-        for table, table_rows in rows.items():
-            _execute(conn, _plain_insert(table), table_rows)
+    driver = SQLStore(f"sqlite:///{tmp_path / 'driver.sqlite3'}", b"s")
+    assert driver._driver is not None  # a SQLite file: the driver's way
+    driver.write([Insert(table.name, tuple(table_rows))  # type: ignore[arg-type]
+                  for table, table_rows in rows.items()])
     for table in rows:
-        assert _stored_text(driver, table) == _stored_text(core, table), table.name
-    assert _stored_text(driver, feedback)[0][4] is None  # absent: SQL NULL
-    assert _stored_text(driver, feedback)[0][3] == "null"  # explicit None: JSON null
+        assert _stored_text(driver.engine, table) == _stored_text(core, table), table.name
+    assert _stored_text(driver.engine, feedback)[0][4] is None  # absent: SQL NULL
+    assert _stored_text(driver.engine, feedback)[0][3] == "null"  # explicit None: JSON null
 
 
-def _plain_insert(table: Any) -> Any:
-    return next(statement for statement, t in _PLAIN_INSERTS.items() if t is table)
-
-
-def test_a_duplicate_key_on_the_driver_way_is_still_an_integrity_error(tmp_path: Path) -> None:
-    engine = SQLStore(f"sqlite:///{tmp_path / 'db.sqlite3'}", b"s").engine
+def test_a_duplicate_key_on_the_driver_way_is_a_key_conflict(tmp_path: Path) -> None:
+    store = SQLStore(f"sqlite:///{tmp_path / 'db.sqlite3'}", b"s")
     row = {"jti_hash": "h", "expires_at": 5}
-    with engine.begin() as conn:
-        _execute(conn, _plain_insert(seen_tokens), [row])
-    with pytest.raises(IntegrityError), engine.begin() as conn:
-        _execute(conn, _plain_insert(seen_tokens), [row])
-    assert len(_stored_text(engine, seen_tokens)) == 1
+    store.write([Insert("seen_tokens", (row,))])
+    with pytest.raises(KeyConflict, match="IntegrityError"):
+        store.write([Insert("seen_tokens", (row,))])
+    assert len(_stored_text(store.engine, seen_tokens)) == 1
 
 
 @pytest.fixture

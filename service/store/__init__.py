@@ -4,6 +4,7 @@
 * :mod:`.records`: the rows every implementation writes the same way;
 * :mod:`.sql`: the SQLAlchemy implementation (SQLite by default, PostgreSQL by URL);
 * :mod:`.commit`: its group-commit writer;
+* :mod:`.sqlite_writer`: its writes to a SQLite file, on one driver connection per process;
 * :mod:`.memory`: the in-memory implementation (tests);
 * :mod:`.config`: the store's configuration keys, its secret, :func:`init_app` and
   :func:`get_store`.

@@ -18,6 +18,11 @@ so the answer it gives is never "failed" for work that was committed, nor the re
 With SQLite, the commits of several worker processes also queue on a blocking file lock:
 SQLite's own busy handler sleeps in growing steps (1, 2, 5, 10 ms...), which under load costs
 more than the flush itself.
+
+The writer knows no database: the store gives it ``connect``, called by each leader before it
+takes the file lock, which returns the function that runs a batch's statements in one committed
+transaction (SQLAlchemy's :meth:`~sqlalchemy.engine.Engine.begin`, or the SQLite driver's own
+connection, :mod:`service.store.sqlite_writer`).
 """
 
 from __future__ import annotations
@@ -26,21 +31,22 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.sql import Executable
-
 Params = dict[str, Any]
-Statements = Sequence[tuple[Executable, Params | list[Params]]]
-"""A unit of work: statements with their parameters (a dict, or a list of dicts for many rows).
-The SQL store's own currency: callers of the store write :class:`~service.store.interface.Insert`
-values, which :meth:`~service.store.sql.SQLStore.write` turns into these."""
-Execute = Callable[[Connection, Executable, list[Params]], None]
-"""Runs one statement of a batch for all its rows, inside the batch's transaction."""
+Statements = Sequence[tuple[Hashable, Params | Sequence[Params]]]
+"""A unit of work: statements with their parameters (a dict, or a sequence of dicts for many
+rows). The SQL store's own currency: callers of the store write
+:class:`~service.store.interface.Insert` values, which :meth:`~service.store.sql.SQLStore.write`
+turns into these. A statement is whatever the store's ``transact`` runs (a SQLAlchemy statement,
+or a :class:`~service.store.sqlite_writer.Statement`)."""
+Batch = list[tuple[Any, list[Params]]]
+"""A batch as ``transact`` runs it: each statement once, with the rows of every unit."""
+Transact = Callable[[Batch], None]
+"""Runs a batch in one committed transaction, or raises with nothing of it written."""
 MAX_BATCH = 256
 PENDING, TAKEN, DONE, WITHDRAWN = 0, 1, 2, 3
 
@@ -61,17 +67,16 @@ class _Unit:
 class GroupCommit:
     """Group commit in one process's request threads (see the module docstring).
 
-    ``rank(statement)`` orders the statements of a batch: lower first (the store ranks by table
-    dependency, so a child row never precedes its parent); equal ranks keep their first
-    appearance. ``execute`` runs one statement for all its rows (by default SQLAlchemy's
-    ``executemany``; the store gives SQLite inserts a shorter way).
+    ``connect()`` readies the database for a batch (outside the file lock: opening a store may
+    take it itself) and returns its ``transact``. ``rank(statement)`` orders the statements of a
+    batch: lower first (the store ranks by table dependency, so a child row never precedes its
+    parent); equal ranks keep their first appearance.
     """
 
-    def __init__(self, engine: Callable[[], Engine], rank: Callable[[Executable], int],
-                 lock_file: Path | None = None, execute: Execute | None = None) -> None:
-        self._engine = engine
+    def __init__(self, connect: Callable[[], Transact], rank: Callable[[Any], int],
+                 lock_file: Path | None = None) -> None:
+        self._connect = connect
         self._rank = rank
-        self._execute = execute or _execute
         self._lock_file = lock_file
         self._cond = threading.Condition()
         self._pending: list[_Unit] = []
@@ -132,33 +137,28 @@ class GroupCommit:
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def _statements(self, batch: list[_Unit]) -> list[tuple[Executable, list[Params]]]:
+    def _statements(self, batch: list[_Unit]) -> Batch:
         """Each statement once, with the rows of every unit, in rank order."""
-        rows: dict[Executable, list[Params]] = {}
+        rows: dict[Any, list[Params]] = {}
         for unit in batch:
             for statement, params in unit.work:
                 group = rows.setdefault(statement, [])
-                if isinstance(params, list):
-                    group.extend(params)
-                else:
+                if isinstance(params, dict):
                     group.append(params)
+                else:
+                    group.extend(params)
         ordered = sorted(rows, key=self._rank)  # stable: first appearance within a rank
         return [(statement, rows[statement]) for statement in ordered if rows[statement]]
 
     def _commit(self, batch: list[_Unit]) -> None:
         """Commit the batch, or each unit alone if it fails (errors are kept on the units)."""
         try:
-            engine = self._engine()  # before the lock: opening a store may take it itself
-            with self._interprocess(), engine.begin() as conn:
-                for statement, params in self._statements(batch):
-                    self._execute(conn, statement, params)
+            transact = self._connect()  # before the lock: opening a store may take it itself
+            with self._interprocess():
+                transact(self._statements(batch))
         except BaseException as e:
             if len(batch) == 1:
                 batch[0].error = e
             else:
                 for unit in batch:  # isolate the failing unit: each alone, in its own transaction
                     self._commit([unit])
-
-
-def _execute(conn: Connection, statement: Executable, params: list[Params]) -> None:
-    conn.execute(statement, params[0] if len(params) == 1 else params)

@@ -10,6 +10,11 @@ store's secret, namespaced by the calling issuer (:mod:`service.security.keys`);
 never stored. Each assessment keeps the issuer that stored it (``issuer``): the API answers only
 that issuer about it. The engine is created lazily per process (after gunicorn forks).
 
+Writes go through the group commit (:mod:`service.store.commit`): on a SQLite file, on the
+driver's own connection, one per process (:mod:`service.store.sqlite_writer`: SQLAlchemy's
+pool and transaction cost more CPU than the inserts); on any other database (and SQLite in
+memory), through SQLAlchemy. Reads, table creation and ``ping`` are SQLAlchemy's everywhere.
+
 Faults: a write that fails (SQLite locked past ``STORE_BUSY_TIMEOUT``, disk full, database
 unreachable) raises :class:`~service.http.errors.StoreUnavailable` (503) and stores nothing, so no
 client is told an unrecorded assessment succeeded; the next write tries again. A SQLite file
@@ -26,18 +31,16 @@ import hashlib
 import logging
 import math
 import os
+import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
-    Connection,
-    Dialect,
     Engine,
     MetaData,
-    Table,
     bindparam,
     create_engine,
     event,
@@ -47,7 +50,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.sql import Executable
 
 from cds.store_schema import build
@@ -55,7 +58,8 @@ from cds.store_schema import build
 from ..http import deadline
 from ..http.errors import DeadlineExceeded, StoreUnavailable
 from ..http.jsontext import encode
-from .commit import GroupCommit, Params, Statements, WriteTimeout
+from . import sqlite_writer
+from .commit import Batch, GroupCommit, Statements, Transact, WriteTimeout
 from .interface import (
     AssessmentRow,
     Insert,
@@ -79,56 +83,25 @@ assessment_links = TABLES["assessment_links"]
 log = logging.getLogger("service")
 # statements built once (SQLAlchemy compiles each once); the writer runs each once per batch
 _INSERTS: dict[str, Executable] = {name: insert(table) for name, table in TABLES.items()}
-_INSERT_TOKEN = _INSERTS["seen_tokens"]
 _FORGET_TOKENS = seen_tokens.delete().where(seen_tokens.c.expires_at < bindparam("now_s"))
 _TABLE_RANK = {table.name: i for i, table in enumerate(metadata.sorted_tables)}
-_PLAIN_INSERTS: dict[Executable, Table] = {
-    _INSERTS[name]: TABLES[name] for name in (
-        "assessments", "cards", "audit", "feedback", "outcomes", "seen_tokens")}
-_DriverInsert = tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]
-_DRIVER_INSERTS: dict[tuple[str, str], _DriverInsert] = {}
+_PLAIN_SQLITE = ("sqlite", "sqlite+pysqlite")
 
 
-def _rank(statement: Executable) -> int:
+def _rank(statement: Executable | sqlite_writer.Statement) -> int:
     """Parents before children in a batch: the table's place in dependency order."""
+    if isinstance(statement, sqlite_writer.Statement):
+        return _TABLE_RANK[statement.table]
     return _TABLE_RANK[statement.table.name]  # type: ignore[attr-defined]
 
 
-def _driver_insert(table: Table, dialect: Dialect) -> _DriverInsert:
-    """An insert of every column but an autoincrement key, compiled once for the dialect: its
-    SQL text and, for each parameter in order, its column and that column's bind processor (JSON
-    encoding, SQLite's datetime text), exactly as SQLAlchemy would apply them."""
-    found = _DRIVER_INSERTS.get((table.name, dialect.name))
-    if found is None:
-        keys = [c.key for c in table.columns if c is not table.autoincrement_column]
-        compiled = insert(table).compile(dialect=dialect, column_keys=keys)
-        params: list[tuple[str, Callable[[Any], Any] | None]] = [
-            (k, table.c[k].type.dialect_impl(dialect).bind_processor(dialect))
-            for k in compiled.positiontup or ()]
-        found = _DRIVER_INSERTS[(table.name, dialect.name)] = (str(compiled), params)
-    return found
-
-
-def _execute(conn: Connection, statement: Executable, rows: list[Params]) -> None:
-    """One statement of a batch for all its rows. On SQLite a plain insert goes to the driver's
-    ``executemany`` (rows as tuples, values through the same bind processors): the rows of an
-    assessment spend less CPU than SQLAlchemy's per-execution machinery. Driver errors are
-    wrapped as SQLAlchemy's, as ``Connection.execute`` would (a duplicate key stays an
-    ``IntegrityError``). Other statements and other databases go through ``Connection.execute``.
-    """
-    table = _PLAIN_INSERTS.get(statement)
-    if table is None or conn.dialect.name != "sqlite":
-        conn.execute(statement, rows[0] if len(rows) == 1 else rows)
-        return
-    sql, params = _driver_insert(table, conn.dialect)
-    # an absent key is SQL NULL, as SQLAlchemy leaves an omitted column (no column has a default)
-    values = [tuple(p(row[k]) if p and k in row else row.get(k) for k, p in params)
-              for row in rows]
-    dbapi_error = conn.dialect.loaded_dbapi.Error
-    try:
-        conn.connection.driver_connection.executemany(sql, values)  # type: ignore[union-attr]
-    except dbapi_error as e:
-        raise DBAPIError.instance(sql, None, e, dbapi_error, dialect=conn.dialect) from e
+def _core_transact(engine: Engine) -> Transact:
+    """A batch in one SQLAlchemy transaction on ``engine`` (each statement's rows at once)."""
+    def transact(batch: Batch) -> None:
+        with engine.begin() as conn:
+            for statement, rows in batch:
+                conn.execute(statement, rows[0] if len(rows) == 1 else rows)
+    return transact
 
 
 def _create_tables(engine: Engine, lock_file: Path | None) -> None:
@@ -187,21 +160,34 @@ def _add_missing_columns(engine: Engine) -> None:
 
 
 class SQLStore(Records):
-    """One database: lazy engine, its secret, and the writes and reads the service does."""
+    """One database: lazy engine, its secret, and the writes and reads the service does.
+
+    ``driver_writes=False`` writes a SQLite file through SQLAlchemy too (the benchmark's and the
+    tests' comparison; the service never sets it)."""
 
     def __init__(self, url: str, secret: bytes, *, synchronous: str = "FULL",
-                 busy_timeout: float = 5.0) -> None:
+                 busy_timeout: float = 5.0, driver_writes: bool = True) -> None:
         self.url = url
         self._secret = secret
         self._synchronous = synchronous
         self._engine: Engine | None = None
         self._lock = threading.Lock()
         self._busy_timeout = busy_timeout
-        database = make_url(url).database if url.startswith("sqlite") else None
+        parsed = make_url(url) if url.startswith("sqlite") else None  # others: on first use
+        database = parsed.database if parsed else None
         self._file = Path(database) if database and database != ":memory:" else None
         self._file_id: tuple[int, int] | None = None
         self._lock_file = Path(f"{database}.writelock") if self._file else None
-        self._writer = GroupCommit(self._engine_for_write, _rank, self._lock_file, _execute)
+        # the standard library's driver opens what SQLAlchemy's pysqlite opens: a plain file,
+        # no URI options (another SQLite driver, e.g. an encrypting one, keeps SQLAlchemy)
+        plain = parsed is not None and parsed.drivername in _PLAIN_SQLITE and not parsed.query
+        self._driver = (sqlite_writer.SQLiteWriter(self._file, synchronous=synchronous,
+                                                   busy_timeout=busy_timeout)
+                        if self._file is not None and plain and driver_writes else None)
+        self._inserts: dict[str, Executable | sqlite_writer.Statement] = dict(
+            sqlite_writer.INSERTS if self._driver else _INSERTS)
+        self._forget_tokens = sqlite_writer.FORGET_TOKENS if self._driver else _FORGET_TOKENS
+        self._writer = GroupCommit(self._connect_writer, _rank, self._lock_file)
 
     @property
     def engine(self) -> Engine:
@@ -248,10 +234,21 @@ class SQLStore(Records):
             log.warning("store file removed or replaced: reopening it",
                         extra={"reason": "sqlite file identity changed"})
             engine.dispose()
+            if self._driver is not None:
+                self._driver.close()
             _private_file(self._file)
             _create_tables(engine, self._lock_file)
             self._file_id = self._file_identity()
         return engine
+
+    def _connect_writer(self) -> Transact:
+        """The group commit's ``connect``: the database ready for a batch (the engine and its
+        tables, the file checked), and the way this store runs the batch."""
+        engine = self._engine_for_write()
+        if self._driver is None:
+            return _core_transact(engine)
+        self._driver.connection()  # opened before the writers' lock, as the engine is
+        return self._driver.transact
 
     def secret(self) -> bytes:
         return self._secret
@@ -262,7 +259,8 @@ class SQLStore(Records):
         writer could not take before the request's deadline (:mod:`service.http.deadline`), which is
         then withdrawn unwritten. A duplicate key or a missing parent is the caller's
         (:class:`~service.store.interface.KeyConflict`)."""
-        self._run([(_INSERTS[i.table], list(i.rows)) for i in work])
+        inserts = self._inserts
+        self._run([(inserts[i.table], i.rows) for i in work])
 
     def _run(self, statements: Statements) -> None:
         timeout = deadline.bounded(math.inf, "store")
@@ -270,18 +268,24 @@ class SQLStore(Records):
             self._writer.run(statements, None if timeout == math.inf else timeout)
         except IntegrityError as e:
             raise KeyConflict(f"The store refused the write ({type(e.orig).__name__})") from e
+        except sqlite3.IntegrityError as e:  # the driver's own (SQLite writes)
+            raise KeyConflict(f"The store refused the write ({type(e).__name__})") from e
         except WriteTimeout as e:
             raise DeadlineExceeded("store") from e
-        except (SQLAlchemyError, OSError) as e:  # OSError: the writers' lock file
+        except (SQLAlchemyError, sqlite3.Error, OSError) as e:  # OSError: the writers' lock file
             log.warning("store write failed", extra={"error": type(e).__name__})
             raise StoreUnavailable("The store did not take the write") from e
 
     def ping(self) -> bool:
+        """Whether the database answers (and, on a SQLite file, the writes' connection opens:
+        a worker's first write does not open it)."""
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
+            if self._driver is not None:
+                self._driver.connection()
             return True
-        except SQLAlchemyError:
+        except (SQLAlchemyError, sqlite3.Error):
             return False
 
     def get_assessment(self, aid: str) -> AssessmentRow | None:
@@ -322,8 +326,8 @@ class SQLStore(Records):
         is accepted: its ``exp`` plus the leeway); ``False`` if it was seen before (a replay)."""
         key = hashlib.sha256(f"{iss}\x00{jti}".encode()).hexdigest()
         try:
-            self._run([(_FORGET_TOKENS, {"now_s": now_s}),
-                       (_INSERT_TOKEN, {"jti_hash": key, "expires_at": expires_at})])
+            self._run([(self._forget_tokens, {"now_s": now_s}),
+                       (self._inserts["seen_tokens"], {"jti_hash": key, "expires_at": expires_at})])
         except KeyConflict:
             return False
         return True
