@@ -150,3 +150,34 @@ def test_the_window_leaves_out_assessments_older_than_its_days(
         assert store.recent_assessments(datetime.now(UTC) + timedelta(seconds=1), 100) == []
     g = _gauges(make_app(DATABASE_URL=url, MONITOR_CACHE_SECONDS=0, MONITOR_WINDOW_DAYS=1e-9))
     assert g[("gmed_monitor_rows", ())] == 0
+
+
+def test_a_complaint_without_outcome_is_monitored_beside_its_sibling_with_one(
+        make_app: Callable[..., Flask], tiny_model_dir: Path, cohort: pd.DataFrame,  # noqa: F811
+        tmp_path: Path) -> None:
+    """An assessment of two complaints with an outcome for one: ``cds monitor`` (via
+    ``read_store``) and the gauges both count both complaints (it used to drop the second)."""
+    from service.store import SQLStore
+    from training.sources import read_store
+
+    url = _store_with_outcomes(cohort, tmp_path / "store.sqlite3", 30)
+    store = SQLStore(url, b"secret")
+    record = {k: v for k, v in load_example("intake_only_pfp_and_lbp").items()
+              if k != "patient_id"}
+    first, second = record["complaints"]
+    aid = store.save_assessment(source="api", inputs=record,
+                                result={"model": {"id": "gmed-driver", "version": "0"},
+                                        "action": "score"},
+                                patient_ref=store.pseudonym("two"), caller="test")
+    store.save_outcome(assessment_id=aid, complaint=first, hip_driver=True, confirmed_on=None,
+                       caller="t", patient_ref=None)
+    frame = read_store(url, unlabelled=True).frame
+    mine = frame[frame["assessment_id"] == aid].set_index("complaint")["hip_driver"]
+    assert sorted(mine.index) == sorted([first, second])
+    assert mine[first] == 1.0 and pd.isna(mine[second])
+    labelled = read_store(url).frame
+    assert list(labelled.loc[labelled["assessment_id"] == aid, "complaint"]) == [first]
+    [month] = monitor(url, model=tiny_model_dir)["months"]
+    g = _gauges(make_app(DATABASE_URL=url, MONITOR_CACHE_SECONDS=0))
+    assert g[("gmed_monitor_rows", ())] == month["rows"] == 32
+    assert g[("gmed_monitor_outcomes", ())] == month["outcomes"] == 31

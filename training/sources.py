@@ -299,15 +299,21 @@ def read_store(url: str, *, unlabelled: bool = False) -> Source:
     for r in result:
         latest[(r["id"], r["complaint"])] = r
     rows = []
+    spread: set[str] = set()  # assessments whose complaints without an outcome are listed
     for r in latest.values():
         inputs = r["inputs"] if isinstance(r["inputs"], Mapping) else json.loads(r["inputs"])
         record = {k: v for k, v in inputs.items() if k not in (ROWS.name, "patient_id")}
-        labelled = r["complaint"] is not None
-        for complaint in [r["complaint"]] if labelled else list(inputs.get(ROWS.name) or []):
+        found = [] if r["complaint"] is None else [
+            (r["complaint"], float(bool(r["hip_driver"])), r["recorded_at"])]
+        if unlabelled and r["id"] not in spread:
+            # every assessed complaint is monitored, as the /metrics gauges count them: those
+            # without an outcome too, also when another complaint of the assessment has one
+            spread.add(r["id"])
+            found += [(c, None, r["created_at"]) for c in inputs.get(ROWS.name) or []
+                      if (r["id"], c) not in latest]
+        for complaint, label, when in found:
             rows.append({"assessment_id": r["id"], "patient_id": r["patient_ref"], **record,
-                         COMPLAINT: complaint,
-                         LABEL: float(bool(r["hip_driver"])) if labelled else None,
-                         "recorded_at": str(r["recorded_at"] if labelled else r["created_at"])[:10]})
+                         COMPLAINT: complaint, LABEL: label, "recorded_at": str(when)[:10]})
     frame = pd.DataFrame(rows)
     digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
     return Source(frame, f"store {safe_url} (sha256 {digest[:12]}, {len(frame)} outcomes)",
