@@ -303,7 +303,7 @@ def read_store(url: str, *, unlabelled: bool = False) -> Source:
     for r in latest.values():
         inputs = r["inputs"] if isinstance(r["inputs"], Mapping) else json.loads(r["inputs"])
         record = {k: v for k, v in inputs.items() if k not in (ROWS.name, "patient_id")}
-        found = [] if r["complaint"] is None else [
+        found: list[tuple[str, float | None, Any]] = [] if r["complaint"] is None else [
             (r["complaint"], float(bool(r["hip_driver"])), r["recorded_at"])]
         if unlabelled and r["id"] not in spread:
             # every assessed complaint is monitored, as the /metrics gauges count them: those
