@@ -38,6 +38,7 @@ from cds.features import BY_NAME, COMPLAINT_SYSTEM, ICD10CM, SNOMED, Feature, re
 from cds.fhir import COMPLAINT_CODES, QUESTIONNAIRE_URL, UCUM, record_from_fhir
 from service.routes.openapi import SCHEMAS
 from tests.fuzz_report import counted
+from tests.local_http import QuietHandler
 from tests.service_fixtures import hook_call, runner_prefetch
 
 TODAY = date(2026, 1, 15)
@@ -402,19 +403,13 @@ class _FhirServer:
         self.answer: tuple[int, bytes, bool] = (200, b"{}", False)
         owner = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 status, body, truncate = owner.answer
-                self.send_response(status)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(body) + (100 if truncate else 0)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_body(body, status=status, content_type="application/fhir+json",
+                               length=len(body) + (100 if truncate else 0))
                 if truncate:
                     self.close_connection = True
-
-            def log_message(self, *args: Any) -> None:
-                pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/fhir"

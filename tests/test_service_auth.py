@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 
+from tests.local_http import QuietHandler
 from tests.service_fixtures import BASE, ISSUER, Signer, hook_call
 
 URL = "/cds-services/gmed-driver"
@@ -231,17 +232,11 @@ def test_public_routes_need_no_token(secure_app: Flask, path: str) -> None:
     assert secure_app.test_client().get(path).status_code == 200
 
 
-class _JwksServer(BaseHTTPRequestHandler):
+class _JwksServer(QuietHandler):
     jwks: bytes = b"{}"
 
     def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(self.jwks)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.send_body(self.jwks, content_type="application/json")
 
 
 @pytest.fixture

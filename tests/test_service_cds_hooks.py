@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from cds.features import BY_NAME
 from service.ehr.prefetch import TEMPLATES
 from service.store import assessments, audit, cards, feedback, get_store
+from tests.local_http import QuietHandler
 from tests.service_fixtures import hook_call, observation, quantity, runner_prefetch, searchset
 
 URL = "/cds-services/gmed-driver"
@@ -189,7 +190,7 @@ def test_prefetch_value_that_is_not_a_resource_is_400(client: FlaskClient) -> No
     assert response.get_json()["issue"][0]["expression"] == ["prefetch.patient"]
 
 
-class _FhirServer(BaseHTTPRequestHandler):
+class _FhirServer(QuietHandler):
     """A loopback FHIR server answering the prefetch queries with the runner's data."""
 
     data: ClassVar[dict[str, Any]] = {}
@@ -199,15 +200,8 @@ class _FhirServer(BaseHTTPRequestHandler):
         self.seen.append((self.path, self.headers.get("Authorization", "")))
         key = next((k for k, t in TEMPLATES.items() if self.path.split("/fhir/")[1].startswith(
             t.split("{{")[0].rstrip("/?"))), None)
-        body = json.dumps(self.data.get(key or "", {})).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/fhir+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.send_body(json.dumps(self.data.get(key or "", {})).encode(),
+                       content_type="application/fhir+json")
 
 
 @pytest.fixture

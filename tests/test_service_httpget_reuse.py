@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from service.http import httpget
+from tests.local_http import QuietHandler
 
 
-class _Keeping(BaseHTTPRequestHandler):
+class _Keeping(QuietHandler):
     """HTTP/1.1 with keep-alive; counts the connections opened (``setup`` runs once each)."""
 
     protocol_version = "HTTP/1.1"
@@ -23,14 +23,7 @@ class _Keeping(BaseHTTPRequestHandler):
         super().setup()
 
     def do_GET(self) -> None:
-        body = b'{"resourceType": "Bundle"}'
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.send_body(b'{"resourceType": "Bundle"}')
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 from service.http.logs import SAFE_FIELDS
 from service.security.jwks import EXTENSION, JwksError, KeyCache, Limits, parse_jwks
+from tests.local_http import QuietHandler
 from tests.service_fixtures import BASE, ISSUER, iter_json_lines
 
 ROUTE = "/v1/features"  # protected and cheap: the tests measure auth, not the model
@@ -79,7 +80,7 @@ class JwksEndpoint:
             self.server = None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     def do_GET(self) -> None:
         ep: JwksEndpoint = self.server.endpoint  # type: ignore[attr-defined]
         with ep.lock:
@@ -117,9 +118,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(ep.body)))
         self.end_headers()
         self.wfile.write(ep.body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 class Ehr:

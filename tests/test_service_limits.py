@@ -13,7 +13,7 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -26,6 +26,7 @@ from service.http import deadline
 from service.http.limits import CHUNK, inflate, json_depth, over_resources
 from service.store import assessments, get_store
 from tests.conftest import load_example
+from tests.local_http import QuietHandler
 from tests.service_fixtures import hook_call, observation, runner_prefetch, searchset
 
 HOOK = "/cds-services/gmed-driver"
@@ -316,7 +317,7 @@ def test_resources_in_a_top_level_list_name_the_body(make_app: Callable[..., Fla
 # --------------------------------------------------------------------------- deadline
 
 
-class _SlowFhir(BaseHTTPRequestHandler):
+class _SlowFhir(QuietHandler):
     """A FHIR server that does not answer until released."""
 
     release = threading.Event()
@@ -325,9 +326,6 @@ class _SlowFhir(BaseHTTPRequestHandler):
         self.release.wait(60)
         self.send_response(404)
         self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
@@ -17,6 +17,7 @@ from flask import Flask
 
 from service.http import httpget
 from service.security import origins
+from tests.local_http import QuietHandler
 from tests.service_fixtures import hook_call, runner_prefetch
 
 ALLOWED = "http://ehr.example"
@@ -72,18 +73,12 @@ def test_same_origin_compares_scheme_host_and_effective_port() -> None:
 # ------------------------------------------------------------------------- the address filter
 
 
-class _Answer(BaseHTTPRequestHandler):
+class _Answer(QuietHandler):
     seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         self.seen.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.send_body(b"{}")
 
 
 @pytest.fixture
@@ -202,7 +197,7 @@ def test_the_allowlisted_fhir_server_is_called_with_or_without_a_trailing_slash(
     assert outbound == ["http://ehr.example/fhir/Patient/p1"]
 
 
-class _Paging(BaseHTTPRequestHandler):
+class _Paging(QuietHandler):
     """A FHIR server whose first page links its ``next`` page off the server (a look-alike)."""
 
     next_url = ""
@@ -213,14 +208,7 @@ class _Paging(BaseHTTPRequestHandler):
         page = {"resourceType": "Bundle", "type": "searchset",
                 "link": [{"relation": "next", "url": self.next_url}],
                 "entry": [{"resource": runner_prefetch()["patient"]}]}
-        body = json.dumps(page).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.send_body(json.dumps(page).encode())
 
 
 def test_a_next_page_off_the_server_is_not_followed(make_app: Callable[..., Flask],

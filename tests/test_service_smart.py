@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from service.security import patient_label, smart
 from service.store import assessments, get_store
 from tests.conftest import load_example
+from tests.local_http import QuietHandler
 
 CLIENT_ID = "gmed-cds"
 CALLBACK = "http://localhost/ui/smart/callback"
@@ -40,14 +41,10 @@ class FakeEhr:
         self.requests: list[str] = []
         ehr = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_body(json.dumps(body).encode(), status=status,
+                               content_type="application/json")
 
             def do_GET(self) -> None:
                 ehr.requests.append(f"GET {self.path}")
@@ -81,9 +78,6 @@ class FakeEhr:
                     self._send(400, {"error": "invalid_grant"})
                     return
                 self._send(ehr.token_status, ehr.token_answer)
-
-            def log_message(self, *args: Any) -> None:
-                pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
