@@ -164,12 +164,15 @@ class TreeExplainer:
     def _explain_chunk(self, X: np.ndarray, out: np.ndarray, scratch: list[Scratch],
                        kernel: Kernel | None) -> None:
         rows = X.shape[0]
-        XT = np.ascontiguousarray(X.T)
         result = scratch[0].get("result", (self.n_features + 1, rows), np.float64)
         result[:-1] = 0.0
         result[-1] = self.expected_value
         if self._nodes.size:
-            left = self._nodes.go_left(XT, out=scratch[0].get("left", (self._nodes.size, rows), bool))
+            if rows <= ONE_BY_ONE:  # a gather per record beats a comparison per feature
+                left = np.column_stack([self._nodes.go_left_one(x) for x in X])
+            else:
+                left = self._nodes.go_left(np.ascontiguousarray(X.T),
+                                           out=scratch[0].get("left", (self._nodes.size, rows), bool))
             if kernel is not None and self._compiled is not None:
                 kernel(left, result, *self._compiled.arrays())
             for program, own in zip(self._programs, scratch, strict=False):

@@ -28,7 +28,9 @@ def _explain(go_left: np.ndarray, out: np.ndarray, blocks: np.ndarray, units: np
     back or pays a call per unit.
     """
     rows = go_left.shape[1]
-    width = np.max(blocks[:, 1] - blocks[:, 0]) if blocks.shape[0] else 1
+    width = 1
+    for b in range(blocks.shape[0]):
+        width = max(width, blocks[b, 1] - blocks[b, 0])
     row = np.empty((width, rows), np.int64)  # each unit's table row offset, per record
     weight = np.empty((width, rows))
     on = np.empty(rows, np.int64)
@@ -37,9 +39,11 @@ def _explain(go_left: np.ndarray, out: np.ndarray, blocks: np.ndarray, units: np
         m = stop - first
         for c in range(m):
             u = first + c
-            row[c, :] = 0
+            for r in range(rows):
+                row[c, r] = 0
             for bit in range(units[u, 0], units[u, 1]):
-                on[:] = 1
+                for r in range(rows):
+                    on[r] = 1
                 for k in range(bit_conds[bit], bit_conds[bit + 1]):
                     node, left = cond_node[k], cond_left[k]
                     for r in range(rows):
@@ -61,7 +65,8 @@ def _explain(go_left: np.ndarray, out: np.ndarray, blocks: np.ndarray, units: np
         # subtree, last, carries the Gauss-Legendre weights); exclusive products, no division
         for q in range(nodes):
             if m == 1:
-                weight[0, :] = 1.0
+                for r in range(rows):
+                    weight[0, r] = 1.0
             else:
                 for r in range(rows):
                     weight[m - 1, r] = 1.0
