@@ -12,12 +12,13 @@ one program (deep trees) is explained in groups of consecutive trees, a program 
 chunks sized so a group's intermediates stay a few MB (see :data:`GROUP_SCRATCH_BYTES`).
 
 A model whose plan has quadrature blocks (deep trees) is explained by the compiled kernel
-instead (:mod:`cds.treeshap.kernel`, numba, 5-10x the numpy engine there): the same tables laid
-out per record (:mod:`cds.treeshap.compiled`), chunks on the same threads, the GIL released.
-numba is imported on that model's first explanation, never by ``import cds``; without it (or
-if it fails to load) the numpy engine explains. ``engine=`` forces either.
+instead (:mod:`cds.treeshap.kernel`, numba: a quarter to a sixth of the numpy engine's CPU
+there): the same tables laid out per record (:mod:`cds.treeshap.compiled`), chunks on the same
+threads, the GIL released. numba is imported on that model's first explanation, never by
+``import cds``; without it (or if it fails to load) the numpy engine explains. ``engine=``
+forces either.
 
-Only numpy is imported: explaining needs neither LightGBM nor shap, and the text model is
+Only numpy is imported up front: explaining needs neither LightGBM nor shap, and the text model is
 parsed directly (:mod:`cds.treeshap.model`).
 """
 
