@@ -130,7 +130,7 @@ def _compare_model(text: str, name: str, rows: int, repeats: int, threads: int,
     booster = lgb.Booster(model_str=text)
     X = _shipped_records(rows) if name == "shipped" else _random_records(rows, 1)
     t0 = time.perf_counter()
-    ours.contributions(X[:1])  # loads the engine (numba's kernel: import, cached compile)
+    ours.contributions(X, n_threads=threads)  # loads the engine (numba: import, cached compile)
     first = time.perf_counter() - t0
     methods: dict[str, Callable[[], np.ndarray]] = {
         "ours": lambda: ours.contributions(X, n_threads=threads),

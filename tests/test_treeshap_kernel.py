@@ -47,10 +47,36 @@ def shallow() -> tuple[lgb.Booster, np.ndarray]:
     return _model(8, 3)
 
 
-def test_auto_picks_the_kernel_for_deep_trees_and_numpy_for_byte_tables(
-        deep: tuple[lgb.Booster, np.ndarray], shallow: tuple[lgb.Booster, np.ndarray]) -> None:
-    assert TreeExplainer.from_model_string(deep[0].model_to_string()).engine == "numba"
-    assert TreeExplainer.from_model_string(shallow[0].model_to_string()).engine == "numpy"
+def test_auto_picks_the_kernel_for_deep_trees_at_every_size(
+        deep: tuple[lgb.Booster, np.ndarray]) -> None:
+    booster, rows = deep
+    explainer = TreeExplainer.from_model_string(booster.model_to_string())
+    assert explainer.engine == "numba" and not explainer._programs  # no numpy tables at all
+    one = explainer.contributions(rows[:1])
+    assert np.abs(one - booster.predict(rows[:1], pred_contrib=True)).max() < EXACT
+
+
+def test_byte_table_models_use_the_kernel_for_large_batches_only(
+        shallow: tuple[lgb.Booster, np.ndarray]) -> None:
+    booster, rows = shallow
+    explainer = TreeExplainer.from_model_string(booster.model_to_string())
+    assert explainer.engine == "numba"
+    explainer.contributions(rows[:treeshap.KERNEL_BATCH_ROWS - 1])
+    assert explainer._compiled is None, "a small batch built the kernel's layout"
+    batch = np.vstack([rows] * (treeshap.KERNEL_BATCH_ROWS // len(rows) + 1))
+    ours = explainer.contributions(batch)
+    assert explainer._compiled is not None
+    assert np.abs(ours - booster.predict(batch, pred_contrib=True)).max() < EXACT
+
+
+def test_on_byte_tables_both_engines_give_the_same_numbers_to_the_bit(
+        shallow: tuple[lgb.Booster, np.ndarray]) -> None:
+    """Same sums in the same order: switching engine changes no byte of an answer."""
+    booster, rows = shallow
+    text = booster.model_to_string()
+    numpy_engine = TreeExplainer.from_model_string(text, engine="numpy").contributions(rows)
+    assert np.array_equal(TreeExplainer.from_model_string(text, engine="numba").contributions(rows),
+                          numpy_engine)
 
 
 def test_without_numba_installed_auto_uses_numpy(deep: tuple[lgb.Booster, np.ndarray],
@@ -96,16 +122,18 @@ def test_numba_is_loaded_on_a_deep_models_first_explanation_not_before(
     assert "numba" in _modules_after(setup + "e.contributions(rows[:1])\n" + _LOADED)
 
 
-def test_a_byte_table_model_never_loads_numba(shallow: tuple[lgb.Booster, np.ndarray],
-                                              tmp_path: Path) -> None:
+def test_a_byte_table_model_loads_numba_only_for_a_large_batch(
+        shallow: tuple[lgb.Booster, np.ndarray], tmp_path: Path) -> None:
+    """The service explains a record's few rows: on a shallow model, never numba."""
     booster, rows = shallow
     (tmp_path / "model.txt").write_text(booster.model_to_string())
-    np.save(tmp_path / "rows.npy", rows)
-    code = ("import json, sys; import numpy as np; from cds.treeshap import TreeExplainer\n"
-            f"e = TreeExplainer.from_model_string(open({str(tmp_path / 'model.txt')!r}).read())\n"
-            f"rows = np.load({str(tmp_path / 'rows.npy')!r})\n"
-            "e.contributions(rows); e.contributions(rows[:1])\n" + _LOADED)
-    assert _modules_after(code) == []
+    np.save(tmp_path / "rows.npy", np.vstack([rows] * 2))
+    setup = ("import json, sys; import numpy as np; from cds.treeshap import TreeExplainer\n"
+             f"e = TreeExplainer.from_model_string(open({str(tmp_path / 'model.txt')!r}).read())\n"
+             f"rows = np.load({str(tmp_path / 'rows.npy')!r})\n"
+             "e.contributions(rows[:3]); e.contributions(rows[:200])\n")
+    assert _modules_after(setup + _LOADED) == []
+    assert "numba" in _modules_after(setup + "e.contributions(rows)\n" + _LOADED)
 
 
 def test_without_numba_the_forced_kernel_falls_back_to_numpy(deep: tuple[lgb.Booster, np.ndarray],

@@ -90,6 +90,8 @@ class CompiledPlan:
         self.cond_left = np.array(cond_left, np.bool_)
         self.features = np.array(features, np.int64)
         self.values = np.concatenate(tables) if tables else np.zeros(1)
+        self.reads_per_row = max(1, int(self.units[:, 3].sum()))
+        """Table values a record reads (every unit's row width)."""
 
     @property
     def nbytes(self) -> int:

@@ -25,6 +25,7 @@ parsed directly (:mod:`cds.treeshap.model`).
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -37,6 +38,9 @@ from .plan import Block, QuadBlock, TreePlanner
 from .program import Program, Scratch, block_bytes_per_row
 
 __all__ = ["TreeExplainer"]
+
+NEVER = 1 << 62
+"""A record count no batch reaches."""
 
 MAX_CHUNK_ROWS = 256
 """Rows explained together when the whole model is one group; more only grows the scratch."""
@@ -56,10 +60,19 @@ KERNEL_CHUNK_ROWS = 1024
 """Rows the compiled kernel explains together: every table is read once per chunk."""
 KERNEL_MIN_ROWS = 64
 """Rows per thread below which the compiled kernel's batch is not worth a second thread."""
+KERNEL_THREAD_READS = 2_000_000
+"""Table reads (about a nanosecond each) a second kernel thread must have to be worth starting:
+a light model (the shipped one, ~1,100 reads a record) explains 1,000 records on one thread."""
+KERNEL_BATCH_ROWS = 256
+"""With ``engine="auto"``, a model of byte tables only (shallow trees, as shipped) uses the
+kernel from this many records (3-4x its numpy engine, the same numbers to the bit): numba's
+one-time load (about a second) is worth it for batches. Fewer records, as the service
+explains, stay on numpy and never load numba. Deep trees use the kernel at every size."""
 
 Engine = Literal["auto", "numpy", "numba"]
-"""``numba``: the compiled kernel; ``numpy``: the numpy engine; ``auto``: numba for a plan with
-quadrature blocks when numba is installed, else numpy."""
+"""``numba``: the compiled kernel; ``numpy``: the numpy engine; ``auto``: numba when installed,
+for every batch of a plan with quadrature blocks (deep trees) and for batches of at least
+:data:`KERNEL_BATCH_ROWS` records of the others, else numpy."""
 
 
 def _cpus() -> int:
@@ -88,41 +101,52 @@ class TreeExplainer:
                 self._constant += float(tree.leaf_value[0])
         self._nodes = SplitConditions(model)
         self._model = model
-        planned = self._plan(model)
+        self._lock = threading.Lock()
+        planned = self._plan()
         deep = any(isinstance(block, QuadBlock) for blocks in planned for block in blocks)
+        kernel = engine == "numba" or (engine == "auto" and numba_available())
+        # the kernel from this many records; numpy below (a deep plan has no numpy programs)
+        self._kernel_rows = (0 if kernel and (deep or engine == "numba") else
+                             KERNEL_BATCH_ROWS if kernel else NEVER)
         self._compiled: CompiledPlan | None = None
         self._programs: list[Program] = []
-        if engine == "numba" or (engine == "auto" and deep and numba_available()):
+        if self._kernel_rows == 0:
             self._compiled = CompiledPlan([b for blocks in planned for b in blocks], self._nodes.rank)
-        else:
+        else:  # the kernel's layout, if ever needed, is planned again on the first large batch
             self._programs = [Program(group, self._nodes.rank) for group in self._tree_groups(planned)]
 
     @property
     def engine(self) -> str:
-        """The engine explaining: ``numba`` (the compiled kernel) or ``numpy``."""
-        return "numba" if self._compiled is not None else "numpy"
+        """The engine explaining batches: ``numba`` (the compiled kernel) or ``numpy``."""
+        return "numba" if self._kernel_rows < NEVER else "numpy"
 
     @property
     def table_bytes(self) -> int:
-        """Memory of the precomputed tables (and the arrays that index them)."""
-        if self._compiled is not None:
-            return self._compiled.nbytes
-        return sum(p.values.nbytes for p in self._programs)
+        """Memory of the precomputed tables (and the arrays that index them), both engines'."""
+        compiled = self._compiled.nbytes if self._compiled is not None else 0
+        return compiled + sum(p.values.nbytes for p in self._programs)
 
-    def _plan(self, model: ParsedModel) -> list[list[Block]]:
+    def _plan(self) -> list[list[Block]]:
         """Each tree's blocks (single-leaf trees have none)."""
         return [TreePlanner(tree, self._nodes.offsets[t]).blocks
-                for t, tree in enumerate(model.trees) if tree.num_leaves > 1]
+                for t, tree in enumerate(self._model.trees) if tree.num_leaves > 1]
 
-    def _kernel(self) -> Kernel | None:
-        """The compiled kernel (loaded on first use); without it, the numpy engine from now on."""
-        if self._compiled is None:
+    def _kernel(self, rows: int) -> Kernel | None:
+        """The compiled kernel if it explains ``rows`` records, loaded (and the model's layout
+        for it built) on first use; if numba fails to load, the numpy engine from then on."""
+        if rows < self._kernel_rows:
             return None
-        kernel = load_kernel()
-        if kernel is None:  # numba failed to load: plan again for numpy (slow, once)
-            self._programs = [Program(group, self._nodes.rank)
-                              for group in self._tree_groups(self._plan(self._model))]
-            self._compiled = None
+        with self._lock:
+            kernel = load_kernel()
+            if kernel is None:
+                self._kernel_rows = NEVER
+                if not self._programs:  # plan again for numpy (slow, once)
+                    self._programs = [Program(group, self._nodes.rank)
+                                      for group in self._tree_groups(self._plan())]
+                self._compiled = None
+            elif self._compiled is None:
+                self._compiled = CompiledPlan([b for blocks in self._plan() for b in blocks],
+                                              self._nodes.rank)
         return kernel
 
     @staticmethod
@@ -176,8 +200,9 @@ class TreeExplainer:
                                            out=scratch[0].get("left", (self._nodes.size, rows), bool))
             if kernel is not None and self._compiled is not None:
                 kernel(left, result, *self._compiled.arrays())
-            for program, own in zip(self._programs, scratch, strict=False):
-                program.contributions(left, result, own)
+            else:
+                for program, own in zip(self._programs, scratch, strict=True):
+                    program.contributions(left, result, own)
         out[...] = result.T
 
     def _kernel_chunk_rows(self) -> int:
@@ -207,10 +232,11 @@ class TreeExplainer:
         X = self._check(X)
         n = X.shape[0]
         out = np.empty((n, self.n_features + 1))
-        kernel = self._kernel()
-        if kernel is not None:
+        kernel = self._kernel(n)
+        if kernel is not None and self._compiled is not None:
             chunk = self._kernel_chunk_rows()
-            threads = max(1, min(n_threads or _cpus(), n // KERNEL_MIN_ROWS))
+            per_thread = max(KERNEL_MIN_ROWS, KERNEL_THREAD_READS // self._compiled.reads_per_row)
+            threads = max(1, min(n_threads or _cpus(), n // per_thread))
         elif n <= ONE_BY_ONE:
             self._explain_one_by_one(X, out)
             return out
