@@ -11,10 +11,11 @@ the expected value E[f], summing to the raw score f(x). The modules, in the orde
   so a batch costs the same ~25 numpy calls whatever the number of trees.
 * :mod:`~cds.treeshap.nodes`: every split condition of every tree for a batch ("goes left").
 * :mod:`~cds.treeshap.explainer`: :class:`TreeExplainer`, the public entry (chunks, threads).
-* :mod:`~cds.treeshap.compiled` and :mod:`~cds.treeshap.kernel`: for deep trees (plans with
-  quadrature blocks), the same tables row-major and a numba kernel that reads them record by
-  record (5-10x the numpy engine there); numba is imported on the first explanation that needs
-  it, and the numpy engine stands in when it cannot load.
+* :mod:`~cds.treeshap.compiled` and :mod:`~cds.treeshap.kernel`: the same tables laid out for
+  a numba kernel that reads them record by record, for every explanation of deep trees (plans
+  with quadrature blocks: a quarter to a sixth of the numpy engine's CPU) and for large batches
+  of the others (a third, the same numbers to the bit); numba is imported on the first
+  explanation that needs it, and the numpy engine stands in when it cannot load.
 
 Worked example: one tree by hand
 --------------------------------

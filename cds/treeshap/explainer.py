@@ -13,13 +13,15 @@ chunks sized so a group's intermediates stay a few MB (see :data:`GROUP_SCRATCH_
 
 A model whose plan has quadrature blocks (deep trees) is explained by the compiled kernel
 instead (:mod:`cds.treeshap.kernel`, numba: a quarter to a sixth of the numpy engine's CPU
-there): the same tables laid out per record (:mod:`cds.treeshap.compiled`), chunks on the same
-threads, the GIL released. numba is imported on that model's first explanation, never by
-``import cds``; without it (or if it fails to load) the numpy engine explains. ``engine=``
-forces either.
+there), and so are batches of :data:`KERNEL_BATCH_ROWS` records or more of the other models (a
+third of the CPU, the same numbers to the bit): the same tables laid out per record
+(:mod:`cds.treeshap.compiled`), chunks on the same threads, the GIL released. numba is
+imported on the first explanation that needs it, never by ``import cds`` nor for the few
+records the service explains on a shallow model; without numba (or if it fails to load) the
+numpy engine explains. ``engine=`` forces either.
 
-Only numpy is imported up front: explaining needs neither LightGBM nor shap, and the text model is
-parsed directly (:mod:`cds.treeshap.model`).
+Only numpy is imported up front: explaining needs neither LightGBM nor shap, and the text
+model is parsed directly (:mod:`cds.treeshap.model`).
 """
 
 from __future__ import annotations
