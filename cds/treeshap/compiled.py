@@ -32,12 +32,16 @@ def numba_available() -> bool:
 
 
 def load_kernel() -> Kernel | None:
-    """The compiled kernel, imported and compiled (or loaded from numba's cache) once per process;
-    None when numba is missing or fails (the numpy engine then explains)."""
+    """The compiled kernel, imported and compiled (or loaded from numba's cache) once per process
+    and run once on an empty plan, so a compile failure shows here; None when numba is missing
+    or fails (the numpy engine then explains)."""
     with _lock:
         if not _kernel:
             try:
                 from .kernel import explain
+
+                empty = CompiledPlan([], np.zeros(0, np.intp))  # compiles the one signature now
+                explain(np.zeros((1, 1), np.bool_), np.zeros((1, 1)), *empty.arrays())
             except Exception:  # numba missing, or an LLVM/compile failure: numpy explains
                 _kernel.append(None)
             else:
