@@ -125,6 +125,7 @@ def test_single_records_small_and_threaded_batches_agree(booster: lgb.Booster, e
     monkeypatch.setattr(treeshap, "MAX_CHUNK_ROWS", 16)  # many chunks: 3 threads get work
     monkeypatch.setattr(treeshap, "KERNEL_CHUNK_ROWS", 16)
     monkeypatch.setattr(treeshap, "KERNEL_MIN_ROWS", 16)
+    monkeypatch.setattr(treeshap, "KERNEL_THREAD_READS", 1)
     X = _scoring_rows()
     explainer = TreeExplainer.from_model_string(booster.model_to_string(), engine=engine)
     batch = explainer.contributions(X, n_threads=1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import lightgbm as lgb
@@ -172,5 +173,15 @@ def test_threads_and_chunks_of_the_kernel_give_the_same_numbers(
     whole = explainer.contributions(rows, n_threads=1)
     monkeypatch.setattr(treeshap, "KERNEL_CHUNK_ROWS", 7)
     monkeypatch.setattr(treeshap, "KERNEL_MIN_ROWS", 7)
+    monkeypatch.setattr(treeshap, "KERNEL_THREAD_READS", 1)  # a thread per 7 rows
+    pools: list[int] = []
+
+    class Pool(ThreadPoolExecutor):
+        def __init__(self, max_workers: int) -> None:
+            pools.append(max_workers)
+            super().__init__(max_workers=max_workers)
+
+    monkeypatch.setattr(treeshap, "ThreadPoolExecutor", Pool)
     assert np.array_equal(explainer.contributions(rows, n_threads=3), whole)
+    assert pools == [3]
     assert np.array_equal(np.vstack([explainer.contributions(r) for r in rows[:5]]), whole[:5])
