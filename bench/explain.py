@@ -18,14 +18,18 @@ unlimited, which makes deep paths).
 ``--models`` instead compares, per model size (the shipped model; synthetic 300 trees x 31
 leaves and 500 trees x 63 leaves, both of unlimited depth), ours against ``pred_contrib`` on the
 same ``--rows`` records: the median rows/s of ``--repeats`` interleaved runs each, their ratio,
-and the max |difference| (issue #16 target 6: >= 10x, >= 15x on the shipped model, exact to 1e-9).
+and the max |difference| (issue #16 target 6: >= 10x, >= 15x on the shipped model, exact to 1e-9);
+beside them the engine ours picked (numpy, or the numba kernel for deep trees), the plan's build
+time, its tables' memory and the first call's time (numba's import and cached compile), all
+outside the timed runs. ``--numpy`` adds the numpy engine's rows/s.
 
-    .venv/bin/python bench/explain.py --models [--rows 5000] [--repeats 5] [--threads 2]
+    .venv/bin/python bench/explain.py --models [--rows 5000] [--repeats 5] [--threads 2] [--numpy]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -102,36 +106,52 @@ def _tree_depth(booster: lgb.Booster) -> int:
     return max(depth(t["tree_structure"]) for t in booster.dump_model()["tree_info"])
 
 
-def compare_models(rows: int, repeats: int, threads: int) -> None:
-    """Per model size: median rows/s of ours and pred_contrib (interleaved runs), ratio, max |diff|."""
-    import os
-
+def compare_models(rows: int, repeats: int, threads: int, numpy_engine: bool) -> None:
+    """Per model size: median rows/s of ours and pred_contrib (interleaved runs), ratio, max |diff|;
+    the explainer's engine, plan build time, table memory and first call (numba's load, if used)."""
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {rows:,} records; "
           f"{repeats} interleaved runs each; threads: {threads}")
-    print(f"{'model':34} {'depth':>5} {'build s':>7} {'ours rows/s':>12} {'pred_contrib':>12} "
-          f"{'ratio':>6} {'max |diff|':>10}")
+    print(f"{'model':26} {'depth':>5} {'engine':>6} {'build s':>7} {'tables':>8} {'1st call':>8} "
+          f"{'ours rows/s':>11} {'pred_contrib':>12} {'ratio':>6} {'max |diff|':>10} {'load':>4}"
+          + (f" {'numpy engine':>12}" if numpy_engine else ""))
     shipped = _shipped()
     models = [(*shipped, "shipped")] if shipped else []
     models += [(*_synthetic(-1, 300, 31), "300 x 31, unlimited depth"),
                (*_synthetic(-1, 500, 63), "500 x 63, unlimited depth")]
     for text, _, name in models:
-        t0 = time.perf_counter()
-        ours = TreeExplainer.from_model_string(text)
-        build = time.perf_counter() - t0
-        booster = lgb.Booster(model_str=text)
-        X = _shipped_records(rows) if name == "shipped" else _random_records(rows, 1)
-        rates: dict[str, list[float]] = {"ours": [], "lightgbm": []}
-        result: dict[str, np.ndarray] = {}
-        for _ in range(repeats):
-            for method in rates:
-                t0 = time.perf_counter()
-                result[method] = np.asarray(ours.contributions(X, n_threads=threads) if method == "ours" else
-                                  booster.predict(X, pred_contrib=True, num_threads=threads))
-                rates[method].append(rows / (time.perf_counter() - t0))
-        med = {method: float(np.median(r)) for method, r in rates.items()}
-        diff = np.abs(result["ours"] - result["lightgbm"]).max()
-        print(f"{name:34} {_tree_depth(booster):5d} {build:7.1f} {med['ours']:12,.0f} "
-              f"{med['lightgbm']:12,.0f} {med['ours'] / med['lightgbm']:5.1f}x {diff:10.1e}", flush=True)
+        _compare_model(text, name, rows, repeats, threads, numpy_engine)
+
+
+def _compare_model(text: str, name: str, rows: int, repeats: int, threads: int,
+                   numpy_engine: bool) -> None:
+    t0 = time.perf_counter()
+    ours = TreeExplainer.from_model_string(text)
+    build = time.perf_counter() - t0
+    booster = lgb.Booster(model_str=text)
+    X = _shipped_records(rows) if name == "shipped" else _random_records(rows, 1)
+    t0 = time.perf_counter()
+    ours.contributions(X, n_threads=threads)  # loads the engine (numba: import, cached compile)
+    first = time.perf_counter() - t0
+    methods: dict[str, Callable[[], np.ndarray]] = {
+        "ours": lambda: ours.contributions(X, n_threads=threads),
+        "lightgbm": lambda: np.asarray(booster.predict(X, pred_contrib=True, num_threads=threads))}
+    if numpy_engine:
+        reference = TreeExplainer.from_model_string(text, engine="numpy")
+        methods["numpy"] = lambda: reference.contributions(X, n_threads=threads)
+    rates: dict[str, list[float]] = {method: [] for method in methods}
+    result: dict[str, np.ndarray] = {}
+    for _ in range(repeats):
+        for method, run in methods.items():
+            t0 = time.perf_counter()
+            result[method] = run()
+            rates[method].append(rows / (time.perf_counter() - t0))
+    med = {method: float(np.median(r)) for method, r in rates.items()}
+    diff = np.abs(result["ours"] - result["lightgbm"]).max()
+    print(f"{name[:26]:26} {_tree_depth(booster):5d} {ours.engine:>6} {build:7.1f} "
+          f"{ours.table_bytes / 2**20:6.1f}MB {first:8.2f} {med['ours']:11,.0f} "
+          f"{med['lightgbm']:12,.0f} {med['ours'] / med['lightgbm']:5.1f}x {diff:10.1e} "
+          f"{os.getloadavg()[0]:4.1f}"
+          + (f" {med['numpy']:12,.0f}" if numpy_engine else ""), flush=True)
 
 
 def _random_records(n: int, seed: int) -> np.ndarray:
@@ -195,9 +215,11 @@ def main() -> None:
     parser.add_argument("--models", action="store_true", help="ours vs pred_contrib per model size")
     parser.add_argument("--rows", type=int, default=5000, help="records per run (--models)")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved runs (--models)")
+    parser.add_argument("--numpy", action="store_true",
+                        help="also the numpy engine's rows/s, whatever engine ours picks (--models)")
     args = parser.parse_args()
     if args.models:
-        compare_models(args.rows, args.repeats, args.threads)
+        compare_models(args.rows, args.repeats, args.threads, args.numpy)
         return
 
     shipped = None if args.synthetic else _shipped()

@@ -3,7 +3,8 @@
 Fixture models are trained here on small seeded data (well under a second each) in the shapes
 that change the explainer's work: stumps to 6-deep trees, deep leaf-wise trees (quadrature
 blocks), categorical splits with several levels, NaN going left and right, zero-as-missing, a
-single-leaf tree in the ensemble and monotone constraints.
+single-leaf tree in the ensemble and monotone constraints. Both engines are checked against
+LightGBM: the numpy engine and the compiled kernel (numba), whatever ``auto`` would pick.
 """
 
 from __future__ import annotations
@@ -88,16 +89,25 @@ def booster(request: pytest.FixtureRequest) -> lgb.Booster:
     return _train(SHAPES[request.param])
 
 
-def test_contributions_match_lightgbm_pred_contrib(booster: lgb.Booster) -> None:
+@pytest.fixture(params=["numpy", "numba"])
+def engine(request: pytest.FixtureRequest) -> str:
+    if request.param == "numba":
+        pytest.importorskip("numba")
+    return str(request.param)
+
+
+def test_contributions_match_lightgbm_pred_contrib(booster: lgb.Booster, engine: str) -> None:
     X = _scoring_rows()
-    ours = TreeExplainer.from_model_string(booster.model_to_string()).contributions(X)
+    explainer = TreeExplainer.from_model_string(booster.model_to_string(), engine=engine)
+    assert explainer.engine == engine
+    ours = explainer.contributions(X)
     assert ours.shape == (X.shape[0], N_FEATURES + 1)
     assert np.abs(ours - booster.predict(X, pred_contrib=True)).max() < EXACT
 
 
-def test_contributions_add_up_to_the_raw_score(booster: lgb.Booster) -> None:
+def test_contributions_add_up_to_the_raw_score(booster: lgb.Booster, engine: str) -> None:
     X = _scoring_rows()
-    explainer = TreeExplainer.from_model_string(booster.model_to_string())
+    explainer = TreeExplainer.from_model_string(booster.model_to_string(), engine=engine)
     raw = booster.predict(X, raw_score=True)
     assert np.abs(explainer.contributions(X).sum(axis=1) - raw).max() < EXACT
     assert np.abs(explainer.predict_raw(X) - raw).max() < EXACT
@@ -110,11 +120,14 @@ def test_model_dump_and_text_model_give_the_same_explainer(booster: lgb.Booster)
     assert np.abs(from_text - from_dump).max() < 1e-12
 
 
-def test_single_records_small_and_threaded_batches_agree(booster: lgb.Booster,
+def test_single_records_small_and_threaded_batches_agree(booster: lgb.Booster, engine: str,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(treeshap, "MAX_CHUNK_ROWS", 16)  # many chunks: 3 threads get work
+    monkeypatch.setattr(treeshap, "KERNEL_CHUNK_ROWS", 16)
+    monkeypatch.setattr(treeshap, "KERNEL_MIN_ROWS", 16)
+    monkeypatch.setattr(treeshap, "KERNEL_THREAD_READS", 1)
     X = _scoring_rows()
-    explainer = TreeExplainer.from_model_string(booster.model_to_string())
+    explainer = TreeExplainer.from_model_string(booster.model_to_string(), engine=engine)
     batch = explainer.contributions(X, n_threads=1)
     singles = np.vstack([explainer.contributions(X[i]) for i in range(0, X.shape[0], 7)])
     assert np.abs(singles - batch[::7]).max() < 1e-12
@@ -122,7 +135,7 @@ def test_single_records_small_and_threaded_batches_agree(booster: lgb.Booster,
     assert np.abs(explainer.contributions(X, n_threads=3) - batch).max() == 0.0
 
 
-def test_a_single_leaf_tree_only_moves_the_expected_value() -> None:
+def test_a_single_leaf_tree_only_moves_the_expected_value(engine: str) -> None:
     X, y = _data(1500, 0)
     data = lgb.Dataset(X, y, categorical_feature=CATEGORICAL, free_raw_data=False)
     params = {"objective": "binary", "verbose": -1, "num_threads": 1, "min_data_per_group": 10}
@@ -131,24 +144,26 @@ def test_a_single_leaf_tree_only_moves_the_expected_value() -> None:
     text = booster.model_to_string()
     assert "num_leaves=1\n" in text
     Xs = _scoring_rows()
-    explainer = TreeExplainer.from_model_string(text)
+    explainer = TreeExplainer.from_model_string(text, engine=engine)
     ours = explainer.contributions(Xs)
     assert np.abs(ours - booster.predict(Xs, pred_contrib=True)).max() < EXACT
     assert np.abs(explainer.predict_raw(Xs) - booster.predict(Xs, raw_score=True)).max() < EXACT
-    constant_only = TreeExplainer.from_model_string(constant.model_to_string()).contributions(Xs)
+    constant_only = TreeExplainer.from_model_string(constant.model_to_string(),
+                                                    engine=engine).contributions(Xs)
     assert np.all(constant_only[:, :-1] == 0.0)
     assert np.allclose(constant_only[:, -1], constant.predict(Xs, raw_score=True))
 
 
-def test_paths_with_many_features_use_quadrature_blocks_exactly() -> None:
+def test_paths_with_many_features_use_quadrature_blocks_exactly(engine: str) -> None:
     rng = np.random.default_rng(4)
     X = rng.normal(size=(3000, 20))
     X[rng.random(X.shape) < 0.05] = np.nan
     y = (np.nan_to_num(X) @ rng.normal(size=20) + rng.normal(size=3000) > 0).astype(float)
     booster = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1, "num_leaves": 63,
                          "min_data_in_leaf": 2}, lgb.Dataset(X, y), num_boost_round=8)
-    explainer = TreeExplainer.from_model_string(booster.model_to_string())
-    assert explainer._programs[0].xcols.unit.size > 0, "expected paths too long for a byte table"
+    explainer = TreeExplainer.from_model_string(booster.model_to_string(), engine=engine)
+    numpy_engine = TreeExplainer.from_model_string(booster.model_to_string(), engine="numpy")
+    assert numpy_engine._programs[0].xcols.unit.size > 0, "expected paths too long for a byte table"
     rows = rng.normal(size=(300, 20))
     rows[rng.random(rows.shape) < 0.05] = np.nan
     ours = explainer.contributions(rows)
@@ -156,14 +171,16 @@ def test_paths_with_many_features_use_quadrature_blocks_exactly() -> None:
     assert np.abs(explainer.contributions(rows[0]) - ours[:1]).max() < 1e-12
 
 
-def test_quadrature_blocks_with_many_chunks_are_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_quadrature_blocks_with_many_chunks_are_exact(engine: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     # tiny tables force every block through quadrature, with several chunks per path
     monkeypatch.setattr(plan, "BYTE_BITS", 2)
     monkeypatch.setattr(plan, "SUBTREE_BITS", 2)
     monkeypatch.setattr(plan, "CHUNK_FEATURES", 1)
     booster = _train(SHAPES["depth6_31_leaves"], rounds=10)
-    explainer = TreeExplainer.from_model_string(booster.model_to_string())
-    assert explainer._programs[0].subtree.size, "expected blocks of three or more chunks"
+    explainer = TreeExplainer.from_model_string(booster.model_to_string(), engine=engine)
+    numpy_engine = TreeExplainer.from_model_string(booster.model_to_string(), engine="numpy")
+    assert numpy_engine._programs[0].subtree.size, "expected blocks of three or more chunks"
     X = _scoring_rows()
     ours = explainer.contributions(X)
     assert np.abs(ours - booster.predict(X, pred_contrib=True)).max() < EXACT
@@ -211,7 +228,7 @@ def test_importing_the_explainer_loads_no_heavy_library() -> None:
 
 
 @pytest.mark.shipped
-def test_shipped_model_explanations_match_lightgbm() -> None:
+def test_shipped_model_explanations_match_lightgbm(engine: str) -> None:
     from cds.features import CATEGORICAL_COLUMNS, MODEL_COLUMNS, column_feature
     from cds.model import MODEL_FILE, resolve
     from training.dataset import prepare
@@ -228,7 +245,7 @@ def test_shipped_model_explanations_match_lightgbm() -> None:
             levels = len(column_feature(column).allowed)
             extra[len(MODEL_COLUMNS):len(MODEL_COLUMNS) + levels, c] = np.arange(levels)
     X = np.vstack([X, extra])
-    explainer = TreeExplainer.from_model_string(text)
+    explainer = TreeExplainer.from_model_string(text, engine=engine)
     ours = explainer.contributions(X)
     assert np.abs(ours - booster.predict(X, pred_contrib=True, num_threads=2)).max() < EXACT
     assert np.abs(ours.sum(axis=1) - booster.predict(X, raw_score=True)).max() < EXACT
@@ -289,11 +306,11 @@ def _deep_model(seed: int, leaves: int, rounds: int) -> tuple[lgb.Booster, np.nd
 
 
 @pytest.mark.parametrize(("seed", "leaves"), [(11, 31), (12, 63), (13, 63)])
-def test_random_deep_models_match_pred_contrib(seed: int, leaves: int) -> None:
+def test_random_deep_models_match_pred_contrib(seed: int, leaves: int, engine: str) -> None:
     booster, rows = _deep_model(seed, leaves, rounds=6)
     depth = max(_depth(t["tree_structure"]) for t in booster.dump_model()["tree_info"])
     assert depth >= 10, "expected deep leaf-wise trees"
-    explainer = TreeExplainer.from_model_string(booster.model_to_string())
+    explainer = TreeExplainer.from_model_string(booster.model_to_string(), engine=engine)
     ours = explainer.contributions(rows)
     assert np.abs(ours - booster.predict(rows, pred_contrib=True)).max() < EXACT
     assert np.abs(explainer.contributions(rows[5]) - ours[5:6]).max() < 1e-12
@@ -308,10 +325,10 @@ def _depth(node: dict[str, Any]) -> int:
 def test_trees_explained_in_many_groups_agree_with_one_group(monkeypatch: pytest.MonkeyPatch) -> None:
     booster, rows = _deep_model(14, 63, rounds=8)
     text = booster.model_to_string()
-    whole = TreeExplainer.from_model_string(text)  # small enough for one group
+    whole = TreeExplainer.from_model_string(text, engine="numpy")  # small enough for one group
     monkeypatch.setattr(treeshap, "SCRATCH_BYTES", 1 << 20)  # "too big": grouped
     monkeypatch.setattr(treeshap, "GROUP_SCRATCH_BYTES", 1)  # a group per tree
-    grouped = TreeExplainer.from_model_string(text)
+    grouped = TreeExplainer.from_model_string(text, engine="numpy")
     assert len(grouped._programs) == 8 and len(whole._programs) == 1
     assert np.abs(grouped.contributions(rows) - whole.contributions(rows)).max() < 1e-12
     assert np.abs(grouped.contributions(rows) - booster.predict(rows, pred_contrib=True)).max() < EXACT

@@ -11,6 +11,11 @@ the expected value E[f], summing to the raw score f(x). The modules, in the orde
   so a batch costs the same ~25 numpy calls whatever the number of trees.
 * :mod:`~cds.treeshap.nodes`: every split condition of every tree for a batch ("goes left").
 * :mod:`~cds.treeshap.explainer`: :class:`TreeExplainer`, the public entry (chunks, threads).
+* :mod:`~cds.treeshap.compiled` and :mod:`~cds.treeshap.kernel`: the same tables laid out for
+  a numba kernel that reads them record by record, for every explanation of deep trees (plans
+  with quadrature blocks: a quarter to a sixth of the numpy engine's CPU) and for large batches
+  of the others (a third, the same numbers to the bit); numba is imported on the first
+  explanation that needs it, and the numpy engine stands in when it cannot load.
 
 Worked example: one tree by hand
 --------------------------------
@@ -71,8 +76,9 @@ row 0 of the table. The doctest below runs this example through the engine:
 
 To change the engine: the exact maths and the choice of blocks live in :mod:`.plan` (its
 ``TreePlanner._plan`` cost model decides byte versus quadrature blocks); how tables are read
-for a batch lives in :mod:`.program`; LightGBM's split semantics (missing values, categories)
-in :mod:`.nodes`. ``tests/test_treeshap.py`` checks every change against LightGBM to 1e-9.
+for a batch lives in :mod:`.program` (numpy) and :mod:`.kernel` (numba); LightGBM's split
+semantics (missing values, categories) in :mod:`.nodes`. ``tests/test_treeshap.py`` checks
+every change, on both engines, against LightGBM to 1e-9.
 """
 
 from .explainer import TreeExplainer

@@ -26,6 +26,7 @@ A dynamic programme over each tree picks the cheaper cover (per-record gathers) 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -47,10 +48,17 @@ Step = tuple[int, bool, int, float]
 
 
 def gauss_legendre(k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights on [0, 1] exact for polynomials of degree ``k - 1``."""
-    n = max(1, math.ceil(k / 2))
+    """Nodes and weights on [0, 1] exact for polynomials of degree ``k - 1`` (read-only arrays)."""
+    return _gauss_legendre(max(1, math.ceil(k / 2)))
+
+
+@functools.cache
+def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` nodes: computed once per process (a deep model's plan asks thousands of times)."""
     x, w = np.polynomial.legendre.leggauss(n)
-    return (x + 1.0) / 2.0, w / 2.0
+    u, weights = (x + 1.0) / 2.0, w / 2.0
+    u.flags.writeable = weights.flags.writeable = False
+    return u, weights
 
 
 @dataclass
