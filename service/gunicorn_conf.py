@@ -58,6 +58,9 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 def when_ready(server: Any) -> None:
     """In the master, before any fork: load and verify the model, build the UCUM registry (the
     workers inherit both). A failure is logged; each worker then retries and reports it."""
+    import numpy as np
+
+    from cds.features import MODEL_COLUMNS
     from cds.units import warm
     from service.serving.model_host import get_model
 
@@ -65,7 +68,9 @@ def when_ready(server: Any) -> None:
     try:
         warm()
         with app.app_context():
-            get_model()
+            # one explanation: a model whose plan needs the compiled TreeSHAP kernel (a deep
+            # site model) loads numba here, once, not in each worker's first request
+            get_model().contributions(np.zeros((1, len(MODEL_COLUMNS))))
     except Exception as e:  # whatever it is, the master serves on: workers retry and report
         server.log.warning("not preloaded (%s): %s", type(e).__name__, e)
     # the preloaded objects (model, UCUM registry, contract) leave the collector's generations:

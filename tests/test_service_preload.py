@@ -56,3 +56,27 @@ def test_a_master_without_a_loadable_model_still_starts(
     assert "not preloaded" in caplog.text
     with app.app_context():
         assert host().loaded is None
+
+
+def test_the_master_explains_once_before_fork_so_a_compiled_kernel_loads_there(
+        make_app: Callable[..., Flask], tiny_model_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deep site model's TreeSHAP kernel (numba) loads on its first explanation: the master
+    makes that explanation, so the workers inherit the kernel instead of each loading it."""
+    import numpy as np
+
+    from cds.features import MODEL_COLUMNS
+    from cds.model import Model
+
+    conf = _conf(monkeypatch, tmp_path)
+    monkeypatch.setattr(cds.units, "warm", lambda: None)
+    shapes: list[tuple[int, ...]] = []
+    real = Model.contributions
+
+    def counted(self: Model, X: np.ndarray) -> np.ndarray:
+        shapes.append(np.shape(X))
+        return real(self, X)
+
+    monkeypatch.setattr(Model, "contributions", counted)
+    conf.when_ready(_master(make_app(MODEL=str(tiny_model_dir))))
+    assert shapes == [(1, len(MODEL_COLUMNS))]
