@@ -32,6 +32,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow.parquet as pq
+
 from cds.intake import rows_from_frame
 from cds.model import load_model
 from training.distributed import dask_client
@@ -41,13 +44,17 @@ from training.simulate import simulate
 from training.tidy import tidy
 
 
-def _median(repeats: int, run: Callable[[int], None]) -> tuple[float, list[float]]:
-    times = []
+def _median(repeats: int, run: Callable[[int], None]) -> tuple[float, list[float], float]:
+    """Median wall seconds of ``repeats`` runs, each run's, and the median CPU seconds of this
+    process (every thread; not Dask's worker processes): CPU is what the others' load on a
+    shared machine distorts least."""
+    times, cpu = [], []
     for r in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         run(r)
         times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
+        cpu.append(time.process_time() - c0)
+    return statistics.median(times), times, statistics.median(cpu)
 
 
 def _task_seconds(stream: list[dict[str, Any]], repeats: int) -> dict[str, float]:
@@ -68,6 +75,23 @@ def _task_seconds(stream: list[dict[str, Any]], repeats: int) -> dict[str, float
     return {k: v / repeats for k, v in out.items()}
 
 
+def _batch(batch: Path, rows: int, files: int) -> Path:
+    """``batch`` holding ``rows`` simulated rows in ``files`` Parquet files (simulated unless
+    already there)."""
+    parts = [batch / f"part-{i}.parquet" for i in range(files)]
+    if all(p.exists() for p in parts) and len(list(batch.glob("part-*.parquet"))) == files \
+            and sum(pq.ParquetFile(p).metadata.num_rows for p in parts) == rows:
+        return batch
+    batch.mkdir(parents=True, exist_ok=True)
+    for old in batch.glob("part-*.parquet"):
+        old.unlink()
+    frame = simulate(rows, 8).drop(columns=["hip_driver"])
+    step = -(-rows // files)
+    for i, part in enumerate(parts):
+        frame.iloc[i * step:(i + 1) * step].to_parquet(part, index=False)
+    return batch
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -79,21 +103,22 @@ def main() -> None:
     parser.add_argument("--threads", action="store_true",
                         help="Dask workers as threads of this process (default: processes)")
     parser.add_argument("--no-dask", action="store_true", help="local figures only")
+    parser.add_argument("--data", type=Path,
+                        help="keep the simulated batch in this directory and reuse it when it "
+                             "holds --rows rows in --files files (simulating 1M rows takes a "
+                             "minute)")
     args = parser.parse_args()
     model = load_model(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        batch = work / "batch"
-        batch.mkdir()
-        frame = simulate(args.rows, 8).drop(columns=["hip_driver"])
-        step = -(-args.rows // args.files)
-        for i in range(args.files):
-            frame.iloc[i * step:(i + 1) * step].to_parquet(batch / f"part-{i}.parquet", index=False)
-        frame = frame.reset_index(drop=True)  # the rows cds score explains, as a matrix
+        batch = _batch(args.data or work / "batch", args.rows, args.files)
+        frame = pd.concat([pd.read_parquet(f) for f in sorted(batch.glob("part-*.parquet"))],
+                          ignore_index=True)  # the rows cds score explains, as a matrix
         scored = score_frame(model, frame)["raw_score"].notna().to_numpy()
         X = rows_from_frame(canonical(tidy(frame, dedupe=False).frame).loc[scored])
         model.contributions(X[:1000])  # warm the explainer's plan
-        figures: dict[str, tuple[float, list[float]]] = {}
+        figures: dict[str, tuple[float, list[float], float]] = {}
+        before = os.getloadavg()
         tasks: dict[str, dict[str, float]] = {}
         figures["contributions alone"] = _median(args.repeats, lambda r: model.contributions(X))
         score(model.path, batch, work / "warm")  # imports and caches, not timed
@@ -118,17 +143,22 @@ def main() -> None:
                                     scheduler=a))
                         tasks[name] = _task_seconds(stream.data, args.repeats)
     load = os.getloadavg()
+    print(f"load average before the timed runs {before[0]:.2f}")
     print(f"{args.rows:,} rows ({len(X):,} scorable) in {args.files} Parquet files, model "
           f"{model.version}, median of {args.repeats}; load average {load[0]:.2f} on "
           f"{os.cpu_count()} cores:")
-    for name, (seconds, runs) in figures.items():
+    for name, (seconds, runs, cpu) in figures.items():
         rows = len(X) if name == "contributions alone" else args.rows
         print(f"  {name:<20} {seconds:7.2f} s {rows / seconds:>11,.0f} rows/s  "
-              f"(runs: {', '.join(f'{s:.2f}' for s in runs)})")
+              f"(runs: {', '.join(f'{s:.2f}' for s in runs)})"
+              + ("" if name.startswith("dask") else
+                 f"; CPU {cpu:.2f} s, {rows / cpu:,.0f} rows per CPU second"))
     alone = len(X) / figures["contributions alone"][0]
     local = args.rows / figures["cds score, local"][0]
-    print(f"  cds score / contributions alone: {local / alone:.1%} of the throughput "
-          "(target >= 50 %)")
+    alone_cpu = len(X) / figures["contributions alone"][2]
+    local_cpu = args.rows / figures["cds score, local"][2]
+    print(f"  cds score / contributions alone: {local / alone:.1%} of the throughput, "
+          f"{local_cpu / alone_cpu:.1%} per CPU second (target >= 50 %)")
     if not args.no_dask:
         one, two = figures["dask, 1 worker"][0], figures["dask, 2 workers"][0]
         overhead = (one - figures["cds score, local"][0]) / args.files

@@ -54,6 +54,12 @@ def screen_warnings(clean: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
     """Per row, :func:`cds.safety.screen_incomplete`'s message (``None`` when every red-flag
     question that applies was answered): computed once per pattern of answers, not per row
     (the patterns are found columnwise: each column factorised, the codes combined)."""
+    messages, inverse = _warning_patterns(clean, flagged)
+    return messages[inverse]
+
+
+def _warning_patterns(clean: pd.DataFrame, flagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(message of each pattern of answers, each row's pattern): :func:`screen_warnings`."""
     fields = sorted({f.name for f in RED_FLAGS} | {COMPLAINT})  # red flags apply by complaint
     n = len(clean)
     key = np.zeros(n, dtype=np.int64)
@@ -78,7 +84,7 @@ def screen_warnings(clean: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
         record["complaints"] = [complaint] if complaint is not None else None
         found = screen_incomplete(record, refer=bool(flagged[row]))
         messages[k] = found[0]["message"] if found else None
-    return messages[inverse.reshape(-1)]
+    return messages, inverse.reshape(-1)
 
 
 def _factorize(column: pd.Series) -> tuple[np.ndarray, list[Any]]:
@@ -99,7 +105,11 @@ def _model(path: str) -> Model:
 
 def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = None) -> pd.DataFrame:
     """Score one frame (see the module docstring for the output), tidied first
-    (:func:`training.tidy.tidy`: names by ``mapping``, values; no row is dropped)."""
+    (:func:`training.tidy.tidy`: names by ``mapping``, values; no row is dropped).
+
+    Columnar throughout: the model matrix is built for every row and the scorable rows taken
+    from it (no copy of the frame), each output column is one contiguous array, and the text
+    columns are Arrow strings built from codes (no Python string per row)."""
     frame = tidy(frame.reset_index(drop=True), mapping, dedupe=False).frame
     columns = output_columns([str(c) for c in frame.columns])
     if frame.empty:
@@ -117,40 +127,59 @@ def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = Non
     ok = (reason == "").to_numpy()
     n = len(frame)
     raw = np.full(n, np.nan)
-    contributions = np.full((n, len(MODEL_COLUMNS) + 1), np.nan)
+    contributions = np.full((len(MODEL_COLUMNS) + 1, n), np.nan)  # a row per output column
     if ok.any():
-        contributions[ok] = model.contributions(rows_from_frame(clean.loc[ok]))
+        with np.errstate(divide="ignore", invalid="ignore"):  # rows not scored: any value
+            X = rows_from_frame(clean)
+        found = model.contributions(X if ok.all() else X[ok])
         # exact TreeSHAP: the contributions and the base value sum to the raw score (tested in
         # test_model), so the trees are walked once, not twice
-        raw[ok] = contributions[ok].sum(axis=1)
+        raw[ok] = found.sum(axis=1)
+        contributions[:, ok] = found.T
     probability = model.probability(raw)
     valid = ok | ((reason == "red_flag: refer").to_numpy())
     # built as one dict, in the output's order: one frame construction, no column-by-column
-    # insertion; text columns straight to ``string`` (a categorical's categories converted once)
+    # insertion; text columns as Arrow strings from codes
     out: dict[str, Any] = {c: frame[c].array for c in KEEP if c in frame.columns}
-    out[COMPLAINT] = (clean[COMPLAINT].astype("string").array if COMPLAINT in clean.columns
-                      else pd.array([None] * n, dtype="string"))
+    out[COMPLAINT] = (_strings(*_factorize(clean[COMPLAINT])) if COMPLAINT in clean.columns
+                      else _strings(np.full(n, -1), []))
     out["raw_score"] = raw
     out["probability"] = probability
-    out["band"] = bands(model, probability, ok)
-    out["base_value"] = contributions[:, -1]
+    out["band"] = _strings(band_codes(model, probability, ok), list(BANDS))
+    out["base_value"] = contributions[-1]
     for j, c in enumerate(MODEL_COLUMNS):
-        out[f"contribution_{c}"] = contributions[:, j]
-    out["model_version"] = pd.array([model.version] * n, dtype="string")
-    out["reason"] = reason.to_numpy()
-    out["warning"] = np.where(valid, screen_warnings(clean, flagged), np.array(None))
+        out[f"contribution_{c}"] = contributions[j]
+    out["model_version"] = _strings(np.zeros(n, dtype=np.int64), [model.version])
+    out["reason"] = _strings(*_factorize(reason))
+    messages, pattern = _warning_patterns(clean, flagged)
+    out["warning"] = _strings(np.where(valid, pattern, -1), list(messages))
     scored = pd.DataFrame(out, columns=columns, copy=False)
-    return scored.astype(_text_dtypes(scored))
+    text = {c: t for c, t in _text_dtypes(scored).items() if scored[c].dtype != pd.StringDtype()}
+    return scored.astype(text) if text else scored
 
 
-def bands(model: Model, probability: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """:meth:`cds.model.Model.band` of each scored row, columnwise; ``None`` where not scored."""
-    out = np.full(len(probability), None, dtype=object)
+BANDS = ("high", "moderate", "low")
+
+
+def _strings(codes: np.ndarray, values: list[Any]) -> pd.api.extensions.ExtensionArray:
+    """``values[code]`` of each row as pandas ``string`` (Arrow) without a Python string per
+    row; missing where the code is -1 or the value is ``None``."""
+    import pyarrow as pa
+
+    codes = np.asarray(codes, dtype=np.int64)
+    dictionary = pa.array([None if v is None else str(v) for v in values],
+                          type=pa.large_string())
+    taken = dictionary.take(pa.array(np.where(codes < 0, 0, codes), mask=codes < 0))
+    return pd.arrays.ArrowStringArray(taken)
+
+
+def band_codes(model: Model, probability: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """The position in :data:`BANDS` of each scored row's :meth:`cds.model.Model.band`; -1
+    where not scored."""
     with np.errstate(invalid="ignore"):
         high = probability >= model.bands["high_from"]
         moderate = probability >= model.bands["moderate_from"]
-    out[ok] = np.where(high, "high", np.where(moderate, "moderate", "low"))[ok]
-    return out
+    return np.where(ok, np.where(high, 0, np.where(moderate, 1, 2)), -1)
 
 
 _TEXT = (COMPLAINT, "band", "model_version", "reason", "warning")
