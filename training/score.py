@@ -55,7 +55,8 @@ def screen_warnings(clean: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
     question that applies was answered): computed once per pattern of answers, not per row
     (the patterns are found columnwise: each column factorised, the codes combined)."""
     messages, inverse = _warning_patterns(clean, flagged)
-    return messages[inverse]
+    warnings: np.ndarray = messages[inverse]
+    return warnings
 
 
 def _warning_patterns(clean: pd.DataFrame, flagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
