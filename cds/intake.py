@@ -136,28 +136,28 @@ def model_matrix(raw: Mapping[str, Any], n: int) -> np.ndarray:
     """Assemble the model matrix (n, len(MODEL_COLUMNS)) from encoded raw columns.
 
     ``raw`` maps record field names (and ``complaint``) to float arrays of length ``n`` or to
-    scalars shared by every row; a field that is absent is taken as not recorded. Built one
-    model column at a time as a contiguous row of its transpose (no strided writes), returned
-    in row order (C-contiguous).
+    scalars shared by every row; a field that is absent is taken as not recorded. A finding
+    that does not apply to a row's complaint or profile is set aside (NaN); the rows each
+    restriction sets aside are found once, for every column it restricts.
     """
     derived = _derive({name: np.asarray(raw.get(name, np.nan), dtype=float)
                        for name in _RAW_INPUTS})
-    XT = np.empty((len(MODEL_COLUMNS), n))
+    X = np.empty((n, len(MODEL_COLUMNS)))
     for j, col in enumerate(MODEL_COLUMNS):
         value = derived[col] if col in derived else raw.get(col)
-        XT[j] = np.nan if value is None else value
+        X[:, j] = np.nan if value is None else value
     complaint = np.broadcast_to(np.asarray(raw.get(_ROW_COLUMN, np.nan), dtype=float), (n,))
     profile = np.broadcast_to(np.asarray(raw.get("activity_profile", np.nan), dtype=float), (n,))
-    applies_to: dict[tuple[bytes, bytes | None], np.ndarray] = {}  # columns share restrictions
+    set_aside: dict[tuple[bytes, bytes | None], np.ndarray] = {}  # columns share restrictions
     for j, complaints, profiles in _APPLICABILITY:
         key = (complaints.tobytes(), None if profiles is None else profiles.tobytes())
-        if key not in applies_to:
+        if key not in set_aside:
             applies = np.isin(complaint, complaints)
             if profiles is not None:
                 applies &= np.isin(profile, profiles)
-            applies_to[key] = ~applies
-        np.copyto(XT[j], np.nan, where=applies_to[key])
-    return np.ascontiguousarray(XT.T)
+            set_aside[key] = np.flatnonzero(~applies)
+        X[set_aside[key], j] = np.nan
+    return X
 
 
 def _scalar_norm(sex: float, age: float, protocol: float) -> float:

@@ -48,19 +48,44 @@ _BOOL_TEXT = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0, "y": 1.0, "n": 0
 _REFERENCE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(?:-|to)\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
+MEMO_VALUES = 1024  # distinct values up to which a reading is remembered (categories, answers)
+_MEMOS: dict[str, dict[tuple[Any, ...], pd.Series]] = {}
+
+
+def memo(reading: str) -> dict[tuple[Any, ...], pd.Series]:
+    """The remembered results of one reading (its name says what it reads and by which rule),
+    for :func:`by_value`: a batch's chunks and files repeat the same categories and answers, so
+    each distinct set is read once per process, not once per chunk."""
+    found = _MEMOS.setdefault(reading, {})
+    if len(found) >= 64:  # bounded: a reading of ever new values keeps only the latest
+        found.clear()
+    return found
+
+
+def _memo_key(dtype: Any, values: Any) -> tuple[Any, ...]:
+    """A key for distinct values that tells 1, 1.0 and True apart (equal to a hash table)."""
+    return (str(dtype), *((type(v).__name__, v) for v in values))
+
+
 def by_value(s: pd.Series, fn: Callable[[pd.Series], pd.Series], *,
-             categorical: bool = False) -> pd.Series:
+             categorical: bool = False,
+             remember: dict[tuple[Any, ...], pd.Series] | None = None) -> pd.Series:
     """``fn(s)`` for an element-wise ``fn``, computed once per distinct value of a text or
     categorical column and spread to every row by the column's codes (a column of a million
     cells holds a handful of categories or yes/no answers). ``fn`` sees the distinct values in
     the column's own dtype, so it reads them exactly as it would read the whole column. Numbers
     and object columns holding anything but text go to ``fn`` whole. ``categorical``: the
-    result as a ``pd.Categorical`` of the values read (the next reader works on its codes)."""
+    result as a ``pd.Categorical`` of the values read (the next reader works on its codes).
+    ``remember``: a :func:`memo` of ``fn``'s results by distinct values (``fn`` must then
+    depend on nothing else)."""
     if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
         return fn(s)
+    key: tuple[Any, ...] | None = None
     if isinstance(s.dtype, pd.CategoricalDtype):
         codes = s.cat.codes.to_numpy()
         n = len(s.cat.categories)
+        if remember is not None and n <= MEMO_VALUES:
+            key = _memo_key(s.dtype.categories.dtype, s.dtype.categories)
         distinct = pd.Series(pd.Categorical.from_codes([*range(n), -1], dtype=s.dtype))
     else:
         if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) not in ("string",
@@ -68,8 +93,14 @@ def by_value(s: pd.Series, fn: Callable[[pd.Series], pd.Series], *,
             return fn(s)  # 1, 1.0 and True factorise as one value: read each cell as written
         codes, uniques = pd.factorize(s, use_na_sentinel=True)
         n = len(uniques)
+        if remember is not None and n <= MEMO_VALUES:
+            key = _memo_key(s.dtype, uniques)
         distinct = pd.Series(uniques, dtype=s.dtype).reindex(range(n + 1))  # + a missing value
-    read = fn(distinct)
+    read = remember.get(key) if remember is not None and key is not None else None
+    if read is None:
+        read = fn(distinct)
+        if remember is not None and key is not None:
+            remember[key] = read
     # a missing cell (code -1) takes the last result, the missing value's
     take = np.where(codes < 0, n, codes)
     if categorical:
@@ -88,7 +119,8 @@ def as_number(s: pd.Series) -> pd.Series:
         return s.astype(float)
     if pd.api.types.is_numeric_dtype(s):
         return s.astype(float)
-    return by_value(s, lambda v: pd.to_numeric(v, errors="coerce").astype(float))
+    return by_value(s, lambda v: pd.to_numeric(v, errors="coerce").astype(float),
+                    remember=memo("number"))
 
 
 def as_boolean(s: pd.Series) -> pd.Series:
@@ -98,7 +130,7 @@ def as_boolean(s: pd.Series) -> pd.Series:
         return pd.Series(np.where((x == 0.0) | (x == 1.0), x, np.nan), index=s.index,
                          name=s.name, copy=False)
     return by_value(s, lambda v: v.astype("string").str.strip().str.lower().map(_BOOL_TEXT)
-                    .astype(float))
+                    .astype(float), remember=memo("yes/no"))
 
 
 def as_category(s: pd.Series, allowed: tuple[str, ...]) -> pd.Series:
@@ -108,7 +140,7 @@ def as_category(s: pd.Series, allowed: tuple[str, ...]) -> pd.Series:
         known = text.where(text.isin(allowed))  # unknown values become NaN (module docstring)
         return pd.Series(pd.Categorical(known, categories=list(allowed)), index=v.index)
 
-    return by_value(s, read)
+    return by_value(s, read, remember=memo(f"category {allowed}"))
 
 
 def reference_range(f: Feature) -> tuple[float, float] | None:
@@ -162,7 +194,8 @@ def _recorded(s: pd.Series) -> pd.Series:
     """Whether a value was recorded: not null, and for text (categories included) not blank."""
     if _is_number(s):
         return s.notna()
-    return by_value(s, lambda v: v.notna() & (v.astype("string").str.strip() != ""))
+    return by_value(s, lambda v: v.notna() & (v.astype("string").str.strip() != ""),
+                    remember=memo("recorded"))
 
 
 def _rule(fn: Callable[[pd.Series], Any], name: str, message: str, *,
@@ -193,7 +226,8 @@ def _checks(f: Feature, column: str) -> list[pa.Check]:
     if f.kind == "category":
         allowed = set(f.allowed)
         return [_rule(lambda s: by_value(s, lambda v: v.astype("string").str.strip()
-                                         .isin(allowed)), "enum",
+                                         .isin(allowed), remember=memo(f"enum {f.allowed}")),
+                      "enum",
                       f"{label}: one of {', '.join(f.allowed)}")]
     unit = f" {f.unit}" if f.unit else ""
     checks = [_rule(lambda s: ~np.isnan(_numbers(s)), "type", f"{label}: a number",
@@ -245,7 +279,8 @@ def training_schema() -> pa.DataFrameSchema:
                                              "hip_driver: outcome 1 (driver) or 0 (not)")],
                                nullable=True, required=False)
     columns["care_setting"] = pa.Column(checks=[_rule(
-        lambda s: by_value(s, lambda v: v.astype("string").str.strip().isin(CARE_SETTINGS)),
+        lambda s: by_value(s, lambda v: v.astype("string").str.strip().isin(CARE_SETTINGS),
+                           remember=memo("care_setting")),
         "enum",
         f"care_setting: one of {', '.join(CARE_SETTINGS)}")], nullable=True, required=False)
     return pa.DataFrameSchema(columns, strict=False, name="gmed training data")

@@ -93,6 +93,11 @@ def _factorize(column: pd.Series) -> tuple[np.ndarray, list[Any]]:
     and categories, numbers factorised as numbers (no object copy of a million cells)."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         return column.cat.codes.to_numpy(), list(column.cat.categories.astype(object))
+    if column.dtype == np.float64:  # a yes/no answer (canonical: 0.0, 1.0 or NaN) by comparison
+        x = column.to_numpy()
+        code = np.where(x == 0.0, 0, np.where(x == 1.0, 1, np.where(np.isnan(x), -1, 2)))
+        if not (code == 2).any():
+            return code, [0.0, 1.0]
     code, uniques = pd.factorize(column, use_na_sentinel=True)
     return code, list(np.asarray(uniques, dtype=object))
 
@@ -222,10 +227,15 @@ def _chunks(file: Path, rows: int) -> Iterator[pd.DataFrame]:
 
 def _write(table: Any, path: Path, writer: Any) -> Any:
     """Append ``table`` to the Parquet file at ``path`` (opened on the first chunk). Text columns
-    only are dictionary-encoded: the numbers are all distinct, a dictionary costs time there."""
+    only are dictionary-encoded and compressed: the numbers are all distinct, a dictionary or
+    compression costs time there."""
     if writer is None:
         text = [f.name for f in table.schema if f.type in (pa_string(), pa_large_string())]
-        writer = pq.ParquetWriter(path, table.schema, use_dictionary=text or False)
+        # numbers uncompressed too: snappy saves ~10 % of distinct doubles for ~35 % more of
+        # the writer's CPU (measured on 125k rows: 37 vs 33 MB, 70 vs 105 ms)
+        writer = pq.ParquetWriter(path, table.schema, use_dictionary=text or False,
+                                  compression={f.name: "snappy" if f.name in text else "none"
+                                               for f in table.schema})
     writer.write_table(table.cast(writer.schema))
     return writer
 
