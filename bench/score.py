@@ -10,12 +10,14 @@ The batch is simulated and written as Parquet parts (not timed). Printed, median
   already in memory (no reading, validation, derivation or writing);
 * ``cds score, local``: :func:`training.score.score`, file -> file, everything included; and
   its ratio to the line above (the target: >= 50 %);
-* ``dask, 1 worker`` and ``dask, 2 workers`` (processes unless ``--threads``; the cluster is
-  started and the model loaded on every worker before timing): the speed-up of 2 over 1, and
-  the overhead per partition, ``(dask 1 worker - local) / partitions``: what scheduling,
-  serialising and Dask's writer add to the same work done in one process. That difference
-  is split by Dask's task stream: the seconds the tasks compute (scoring, reading, writing) and
-  the wall time outside them (scheduling, transfer, the client), per partition.
+* ``dask, 1 worker`` and ``dask, 2 workers`` (processes unless ``--threads``, one thread
+  each; the cluster is started and the model loaded on every worker before timing): the
+  speed-up of 2 over 1, and the overhead per partition from Dask's task stream: the wall time
+  outside the tasks (scheduling, transfer, the client) and the tasks' compute seconds
+  (reading and scoring, fused into one task by Dask, and writing) beyond the CPU seconds of
+  the same work in this process (``cds score, local``), each per partition. A task explains on
+  one thread (the workers are the parallelism), so the local run, which explains on every
+  CPU, is not the 1-worker run's baseline in wall time, only in CPU.
 
 The machine's load average is printed beside the figures (a shared machine skews them).
 """
@@ -69,7 +71,7 @@ def _task_seconds(stream: list[dict[str, Any]], repeats: int) -> dict[str, float
             took = part["stop"] - part["start"]
             out["all"] += took
             kind = "score" if "_score_partition" in key else "read" if "read_parquet" in key \
-                else "write" if "toparquet" in key else None
+                else "write" if "_write_partition" in key else None
             if kind:
                 out[kind] += took
     return {k: v / repeats for k, v in out.items()}
@@ -161,10 +163,13 @@ def main() -> None:
           f"{local_cpu / alone_cpu:.1%} per CPU second (target >= 50 %)")
     if not args.no_dask:
         one, two = figures["dask, 1 worker"][0], figures["dask, 2 workers"][0]
-        overhead = (one - figures["cds score, local"][0]) / args.files
+        outside = one - tasks["dask, 1 worker"]["all"]
+        inside = tasks["dask, 1 worker"]["all"] - figures["cds score, local"][2]
         print(f"  dask speed-up, 2 workers over 1: {one / two:.2f}x; overhead per partition "
-              f"{overhead * 1000:,.0f} ms ({args.files} partitions, "
-              f"{'threads' if args.threads else 'processes'})")
+              f"(1 worker) {(outside + inside) / args.files * 1000:,.0f} ms: "
+              f"{outside / args.files * 1000:,.0f} ms outside the tasks, "
+              f"{inside / args.files * 1000:,.0f} ms of task compute beyond the local run's "
+              f"CPU ({args.files} partitions, {'threads' if args.threads else 'processes'})")
         for name, seconds in tasks.items():
             workers = 2 if "2" in name else 1
             outside = figures[name][0] - seconds["all"] / workers

@@ -109,13 +109,15 @@ def _model(path: str) -> Model:
     return _MODELS[path]
 
 
-def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = None) -> pd.DataFrame:
+def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = None, *,
+                threads: int | None = None) -> pd.DataFrame:
     """Score one frame (see the module docstring for the output), tidied first
     (:func:`training.tidy.tidy`: names by ``mapping``, values; no row is dropped).
 
     Columnar throughout: the model matrix is built for every row and the scorable rows taken
     from it (no copy of the frame), each output column is one contiguous array, and the text
-    columns are Arrow strings built from codes (no Python string per row)."""
+    columns are Arrow strings built from codes (no Python string per row). ``threads``: the
+    explainer's threads (default: every CPU)."""
     frame = tidy(frame.reset_index(drop=True), mapping, dedupe=False).frame
     columns = output_columns([str(c) for c in frame.columns])
     if frame.empty:
@@ -137,7 +139,7 @@ def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = Non
     if ok.any():
         with np.errstate(divide="ignore", invalid="ignore"):  # rows not scored: any value
             X = rows_from_frame(clean)
-        found = model.contributions(X if ok.all() else X[ok])
+        found = model.contributions(X if ok.all() else X[ok], n_threads=threads)
         # exact TreeSHAP: the contributions and the base value sum to the raw score (tested in
         # test_model), so the trees are walked once, not twice
         raw[ok] = found.sum(axis=1)
@@ -265,7 +267,11 @@ def _score_file(model: Model, file: Path, path: Path, mapping: Mapping | None,
 
 def _score_partition(frame: pd.DataFrame, model_path: str, mapping: Mapping | None = None
                      ) -> pd.DataFrame:
-    return score_frame(_model(model_path), frame, mapping)
+    """One partition on a Dask worker, explained on one thread: the cluster's workers and
+    threads are the parallelism (a task that also took every CPU of its machine would run
+    workers x CPUs threads on CPUs cores: 2 workers on 2 cores ran 4, and 2 were no faster
+    than 1)."""
+    return score_frame(_model(model_path), frame, mapping, threads=1)
 
 
 def _write_partition(frame: pd.DataFrame, path: str, schema: Any) -> int:
