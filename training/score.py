@@ -16,8 +16,10 @@ scheduler is given). Each worker loads and verifies the model once, by path.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -242,17 +244,30 @@ def _write(table: Any, path: Path, writer: Any) -> Any:
     return writer
 
 
+def _read_ahead(files: list[Path], rows: int, reader: ThreadPoolExecutor
+                ) -> Iterator[tuple[int, pd.DataFrame]]:
+    """(file's position, chunk) of every chunk of every file, in order, the next one read in
+    ``reader``'s thread while this one is scored (Arrow's Parquet reader releases the GIL)."""
+    stream = ((i, chunk) for i, file in enumerate(files) for chunk in _chunks(file, rows))
+    ahead = reader.submit(next, stream, None)
+    while (item := ahead.result()) is not None:
+        ahead = reader.submit(next, stream, None)
+        yield item
+
+
 def _score_file(model: Model, file: Path, path: Path, mapping: Mapping | None,
-                pool: ThreadPoolExecutor, rows: int = CHUNK_ROWS) -> int:
-    """Score ``file`` chunk by chunk into ``path``; each chunk is written (Arrow, in ``pool``'s
-    thread, which releases the GIL) while the next is validated and explained."""
+                pool: ThreadPoolExecutor, rows: int = CHUNK_ROWS, *,
+                chunks: Iterable[pd.DataFrame] | None = None) -> int:
+    """Score ``file`` (or its ``chunks``, already being read) chunk by chunk into ``path``;
+    each chunk is written (Arrow, in ``pool``'s thread, which releases the GIL) while the next
+    is validated and explained."""
     import pyarrow as pa
 
     writer: Any = None
     pending: Future[Any] | None = None
     count = 0
     try:
-        for chunk in _chunks(file, rows):
+        for chunk in _chunks(file, rows) if chunks is None else chunks:
             scored = score_frame(model, chunk, mapping)
             table = pa.Table.from_pandas(scored, preserve_index=False)
             writer = pending.result() if pending is not None else writer
@@ -322,9 +337,12 @@ def score(model: str | Path, data: str | Path, out: str | Path, *, engine: str =
     t0 = time.perf_counter()
     if engine == "local":
         rows = 0
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-write") as writer:
-            for i, file in enumerate(files):
-                rows_in_file = _score_file(loaded, file, out / f"part.{i}.parquet", mapping, writer)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-write") as writer, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-read") as reader:
+            by_file = groupby(_read_ahead(files, CHUNK_ROWS, reader), key=itemgetter(0))
+            for (i, chunks), file in zip(by_file, files, strict=True):  # >= 1 chunk a file
+                rows_in_file = _score_file(loaded, file, out / f"part.{i}.parquet", mapping,
+                                           writer, chunks=(chunk for _, chunk in chunks))
                 rows += rows_in_file
                 say(f"  scored {file.name}: {rows_in_file} rows ({i + 1}/{len(files)} files)")
     else:
