@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 import cds
-from training.score import _score_file, score_frame
+from training.score import score_frame
+from training.score_files import score_file
 from training.simulate import simulate
 
 ROWS = 240
@@ -88,7 +89,7 @@ def test_a_file_scored_in_chunks_equals_the_file_scored_whole(tiny_model: cds.Mo
     frame = messy.astype({"sex": "string", "age_years": "string", "complaint": "string"})
     frame.to_parquet(source, index=False)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        count = _score_file(tiny_model, source, tmp_path / "out.parquet", None, pool, rows=50)
+        count = score_file(tiny_model, source, tmp_path / "out.parquet", None, pool, rows=50)
     assert count == len(frame)
     written = pd.read_parquet(tmp_path / "out.parquet")
     whole = score_frame(tiny_model, pd.read_parquet(source))

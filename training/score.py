@@ -16,18 +16,13 @@ scheduler is given). Each worker loads and verifies the model once, by path.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import groupby
-from operator import itemgetter
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
-from pyarrow import large_string as pa_large_string
-from pyarrow import string as pa_string
 
 from cds.errors import UserError
 from cds.features import MODEL_COLUMNS, RED_FLAGS
@@ -37,7 +32,6 @@ from cds.safety import screen_incomplete
 
 from .columns import Mapping, load_mapping
 from .schema import COMPLAINT, canonical
-from .tables import read_frame
 from .tidy import tidy
 from .validation import row_reasons
 
@@ -120,10 +114,30 @@ def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = Non
     from it (no copy of the frame), each output column is one contiguous array, and the text
     columns are Arrow strings built from codes (no Python string per row). ``threads``: the
     explainer's threads (default: every CPU)."""
+    prepared = prepare(frame, mapping)
+    if isinstance(prepared, pd.DataFrame):
+        return prepared
+    return finish(model, prepared, explain(model, prepared, threads))
+
+
+@dataclass
+class Prepared:
+    """A frame tidied, validated and encoded (:func:`prepare`), waiting for its explanation."""
+
+    frame: pd.DataFrame  # tidied
+    clean: pd.DataFrame  # canonical dtypes
+    reason: pd.Series  # '' for the rows to score
+    flagged: np.ndarray  # a red flag: refer
+    ok: np.ndarray  # the rows to score
+    X: np.ndarray | None  # their model matrix (None: no row to score)
+
+
+def prepare(frame: pd.DataFrame, mapping: Mapping | None = None) -> Prepared | pd.DataFrame:
+    """Everything :func:`score_frame` does before the explanation (the empty output when the
+    frame has no row)."""
     frame = tidy(frame.reset_index(drop=True), mapping, dedupe=False).frame
-    columns = output_columns([str(c) for c in frame.columns])
     if frame.empty:
-        return _empty(columns, frame)
+        return _empty(output_columns([str(c) for c in frame.columns]), frame)
     reason, _ = row_reasons(frame, require_label=False)
     clean = canonical(frame)
     flagged = np.zeros(len(frame), dtype=bool)
@@ -135,13 +149,28 @@ def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = Non
     reason = reason.mask((reason == "") & flagged, "red_flag: refer")
     reason = reason.mask((reason == "") & no_complaint, "no complaint")
     ok = (reason == "").to_numpy()
-    n = len(frame)
-    raw = np.full(n, np.nan)
-    contributions = np.full((len(MODEL_COLUMNS) + 1, n), np.nan)  # a row per output column
+    X = None
     if ok.any():
         with np.errstate(divide="ignore", invalid="ignore"):  # rows not scored: any value
             X = rows_from_frame(clean)
-        found = model.contributions(X if ok.all() else X[ok], n_threads=threads)
+        X = X if ok.all() else X[ok]
+    return Prepared(frame, clean, reason, flagged, ok, X)
+
+
+def explain(model: Model, prepared: Prepared, threads: int | None = None) -> np.ndarray | None:
+    """The contributions of the prepared rows to score (``None`` when there is none)."""
+    if prepared.X is None:
+        return None
+    return model.contributions(prepared.X, n_threads=threads)
+
+
+def finish(model: Model, prepared: Prepared, found: np.ndarray | None) -> pd.DataFrame:
+    """The output frame of :func:`score_frame` from a prepared frame and its contributions."""
+    frame, clean, reason, ok = prepared.frame, prepared.clean, prepared.reason, prepared.ok
+    n = len(frame)
+    raw = np.full(n, np.nan)
+    contributions = np.full((len(MODEL_COLUMNS) + 1, n), np.nan)  # a row per output column
+    if found is not None:
         # exact TreeSHAP: the contributions and the base value sum to the raw score (tested in
         # test_model), so the trees are walked once, not twice
         raw[ok] = found.sum(axis=1)
@@ -161,9 +190,10 @@ def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = Non
         out[f"contribution_{c}"] = contributions[j]
     out["model_version"] = _strings(np.zeros(n, dtype=np.int64), [model.version])
     out["reason"] = _strings(*_factorize(reason))
-    messages, pattern = _warning_patterns(clean, flagged)
+    messages, pattern = _warning_patterns(clean, prepared.flagged)
     out["warning"] = _strings(np.where(valid, pattern, -1), list(messages))
-    scored = pd.DataFrame(out, columns=columns, copy=False)
+    scored = pd.DataFrame(out, columns=output_columns([str(c) for c in frame.columns]),
+                          copy=False)
     text = {c: t for c, t in _text_dtypes(scored).items() if scored[c].dtype != pd.StringDtype()}
     return scored.astype(text) if text else scored
 
@@ -208,78 +238,6 @@ def _empty(columns: list[str], frame: pd.DataFrame) -> pd.DataFrame:
     return out.astype(_text_dtypes(out))
 
 
-def _chunks(file: Path, rows: int) -> Iterator[pd.DataFrame]:
-    """The rows of ``file`` as frames of at most ``rows`` rows (Parquet is read by batches; a
-    CSV file whole, as :func:`training.tables.read_frame` reads it)."""
-    import pyarrow as pa
-
-    if file.suffix.lower() not in (".parquet", ".pq"):
-        yield read_frame(file)
-        return
-    try:
-        parquet = pq.ParquetFile(file)
-        if parquet.metadata.num_rows <= rows:
-            yield read_frame(file)
-            return
-        schema = parquet.schema_arrow
-        for batch in parquet.iter_batches(batch_size=rows):
-            yield pa.Table.from_batches([batch], schema=schema).to_pandas()
-    except (pa.ArrowException, OSError) as e:
-        raise UserError(f"{file}: not a readable Parquet file ({str(e).splitlines()[0][:200]})"
-                        ) from e
-
-
-def _write(table: Any, path: Path, writer: Any) -> Any:
-    """Append ``table`` to the Parquet file at ``path`` (opened on the first chunk). Text columns
-    only are dictionary-encoded and compressed: the numbers are all distinct, a dictionary or
-    compression costs time there."""
-    if writer is None:
-        text = [f.name for f in table.schema if f.type in (pa_string(), pa_large_string())]
-        # numbers uncompressed too: snappy saves ~10 % of distinct doubles for ~35 % more of
-        # the writer's CPU (measured on 125k rows: 37 vs 33 MB, 70 vs 105 ms)
-        writer = pq.ParquetWriter(path, table.schema, use_dictionary=text or False,
-                                  compression={f.name: "snappy" if f.name in text else "none"
-                                               for f in table.schema})
-    writer.write_table(table.cast(writer.schema))
-    return writer
-
-
-def _read_ahead(files: list[Path], rows: int, reader: ThreadPoolExecutor
-                ) -> Iterator[tuple[int, pd.DataFrame]]:
-    """(file's position, chunk) of every chunk of every file, in order, the next one read in
-    ``reader``'s thread while this one is scored (Arrow's Parquet reader releases the GIL)."""
-    stream = ((i, chunk) for i, file in enumerate(files) for chunk in _chunks(file, rows))
-    ahead = reader.submit(next, stream, None)
-    while (item := ahead.result()) is not None:
-        ahead = reader.submit(next, stream, None)
-        yield item
-
-
-def _score_file(model: Model, file: Path, path: Path, mapping: Mapping | None,
-                pool: ThreadPoolExecutor, rows: int = CHUNK_ROWS, *,
-                chunks: Iterable[pd.DataFrame] | None = None) -> int:
-    """Score ``file`` (or its ``chunks``, already being read) chunk by chunk into ``path``;
-    each chunk is written (Arrow, in ``pool``'s thread, which releases the GIL) while the next
-    is validated and explained."""
-    import pyarrow as pa
-
-    writer: Any = None
-    pending: Future[Any] | None = None
-    count = 0
-    try:
-        for chunk in _chunks(file, rows) if chunks is None else chunks:
-            scored = score_frame(model, chunk, mapping)
-            table = pa.Table.from_pandas(scored, preserve_index=False)
-            writer = pending.result() if pending is not None else writer
-            pending = pool.submit(_write, table, path, writer)
-            count += len(scored)
-        writer = pending.result() if pending is not None else writer
-    finally:
-        if writer is not None:
-            writer.close()
-    return count
-
-
 def _score_partition(frame: pd.DataFrame, model_path: str, mapping: Mapping | None = None
                      ) -> pd.DataFrame:
     """One partition on a Dask worker, explained on one thread: the cluster's workers and
@@ -294,8 +252,10 @@ def _write_partition(frame: pd.DataFrame, path: str, schema: Any) -> int:
     parts alike, even an empty one); its row count."""
     import pyarrow as pa
 
-    _write(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), Path(path),
-           None).close()
+    from .score_files import write
+
+    write(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), Path(path),
+          None).close()
     return len(frame)
 
 
@@ -336,15 +296,13 @@ def score(model: str | Path, data: str | Path, out: str | Path, *, engine: str =
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if engine == "local":
-        rows = 0
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-write") as writer, \
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-read") as reader:
-            by_file = groupby(_read_ahead(files, CHUNK_ROWS, reader), key=itemgetter(0))
-            for (i, chunks), file in zip(by_file, files, strict=True):  # >= 1 chunk a file
-                rows_in_file = _score_file(loaded, file, out / f"part.{i}.parquet", mapping,
-                                           writer, chunks=(chunk for _, chunk in chunks))
-                rows += rows_in_file
-                say(f"  scored {file.name}: {rows_in_file} rows ({i + 1}/{len(files)} files)")
+        from .score_files import score_files
+
+        def file_done(i: int, count: int) -> None:
+            say(f"  scored {files[i].name}: {count} rows ({i + 1}/{len(files)} files)")
+
+        rows = score_files(loaded, files, [out / f"part.{i}.parquet" for i in range(len(files))],
+                           mapping, file_done)
     else:
         import dask.dataframe as dd
         import pyarrow as pa
