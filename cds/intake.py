@@ -136,22 +136,27 @@ def model_matrix(raw: Mapping[str, Any], n: int) -> np.ndarray:
     """Assemble the model matrix (n, len(MODEL_COLUMNS)) from encoded raw columns.
 
     ``raw`` maps record field names (and ``complaint``) to float arrays of length ``n`` or to
-    scalars shared by every row; a field that is absent is taken as not recorded.
+    scalars shared by every row; a field that is absent is taken as not recorded. A finding
+    that does not apply to a row's complaint or profile is set aside (NaN); the rows each
+    restriction sets aside are found once, for every column it restricts.
     """
     derived = _derive({name: np.asarray(raw.get(name, np.nan), dtype=float)
                        for name in _RAW_INPUTS})
-    X = np.full((n, len(MODEL_COLUMNS)), np.nan)
+    X = np.empty((n, len(MODEL_COLUMNS)))
     for j, col in enumerate(MODEL_COLUMNS):
         value = derived[col] if col in derived else raw.get(col)
-        if value is not None:
-            X[:, j] = value
+        X[:, j] = np.nan if value is None else value
     complaint = np.broadcast_to(np.asarray(raw.get(_ROW_COLUMN, np.nan), dtype=float), (n,))
     profile = np.broadcast_to(np.asarray(raw.get("activity_profile", np.nan), dtype=float), (n,))
+    set_aside: dict[tuple[bytes, bytes | None], np.ndarray] = {}  # columns share restrictions
     for j, complaints, profiles in _APPLICABILITY:
-        applies = np.isin(complaint, complaints)
-        if profiles is not None:
-            applies &= np.isin(profile, profiles)
-        X[~applies, j] = np.nan
+        key = (complaints.tobytes(), None if profiles is None else profiles.tobytes())
+        if key not in set_aside:
+            applies = np.isin(complaint, complaints)
+            if profiles is not None:
+                applies &= np.isin(profile, profiles)
+            set_aside[key] = np.flatnonzero(~applies)
+        X[set_aside[key], j] = np.nan
     return X
 
 
@@ -281,7 +286,8 @@ def rows_from_frame(frame: pd.DataFrame) -> np.ndarray:
     """A training frame (one complaint per row, contract column names) -> model matrix.
 
     Categorical columns may hold strings or pandas categoricals; values outside the contract's
-    categories become NaN (validation upstream reports them).
+    categories become NaN (validation upstream reports them). A categorical over exactly the
+    contract's values (what :func:`training.schema.canonical` makes) is read by its codes.
     """
     n = len(frame)
     raw: dict[str, np.ndarray] = {}
@@ -289,11 +295,16 @@ def rows_from_frame(frame: pd.DataFrame) -> np.ndarray:
         if name not in frame.columns:
             continue
         f = column_feature(name)
+        column = frame[name]
         if f.kind == "category":
             import pandas as pd  # only here: serving never builds frames
 
-            codes = frame[name].astype(pd.CategoricalDtype(list(f.allowed))).cat.codes
-            raw[name] = np.where(codes.to_numpy() < 0, np.nan, codes.to_numpy()).astype(float)
+            dtype = column.dtype
+            if not (isinstance(dtype, pd.CategoricalDtype)
+                    and list(dtype.categories) == list(f.allowed)):
+                column = column.astype(pd.CategoricalDtype(list(f.allowed)))
+            codes = column.cat.codes.to_numpy()
+            raw[name] = np.where(codes < 0, np.nan, codes.astype(float))
         else:
-            raw[name] = frame[name].to_numpy(dtype=float, na_value=np.nan)
+            raw[name] = column.to_numpy(dtype=float, na_value=np.nan)
     return model_matrix(raw, n)

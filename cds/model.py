@@ -127,13 +127,14 @@ class Model:
         """Raw score (log-odds before calibration) per row, as LightGBM computes it."""
         return self._explainer.predict_raw(np.asarray(X, dtype=np.float64))
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
+    def contributions(self, X: np.ndarray, *, n_threads: int | None = None) -> np.ndarray:
         """Exact TreeSHAP on the raw score: (n, n_columns + 1), last column the base value.
 
         The same numbers as LightGBM's ``pred_contrib`` (tested to 1e-9), computed by our own
-        explainer (:mod:`cds.treeshap`), which needs neither LightGBM nor shap.
+        explainer (:mod:`cds.treeshap`), which needs neither LightGBM nor shap. ``n_threads``:
+        at most this many threads (default: every CPU; a Dask task takes one).
         """
-        return self._explainer.contributions(np.asarray(X, dtype=np.float64))
+        return self._explainer.contributions(np.asarray(X, dtype=np.float64), n_threads=n_threads)
 
     def probability(self, raw: np.ndarray | float) -> np.ndarray:
         """Calibrated probability from the raw score (Platt scaling fitted on held-out data)."""

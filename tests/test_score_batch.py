@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 import cds
-from training.score import _score_file, score_frame
+from training.score import score_frame
+from training.score_files import score_file
 from training.simulate import simulate
 
 ROWS = 240
@@ -88,8 +89,29 @@ def test_a_file_scored_in_chunks_equals_the_file_scored_whole(tiny_model: cds.Mo
     frame = messy.astype({"sex": "string", "age_years": "string", "complaint": "string"})
     frame.to_parquet(source, index=False)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        count = _score_file(tiny_model, source, tmp_path / "out.parquet", None, pool, rows=50)
+        count = score_file(tiny_model, source, tmp_path / "out.parquet", None, pool, rows=50)
     assert count == len(frame)
     written = pd.read_parquet(tmp_path / "out.parquet")
     whole = score_frame(tiny_model, pd.read_parquet(source))
     pd.testing.assert_frame_equal(written, whole, check_dtype=False)
+
+
+def test_a_dask_task_explains_on_one_thread(tiny_model: cds.Model, messy: pd.DataFrame,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cluster's workers are the parallelism: a task that also explained on every CPU ran
+    workers x CPUs threads on CPUs cores (2 workers on 2 cores were no faster than 1)."""
+    import training.score as score_module
+
+    asked: list[int | None] = []
+    explain = tiny_model.contributions
+
+    def contributions(X: np.ndarray, *, n_threads: int | None = None) -> np.ndarray:
+        asked.append(n_threads)
+        return explain(X, n_threads=n_threads)
+
+    monkeypatch.setattr(tiny_model, "contributions", contributions)
+    monkeypatch.setitem(score_module._MODELS, "tiny", tiny_model)
+    scored = score_module._score_partition(messy, "tiny")
+    assert asked == [1]
+    pd.testing.assert_frame_equal(scored, score_frame(tiny_model, messy))
+    assert asked == [1, None]  # in process: every CPU

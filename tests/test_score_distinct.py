@@ -77,3 +77,19 @@ def test_a_blank_yes_no_answer_is_not_recorded_in_parquet_categoricals_as_in_csv
     assert as_categorical.tolist() == as_text.tolist()
     clean = canonical(_frame(pd.Series(pd.Categorical(answers))))
     np.testing.assert_array_equal(clean["rf_fever"].to_numpy(), [1.0, np.nan, 0.0, np.nan, np.nan])
+
+
+def test_a_remembered_reading_tells_true_from_one() -> None:
+    """Readings are remembered by distinct values across chunks; True and 1 are one key to a
+    hash table, two ways of writing to a reader."""
+    remember: dict[tuple[object, ...], pd.Series] = {}
+
+    def as_text(v: pd.Series) -> pd.Series:
+        return v.astype(str)
+
+    first = by_value(pd.Series(pd.Categorical([True, "x", True])), as_text, remember=remember)
+    second = by_value(pd.Series(pd.Categorical([1, "x", 1])), as_text, remember=remember)
+    again = by_value(pd.Series(pd.Categorical(["x", 1])), as_text, remember=remember)
+    assert first.tolist() == ["True", "x", "True"]
+    assert second.tolist() == ["1", "x", "1"]
+    assert again.tolist() == ["x", "1"] and len(remember) == 2

@@ -19,6 +19,7 @@ is not a few bad rows.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -47,19 +48,44 @@ _BOOL_TEXT = {"true": 1.0, "false": 0.0, "yes": 1.0, "no": 0.0, "y": 1.0, "n": 0
 _REFERENCE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(?:-|to)\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
+MEMO_VALUES = 1024  # distinct values up to which a reading is remembered (categories, answers)
+_MEMOS: dict[str, dict[tuple[Any, ...], pd.Series]] = {}
+
+
+def memo(reading: str) -> dict[tuple[Any, ...], pd.Series]:
+    """The remembered results of one reading (its name says what it reads and by which rule),
+    for :func:`by_value`: a batch's chunks and files repeat the same categories and answers, so
+    each distinct set is read once per process, not once per chunk."""
+    found = _MEMOS.setdefault(reading, {})
+    if len(found) >= 64:  # bounded: a reading of ever new values keeps only the latest
+        found.clear()
+    return found
+
+
+def _memo_key(dtype: Any, values: Any) -> tuple[Any, ...]:
+    """A key for distinct values that tells 1, 1.0 and True apart (equal to a hash table)."""
+    return (str(dtype), *((type(v).__name__, v) for v in values))
+
+
 def by_value(s: pd.Series, fn: Callable[[pd.Series], pd.Series], *,
-             categorical: bool = False) -> pd.Series:
+             categorical: bool = False,
+             remember: dict[tuple[Any, ...], pd.Series] | None = None) -> pd.Series:
     """``fn(s)`` for an element-wise ``fn``, computed once per distinct value of a text or
     categorical column and spread to every row by the column's codes (a column of a million
     cells holds a handful of categories or yes/no answers). ``fn`` sees the distinct values in
     the column's own dtype, so it reads them exactly as it would read the whole column. Numbers
     and object columns holding anything but text go to ``fn`` whole. ``categorical``: the
-    result as a ``pd.Categorical`` of the values read (the next reader works on its codes)."""
+    result as a ``pd.Categorical`` of the values read (the next reader works on its codes).
+    ``remember``: a :func:`memo` of ``fn``'s results by distinct values (``fn`` must then
+    depend on nothing else)."""
     if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
         return fn(s)
+    key: tuple[Any, ...] | None = None
     if isinstance(s.dtype, pd.CategoricalDtype):
         codes = s.cat.codes.to_numpy()
         n = len(s.cat.categories)
+        if remember is not None and n <= MEMO_VALUES:
+            key = _memo_key(s.dtype.categories.dtype, s.dtype.categories)
         distinct = pd.Series(pd.Categorical.from_codes([*range(n), -1], dtype=s.dtype))
     else:
         if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) not in ("string",
@@ -67,14 +93,22 @@ def by_value(s: pd.Series, fn: Callable[[pd.Series], pd.Series], *,
             return fn(s)  # 1, 1.0 and True factorise as one value: read each cell as written
         codes, uniques = pd.factorize(s, use_na_sentinel=True)
         n = len(uniques)
+        if remember is not None and n <= MEMO_VALUES:
+            key = _memo_key(s.dtype, uniques)
         distinct = pd.Series(uniques, dtype=s.dtype).reindex(range(n + 1))  # + a missing value
-    read = fn(distinct)
+    read = remember.get(key) if remember is not None and key is not None else None
+    if read is None:
+        read = fn(distinct)
+        if remember is not None and key is not None:
+            remember[key] = read
     # a missing cell (code -1) takes the last result, the missing value's
     take = np.where(codes < 0, n, codes)
     if categorical:
         read_codes, values = pd.factorize(read, use_na_sentinel=True)
         return pd.Series(pd.Categorical.from_codes(read_codes[take], categories=values),
                          index=s.index, name=s.name, copy=False)
+    if isinstance(read.dtype, np.dtype):  # bool or float: a plain numpy gather
+        return pd.Series(read.to_numpy()[take], index=s.index, name=s.name, copy=False)
     return pd.Series(read.array.take(take), index=s.index, name=s.name, dtype=read.dtype,
                      copy=False)
 
@@ -85,16 +119,18 @@ def as_number(s: pd.Series) -> pd.Series:
         return s.astype(float)
     if pd.api.types.is_numeric_dtype(s):
         return s.astype(float)
-    return by_value(s, lambda v: pd.to_numeric(v, errors="coerce").astype(float))
+    return by_value(s, lambda v: pd.to_numeric(v, errors="coerce").astype(float),
+                    remember=memo("number"))
 
 
 def as_boolean(s: pd.Series) -> pd.Series:
     """0.0/1.0 view of a raw yes/no column (true/false, yes/no, 1/0); anything else NaN."""
     if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
-        x = s.astype(float)
-        return x.where((x == 0.0) | (x == 1.0))
+        x = s.to_numpy(dtype=float, na_value=np.nan)
+        return pd.Series(np.where((x == 0.0) | (x == 1.0), x, np.nan), index=s.index,
+                         name=s.name, copy=False)
     return by_value(s, lambda v: v.astype("string").str.strip().str.lower().map(_BOOL_TEXT)
-                    .astype(float))
+                    .astype(float), remember=memo("yes/no"))
 
 
 def as_category(s: pd.Series, allowed: tuple[str, ...]) -> pd.Series:
@@ -104,7 +140,7 @@ def as_category(s: pd.Series, allowed: tuple[str, ...]) -> pd.Series:
         known = text.where(text.isin(allowed))  # unknown values become NaN (module docstring)
         return pd.Series(pd.Categorical(known, categories=list(allowed)), index=v.index)
 
-    return by_value(s, read)
+    return by_value(s, read, remember=memo(f"category {allowed}"))
 
 
 def reference_range(f: Feature) -> tuple[float, float] | None:
@@ -124,7 +160,8 @@ def reference_range(f: Feature) -> tuple[float, float] | None:
 
 def unit_plausible(f: Feature, s: pd.Series) -> bool:
     """Whether a numeric column looks like it is in the contract's unit (module docstring)."""
-    x = as_number(s).dropna()
+    x = _numbers(s)
+    x = x[~np.isnan(x)]
     if len(x) < UNIT_MIN_VALUES:
         return True
     lo = f.minimum if f.minimum is not None else -np.inf
@@ -142,40 +179,71 @@ def unit_plausible(f: Feature, s: pd.Series) -> bool:
                 and (iqr == 0 or width / 20 <= iqr <= 20 * width))
 
 
+def _is_number(s: pd.Series) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
+
+
+def _numbers(s: pd.Series) -> np.ndarray:
+    """:func:`as_number` as a float array (NaN: not recorded, or not a number)."""
+    if _is_number(s):
+        return s.to_numpy(dtype=float, na_value=np.nan)
+    return as_number(s).to_numpy(dtype=float, na_value=np.nan)
+
+
 def _recorded(s: pd.Series) -> pd.Series:
     """Whether a value was recorded: not null, and for text (categories included) not blank."""
-    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+    if _is_number(s):
         return s.notna()
-    return by_value(s, lambda v: v.notna() & (v.astype("string").str.strip() != ""))
+    return by_value(s, lambda v: v.notna() & (v.astype("string").str.strip() != ""),
+                    remember=memo("recorded"))
 
 
-def _rule(fn: Callable[[pd.Series], pd.Series], name: str, message: str) -> pa.Check:
-    """An element-wise rule: passes where the value is not recorded or ``fn`` holds."""
-    return pa.Check(lambda s: ~_recorded(s) | fn(s), name=name, error=message, ignore_na=False)
+def _rule(fn: Callable[[pd.Series], Any], name: str, message: str, *,
+          numbers_pass: bool = False) -> pa.Check:
+    """An element-wise rule: passes where the value is not recorded or ``fn`` holds (``fn``: a
+    boolean Series or array, in the column's order). ``numbers_pass``: the rule holds for every
+    value of a column of numbers, decided by its dtype (no cell is read)."""
+    def check(s: pd.Series) -> bool | pd.Series:
+        if numbers_pass and _is_number(s):
+            return True
+        recorded = _recorded(s).to_numpy(dtype=bool)
+        return pd.Series(~recorded | np.asarray(fn(s), dtype=bool), index=s.index, copy=False)
+
+    return pa.Check(check, name=name, error=message, ignore_na=False)
+
+
+def _whole(s: pd.Series) -> np.ndarray:
+    with np.errstate(invalid="ignore"):  # infinity % 1 is NaN: not a whole number's failure
+        whole: np.ndarray = ~(_numbers(s) % 1 > 0)
+    return whole
 
 
 def _checks(f: Feature, column: str) -> list[pa.Check]:
     label = f.label
     if f.kind == "boolean":
-        return [_rule(lambda s: as_boolean(s).notna(), "type", f"{label}: yes/no (1/0, true/false)")]
+        return [_rule(lambda s: ~np.isnan(as_boolean(s).to_numpy()), "type",
+                      f"{label}: yes/no (1/0, true/false)")]
     if f.kind == "category":
         allowed = set(f.allowed)
         return [_rule(lambda s: by_value(s, lambda v: v.astype("string").str.strip()
-                                         .isin(allowed)), "enum",
+                                         .isin(allowed), remember=memo(f"enum {f.allowed}")),
+                      "enum",
                       f"{label}: one of {', '.join(f.allowed)}")]
     unit = f" {f.unit}" if f.unit else ""
-    checks = [_rule(lambda s: as_number(s).notna(), "type", f"{label}: a number")]
+    checks = [_rule(lambda s: ~np.isnan(_numbers(s)), "type", f"{label}: a number",
+                    numbers_pass=True)]
     if f.kind == "integer":
-        checks.append(_rule(lambda s: ~(as_number(s) % 1 > 0), "integer", f"{label}: whole number"))
+        checks.append(_rule(_whole, "integer", f"{label}: whole number"))
     if f.minimum is not None:
         low = f.minimum
-        checks.append(_rule(lambda s: ~(as_number(s) < low), "minimum",
+        checks.append(_rule(lambda s: ~(_numbers(s) < low), "minimum",
                             f"{label}: at least {low:g}{unit}"))
     if f.maximum is not None:
         high = f.maximum
-        checks.append(_rule(lambda s: ~(as_number(s) > high), "maximum",
+        checks.append(_rule(lambda s: ~(_numbers(s) > high), "maximum",
                             f"{label}: at most {high:g}{unit}"))
-    checks.append(pa.Check(lambda s: unit_plausible(f, s), name="unit",
+    # ignore_na=False: unit_plausible skips missing values itself (no copy of the column)
+    checks.append(pa.Check(lambda s: unit_plausible(f, s), name="unit", ignore_na=False,
                            error=f"{label}: values look like another unit; expected {f.unit or f.ucum}"))
     return checks
 
@@ -191,8 +259,10 @@ def training_columns() -> dict[str, Feature]:
     return out
 
 
+@functools.cache
 def training_schema() -> pa.DataFrameSchema:
-    """The pandera schema of a training frame, built from :data:`cds.features.FEATURES`.
+    """The pandera schema of a training frame, built from :data:`cds.features.FEATURES`
+    (once per process: pandera copies every column when a schema is built).
 
     Columns are optional here (a clinic without movement analysis has no kinematics columns);
     which columns must be present is checked before validation (:data:`REQUIRED_COLUMNS`).
@@ -209,7 +279,8 @@ def training_schema() -> pa.DataFrameSchema:
                                              "hip_driver: outcome 1 (driver) or 0 (not)")],
                                nullable=True, required=False)
     columns["care_setting"] = pa.Column(checks=[_rule(
-        lambda s: by_value(s, lambda v: v.astype("string").str.strip().isin(CARE_SETTINGS)),
+        lambda s: by_value(s, lambda v: v.astype("string").str.strip().isin(CARE_SETTINGS),
+                           remember=memo("care_setting")),
         "enum",
         f"care_setting: one of {', '.join(CARE_SETTINGS)}")], nullable=True, required=False)
     return pa.DataFrameSchema(columns, strict=False, name="gmed training data")

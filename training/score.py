@@ -16,16 +16,13 @@ scheduler is given). Each worker loads and verifies the model once, by path.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
-from pyarrow import large_string as pa_large_string
-from pyarrow import string as pa_string
 
 from cds.errors import UserError
 from cds.features import MODEL_COLUMNS, RED_FLAGS
@@ -35,7 +32,6 @@ from cds.safety import screen_incomplete
 
 from .columns import Mapping, load_mapping
 from .schema import COMPLAINT, canonical
-from .tables import read_frame
 from .tidy import tidy
 from .validation import row_reasons
 
@@ -54,6 +50,13 @@ def screen_warnings(clean: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
     """Per row, :func:`cds.safety.screen_incomplete`'s message (``None`` when every red-flag
     question that applies was answered): computed once per pattern of answers, not per row
     (the patterns are found columnwise: each column factorised, the codes combined)."""
+    messages, inverse = _warning_patterns(clean, flagged)
+    warnings: np.ndarray = messages[inverse]
+    return warnings
+
+
+def _warning_patterns(clean: pd.DataFrame, flagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(message of each pattern of answers, each row's pattern): :func:`screen_warnings`."""
     fields = sorted({f.name for f in RED_FLAGS} | {COMPLAINT})  # red flags apply by complaint
     n = len(clean)
     key = np.zeros(n, dtype=np.int64)
@@ -78,7 +81,7 @@ def screen_warnings(clean: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
         record["complaints"] = [complaint] if complaint is not None else None
         found = screen_incomplete(record, refer=bool(flagged[row]))
         messages[k] = found[0]["message"] if found else None
-    return messages[inverse.reshape(-1)]
+    return messages, inverse.reshape(-1)
 
 
 def _factorize(column: pd.Series) -> tuple[np.ndarray, list[Any]]:
@@ -86,6 +89,11 @@ def _factorize(column: pd.Series) -> tuple[np.ndarray, list[Any]]:
     and categories, numbers factorised as numbers (no object copy of a million cells)."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         return column.cat.codes.to_numpy(), list(column.cat.categories.astype(object))
+    if column.dtype == np.float64:  # a yes/no answer (canonical: 0.0, 1.0 or NaN) by comparison
+        x = column.to_numpy()
+        code = np.where(x == 0.0, 0, np.where(x == 1.0, 1, np.where(np.isnan(x), -1, 2)))
+        if not (code == 2).any():
+            return code, [0.0, 1.0]
     code, uniques = pd.factorize(column, use_na_sentinel=True)
     return code, list(np.asarray(uniques, dtype=object))
 
@@ -97,13 +105,39 @@ def _model(path: str) -> Model:
     return _MODELS[path]
 
 
-def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = None) -> pd.DataFrame:
+def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = None, *,
+                threads: int | None = None) -> pd.DataFrame:
     """Score one frame (see the module docstring for the output), tidied first
-    (:func:`training.tidy.tidy`: names by ``mapping``, values; no row is dropped)."""
+    (:func:`training.tidy.tidy`: names by ``mapping``, values; no row is dropped).
+
+    Columnar throughout: the model matrix is built for every row and the scorable rows taken
+    from it (no copy of the frame), each output column is one contiguous array, and the text
+    columns are Arrow strings built from codes (no Python string per row). ``threads``: the
+    explainer's threads (default: every CPU)."""
+    prepared = prepare(frame, mapping)
+    if isinstance(prepared, pd.DataFrame):
+        return prepared
+    return finish(model, prepared, explain(model, prepared, threads))
+
+
+@dataclass
+class Prepared:
+    """A frame tidied, validated and encoded (:func:`prepare`), waiting for its explanation."""
+
+    frame: pd.DataFrame  # tidied
+    clean: pd.DataFrame  # canonical dtypes
+    reason: pd.Series  # '' for the rows to score
+    flagged: np.ndarray  # a red flag: refer
+    ok: np.ndarray  # the rows to score
+    X: np.ndarray | None  # their model matrix (None: no row to score)
+
+
+def prepare(frame: pd.DataFrame, mapping: Mapping | None = None) -> Prepared | pd.DataFrame:
+    """Everything :func:`score_frame` does before the explanation (the empty output when the
+    frame has no row)."""
     frame = tidy(frame.reset_index(drop=True), mapping, dedupe=False).frame
-    columns = output_columns([str(c) for c in frame.columns])
     if frame.empty:
-        return _empty(columns, frame)
+        return _empty(output_columns([str(c) for c in frame.columns]), frame)
     reason, _ = row_reasons(frame, require_label=False)
     clean = canonical(frame)
     flagged = np.zeros(len(frame), dtype=bool)
@@ -115,42 +149,77 @@ def score_frame(model: Model, frame: pd.DataFrame, mapping: Mapping | None = Non
     reason = reason.mask((reason == "") & flagged, "red_flag: refer")
     reason = reason.mask((reason == "") & no_complaint, "no complaint")
     ok = (reason == "").to_numpy()
+    X = None
+    if ok.any():
+        with np.errstate(divide="ignore", invalid="ignore"):  # rows not scored: any value
+            X = rows_from_frame(clean)
+        X = X if ok.all() else X[ok]
+    return Prepared(frame, clean, reason, flagged, ok, X)
+
+
+def explain(model: Model, prepared: Prepared, threads: int | None = None) -> np.ndarray | None:
+    """The contributions of the prepared rows to score (``None`` when there is none)."""
+    if prepared.X is None:
+        return None
+    return model.contributions(prepared.X, n_threads=threads)
+
+
+def finish(model: Model, prepared: Prepared, found: np.ndarray | None) -> pd.DataFrame:
+    """The output frame of :func:`score_frame` from a prepared frame and its contributions."""
+    frame, clean, reason, ok = prepared.frame, prepared.clean, prepared.reason, prepared.ok
     n = len(frame)
     raw = np.full(n, np.nan)
-    contributions = np.full((n, len(MODEL_COLUMNS) + 1), np.nan)
-    if ok.any():
-        contributions[ok] = model.contributions(rows_from_frame(clean.loc[ok]))
+    contributions = np.full((len(MODEL_COLUMNS) + 1, n), np.nan)  # a row per output column
+    if found is not None:
         # exact TreeSHAP: the contributions and the base value sum to the raw score (tested in
         # test_model), so the trees are walked once, not twice
-        raw[ok] = contributions[ok].sum(axis=1)
+        raw[ok] = found.sum(axis=1)
+        contributions[:, ok] = found.T
     probability = model.probability(raw)
     valid = ok | ((reason == "red_flag: refer").to_numpy())
     # built as one dict, in the output's order: one frame construction, no column-by-column
-    # insertion; text columns straight to ``string`` (a categorical's categories converted once)
+    # insertion; text columns as Arrow strings from codes
     out: dict[str, Any] = {c: frame[c].array for c in KEEP if c in frame.columns}
-    out[COMPLAINT] = (clean[COMPLAINT].astype("string").array if COMPLAINT in clean.columns
-                      else pd.array([None] * n, dtype="string"))
+    out[COMPLAINT] = (_strings(*_factorize(clean[COMPLAINT])) if COMPLAINT in clean.columns
+                      else _strings(np.full(n, -1), []))
     out["raw_score"] = raw
     out["probability"] = probability
-    out["band"] = bands(model, probability, ok)
-    out["base_value"] = contributions[:, -1]
+    out["band"] = _strings(band_codes(model, probability, ok), list(BANDS))
+    out["base_value"] = contributions[-1]
     for j, c in enumerate(MODEL_COLUMNS):
-        out[f"contribution_{c}"] = contributions[:, j]
-    out["model_version"] = pd.array([model.version] * n, dtype="string")
-    out["reason"] = reason.to_numpy()
-    out["warning"] = np.where(valid, screen_warnings(clean, flagged), np.array(None))
-    scored = pd.DataFrame(out, columns=columns, copy=False)
-    return scored.astype(_text_dtypes(scored))
+        out[f"contribution_{c}"] = contributions[j]
+    out["model_version"] = _strings(np.zeros(n, dtype=np.int64), [model.version])
+    out["reason"] = _strings(*_factorize(reason))
+    messages, pattern = _warning_patterns(clean, prepared.flagged)
+    out["warning"] = _strings(np.where(valid, pattern, -1), list(messages))
+    scored = pd.DataFrame(out, columns=output_columns([str(c) for c in frame.columns]),
+                          copy=False)
+    text = {c: t for c, t in _text_dtypes(scored).items() if scored[c].dtype != pd.StringDtype()}
+    return scored.astype(text) if text else scored
 
 
-def bands(model: Model, probability: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """:meth:`cds.model.Model.band` of each scored row, columnwise; ``None`` where not scored."""
-    out = np.full(len(probability), None, dtype=object)
+BANDS = ("high", "moderate", "low")
+
+
+def _strings(codes: np.ndarray, values: list[Any]) -> pd.api.extensions.ExtensionArray:
+    """``values[code]`` of each row as pandas ``string`` (Arrow) without a Python string per
+    row; missing where the code is -1 or the value is ``None``."""
+    import pyarrow as pa
+
+    codes = np.asarray(codes, dtype=np.int64)
+    dictionary = pa.array([None if v is None else str(v) for v in values],
+                          type=pa.large_string())
+    taken = dictionary.take(pa.array(np.where(codes < 0, 0, codes), mask=codes < 0))
+    return pd.arrays.ArrowStringArray(taken)
+
+
+def band_codes(model: Model, probability: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """The position in :data:`BANDS` of each scored row's :meth:`cds.model.Model.band`; -1
+    where not scored."""
     with np.errstate(invalid="ignore"):
         high = probability >= model.bands["high_from"]
         moderate = probability >= model.bands["moderate_from"]
-    out[ok] = np.where(high, "high", np.where(moderate, "moderate", "low"))[ok]
-    return out
+    return np.where(ok, np.where(high, 0, np.where(moderate, 1, 2)), -1)
 
 
 _TEXT = (COMPLAINT, "band", "model_version", "reason", "warning")
@@ -169,63 +238,13 @@ def _empty(columns: list[str], frame: pd.DataFrame) -> pd.DataFrame:
     return out.astype(_text_dtypes(out))
 
 
-def _chunks(file: Path, rows: int) -> Iterator[pd.DataFrame]:
-    """The rows of ``file`` as frames of at most ``rows`` rows (Parquet is read by batches; a
-    CSV file whole, as :func:`training.tables.read_frame` reads it)."""
-    import pyarrow as pa
-
-    if file.suffix.lower() not in (".parquet", ".pq"):
-        yield read_frame(file)
-        return
-    try:
-        parquet = pq.ParquetFile(file)
-        if parquet.metadata.num_rows <= rows:
-            yield read_frame(file)
-            return
-        schema = parquet.schema_arrow
-        for batch in parquet.iter_batches(batch_size=rows):
-            yield pa.Table.from_batches([batch], schema=schema).to_pandas()
-    except (pa.ArrowException, OSError) as e:
-        raise UserError(f"{file}: not a readable Parquet file ({str(e).splitlines()[0][:200]})"
-                        ) from e
-
-
-def _write(table: Any, path: Path, writer: Any) -> Any:
-    """Append ``table`` to the Parquet file at ``path`` (opened on the first chunk). Text columns
-    only are dictionary-encoded: the numbers are all distinct, a dictionary costs time there."""
-    if writer is None:
-        text = [f.name for f in table.schema if f.type in (pa_string(), pa_large_string())]
-        writer = pq.ParquetWriter(path, table.schema, use_dictionary=text or False)
-    writer.write_table(table.cast(writer.schema))
-    return writer
-
-
-def _score_file(model: Model, file: Path, path: Path, mapping: Mapping | None,
-                pool: ThreadPoolExecutor, rows: int = CHUNK_ROWS) -> int:
-    """Score ``file`` chunk by chunk into ``path``; each chunk is written (Arrow, in ``pool``'s
-    thread, which releases the GIL) while the next is validated and explained."""
-    import pyarrow as pa
-
-    writer: Any = None
-    pending: Future[Any] | None = None
-    count = 0
-    try:
-        for chunk in _chunks(file, rows):
-            scored = score_frame(model, chunk, mapping)
-            table = pa.Table.from_pandas(scored, preserve_index=False)
-            writer = pending.result() if pending is not None else writer
-            pending = pool.submit(_write, table, path, writer)
-            count += len(scored)
-        writer = pending.result() if pending is not None else writer
-    finally:
-        if writer is not None:
-            writer.close()
-    return count
-
-
 def _score_partition(frame: pd.DataFrame, model_path: str, mapping: Mapping | None = None
                      ) -> pd.DataFrame:
-    return score_frame(_model(model_path), frame, mapping)
+    """One partition on a Dask worker, explained on one thread: the cluster's workers and
+    threads are the parallelism (a task that also took every CPU of its machine would run
+    workers x CPUs threads on CPUs cores: 2 workers on 2 cores ran 4, and 2 were no faster
+    than 1)."""
+    return score_frame(_model(model_path), frame, mapping, threads=1)
 
 
 def _write_partition(frame: pd.DataFrame, path: str, schema: Any) -> int:
@@ -233,8 +252,10 @@ def _write_partition(frame: pd.DataFrame, path: str, schema: Any) -> int:
     parts alike, even an empty one); its row count."""
     import pyarrow as pa
 
-    _write(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), Path(path),
-           None).close()
+    from .score_files import write
+
+    write(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), Path(path),
+          None).close()
     return len(frame)
 
 
@@ -275,12 +296,13 @@ def score(model: str | Path, data: str | Path, out: str | Path, *, engine: str =
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if engine == "local":
-        rows = 0
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-write") as writer:
-            for i, file in enumerate(files):
-                rows_in_file = _score_file(loaded, file, out / f"part.{i}.parquet", mapping, writer)
-                rows += rows_in_file
-                say(f"  scored {file.name}: {rows_in_file} rows ({i + 1}/{len(files)} files)")
+        from .score_files import score_files
+
+        def file_done(i: int, count: int) -> None:
+            say(f"  scored {files[i].name}: {count} rows ({i + 1}/{len(files)} files)")
+
+        rows = score_files(loaded, files, [out / f"part.{i}.parquet" for i in range(len(files))],
+                           mapping, file_done)
     else:
         import dask.dataframe as dd
         import pyarrow as pa

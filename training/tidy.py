@@ -24,7 +24,7 @@ import pandas as pd
 from cds.features import FEATURES, Feature
 
 from .columns import Mapping, apply_names, known_columns, suggest
-from .schema import COMPLAINT, by_value, training_columns
+from .schema import COMPLAINT, by_value, memo, training_columns
 from .validation import REASON, DataRejected
 from .values import category_values, numbers
 
@@ -84,7 +84,8 @@ def _read_categories(column: pd.Series, f: Feature) -> tuple[pd.Series, int]:
         r = category_values(values, f)
         return r.notna() & (values.astype("string").str.strip() != r)
 
-    return by_value(column, read, categorical=True), int(by_value(column, changed).sum())
+    return (by_value(column, read, categorical=True, remember=memo(f"read {f.name}")),
+            int(by_value(column, changed, remember=memo(f"changed {f.name}")).sum()))
 
 
 def _values(frame: pd.DataFrame, units: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
