@@ -253,6 +253,32 @@ def read_fhir_ndjson(path: Path) -> Source:
 # ------------------------------------------------------------------------------ the store
 
 
+def _store_rows(result: list[dict[str, Any]], unlabelled: bool
+                ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
+    """One row per (assessment, complaint) from the store's joined rows (the latest outcome of
+    each), and that latest row per key."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in result:
+        latest[(r["id"], r["complaint"])] = r
+    rows = []
+    spread: set[str] = set()  # assessments whose complaints without an outcome are listed
+    for r in latest.values():
+        inputs = r["inputs"] if isinstance(r["inputs"], Mapping) else json.loads(r["inputs"])
+        record = {k: v for k, v in inputs.items() if k not in (ROWS.name, "patient_id")}
+        found: list[tuple[str, float | None, Any]] = [] if r["complaint"] is None else [
+            (r["complaint"], float(bool(r["hip_driver"])), r["recorded_at"])]
+        if unlabelled and r["id"] not in spread:
+            # every assessed complaint is monitored, as the /metrics gauges count them: those
+            # without an outcome too, also when another complaint of the assessment has one
+            spread.add(r["id"])
+            found += [(c, None, r["created_at"]) for c in inputs.get(ROWS.name) or []
+                      if (r["id"], c) not in latest]
+        for complaint, label, when in found:
+            rows.append({"assessment_id": r["id"], "patient_id": r["patient_ref"], **record,
+                         COMPLAINT: complaint, LABEL: label, "recorded_at": str(when)[:10]})
+    return rows, latest
+
+
 def read_store(url: str, *, unlabelled: bool = False) -> Source:
     """Assessments joined with their recorded outcomes, from the service's database.
 
@@ -295,25 +321,7 @@ def read_store(url: str, *, unlabelled: bool = False) -> Source:
     if not result:
         raise UserError(f"{safe_url}: no outcome recorded yet (POST /v1/outcomes records them); "
                         "nothing to learn from or evaluate")
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in result:
-        latest[(r["id"], r["complaint"])] = r
-    rows = []
-    spread: set[str] = set()  # assessments whose complaints without an outcome are listed
-    for r in latest.values():
-        inputs = r["inputs"] if isinstance(r["inputs"], Mapping) else json.loads(r["inputs"])
-        record = {k: v for k, v in inputs.items() if k not in (ROWS.name, "patient_id")}
-        found: list[tuple[str, float | None, Any]] = [] if r["complaint"] is None else [
-            (r["complaint"], float(bool(r["hip_driver"])), r["recorded_at"])]
-        if unlabelled and r["id"] not in spread:
-            # every assessed complaint is monitored, as the /metrics gauges count them: those
-            # without an outcome too, also when another complaint of the assessment has one
-            spread.add(r["id"])
-            found += [(c, None, r["created_at"]) for c in inputs.get(ROWS.name) or []
-                      if (r["id"], c) not in latest]
-        for complaint, label, when in found:
-            rows.append({"assessment_id": r["id"], "patient_id": r["patient_ref"], **record,
-                         COMPLAINT: complaint, LABEL: label, "recorded_at": str(when)[:10]})
+    rows, latest = _store_rows(result, unlabelled)
     frame = pd.DataFrame(rows)
     digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
     return Source(frame, f"store {safe_url} (sha256 {digest[:12]}, {len(frame)} outcomes)",
