@@ -16,7 +16,6 @@ cProfile of the timed loop (the service's path) instead.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import json
 import os
 import sys
@@ -29,6 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.inprocess import bench_app, ping, post, warm_or_profile  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -37,15 +38,9 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gmed-inproc-") as tmp:
-        os.environ.update({"GMED_SQLITE_SYNCHRONOUS": "FULL", "GMED_MODEL": "production",
-                           "GMED_AUTH": "off", "GMED_ENVIRONMENT": "development",
-                           "GMED_LOG_LEVEL": "WARNING",
-                           "GMED_DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.sqlite3'}",
-                           "GMED_PSEUDONYM_SECRET": "bench", "PROMETHEUS_MULTIPROC_DIR": tmp})
-        from service import create_app
         from service.store import SQLStore, get_store
 
-        app = create_app()
+        app = bench_app(tmp)
         client = app.test_client()
         with app.app_context():
             driver = get_store()
@@ -57,30 +52,12 @@ def main() -> None:
             store.write = _timed(store.write, in_store)  # type: ignore[method-assign]
         record = json.dumps(json.loads(
             (ROOT / "examples" / "runner_pfp_hip_driven.json").read_text())).encode()
-        headers = {"Content-Type": "application/json"}
-
-        def assess() -> None:
-            answer = client.post("/v1/assessments", data=record, headers=headers)
-            assert answer.status_code == 201, answer.get_data(as_text=True)
-
-        def ping() -> None:
-            assert client.get("/ops/ping").status_code == 200
-
-        for _ in range(200):
-            assess()
-            ping()
-        if args.profile is not None:
-            profiler = cProfile.Profile(time.process_time)
-            profiler.enable()
-            for _ in range(args.n):
-                assess()
-            profiler.disable()
-            profiler.dump_stats(args.profile)
-            print(f"profile of {args.n} assessments written to {args.profile}")
+        assess, ping_ = post(client, "/v1/assessments", lambda: record, 201), ping(client)
+        if warm_or_profile([assess, ping_], args.n, args.profile, "assessments"):
             return
         print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on "
               f"{os.cpu_count()} cores", flush=True)
-        _report("ping", _measure(ping, args.n, in_store), args.n)
+        _report("ping", _measure(ping_, args.n, in_store), args.n)
         spent = {path: [0.0, 0.0, 0.0] for path in stores}
         for r in range(args.rounds):  # the paths interleaved, each first in turn
             for path in list(stores)[:: 1 if r % 2 == 0 else -1]:
@@ -89,7 +66,7 @@ def main() -> None:
                     spent[path][k] += x / args.rounds
         for path, figures in spent.items():
             _report("assessment", figures, args.n * args.rounds, path)
-        _report("ping", _measure(ping, args.n, in_store), args.n)
+        _report("ping", _measure(ping_, args.n, in_store), args.n)
         app.extensions["gmed.store"] = driver
         print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end")
 

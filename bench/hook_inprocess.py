@@ -16,14 +16,12 @@ to ping and the share of the hook's CPU that the plain assessment is. Each call 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import json
 import os
 import resource
 import statistics
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.inprocess import bench_app, ping, post, warm_or_profile  # noqa: E402
 from tests.service_fixtures import hook_call, runner_prefetch  # noqa: E402
 
 
@@ -61,48 +60,19 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gmed-hook-inproc-") as tmp:
-        os.environ.update({"GMED_SQLITE_SYNCHRONOUS": "FULL", "GMED_MODEL": "production",
-                           "GMED_AUTH": "off", "GMED_ENVIRONMENT": "development",
-                           "GMED_LOG_LEVEL": "WARNING",
-                           "GMED_DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.sqlite3'}",
-                           "GMED_PSEUDONYM_SECRET": "bench", "PROMETHEUS_MULTIPROC_DIR": tmp})
-        from service import create_app
-
-        client = create_app().test_client()
-        headers = {"Content-Type": "application/json"}
+        client = bench_app(tmp).test_client()
         body = hook_call(prefetch=runner_prefetch(n_extra=40))
         head, _, tail = json.dumps(body).partition(body["hookInstance"])
         # the record the hook reads from that prefetch, posted as a plain assessment
         plain = json.dumps(_record_of(body)).encode()
-
-        def hook() -> None:
-            data = f"{head}{uuid.uuid4()}{tail}".encode()
-            answer = client.post("/cds-services/gmed-driver", data=data, headers=headers)
-            assert answer.status_code == 200, answer.get_data(as_text=True)
-
-        def assess() -> None:
-            answer = client.post("/v1/assessments", data=plain, headers=headers)
-            assert answer.status_code == 201, answer.get_data(as_text=True)
-
-        def ping() -> None:
-            assert client.get("/ops/ping").status_code == 200
-
-        for _ in range(200):
-            hook()
-            assess()
-            ping()
-        if args.profile is not None:
-            profiler = cProfile.Profile(time.process_time)
-            profiler.enable()
-            for _ in range(args.n):
-                hook()
-            profiler.disable()
-            profiler.dump_stats(args.profile)
-            print(f"profile of {args.n} hook calls written to {args.profile}")
+        hook = post(client, "/cds-services/gmed-driver",
+                    lambda: f"{head}{uuid.uuid4()}{tail}".encode(), 200)
+        assess, ping_ = post(client, "/v1/assessments", lambda: plain, 201), ping(client)
+        if warm_or_profile([hook, assess, ping_], args.n, args.profile, "hook calls"):
             return
         figures: dict[str, list[float]] = {"ping": [], "assessment": [], "hook": []}
         for r in range(args.rounds):
-            each = _cpu_us({"ping": ping, "assessment": assess, "hook": hook}, args.n,
+            each = _cpu_us({"ping": ping_, "assessment": assess, "hook": hook}, args.n,
                            args.chunk)
             for name, us in each.items():
                 figures[name].append(us)
