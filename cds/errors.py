@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 MAX_ERRORS = 20
 MAX_ERRORS_PER_FIELD = 3
@@ -99,10 +100,25 @@ class ErrorList:
 
 
 class CdsError(Exception):
-    """Base of every error the core raises on purpose."""
+    """Base of every error the core raises on purpose.
+
+    It crosses a process boundary (a Dask worker's task) intact: pickling keeps its message
+    and attributes instead of calling a subclass's own ``__init__`` with the message (which,
+    for :class:`InvalidRecord` or ``DataRejected``, rebuilt it from the message's characters).
+    """
 
     status: int = 500
     code: str = "error"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (type(self), self.args, dict(self.__dict__))
+
+
+def _rebuild(cls: type[CdsError], args: tuple[Any, ...], state: dict[str, Any]) -> CdsError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class InvalidRecord(CdsError):
