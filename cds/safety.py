@@ -83,11 +83,11 @@ def not_applicable(record: Mapping[str, Any]) -> list[dict[str, str]]:
     else:  # not a validated record: only what is recorded is worded
         said = _set_aside_messages(record, complaints, recorded_only=True)
     return [{"feature": name, "code": NOT_APPLICABLE, "message": message}
-            for name, message in said  # a "no" set aside says nothing worth a warning
-            if (value := record.get(name)) is not None and value is not False]
+            for name, message in said if _said(record.get(name))]
 
 
 def _said(value: Any) -> bool:
+    """Recorded, and not a "no" (a "no" set aside says nothing worth a warning)."""
     return value is not None and value is not False
 
 
