@@ -9,6 +9,7 @@ assessment and must cost microseconds. Messages name the field and the rule, nev
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any, TypeGuard
 
@@ -107,8 +108,10 @@ def _rule(f: Feature) -> tuple[int, float, float, frozenset[str]]:
     """What a valid value of ``f`` is, as the single pass of :func:`validate_record` checks
     it: (kind, minimum, maximum, allowed values), read from the contract once."""
     kind = _ROWS if f.role == "rows" else _KINDS.get(f.kind, _NUMBER)
-    return (kind, -math.inf if f.minimum is None else f.minimum,
-            math.inf if f.maximum is None else f.maximum, frozenset(f.allowed))
+    # unbounded sides are the largest finite floats: an infinity (or NaN) never passes, and
+    # goes to the every-rule path, which refuses it as not finite
+    return (kind, -sys.float_info.max if f.minimum is None else f.minimum,
+            sys.float_info.max if f.maximum is None else f.maximum, frozenset(f.allowed))
 
 
 _RULES = {name: _rule(f) for name, f in _FIELDS.items()}

@@ -199,3 +199,20 @@ def test_set_aside_warnings_prepared_per_profile_and_complaints_follow_the_contr
             aside = [c for c in complaints if not f.applies_to(record, c)]
             assert w["code"] == "not-applicable" and f"applies to {f.condition};" in w["message"]
             assert ("every complaint" in w["message"]) == (len(aside) == len(complaints))
+
+
+def test_the_one_pass_rule_of_an_unbounded_number_never_passes_an_infinity() -> None:
+    """A number field without a minimum or maximum (none today) keeps infinities and NaN off the
+    one-pass path: they go to the every-rule path, which refuses them as not finite."""
+    import dataclasses
+    import math
+
+    from cds.features import BY_NAME
+    from cds.validate import _rule
+
+    bounded = next(f for f in BY_NAME.values() if f.kind == "number")
+    unbounded = dataclasses.replace(bounded, minimum=None, maximum=None)
+    _, low, high, _ = _rule(unbounded)
+    assert low <= 1e300 <= high
+    for value in (math.inf, -math.inf, math.nan):
+        assert not low <= value <= high
